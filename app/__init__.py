@@ -1,0 +1,1 @@
+"""The Streamlit UI: thin views over ragcore."""

@@ -1,0 +1,1 @@
+"""UI views, one module each."""

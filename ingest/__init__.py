@@ -1,0 +1,1 @@
+"""Ingestion: parse files, chunk their pages, embed and store the chunks."""

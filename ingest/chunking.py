@@ -1,0 +1,384 @@
+"""Split pages into chunks (fixed, sentence, recursive) measured in the embedding model's tokens."""
+
+from __future__ import annotations
+
+import operator
+import re
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import Mapping, Sequence
+from itertools import accumulate, islice
+
+from ragcore.models.base import Tokenizer
+from ragcore.types import Chunk, ChunkingParams, ChunkKind, Page, Strategy
+
+Range = tuple[int, int]  # [start, end) character offsets into one page's text
+
+# A sentence ends at . ! ? … (then closing quotes or brackets) before whitespace; CJK full stops
+# need no space after them; a blank line always ends one.
+_SENTENCE_END = re.compile(r"[.!?…]+[)\]\"'”’»]*\s+|[。！？]+[)\]\"'”’»」』]*\s*|\n[^\S\n]*\n\s*")
+_PARAGRAPH = re.compile(r"\n[^\S\n]*\n\s*")
+_LINE = re.compile(r"\n\s*")
+_WORD = re.compile(r"\s+")
+
+
+def _sentence_cuts(text: str, start: int, end: int) -> list[int]:
+    """Offsets inside (start, end) where a new sentence begins."""
+    cuts = []
+    for m in _SENTENCE_END.finditer(text, start, end):
+        cut = m.end()
+        if not start < cut < end:
+            continue
+        # "e.g. the", "approx. ten": a full stop before a lower-case word rarely ends a sentence.
+        if m.group()[0] in ".!?…" and text[cut].islower():
+            continue
+        cuts.append(cut)
+    return cuts
+
+
+def _pattern_cuts(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[int]:
+    """Offsets inside (start, end) just after each match: separators stay with the piece before."""
+    return [m.end() for m in pattern.finditer(text, start, end) if start < m.end() < end]
+
+
+def _pieces(start: int, end: int, cuts: Sequence[int]) -> list[Range]:
+    """Contiguous ranges covering [start, end), cut at the given offsets."""
+    bounds = [start, *cuts, end]
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def _strip(text: str, start: int, end: int) -> Range:
+    """The range without leading and trailing whitespace (empty when it holds only whitespace)."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def split_sentences(text: str) -> list[Range]:
+    """Character ranges of the sentences of ``text``, whitespace trimmed, in order.
+
+    >>> split_sentences("One. Two!  Three")
+    [(0, 4), (5, 9), (11, 16)]
+    """
+    ranges = (
+        _strip(text, a, b) for a, b in _pieces(0, len(text), _sentence_cuts(text, 0, len(text)))
+    )
+    return [(a, b) for a, b in ranges if a < b]
+
+
+class _Tokens:
+    """A text's token offsets, tokenized once, so any range can be counted by bisection."""
+
+    def __init__(self, text: str, spans: Sequence[tuple[int, int]]) -> None:
+        self.text = text
+        starts, ends = (list(column) for column in zip(*spans, strict=True)) if spans else ([], [])
+        # Offsets come in order from every tokenizer we know; should one report overlapping
+        # pieces (several byte tokens for one character), forcing them monotonic keeps
+        # bisection sound. Checked with map() so the usual case costs no Python loop.
+        if not all(map(operator.le, starts, islice(starts, 1, None))):
+            starts = list(accumulate(starts, max))
+        if not all(map(operator.le, ends, islice(ends, 1, None))):
+            ends = list(accumulate(ends, max))
+        self.starts = starts
+        self.ends = ends
+
+    def count(self, start: int, end: int) -> int:
+        """How many tokens overlap [start, end)."""
+        return max(0, bisect_left(self.starts, end) - bisect_right(self.ends, start))
+
+    def _is_word_start(self, k: int) -> bool:
+        # Cutting before such a token keeps words whole, so a chunk re-tokenized on its own
+        # gets the same sub-word pieces it was counted with.
+        s = self.starts[k]
+        return s == 0 or self.text[s - 1].isspace()
+
+    def _word_start_at_or_before(self, k: int, above: int) -> int | None:
+        for i in range(k, above, -1):
+            if self._is_word_start(i):
+                return i
+        return None
+
+    def _word_start_at_or_after(self, k: int, below: int) -> int | None:
+        for i in range(k, below):
+            if self._is_word_start(i):
+                return i
+        return None
+
+    def windows(self, start: int, end: int, size: int, overlap: int) -> list[Range]:
+        """[start, end) in windows of at most ``size`` tokens, ``overlap`` shared, cut between words.
+
+        Without overlap the windows cover [start, end) exactly, end to end.
+        """
+        first = bisect_right(self.ends, start)  # first token overlapping the range
+        stop = bisect_left(self.starts, end)  # one past the last one
+        if stop - first <= size:
+            return [(start, end)]
+
+        def cut(k: int) -> int:
+            # The boundary before token k; gaps between tokens go with the token after them.
+            if k <= first:
+                return start
+            return min(max(self.starts[k], start), end)
+
+        out: list[Range] = []
+        s = first
+        while True:
+            e = s + size
+            if e >= stop:
+                out.append((cut(s), end))
+                return out
+            # Snap back to a word boundary when one exists; a word longer than the window
+            # has none and is cut between its sub-word tokens.
+            snapped = self._word_start_at_or_before(e, above=s)
+            if snapped is not None:
+                e = snapped
+            out.append((cut(s), cut(e)))
+            target = e - overlap
+            if overlap == 0 or target <= s:
+                # No room for overlap without stalling: move on from the end of this window.
+                s = e
+                continue
+            back = self._word_start_at_or_before(target, above=s)
+            ahead = self._word_start_at_or_after(target, below=e)
+            if back is None and ahead is None:
+                s = target
+            elif ahead is None or (back is not None and target - back <= ahead - target):
+                s = back if back is not None else target
+            else:
+                s = ahead
+
+
+def _check(params: ChunkingParams, tokenizer: Tokenizer) -> None:
+    if params.chunk_size > tokenizer.max_tokens:
+        raise ValueError(
+            f"chunk_size {params.chunk_size} is more than the embedding model takes at once "
+            f"({tokenizer.max_tokens} tokens); choose a chunk_size of at most {tokenizer.max_tokens}"
+        )
+
+
+def _fixed(tokens: _Tokens, params: ChunkingParams) -> list[Range]:
+    return tokens.windows(0, len(tokens.text), params.chunk_size, params.overlap)
+
+
+def _sentence(tokens: _Tokens, params: ChunkingParams) -> list[Range]:
+    size = params.chunk_size
+    units: list[Range] = []
+    for a, b in split_sentences(tokens.text):
+        if tokens.count(a, b) <= size:
+            units.append((a, b))
+        else:
+            units.extend(tokens.windows(a, b, size, 0))
+    out: list[Range] = []
+    i = 0
+    while i < len(units):
+        j = i
+        while j + 1 < len(units) and tokens.count(units[i][0], units[j + 1][1]) <= size:
+            j += 1
+        out.append((units[i][0], units[j][1]))
+        if j + 1 == len(units):
+            break
+        # Repeat the last `overlap` sentences, but always move forward and drop repeats that
+        # would not fit together with the next sentence.
+        k = max(i + 1, j + 1 - params.overlap)
+        while k <= j and tokens.count(units[k][0], units[j + 1][1]) > size:
+            k += 1
+        i = k
+    return out
+
+
+def _merge(tokens: _Tokens, pieces: Sequence[Range], size: int, overlap: int) -> list[Range]:
+    """Join adjacent pieces up to ``size`` tokens, each join starting with <= ``overlap`` of the last."""
+    out: list[Range] = []
+    current: deque[Range] = deque()
+    for piece in pieces:
+        if current and tokens.count(current[0][0], piece[1]) > size:
+            out.append((current[0][0], current[-1][1]))
+            while current and (
+                tokens.count(current[0][0], current[-1][1]) > overlap
+                or tokens.count(current[0][0], piece[1]) > size
+            ):
+                current.popleft()
+        current.append(piece)
+    if current:
+        out.append((current[0][0], current[-1][1]))
+    return out
+
+
+_LEVELS = ("paragraph", "line", "sentence", "word")
+
+
+def _level_cuts(level: int, text: str, start: int, end: int) -> list[int]:
+    name = _LEVELS[level]
+    if name == "paragraph":
+        return _pattern_cuts(_PARAGRAPH, text, start, end)
+    if name == "line":
+        return _pattern_cuts(_LINE, text, start, end)
+    if name == "sentence":
+        return _sentence_cuts(text, start, end)
+    return _pattern_cuts(_WORD, text, start, end)
+
+
+def _recursive(tokens: _Tokens, params: ChunkingParams) -> list[Range]:
+    size, overlap = params.chunk_size, params.overlap
+
+    def split(start: int, end: int, level: int) -> list[Range]:
+        if tokens.count(start, end) <= size:
+            return [(start, end)]
+        if level == len(_LEVELS):
+            return tokens.windows(start, end, size, overlap)
+        cuts = _level_cuts(level, tokens.text, start, end)
+        if not cuts:
+            return split(start, end, level + 1)
+        out: list[Range] = []
+        fitting: list[Range] = []
+        for a, b in _pieces(start, end, cuts):
+            if tokens.count(a, b) <= size:
+                fitting.append((a, b))
+                continue
+            # As LangChain does: what fits so far is merged, what does not is split finer.
+            out.extend(_merge(tokens, fitting, size, overlap))
+            fitting = []
+            out.extend(split(a, b, level + 1))
+        out.extend(_merge(tokens, fitting, size, overlap))
+        return out
+
+    return split(0, len(tokens.text), 0)
+
+
+_STRATEGIES = {
+    Strategy.FIXED: _fixed,
+    Strategy.SENTENCE: _sentence,
+    Strategy.RECURSIVE: _recursive,
+}
+
+
+def _fit(text: str, start: int, end: int, size: int, tokenizer: Tokenizer) -> list[Range]:
+    """Re-tokenize a chunk on its own and split it until every part holds at most ``size`` tokens.
+
+    Counting by the page's tokens is exact for most tokenizers, but a slice may tokenize
+    differently from the same characters in context; this is the guarantee.
+    """
+    out: list[Range] = []
+    todo = [(start, end)]
+    while todo:
+        a, b = todo.pop()
+        piece = text[a:b]
+        spans = tokenizer.spans(piece)
+        if len(spans) <= size:
+            out.append((a, b))
+            continue
+        local = _Tokens(piece, spans)
+        parts = [_strip(text, a + x, a + y) for x, y in local.windows(0, len(piece), size, 0)]
+        parts = [(x, y) for x, y in parts if x < y]
+        if len(parts) < 2:
+            # Cannot be cut smaller (one character that is several tokens): keep it whole.
+            out.append((a, b))
+            continue
+        todo.extend(reversed(parts))
+    return out
+
+
+def _page_ranges(page: Page, params: ChunkingParams, tokenizer: Tokenizer) -> list[Range]:
+    text = page.text
+    if not text.strip():
+        return []
+    tokens = _Tokens(text, tokenizer.spans(text))
+    fitted: list[Range] = []
+    for a, b in _STRATEGIES[params.strategy](tokens, params):
+        a, b = _strip(text, a, b)
+        if a < b:
+            fitted.extend(_fit(text, a, b, params.chunk_size, tokenizer))
+    # Re-split parts of overlapping chunks can interleave: put them in page order and drop any
+    # part that lies inside one already kept (it would add nothing to retrieve).
+    ranges: list[Range] = []
+    for a, b in sorted(fitted, key=lambda r: (r[0], -r[1])):
+        if not ranges or b > ranges[-1][1]:
+            ranges.append((a, b))
+    return ranges
+
+
+def _section_at(offset: int, starts: Sequence[int], paths: Sequence[str], default: str) -> str:
+    i = bisect_right(starts, offset) - 1
+    return paths[i] if i >= 0 else default
+
+
+def _chunk_page(
+    doc_id: str,
+    page: Page,
+    params: ChunkingParams,
+    tokenizer: Tokenizer,
+    first_chunk_no: int,
+    sections: Sequence[tuple[int, str]],
+    default_section: str,
+) -> list[Chunk]:
+    ordered = sorted(sections, key=lambda s: s[0])
+    starts = [offset for offset, _ in ordered]
+    paths = [path for _, path in ordered]
+    return [
+        Chunk(
+            doc_id=doc_id,
+            chunk_no=first_chunk_no + n,
+            page=page.number,
+            start=a,
+            end=b,
+            text=page.text[a:b],
+            kind=ChunkKind.TEXT,
+            section=_section_at(a, starts, paths, default_section),
+        )
+        for n, (a, b) in enumerate(_page_ranges(page, params, tokenizer))
+    ]
+
+
+def chunk_page(
+    doc_id: str,
+    page: Page,
+    params: ChunkingParams,
+    tokenizer: Tokenizer,
+    *,
+    first_chunk_no: int = 0,
+    sections: Sequence[tuple[int, str]] = (),
+) -> list[Chunk]:
+    """The text chunks of one page, numbered from ``first_chunk_no``.
+
+    ``sections`` are ``(offset, heading path)`` pairs for headings on this page; a chunk gets
+    the path of the last heading at or before its start, else ``page.section``.
+
+    >>> [c.text for c in chunk_page("doc", Page(1, "One. Two."), params, tokenizer)]
+    ['One.', 'Two.']   # sentence strategy, chunk_size=1
+    """
+    _check(params, tokenizer)
+    return _chunk_page(doc_id, page, params, tokenizer, first_chunk_no, sections, page.section)
+
+
+def chunk_pages(
+    doc_id: str,
+    pages: Sequence[Page],
+    params: ChunkingParams,
+    tokenizer: Tokenizer,
+    *,
+    sections_by_page: Mapping[int, Sequence[tuple[int, str]]] | None = None,
+) -> list[Chunk]:
+    """The text chunks of a document's pages, numbered 0..n-1 across the document.
+
+    ``sections_by_page`` maps a page number to its headings, as for :func:`chunk_page`; text
+    before a page's first heading belongs to ``page.section`` if set, else to the last
+    heading of the pages before it.
+    """
+    _check(params, tokenizer)
+    by_page = sections_by_page or {}
+    chunks: list[Chunk] = []
+    carried = ""
+    for page in pages:
+        sections = by_page.get(page.number, ())
+        chunks.extend(
+            _chunk_page(
+                doc_id, page, params, tokenizer, len(chunks), sections, page.section or carried
+            )
+        )
+        if sections:
+            carried = max(sections, key=lambda s: s[0])[1]
+        elif page.section:
+            carried = page.section
+    return chunks

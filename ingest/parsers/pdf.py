@@ -1,0 +1,343 @@
+"""PDF files with pypdf: the text of every page and the images drawn on it."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+from pypdf import PageObject, PasswordType, PdfReader
+from pypdf.errors import DependencyError
+from pypdf.generic import DictionaryObject, IndirectObject, StreamObject
+
+from ingest.parsers.common import Deadline, ParseLimits, short_reason
+from ingest.parsers.detect import JPEG, PNG
+from ingest.parsers.image import encode_for_embedding
+from ingest.parsers.text import normalize_newlines
+from ragcore.errors import CorruptFile, EncryptedFile, FileTooLarge, IngestError
+from ragcore.types import Page, PageImage, ParsedDocument
+
+_EXTENSION_MIME = {".png": PNG, ".jpg": JPEG, ".jpeg": JPEG}
+_MAX_WARNINGS = 20
+
+
+def parse_pdf(data: bytes, *, name: str, doc_id: str, limits: ParseLimits) -> ParsedDocument:
+    """Every page of the PDF, numbered from 1, with its text and its images.
+
+    A page without a text layer (a scan) is kept with empty text. An image that cannot be
+    decoded, or is too large, is skipped with a warning; images smaller than
+    ``limits.min_image_side`` (icons, rules) are skipped silently, and an image object drawn on
+    several pages (a logo) is kept only on the first. ``PageImage.index`` is the image's position
+    in ``Page.images``.
+
+    >>> parse_pdf(pdf_bytes, name="report.pdf", doc_id="d1", limits=ParseLimits()).pages[0].number
+    1
+    """
+    deadline = Deadline(limits.timeout_seconds, name)
+    try:
+        reader = _open(data, name)
+        page_count = len(reader.pages)
+    except IngestError:
+        raise
+    except DependencyError as exc:
+        raise _aes_error(name) from exc
+    except Exception as exc:
+        raise CorruptFile(
+            f"{name} is not a valid PDF ({_damage(data, exc)}); it may be truncated or damaged."
+        ) from exc
+    if page_count == 0:
+        raise CorruptFile(
+            f"{name} is not a valid PDF ({_damage(data, None)}); it may be truncated or damaged."
+        )
+    if page_count > limits.max_pages:
+        raise FileTooLarge(
+            f"{name} has {page_count:,} pages, more than the {limits.max_pages:,}-page limit; "
+            "split it into smaller files."
+        )
+
+    warnings: list[str] = []
+    if b"%%EOF" not in data[-2048:]:
+        warnings.append(
+            f"{name} seems to be cut off (it has no end-of-file marker); "
+            "what could be read was kept, but some of it may be missing."
+        )
+    pages: list[Page] = []
+    unreadable_pages = 0
+    total_chars = 0
+    seen_images: set[tuple[int, int]] = set()
+    try:
+        for number in range(1, page_count + 1):
+            deadline.check(f"page {number} of {page_count}")
+            page = reader.pages[number - 1]
+            text = _page_text(page, number, name, warnings)
+            if text is None:
+                unreadable_pages += 1
+                text = ""
+            total_chars += len(text)
+            if total_chars > limits.max_text_chars:
+                raise FileTooLarge(
+                    f"{name} holds more than {limits.max_text_chars:,} characters of text "
+                    f"(the limit was passed on page {number}); split it into smaller files."
+                )
+            images = _page_images(page, number, name, limits, warnings, seen_images)
+            pages.append(Page(number=number, text=text, images=images))
+    except DependencyError as exc:
+        raise _aes_error(name) from exc
+    if unreadable_pages == page_count:
+        raise CorruptFile(
+            f"{name} is not a valid PDF (the text of none of its {page_count} pages could be read); "
+            "it may be damaged."
+        )
+    return ParsedDocument(
+        doc_id=doc_id,
+        name=name,
+        mime="application/pdf",
+        pages=tuple(pages),
+        warnings=_capped(warnings),
+    )
+
+
+def _capped(warnings: list[str]) -> tuple[str, ...]:
+    # A damaged 2,000-page file can warn on every page; a person reads the first few.
+    if len(warnings) <= _MAX_WARNINGS:
+        return tuple(warnings)
+    rest = len(warnings) - _MAX_WARNINGS
+    return (*warnings[:_MAX_WARNINGS], f"… and {rest} more warnings like these.")
+
+
+def _open(data: bytes, name: str) -> PdfReader:
+    # strict=False reads the many slightly-broken PDFs real tools write; the zero-page check
+    # in parse_pdf keeps a cut-off file from passing as an empty document.
+    reader = PdfReader(io.BytesIO(data), strict=False)
+    if not reader.is_encrypted:
+        return reader
+    try:
+        # Many PDFs are encrypted only to restrict printing or copying: their user password is
+        # empty and anyone may open them.
+        unlocked = reader.decrypt("")
+    except NotImplementedError as exc:
+        raise EncryptedFile(
+            f"{name} is encrypted in a way this app cannot open ({short_reason(exc)}); "
+            "save an unencrypted copy and upload that."
+        ) from exc
+    if unlocked == PasswordType.NOT_DECRYPTED:
+        raise EncryptedFile(
+            f"{name} is password-protected; save a copy without the password and upload that."
+        )
+    return reader
+
+
+def _aes_error(name: str) -> EncryptedFile:
+    return EncryptedFile(
+        f"{name} is encrypted with AES, which this installation cannot decrypt "
+        "(the Python package 'cryptography' is missing); save an unencrypted copy and upload that."
+    )
+
+
+def _damage(data: bytes, exc: Exception | None) -> str:
+    """What is wrong with an unreadable PDF, in words."""
+    tail = data[-2048:]
+    if b"startxref" not in tail:
+        return "it ends before its cross-reference table"
+    if b"%%EOF" not in tail:
+        return "it has no end-of-file marker"
+    if exc is None:
+        return "no pages were found in it"
+    return f"its structure could not be read: {short_reason(exc)}"
+
+
+def _page_text(page: PageObject, number: int, name: str, warnings: list[str]) -> str | None:
+    """The page's text with ``\\n`` newlines, "" for a page without a text layer, None on failure."""
+    try:
+        text = page.extract_text()
+    except DependencyError:
+        raise
+    except Exception as exc:
+        warnings.append(
+            f"The text of page {number} of {name} could not be read ({short_reason(exc)}); "
+            "the page was kept without text."
+        )
+        return None
+    return normalize_newlines(text).replace("\x00", "")
+
+
+def _page_images(
+    page: PageObject,
+    number: int,
+    name: str,
+    limits: ParseLimits,
+    warnings: list[str],
+    seen: set[tuple[int, int]],
+) -> tuple[PageImage, ...]:
+    if limits.max_images_per_page == 0:
+        return ()
+    content = _raw_content(page)
+    try:
+        image_ids = _image_ids(page, content)
+    except DependencyError:
+        raise
+    except Exception as exc:
+        warnings.append(
+            f"The images on page {number} of {name} could not be listed ({short_reason(exc)}); "
+            "its text was kept."
+        )
+        return ()
+
+    drawn = None if content is None else _drawn_names(content)
+    kept: list[PageImage] = []
+    for image_id in image_ids:
+        inline = isinstance(image_id, str) and image_id.startswith("~")
+        top_name = image_id if isinstance(image_id, str) else image_id[0]
+        if not inline and drawn is not None and top_name not in drawn:
+            continue  # in the page's resources (often shared by all pages) but not drawn here
+        declared = _declared_image(page, image_id)
+        if declared is not None:
+            # Decide from the image's dictionary before pypdf decodes it: a 100,000 x 100,000
+            # image must be refused before its pixels are in memory.
+            width, height, ref = declared
+            if ref is not None and ref in seen:
+                continue
+            if min(width, height) < limits.min_image_side:
+                continue
+            if width * height > limits.max_image_pixels:
+                warnings.append(_too_many_pixels(name, number, width, height, limits))
+                continue
+        if len(kept) == limits.max_images_per_page:
+            warnings.append(
+                f"Page {number} of {name} has more than {limits.max_images_per_page} images; "
+                f"only the first {limits.max_images_per_page} were kept."
+            )
+            break
+        if declared is not None and declared[2] is not None:
+            seen.add(declared[2])  # also when decoding fails below: one warning per image
+        try:
+            image_file = page.images[image_id]
+            img = image_file.image
+            if img is None:
+                raise ValueError("pypdf returned no pixels")
+            width, height = img.size
+            if min(width, height) < limits.min_image_side:
+                continue
+            if width * height > limits.max_image_pixels:
+                warnings.append(_too_many_pixels(name, number, width, height, limits))
+                continue
+            suffix = image_file.name[image_file.name.rfind(".") :].lower()
+            raw_mime = _EXTENSION_MIME.get(suffix, "")
+            encoded, mime = encode_for_embedding(img, image_file.data, raw_mime)
+        except DependencyError:
+            raise
+        except Exception as exc:
+            warnings.append(
+                f"An image on page {number} of {name} could not be decoded and was skipped "
+                f"({short_reason(exc)})."
+            )
+            continue
+        kept.append(
+            PageImage(
+                page=number, index=len(kept), data=encoded, mime=mime, width=width, height=height
+            )
+        )
+    return tuple(kept)
+
+
+_DO_OPERATOR = re.compile(rb"/([^\s/\[\]()<>{}%]+)\s*Do(?![^\s/\[\]()<>{}%])")
+_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+_INLINE_IMAGE = re.compile(rb"(?:^|\s)BI\s")
+_MAX_FORM_DEPTH = 8
+
+
+def _raw_content(page: PageObject) -> bytes | None:
+    """The page's decoded content stream, b"" for an empty page, None when it cannot be read."""
+    try:
+        contents = page.get_contents()
+        return b"" if contents is None else contents.get_data()
+    except DependencyError:
+        raise
+    except Exception:
+        return None
+
+
+def _image_ids(page: PageObject, content: bytes | None) -> list[Any]:
+    """The page's image ids as ``page.images`` takes them, listed without tokenising the content.
+
+    ``page.images.keys()`` parses the whole content stream to find inline images, which
+    doubles the time of reading a text-heavy PDF; the resources give the XObject images
+    directly, and the content is parsed only when it has an inline image (``BI``) in it.
+    """
+    if content is None:
+        return list(page.images.keys())
+    ids: list[Any] = []
+    _collect_xobject_images(page, [], ids, depth=0)
+    if _INLINE_IMAGE.search(content):
+        listed = page.images.keys()  # iterating page.images itself would decode every image
+        ids.extend(k for k in listed if isinstance(k, str) and k.startswith("~"))
+    return ids
+
+
+def _collect_xobject_images(holder: Any, ancestors: list[str], ids: list[Any], depth: int) -> None:
+    resources = holder.get("/Resources")
+    resources = resources.get_object() if resources is not None else None
+    if not isinstance(resources, DictionaryObject):
+        return
+    xobjects = resources.get("/XObject")
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    if not isinstance(xobjects, DictionaryObject):
+        return
+    for name in xobjects:
+        entry = xobjects[name].get_object()
+        if not isinstance(entry, StreamObject):
+            continue
+        subtype = entry.get("/Subtype")
+        if subtype == "/Image":
+            ids.append(name if not ancestors else [*ancestors, name])
+        elif subtype == "/Form" and depth < _MAX_FORM_DEPTH:
+            # Forms may draw images of their own (and forms may nest, even in loops).
+            _collect_xobject_images(entry, [*ancestors, name], ids, depth + 1)
+
+
+def _drawn_names(content: bytes) -> set[str]:
+    """Names of the XObjects a content stream draws ("/Im0").
+
+    A scan of the raw content for ``/Name Do``, so images that are never drawn are skipped
+    without decoding them; a stray match inside a string only keeps an image, never drops one.
+    """
+    names: set[str] = set()
+    for match in _DO_OPERATOR.finditer(content):
+        name = _NAME_ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), match.group(1))
+        try:
+            names.add("/" + name.decode("utf-8"))
+        except UnicodeDecodeError:
+            names.add("/" + name.decode("latin-1"))
+    return names
+
+
+def _declared_image(
+    page: PageObject, image_id: Any
+) -> tuple[int, int, tuple[int, int] | None] | None:
+    """Width, height and object reference from an image's dictionary, without decoding it.
+
+    None for inline images (pypdf decodes those while listing them; the PDF format keeps
+    them small) and for dictionaries too broken to tell.
+    """
+    if isinstance(image_id, str) and image_id.startswith("~"):
+        return None
+    path = [image_id] if isinstance(image_id, str) else list(image_id)
+    try:
+        holder: Any = page
+        ref: object = None
+        for part in path:
+            xobjects = holder["/Resources"].get_object()["/XObject"].get_object()
+            ref = xobjects.raw_get(part)
+            holder = xobjects[part].get_object()
+        width, height = int(holder["/Width"]), int(holder["/Height"])
+    except Exception:
+        return None
+    key = (ref.idnum, ref.generation) if isinstance(ref, IndirectObject) else None
+    return width, height, key
+
+
+def _too_many_pixels(name: str, number: int, width: int, height: int, limits: ParseLimits) -> str:
+    return (
+        f"An image on page {number} of {name} is {width:,} x {height:,} pixels, more than the "
+        f"{limits.max_image_pixels / 1e6:g}-megapixel limit; it was skipped."
+    )

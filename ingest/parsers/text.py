@@ -1,0 +1,183 @@
+"""Plain text and Markdown files: decode them, normalise newlines, and find Markdown sections."""
+
+from __future__ import annotations
+
+import re
+
+from ingest.parsers.common import ParseLimits
+from ragcore.errors import FileTooLarge, UnsupportedFile
+from ragcore.types import Page, ParsedDocument
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Control characters that do occur in real text files: tab, newline, vertical tab, form feed,
+# carriage return, escape (ANSI colours in logs).
+_TEXT_CONTROLS = frozenset("\t\n\x0b\x0c\r\x1b")
+
+
+def parse_text(
+    data: bytes, *, name: str, doc_id: str, mime: str, limits: ParseLimits
+) -> ParsedDocument:
+    """The whole file as one page (number 1), decoded and with ``\\n`` newlines only.
+
+    Use :func:`markdown_sections` on the page text to label Markdown chunks with their headings.
+
+    >>> parse_text(b"# Intro\\r\\nHello", name="a.md", doc_id="d1", mime="text/markdown",
+    ...            limits=ParseLimits()).pages[0].text
+    '# Intro\\nHello'
+    """
+    text, encoding_note = decode_text(data, name=name)
+    if _looks_binary(text):
+        raise UnsupportedFile(
+            f"{name} is named like a text file, but its content looks like binary data "
+            "(it is full of control characters); it was not ingested."
+        )
+    # A stray NUL means nothing in text and breaks some databases downstream.
+    text = normalize_newlines(text).replace("\x00", "")
+    if len(text) > limits.max_text_chars:
+        raise FileTooLarge(
+            f"{name} holds {len(text):,} characters of text, more than the "
+            f"{limits.max_text_chars:,}-character limit; split it into smaller files."
+        )
+    warnings = (encoding_note,) if encoding_note else ()
+    return ParsedDocument(
+        doc_id=doc_id, name=name, mime=mime, pages=(Page(number=1, text=text),), warnings=warnings
+    )
+
+
+def decode_text(data: bytes, *, name: str) -> tuple[str, str | None]:
+    """The text and, when it was not UTF-8, a warning saying which encoding was used instead.
+
+    UTF-8 (with or without a byte-order mark) first; UTF-16 when a byte-order mark says so;
+    then Windows-1252, and Latin-1, which accepts any bytes, as the last resort.
+    """
+    if data.startswith(_UTF8_BOM):
+        try:
+            return data[len(_UTF8_BOM) :].decode("utf-8"), None
+        except UnicodeDecodeError:
+            data = data[len(_UTF8_BOM) :]  # a wrong mark: judge the rest like any other bytes
+    elif data.startswith(_UTF16_BOMS):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise UnsupportedFile(
+                f"{name} starts like a UTF-16 text file but is not valid UTF-16 "
+                f"(bad bytes at position {exc.start}); it was not ingested."
+            ) from exc
+        return text, f"{name} is not UTF-8; it was read as UTF-16, as its byte-order mark says."
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    # Binary data lands here too (Latin-1 accepts any bytes); parse_text refuses it afterwards
+    # by its share of control characters.
+    for encoding, label in (("cp1252", "Windows-1252"), ("latin-1", "Latin-1")):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        return text, (
+            f"{name} is not valid UTF-8; it was read as {label} (Western European), "
+            "so a few characters may be shown wrongly."
+        )
+    raise AssertionError("latin-1 decodes any bytes")
+
+
+def normalize_newlines(text: str) -> str:
+    """Windows (``\\r\\n``) and old Mac (``\\r``) line ends as ``\\n``."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _looks_binary(text: str) -> bool:
+    # More than 1 character in 100 being a control code (NULs, C1 codes from a Latin-1
+    # fallback) does not happen in text a person wrote.
+    sample = text[:1_000_000]
+    controls = sum(
+        1 for ch in sample if (ch < " " and ch not in _TEXT_CONTROLS) or "\x7f" <= ch <= "\x9f"
+    )
+    return controls > max(1, len(sample) // 100)
+
+
+_ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))??(?:[ \t]+#+)?[ \t]*$")
+_SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+# Lines that cannot be the text of a setext heading: blank, list items, quotes, tables, code,
+# thematic breaks (---, ***, _ _ _).
+_NOT_PARAGRAPH = re.compile(
+    r"^(?:\s*$| {4,}|\t| {0,3}(?:[-+*]|\d{1,9}[.)])[ \t]| {0,3}>| {0,3}\|"
+    r"| {0,3}(?:-[ \t]*){3,}$| {0,3}(?:\*[ \t]*){3,}$| {0,3}(?:_[ \t]*){3,}$)"
+)
+
+
+def markdown_sections(text: str) -> list[tuple[int, str]]:
+    """Where each Markdown heading starts in ``text`` and its heading path.
+
+    Offsets are character positions in ``text`` (the page text), so a chunk starting at
+    offset ``o`` belongs to the last section whose offset is <= ``o``. ATX (``# Title``) and
+    setext (``Title`` over ``===``/``---``) headings count; headings inside fenced code blocks
+    and a leading YAML front-matter block do not.
+
+    >>> markdown_sections("# Intro\\ntext\\n## Setup\\nmore\\n# Usage\\n")
+    [(0, 'Intro'), (13, 'Intro > Setup'), (27, 'Usage')]
+    """
+    sections: list[tuple[int, str]] = []
+    stack: list[tuple[int, str]] = []  # (level, title) of the headings enclosing this point
+
+    def add(offset: int, level: int, title: str) -> None:
+        title = " ".join(title.split())
+        if not title:
+            return
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, title))
+        sections.append((offset, " > ".join(t for _, t in stack)))
+
+    lines = text.split("\n")
+    offsets = [0]
+    for line in lines[:-1]:
+        offsets.append(offsets[-1] + len(line) + 1)
+
+    start = _front_matter_end(lines)
+    fence: str | None = None  # the opening fence while inside a fenced code block
+    previous_is_paragraph = False
+    for i in range(start, len(lines)):
+        line = lines[i]
+        fence_match = _FENCE.match(line)
+        if fence is not None:
+            # A closing fence: the opening's character, at least as many, nothing else.
+            closes = (
+                fence_match is not None
+                and fence_match.group(1)[0] == fence[0]
+                and len(fence_match.group(1)) >= len(fence)
+                and not line.strip().lstrip(fence[0])
+            )
+            if closes:
+                fence = None
+            previous_is_paragraph = False
+            continue
+        if fence_match:
+            fence = fence_match.group(1)
+            previous_is_paragraph = False
+            continue
+        atx = _ATX_HEADING.match(line)
+        if atx:
+            add(offsets[i], len(atx.group(1)), atx.group(2) or "")
+            previous_is_paragraph = False
+            continue
+        underline = _SETEXT_UNDERLINE.match(line)
+        if underline and previous_is_paragraph:
+            add(offsets[i - 1], 1 if underline.group(1)[0] == "=" else 2, lines[i - 1])
+            previous_is_paragraph = False
+            continue
+        previous_is_paragraph = not _NOT_PARAGRAPH.match(line)
+    return sections
+
+
+def _front_matter_end(lines: list[str]) -> int:
+    """The index of the first line after a leading ``---`` YAML block, or 0 when there is none."""
+    if not lines or lines[0].rstrip() != "---":
+        return 0
+    for i in range(1, len(lines)):
+        if lines[i].rstrip() in ("---", "..."):
+            return i + 1
+    return 0

@@ -1,0 +1,303 @@
+"""One document's ingestion: parse → chunk → embed → write, reporting progress as it goes."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ingest.chunking import chunk_pages
+from ingest.parsers import ParseLimits, markdown_sections, parse_file
+from ragcore.catalog import Catalog
+from ragcore.errors import CapacityExceeded, IngestError
+from ragcore.models.base import ImageEmbedder, TextEmbedder
+from ragcore.models.loader import Models
+from ragcore.stores.base import VectorStore
+from ragcore.types import (
+    IMAGE_SPACE,
+    TEXT_SPACE,
+    Chunk,
+    ChunkingParams,
+    ChunkKind,
+    Page,
+    ParsedDocument,
+    Point,
+)
+
+# Known CLIP sizes, so the collection gets its image space even while CLIP cannot load here:
+# a collection cannot grow a named space later, and a person may add CLIP afterwards.
+KNOWN_IMAGE_DIMS = {"sentence-transformers/clip-ViT-B-32": 512, "clip-ViT-B-32": 512}
+
+ProgressFn = Callable[[str, float], None]
+EMBED_BATCH = 128
+WRITE_BATCH = 256
+THUMB_SIDE = 384
+
+
+class JobLost(Exception):
+    """This worker no longer holds the job's lease (reclaimed or cancelled): stop without writing."""
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    doc_id: str
+    pages: int
+    pages_without_text: int
+    chunks: int
+    images: int
+    warnings: tuple[str, ...]
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage
+
+
+def collection_dims(models: Models, image_model_id: str | None) -> dict[str, int]:
+    dims = {TEXT_SPACE: models.text.dim}
+    clip = models.image
+    if clip is not None:
+        dims[IMAGE_SPACE] = clip.dim
+    elif image_model_id and image_model_id in KNOWN_IMAGE_DIMS:
+        dims[IMAGE_SPACE] = KNOWN_IMAGE_DIMS[image_model_id]
+    return dims
+
+
+def image_context(page: Page, text: TextEmbedder, *, max_tokens: int = 64) -> tuple[int, int]:
+    """The span of page text that describes a figure: the page's opening words, within budget."""
+    spans = text.tokenizer.spans(page.text)
+    if not spans:
+        return 0, 0
+    last = spans[min(len(spans), max_tokens) - 1]
+    return spans[0][0], last[1]
+
+
+class Ingestor:
+    """Turns a queued document into chunks in the catalog (with FTS) and points in the store.
+
+    >>> Ingestor(catalog, store, models, thumbs_dir=Path("data/thumbs")).ingest(doc_id, params)
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: VectorStore,
+        models: Models,
+        *,
+        thumbs_dir: Path,
+        limits: ParseLimits = ParseLimits(),
+        image_model_id: str | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.models = models
+        self.thumbs_dir = thumbs_dir
+        self.limits = limits
+        self.image_model_id = image_model_id
+        self._collection_ready = False
+
+    def ensure_collection(self) -> None:
+        if not self._collection_ready:
+            self.store.ensure_collection(collection_dims(self.models, self.image_model_id))
+            self._collection_ready = True
+
+    def ingest(
+        self, doc_id: str, params: ChunkingParams, progress: ProgressFn | None = None
+    ) -> IngestReport:
+        report = progress or (lambda stage, fraction: None)
+        doc = self.catalog.get_document(doc_id)
+        if doc is None:
+            raise IngestError(f"document {doc_id[:12]} is no longer in the library (deleted?)")
+        seconds: dict[str, float] = {}
+
+        t0 = time.perf_counter()
+        report("parsing", 0.02)
+        parsed = parse_file(Path(doc.path), name=doc.name, doc_id=doc_id, limits=self.limits)
+        seconds["parse"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        report("chunking", 0.10)
+        text_model = self.models.text
+        chunks = self._chunk(parsed, params, text_model)
+        seconds["chunk"] = time.perf_counter() - t0
+        if not chunks:
+            raise IngestError(_nothing_to_index(parsed))
+
+        t0 = time.perf_counter()
+        report("embedding", 0.15)
+        self.ensure_collection()
+        points = self._embed(parsed, chunks, params, text_model, self.models.image, report)
+        seconds["embed"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        report("writing", 0.92)
+        self._check_capacity(doc_id, len(points))
+        self._save_thumbnails(parsed, chunks)
+        # The store first, then the catalog in one transaction: the catalog is the authority on
+        # what exists, so a crash in between leaves points the catalog does not list (found and
+        # removed by `ingest check --repair`), never catalog rows without vectors.
+        self.store.delete_document(doc_id)
+        for i in range(0, len(points), WRITE_BATCH):
+            self.store.upsert(points[i : i + WRITE_BATCH])
+        images = sum(1 for c in chunks if c.kind == ChunkKind.IMAGE)
+        self.catalog.replace_chunks(
+            doc_id,
+            chunks,
+            embed_model=text_model.model_id,
+            stats={
+                "pages": len(parsed.pages),
+                "pages_without_text": parsed.pages_without_text,
+                "strategy": str(params.strategy),
+                "chunk_size": params.chunk_size,
+                "overlap": params.overlap,
+                "mime": parsed.mime,
+            },
+        )
+        seconds["write"] = time.perf_counter() - t0
+        report("done", 1.0)
+        return IngestReport(
+            doc_id=doc_id,
+            pages=len(parsed.pages),
+            pages_without_text=parsed.pages_without_text,
+            chunks=len(chunks) - images,
+            images=images,
+            warnings=parsed.warnings,
+            seconds=seconds,
+        )
+
+    def _chunk(
+        self, parsed: ParsedDocument, params: ChunkingParams, text_model: TextEmbedder
+    ) -> list[Chunk]:
+        sections = None
+        if parsed.mime == "text/markdown":
+            sections = {p.number: markdown_sections(p.text) for p in parsed.pages}
+        chunks = chunk_pages(
+            parsed.doc_id, parsed.pages, params, text_model.tokenizer, sections_by_page=sections
+        )
+        next_no = len(chunks)
+        for page in parsed.pages:
+            if not page.images:
+                continue
+            start, end = image_context(page, text_model)
+            for image in page.images:
+                chunks.append(
+                    Chunk(
+                        doc_id=parsed.doc_id,
+                        chunk_no=next_no,
+                        page=page.number,
+                        start=start,
+                        end=end,
+                        text=page.text[start:end],
+                        kind=ChunkKind.IMAGE,
+                        section=page.section,
+                        image_index=image.index,
+                    )
+                )
+                next_no += 1
+        return chunks
+
+    def _embed(
+        self,
+        parsed: ParsedDocument,
+        chunks: Sequence[Chunk],
+        params: ChunkingParams,
+        text_model: TextEmbedder,
+        clip: ImageEmbedder | None,
+        report: ProgressFn,
+    ) -> list[Point]:
+        with_text = [c for c in chunks if c.text.strip()]
+        text_vecs: dict[int, np.ndarray] = {}
+        total = len(with_text) + sum(1 for c in chunks if c.kind == ChunkKind.IMAGE)
+        done = 0
+        for i in range(0, len(with_text), EMBED_BATCH):
+            batch = with_text[i : i + EMBED_BATCH]
+            vecs = text_model.embed_passages([c.text for c in batch])
+            for chunk, vec in zip(batch, vecs, strict=True):
+                text_vecs[chunk.chunk_no] = vec
+            done += len(batch)
+            report("embedding", 0.15 + 0.75 * done / max(total, 1))
+        image_vecs: dict[int, np.ndarray] = {}
+        if clip is not None:
+            by_key = {(img.page, img.index): img for p in parsed.pages for img in p.images}
+            image_chunks = [c for c in chunks if c.kind == ChunkKind.IMAGE]
+            for i in range(0, len(image_chunks), 16):
+                batch = image_chunks[i : i + 16]
+                vecs = clip.embed_images([by_key[(c.page, c.image_index or 0)].data for c in batch])
+                for chunk, vec in zip(batch, vecs, strict=True):
+                    image_vecs[chunk.chunk_no] = vec
+                done += len(batch)
+                report("embedding", 0.15 + 0.75 * done / max(total, 1))
+        points = []
+        for chunk in chunks:
+            vectors: dict[str, list[float]] = {}
+            if chunk.chunk_no in text_vecs:
+                vectors[TEXT_SPACE] = text_vecs[chunk.chunk_no].tolist()
+            if chunk.chunk_no in image_vecs:
+                vectors[IMAGE_SPACE] = image_vecs[chunk.chunk_no].tolist()
+            points.append(
+                Point(
+                    id=chunk.point_id,
+                    vectors=vectors,
+                    payload=point_payload(chunk, parsed.name, params, text_model.model_id),
+                )
+            )
+        return points
+
+    def _check_capacity(self, doc_id: str, needed: int) -> None:
+        left = self.store.capacity_left()
+        if left is None:
+            return
+        # Points this document already has are overwritten, so they do not count twice.
+        left += self.store.count(doc_id)
+        if needed > left:
+            raise CapacityExceeded(
+                f"this document needs {needed} vectors but the store has room for only {left} "
+                "more (the VectorAI free tier holds 5,000 in all); delete documents or upgrade."
+            )
+
+    def _save_thumbnails(self, parsed: ParsedDocument, chunks: Sequence[Chunk]) -> None:
+        from PIL import Image
+
+        by_key = {(img.page, img.index): img for p in parsed.pages for img in p.images}
+        folder = self.thumbs_dir / parsed.doc_id
+        for chunk in chunks:
+            if chunk.kind != ChunkKind.IMAGE:
+                continue
+            image = by_key[(chunk.page, chunk.image_index or 0)]
+            folder.mkdir(parents=True, exist_ok=True)
+            with Image.open(io.BytesIO(image.data)) as img:
+                thumb = img.convert("RGB")
+                thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
+                thumb.save(folder / f"{chunk.chunk_no}.png", "PNG")
+
+
+def thumbnail_path(thumbs_dir: Path, doc_id: str, chunk_no: int) -> Path:
+    return thumbs_dir / doc_id / f"{chunk_no}.png"
+
+
+def point_payload(
+    chunk: Chunk, file_name: str, params: ChunkingParams, model_id: str
+) -> dict[str, object]:
+    return {
+        "doc_id": chunk.doc_id,
+        "file_name": file_name,
+        "page": chunk.page,
+        "chunk_no": chunk.chunk_no,
+        "kind": str(chunk.kind),
+        "text": chunk.text,
+        "start": chunk.start,
+        "end": chunk.end,
+        "section": chunk.section,
+        "image_index": chunk.image_index,
+        "strategy": str(params.strategy),
+        "embed_model": model_id,
+    }
+
+
+def _nothing_to_index(parsed: ParsedDocument) -> str:
+    if parsed.pages and parsed.pages_without_text == len(parsed.pages):
+        return (
+            f"{parsed.name} has no text layer on any of its {len(parsed.pages)} pages "
+            "(a scan?) and no images to index; OCR is not supported yet."
+        )
+    return f"{parsed.name} contains no text or images to index."

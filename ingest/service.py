@@ -1,0 +1,65 @@
+"""Wires an ingestion worker from a Runtime; shared by the CLI, the app's worker thread and benches."""
+
+from __future__ import annotations
+
+import threading
+
+from ingest.parsers import ParseLimits
+from ingest.pipeline import Ingestor
+from ingest.worker import Worker
+from ragcore.runtime import Runtime, chunking_params
+from ragcore.settings import Settings
+
+
+def parse_limits(settings: Settings) -> ParseLimits:
+    return ParseLimits(
+        max_file_bytes=int(settings.max_file_mb * 1024 * 1024),
+        max_pages=settings.max_pages,
+        max_image_pixels=settings.max_image_pixels,
+        max_text_chars=settings.max_text_chars,
+        max_images_per_page=settings.max_images_per_page,
+        min_image_side=settings.min_image_side,
+    )
+
+
+def build_worker(runtime: Runtime, *, worker_id: str | None = None) -> Worker:
+    settings = runtime.settings
+    ingestor = Ingestor(
+        runtime.catalog,
+        runtime.store,
+        runtime.models,
+        thumbs_dir=runtime.thumbs_dir,
+        limits=parse_limits(settings),
+        image_model_id=settings.image_model or None,
+    )
+    return Worker(
+        runtime.catalog,
+        ingestor,
+        default_params=chunking_params(settings),
+        worker_id=worker_id,
+        lease_seconds=settings.lease_seconds,
+        poll_seconds=settings.worker_poll_seconds,
+    )
+
+
+class BackgroundWorker:
+    """The app's own worker thread (embedded mode: the app is the one process owning the store)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=worker.run_forever, args=(self._stop,), name="ingest-worker", daemon=True
+        )
+
+    def start(self) -> BackgroundWorker:
+        self._thread.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)

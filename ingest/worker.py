@@ -1,0 +1,155 @@
+"""The job worker: claims queued jobs atomically, runs them with a heartbeat, survives bad files."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from ingest.pipeline import Ingestor, IngestReport, JobLost
+from ragcore.catalog import Catalog, JobRecord
+from ragcore.errors import RagError
+from ragcore.types import ChunkingParams, Strategy
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY = 1.0  # seconds between lease renewals while a stage reports progress
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def job_params(job: JobRecord, default: ChunkingParams) -> ChunkingParams:
+    raw = json.loads(job.params) if isinstance(job.params, str) else dict(job.params or {})
+    return ChunkingParams(
+        strategy=Strategy(raw.get("strategy", default.strategy)),
+        chunk_size=int(raw.get("chunk_size", default.chunk_size)),
+        overlap=int(raw.get("overlap", default.overlap)),
+    )
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job_id: int
+    doc_id: str
+    ok: bool
+    error: str | None = None
+    report: IngestReport | None = None
+
+
+class Worker:
+    """Runs ingestion jobs from the catalog's queue, one at a time.
+
+    >>> worker = Worker(catalog, ingestor, default_params=ChunkingParams())
+    >>> worker.run_until_idle()   # or worker.run_forever(stop_event) in a thread or process
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        ingestor: Ingestor,
+        *,
+        default_params: ChunkingParams,
+        worker_id: str | None = None,
+        lease_seconds: float = 60.0,
+        poll_seconds: float = 0.5,
+        on_outcome: Callable[[JobOutcome], None] | None = None,
+    ) -> None:
+        if lease_seconds <= HEARTBEAT_EVERY:
+            raise ValueError(f"lease_seconds must be > {HEARTBEAT_EVERY}, got {lease_seconds}")
+        self.catalog = catalog
+        self.ingestor = ingestor
+        self.default_params = default_params
+        self.worker_id = worker_id or new_worker_id()
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.on_outcome = on_outcome
+
+    def run_once(self) -> JobOutcome | None:
+        """Claim and run one job; None when the queue is empty."""
+        job = self.catalog.claim_job(
+            self.worker_id, lease_seconds=self.lease_seconds, kinds=("ingest", "reindex")
+        )
+        if job is None:
+            return None
+        outcome = self._run(job)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        return outcome
+
+    def _run(self, job: JobRecord) -> JobOutcome:
+        last_beat = 0.0
+        stage_now = ""
+
+        def progress(stage: str, fraction: float) -> None:
+            nonlocal last_beat, stage_now
+            now = time.monotonic()
+            if stage != stage_now or now - last_beat >= HEARTBEAT_EVERY:
+                stage_now, last_beat = stage, now
+                held = self.catalog.heartbeat(
+                    job.id,
+                    self.worker_id,
+                    stage=stage,
+                    progress=fraction,
+                    lease_seconds=self.lease_seconds,
+                )
+                if not held:
+                    raise JobLost(f"job {job.id} was taken over or cancelled")
+
+        try:
+            params = job_params(job, self.default_params)
+            self.catalog.set_document_status(job.doc_id, "processing")
+            report = self.ingestor.ingest(job.doc_id, params, progress)
+        except JobLost as exc:
+            log.warning("%s", exc)
+            return JobOutcome(job.id, job.doc_id, ok=False, error=str(exc))
+        except RagError as exc:
+            return self._fail(job, str(exc))
+        except MemoryError:
+            return self._fail(job, "the document needed more memory than this machine allows")
+        except Exception as exc:  # a bug must fail this job only, never the worker
+            log.exception("job %s crashed", job.id)
+            return self._fail(job, f"internal error while ingesting: {type(exc).__name__}: {exc}")
+        self.catalog.finish_job(job.id, self.worker_id)
+        return JobOutcome(job.id, job.doc_id, ok=True, report=report)
+
+    def _fail(self, job: JobRecord, message: str) -> JobOutcome:
+        self.catalog.fail_job(job.id, self.worker_id, message)
+        if self.catalog.get_document(job.doc_id) is not None:
+            self.catalog.set_document_status(job.doc_id, "failed", error=message)
+        return JobOutcome(job.id, job.doc_id, ok=False, error=message)
+
+    def run_until_idle(self, job_ids: Collection[int] | None = None) -> list[JobOutcome]:
+        """Run jobs until none is queued (or, given ids, until those are all finished)."""
+        outcomes: list[JobOutcome] = []
+        while True:
+            outcome = self.run_once()
+            if outcome is not None:
+                outcomes.append(outcome)
+                continue
+            if job_ids is None:
+                return outcomes
+            pending = [j for j in job_ids if _active(self.catalog.get_job(j))]
+            if not pending:
+                return outcomes
+            time.sleep(self.poll_seconds)  # another worker holds them: wait for it
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                if self.run_once() is None:
+                    stop.wait(self.poll_seconds)
+            except Exception:  # the catalog briefly locked, a store hiccup: keep serving
+                log.exception("worker loop error")
+                stop.wait(max(self.poll_seconds, 1.0))
+
+
+def _active(job: JobRecord | None) -> bool:
+    return job is not None and job.status in ("queued", "running")

@@ -1,0 +1,148 @@
+"""Command line for questions: ``search`` (retrieval with evidence) and ``ask`` (a cited answer)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from ragcore.answering import Answer, Answerer, hit_json
+from ragcore.errors import RagError
+from ragcore.retrieval import Retriever
+from ragcore.runtime import build_runtime, connect_llm, retrieval_config
+from ragcore.settings import Settings
+from ragcore.types import Fusion, Hit
+
+
+def _evidence_line(hit: Hit) -> str:
+    ev = hit.evidence
+    parts = [f"fused #{ev.fused_rank} {ev.fused_score:.4f}"]
+    if ev.bm25_rank:
+        parts.append(f"bm25 #{ev.bm25_rank} {ev.bm25_score:.2f}")
+    if ev.text_rank:
+        parts.append(f"text #{ev.text_rank} {ev.text_score:.3f}")
+    if ev.image_rank:
+        parts.append(f"image #{ev.image_rank} {ev.image_score:.3f}")
+    if ev.rerank_score is not None:
+        parts.append(f"rerank {ev.rerank_score:.2f}")
+    return " · ".join(parts)
+
+
+def _print_hits(hits: Sequence[Hit]) -> None:
+    for n, hit in enumerate(hits, start=1):
+        snippet = " ".join(hit.text.split())[:220]
+        print(f"[{n}] {hit.file_name} p.{hit.page} ({hit.kind})  {_evidence_line(hit)}")
+        print(f"    {snippet}")
+
+
+def _timings(t: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.0f} ms" for k, v in t.items())
+
+
+def _doc_ids(raw: str | None) -> list[str] | None:
+    return [d.strip() for d in raw.split(",") if d.strip()] if raw else None
+
+
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
+    rt = build_runtime(settings)
+    config = retrieval_config(
+        settings, top_k=args.k, fusion=Fusion(args.fusion) if args.fusion else None,
+        mode=args.mode, rerank=False if args.no_rerank else None,
+    )
+    result = Retriever(rt.catalog, rt.store, rt.models).run(
+        args.question, config, doc_ids=_doc_ids(args.docs)
+    )
+    if args.json:
+        print(json.dumps({
+            "query": result.query,
+            "hits": [hit_json(h, n) for n, h in enumerate(result.hits, start=1)],
+            "timings_ms": result.timings,
+            "notes": list(result.notes),
+            "candidates": result.candidates,
+        }))
+    else:
+        _print_hits(result.hits)
+        for note in result.notes:
+            print(f"note: {note}")
+        print(f"timings: {_timings(result.timings)}")
+    rt.close()
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    rt = build_runtime(settings)
+    choice = connect_llm(settings)
+    try:
+        config = retrieval_config(
+            settings, top_k=args.k, fusion=Fusion(args.fusion) if args.fusion else None
+        )
+        answerer = Answerer(
+            Retriever(rt.catalog, rt.store, rt.models),
+            choice.llm,
+            embedder=rt.models.text,
+            llm_note=choice.status,
+        )
+        stream = answerer.start(args.question, config=config, doc_ids=_doc_ids(args.docs))
+        if not args.json:
+            for token in stream.tokens():
+                print(token, end="", flush=True)
+            print()
+        answer = stream.result()
+        if args.json:
+            print(json.dumps(answer.to_json()))
+        else:
+            _print_answer_footer(answer, choice.status)
+    finally:
+        choice.close()
+        rt.close()
+    return 0
+
+
+def _print_answer_footer(answer: Answer, llm_status: str) -> None:
+    print()
+    if answer.standalone_question != answer.question:
+        print(f"(searched for: {answer.standalone_question})")
+    for c in answer.citations:
+        mark = "ok " if c.supported else "UNSUPPORTED"
+        print(f"[{c.number}] {mark} {c.file_name} p.{c.page} (support {c.support:.2f})")
+    for s in answer.unsupported_sentences:
+        print(f"unsupported: {s}")
+    for note in answer.notes:
+        print(f"note: {note}")
+    print(llm_status)
+    print(f"timings: {_timings(answer.timings)}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ragcore", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, help_text in (
+        ("search", cmd_search, "retrieve passages with their evidence"),
+        ("ask", cmd_ask, "answer a question with checked citations"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("question")
+        p.add_argument("--docs", help="comma-separated document ids to search")
+        p.add_argument("--k", type=int, help="number of passages")
+        p.add_argument("--fusion", choices=[f.value for f in Fusion])
+        p.add_argument("--json", action="store_true")
+        if name == "search":
+            p.add_argument("--mode", choices=["hybrid", "dense", "bm25"])
+            p.add_argument("--no-rerank", action="store_true")
+        p.set_defaults(func=func)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    try:
+        return int(args.func(args, settings))
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""The catalog's one SQLite connection, shared by threads under a lock, with write transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Self
+
+from ragcore.catalog.schema import connect
+
+
+class CatalogDatabase:
+    """Owns the connection; the document and job halves of the Catalog build on it."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_attempts: int = 3,
+        busy_timeout: float = 30.0,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        if busy_timeout < 0:
+            raise ValueError(f"busy_timeout must be >= 0 seconds, got {busy_timeout}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_attempts = max_attempts
+        self._clock = clock
+        # Streamlit's UI thread and the background worker thread share one Catalog, and a
+        # sqlite3 connection must not run two statements at once: the lock serialises them.
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = connect(str(self.path), busy_timeout=busy_timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _now(self) -> float:
+        return float(self._clock())
+
+    def _open_connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise RuntimeError(f"the catalog {self.path} was closed; open a new Catalog")
+        return self._conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several SELECTs (a deferred transaction never blocks writers)."""
+        with self._lock:
+            conn = self._open_connection()
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One transaction holding the write lock from its first statement (other processes wait)."""
+        with self._lock:
+            conn = self._open_connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:  # some errors already rolled it back
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                # Never leave the shared connection inside a half-finished transaction.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise

@@ -1,0 +1,245 @@
+"""Documents and their chunks in the catalog, and keyword (BM25) search over the chunks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from enum import Enum
+
+from ragcore.catalog.database import CatalogDatabase
+from ragcore.catalog.fts import sanitize_fts_query
+from ragcore.catalog.jobs import cancel_active_jobs
+from ragcore.catalog.records import (
+    DOCUMENT_STATUSES,
+    JOB_STATUSES,
+    ChunkRow,
+    DocumentRecord,
+    check_choice,
+)
+from ragcore.errors import RagError
+from ragcore.types import Chunk, ChunkKind
+
+_DOCUMENT_COLUMNS = tuple(f.name for f in fields(DocumentRecord))
+# Columns a caller may set besides status and error; the id and timestamps belong to the catalog.
+SETTABLE_FIELDS = frozenset(_DOCUMENT_COLUMNS) - {
+    "id",
+    "status",
+    "error",
+    "created_at",
+    "updated_at",
+}
+# replace_chunks counts chunks and images itself, so stats may not override them.
+STATS_FIELDS = SETTABLE_FIELDS - {"chunks", "images"}
+
+
+class DocumentNotFound(RagError, LookupError):
+    """The document is not in the catalog (never added, or deleted meanwhile)."""
+
+
+def _checked_fields(values: Mapping[str, object], allowed: frozenset[str]) -> dict[str, object]:
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ValueError(
+            f"unknown document field(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
+        )
+    # Enums (Strategy, ChunkKind) are stored as their plain value.
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
+
+
+def _set_clause(columns: Sequence[str]) -> str:
+    # Column names come from the dataclass fields above, never from the caller, so this is safe.
+    return ", ".join(f'"{name}" = ?' for name in columns)
+
+
+class DocumentsMixin(CatalogDatabase):
+    """The documents/chunks half of the Catalog."""
+
+    def upsert_document(self, doc: DocumentRecord) -> tuple[DocumentRecord, bool]:
+        """Add ``doc``; if its id (content hash) exists, return the stored row unchanged and False."""
+        now = self._now()
+        values = {name: getattr(doc, name) for name in _DOCUMENT_COLUMNS}
+        values["created_at"] = values["updated_at"] = now
+        names = ", ".join(f'"{name}"' for name in values)
+        marks = ", ".join("?" for _ in values)
+        with self._write() as conn:
+            created = (
+                conn.execute(
+                    f"INSERT INTO documents ({names}) VALUES ({marks}) ON CONFLICT (id) DO NOTHING",
+                    tuple(values.values()),
+                ).rowcount
+                == 1
+            )
+            row = conn.execute("SELECT * FROM documents WHERE id = ?", (doc.id,)).fetchone()
+        return DocumentRecord.from_row(row), created
+
+    def get_document(self, doc_id: str) -> DocumentRecord | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
+        return None if row is None else DocumentRecord.from_row(row)
+
+    def list_documents(self) -> list[DocumentRecord]:
+        """Every document, newest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM documents ORDER BY created_at DESC, rowid DESC"
+            ).fetchall()
+        return [DocumentRecord.from_row(r) for r in rows]
+
+    def set_document_status(
+        self, doc_id: str, status: str, *, error: str | None = None, **fields: object
+    ) -> None:
+        """Set status and error (None clears it), plus known columns such as pages or strategy."""
+        check_choice("document status", status, DOCUMENT_STATUSES)
+        updates = _checked_fields(fields, SETTABLE_FIELDS)
+        updates |= {"status": status, "error": error, "updated_at": self._now()}
+        with self._write() as conn:
+            cursor = conn.execute(
+                f"UPDATE documents SET {_set_clause(list(updates))} WHERE id = ?",
+                (*updates.values(), doc_id),
+            )
+            if cursor.rowcount == 0:
+                raise DocumentNotFound(f"no document with id {doc_id!r} in the catalog")
+
+    def replace_chunks(
+        self,
+        doc_id: str,
+        chunks: Sequence[Chunk],
+        *,
+        embed_model: str,
+        stats: Mapping[str, object],
+    ) -> None:
+        """Swap the document's chunks for ``chunks`` and mark it ready, all in one transaction.
+
+        Keyword search sees either the old chunks or the new ones, never a mix or neither.
+        ``stats`` sets document columns such as pages, pages_without_text, strategy.
+        """
+        for chunk in chunks:
+            if chunk.doc_id != doc_id:
+                raise ValueError(
+                    f"chunk {chunk.chunk_no} belongs to document {chunk.doc_id!r}, not {doc_id!r}"
+                )
+        numbers = [c.chunk_no for c in chunks]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"chunk numbers repeat in the chunks of document {doc_id!r}")
+        updates = _checked_fields(stats, STATS_FIELDS)
+        updates |= {
+            "chunks": len(chunks),
+            "images": sum(1 for c in chunks if c.kind == ChunkKind.IMAGE),
+            "embed_model": embed_model,
+            "status": "ready",
+            "error": None,
+            "updated_at": self._now(),
+        }
+        rows = [
+            (
+                doc_id,
+                c.chunk_no,
+                c.point_id,
+                c.page,
+                c.start,
+                c.end,
+                ChunkKind(c.kind).value,
+                c.section,
+                c.image_index,
+                c.text,
+                embed_model,
+            )
+            for c in chunks
+        ]
+        with self._write() as conn:
+            if conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is None:
+                raise DocumentNotFound(
+                    f"no document with id {doc_id!r} in the catalog (deleted while indexing?)"
+                )
+            # The triggers on chunks remove and add the FTS entries in this same transaction.
+            conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+            conn.executemany(
+                'INSERT INTO chunks (doc_id, chunk_no, point_id, page, start, "end", kind, '
+                "section, image_index, text, embed_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute(
+                f"UPDATE documents SET {_set_clause(list(updates))} WHERE id = ?",
+                (*updates.values(), doc_id),
+            )
+
+    def delete_document(self, doc_id: str) -> bool:
+        """Remove the document, its chunks and their keyword index at once; cancel its jobs.
+
+        A running 'delete' job of the document is left alone: it is the one calling this.
+        Returns whether the document existed.
+        """
+        with self._write() as conn:
+            conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+            existed = conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount == 1
+            cancel_active_jobs(conn, doc_id, self._now(), except_kind="delete")
+        return existed
+
+    def chunks(self, doc_id: str | None = None) -> list[ChunkRow]:
+        """The chunks of one document, or of all, in document and chunk order."""
+        with self._read() as conn:
+            if doc_id is None:
+                rows = conn.execute("SELECT * FROM chunks ORDER BY doc_id, chunk_no").fetchall()
+            else:
+                rows = conn.execute(
+                    "SELECT * FROM chunks WHERE doc_id = ? ORDER BY chunk_no", (doc_id,)
+                ).fetchall()
+        return [ChunkRow.from_row(r) for r in rows]
+
+    def chunks_by_point_ids(self, point_ids: Sequence[str]) -> dict[str, ChunkRow]:
+        """The chunks behind vector-store point ids; ids the catalog does not know are left out."""
+        if not point_ids:
+            return {}
+        with self._read() as conn:
+            # json_each takes any number of ids as one parameter (no SQL-variable limit).
+            rows = conn.execute(
+                "SELECT * FROM chunks WHERE point_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(point_ids)),),
+            ).fetchall()
+        return {r["point_id"]: ChunkRow.from_row(r) for r in rows}
+
+    def counts(self) -> dict[str, int]:
+        """documents, chunks, image_chunks, documents_<status> and jobs_<status> for every status."""
+        result = {"documents": 0, "chunks": 0, "image_chunks": 0}
+        result |= {f"documents_{s}": 0 for s in DOCUMENT_STATUSES}
+        result |= {f"jobs_{s}": 0 for s in JOB_STATUSES}
+        with self._read() as conn:
+            for status, n in conn.execute("SELECT status, count(*) FROM documents GROUP BY status"):
+                result[f"documents_{status}"] = n
+                result["documents"] += n
+            for kind, n in conn.execute("SELECT kind, count(*) FROM chunks GROUP BY kind"):
+                result["chunks"] += n
+                if kind == ChunkKind.IMAGE.value:
+                    result["image_chunks"] = n
+            for status, n in conn.execute("SELECT status, count(*) FROM jobs GROUP BY status"):
+                result[f"jobs_{status}"] = n
+        return result
+
+    def bm25_search(
+        self, query: str, *, limit: int, doc_ids: Sequence[str] | None = None
+    ) -> list[tuple[ChunkRow, float]]:
+        """Chunks matching any term of ``query``, best first, scored -bm25() (higher is better).
+
+        ``doc_ids`` restricts the search to those documents (inside SQL, so ``limit`` counts only
+        their chunks); an empty sequence matches nothing.
+        """
+        if limit <= 0:
+            raise ValueError(f"limit must be > 0, got {limit}")
+        match = sanitize_fts_query(query)
+        if match is None or (doc_ids is not None and not doc_ids):
+            return []
+        sql = (
+            "SELECT c.*, bm25(chunks_fts) AS bm25_score FROM chunks_fts "
+            "JOIN chunks AS c ON c.rowid = chunks_fts.rowid WHERE chunks_fts MATCH ?"
+        )
+        params: list[object] = [match]
+        if doc_ids is not None:
+            sql += " AND c.doc_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(list(doc_ids)))
+        # FTS5's bm25() is lower-is-better; rowid breaks ties so results are deterministic.
+        sql += " ORDER BY bm25_score, c.rowid LIMIT ?"
+        params.append(limit)
+        with self._read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [(ChunkRow.from_row(r), -float(r["bm25_score"])) for r in rows]

@@ -1,0 +1,179 @@
+"""The job queue: workers claim jobs atomically under a lease; expired leases are retried."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+
+from ragcore.catalog.database import CatalogDatabase
+from ragcore.catalog.records import JOB_KINDS, JOB_STAGES, JobRecord, check_choice
+
+# Jobs that build a document's index: when one is given up on, the document is marked failed too,
+# since no worker is left to say so.
+_INDEXING_KINDS = ("ingest", "reindex", "reembed")
+
+
+def cancel_active_jobs(
+    conn: sqlite3.Connection, doc_id: str, now: float, *, except_kind: str | None = None
+) -> int:
+    """Cancel the document's queued and running jobs inside the caller's transaction."""
+    cursor = conn.execute(
+        "UPDATE jobs SET status = 'cancelled', lease_until = NULL, updated_at = ? "
+        "WHERE doc_id = ? AND status IN ('queued', 'running') AND kind IS NOT ?",
+        (now, doc_id, except_kind),
+    )
+    return cursor.rowcount
+
+
+def _check_lease(lease_seconds: float) -> None:
+    if lease_seconds <= 0:
+        raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
+
+
+class JobsMixin(CatalogDatabase):
+    """The job-queue half of the Catalog."""
+
+    def enqueue(
+        self, doc_id: str, kind: str = "ingest", params: Mapping[str, object] | None = None
+    ) -> JobRecord:
+        """Queue a job, unless the document already has a queued or running one of this kind."""
+        check_choice("job kind", kind, JOB_KINDS)
+        try:
+            params_json = json.dumps(dict(params or {}), sort_keys=True)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"job params must be plain JSON values, got {params!r}") from e
+        with self._write() as conn:
+            now = self._now()
+            row = conn.execute(
+                "SELECT * FROM jobs WHERE doc_id = ? AND kind = ? "
+                "AND status IN ('queued', 'running') ORDER BY id LIMIT 1",
+                (doc_id, kind),
+            ).fetchone()
+            if row is None:
+                row = conn.execute(
+                    "INSERT INTO jobs (doc_id, kind, params, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?) RETURNING *",
+                    (doc_id, kind, params_json, now, now),
+                ).fetchall()[0]  # fetchall: a RETURNING statement must run to completion
+        return JobRecord.from_row(row)
+
+    def claim_job(
+        self, worker_id: str, *, lease_seconds: float, kinds: Sequence[str] | None = None
+    ) -> JobRecord | None:
+        """Take the oldest queued job, or a running one whose worker let its lease expire.
+
+        Every claim counts as an attempt. A job already claimed ``max_attempts`` times whose
+        lease expired again has crashed or hung its worker each time: it is failed (with its
+        document) instead of being handed to yet another worker.
+        """
+        _check_lease(lease_seconds)
+        wanted = list(JOB_KINDS if kinds is None else kinds)
+        for kind in wanted:
+            check_choice("job kind", kind, JOB_KINDS)
+        with self._write() as conn:
+            now = self._now()
+            while True:
+                row = conn.execute(
+                    "SELECT * FROM jobs WHERE kind IN (SELECT value FROM json_each(?)) AND "
+                    "(status = 'queued' OR (status = 'running' AND lease_until < ?)) "
+                    "ORDER BY id LIMIT 1",
+                    (json.dumps(wanted), now),
+                ).fetchone()
+                if row is None:
+                    return None
+                if row["attempts"] < self.max_attempts:
+                    break
+                self._give_up(conn, row, now)
+            claimed = conn.execute(
+                "UPDATE jobs SET status = 'running', worker_id = ?, lease_until = ?, "
+                "attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING *",
+                (worker_id, now + lease_seconds, now, row["id"]),
+            ).fetchall()[0]
+        return JobRecord.from_row(claimed)
+
+    def _give_up(self, conn: sqlite3.Connection, job: sqlite3.Row, now: float) -> None:
+        error = (
+            f"the worker crashed or hung {job['attempts']} times while running this "
+            f"{job['kind']} job (last stage: {job['stage']}), so it was given up; "
+            "the file may be too large or malformed — try again or remove it"
+        )
+        conn.execute(
+            "UPDATE jobs SET status = 'failed', error = ?, lease_until = NULL, updated_at = ? "
+            "WHERE id = ?",
+            (error, now, job["id"]),
+        )
+        if job["kind"] in _INDEXING_KINDS:
+            conn.execute(
+                "UPDATE documents SET status = 'failed', error = ?, updated_at = ? "
+                "WHERE id = ? AND status IN ('queued', 'processing')",
+                (error, now, job["doc_id"]),
+            )
+
+    def heartbeat(
+        self, job_id: int, worker_id: str, *, stage: str, progress: float, lease_seconds: float
+    ) -> bool:
+        """Report progress and extend the lease; False means the job is no longer this worker's
+        (reclaimed after the lease expired, or cancelled) and the worker must stop working on it.
+        """
+        check_choice("job stage", stage, JOB_STAGES)
+        if not 0.0 <= progress <= 1.0:
+            raise ValueError(f"progress must be between 0 and 1, got {progress}")
+        _check_lease(lease_seconds)
+        with self._write() as conn:
+            now = self._now()
+            cursor = conn.execute(
+                "UPDATE jobs SET stage = ?, progress = ?, lease_until = ?, updated_at = ? "
+                "WHERE id = ? AND worker_id = ? AND status = 'running'",
+                (stage, progress, now + lease_seconds, now, job_id, worker_id),
+            )
+        return cursor.rowcount == 1
+
+    def finish_job(self, job_id: int, worker_id: str) -> bool:
+        """Mark the job done; False (and no change) if this worker no longer holds it."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE jobs SET status = 'done', stage = 'done', progress = 1, "
+                "lease_until = NULL, error = NULL, updated_at = ? "
+                "WHERE id = ? AND worker_id = ? AND status = 'running'",
+                (self._now(), job_id, worker_id),
+            )
+        return cursor.rowcount == 1
+
+    def fail_job(self, job_id: int, worker_id: str, error: str) -> bool:
+        """Mark the job failed with ``error``; False (and no change) if this worker lost it.
+
+        The document's own status is the worker's to set (set_document_status).
+        """
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE jobs SET status = 'failed', error = ?, lease_until = NULL, updated_at = ? "
+                "WHERE id = ? AND worker_id = ? AND status = 'running'",
+                (error, self._now(), job_id, worker_id),
+            )
+        return cursor.rowcount == 1
+
+    def cancel_jobs(self, doc_id: str) -> int:
+        """Cancel the document's queued and running jobs; a running one's worker learns it at
+        its next heartbeat. Returns how many were cancelled."""
+        with self._write() as conn:
+            return cancel_active_jobs(conn, doc_id, self._now())
+
+    def get_job(self, job_id: int) -> JobRecord | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else JobRecord.from_row(row)
+
+    def jobs(
+        self, *, doc_id: str | None = None, active_only: bool = False, limit: int = 200
+    ) -> list[JobRecord]:
+        """Jobs newest first, optionally of one document and only queued or running ones."""
+        if limit <= 0:
+            raise ValueError(f"limit must be > 0, got {limit}")
+        sql = "SELECT * FROM jobs WHERE (? IS NULL OR doc_id = ?)"
+        if active_only:
+            sql += " AND status IN ('queued', 'running')"
+        sql += " ORDER BY id DESC LIMIT ?"
+        with self._read() as conn:
+            rows = conn.execute(sql, (doc_id, doc_id, limit)).fetchall()
+        return [JobRecord.from_row(r) for r in rows]

@@ -1,0 +1,139 @@
+"""Rows of the catalog as frozen dataclasses, and the values their status columns may take."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field, fields
+
+from ragcore.types import Chunk, ChunkKind
+
+DOCUMENT_STATUSES = ("queued", "processing", "ready", "failed")
+JOB_KINDS = ("ingest", "reindex", "delete", "reembed")
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+ACTIVE_JOB_STATUSES = ("queued", "running")
+JOB_STAGES = ("queued", "parsing", "chunking", "embedding", "writing", "done")
+
+
+def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    """Raise ValueError naming the bad value and the allowed ones."""
+    if value not in allowed:
+        raise ValueError(f"{what} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """One uploaded document; ``id`` is the sha256 hex of its content, so re-uploads dedupe.
+
+    Example::
+
+        DocumentRecord(id=sha256_hex, name="report.pdf", mime="application/pdf",
+                       size_bytes=1234, path=f"/data/uploads/{sha256_hex}.pdf")
+    """
+
+    id: str
+    name: str
+    mime: str
+    size_bytes: int
+    path: str
+    pages: int = 0
+    pages_without_text: int = 0
+    chunks: int = 0
+    images: int = 0
+    status: str = "queued"
+    error: str | None = None
+    strategy: str | None = None
+    chunk_size: int | None = None
+    overlap: int | None = None
+    embed_model: str | None = None
+    created_at: float = 0.0  # set by the catalog when the row is inserted
+    updated_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("a document needs a non-empty id (the sha256 of its content)")
+        if self.size_bytes < 0:
+            raise ValueError(f"size_bytes must be >= 0, got {self.size_bytes}")
+        check_choice("document status", self.status, DOCUMENT_STATUSES)
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> DocumentRecord:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A chunk as the catalog stores it: where it sits in its document, and its text."""
+
+    rowid: int
+    doc_id: str
+    chunk_no: int
+    point_id: str
+    page: int
+    start: int
+    end: int
+    kind: ChunkKind
+    section: str
+    image_index: int | None
+    text: str
+    embed_model: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> ChunkRow:
+        return cls(
+            rowid=row["rowid"],
+            doc_id=row["doc_id"],
+            chunk_no=row["chunk_no"],
+            point_id=row["point_id"],
+            page=row["page"],
+            start=row["start"],
+            end=row["end"],
+            kind=ChunkKind(row["kind"]),
+            section=row["section"],
+            image_index=row["image_index"],
+            text=row["text"],
+            embed_model=row["embed_model"],
+        )
+
+    def to_chunk(self) -> Chunk:
+        return Chunk(
+            doc_id=self.doc_id,
+            chunk_no=self.chunk_no,
+            page=self.page,
+            start=self.start,
+            end=self.end,
+            text=self.text,
+            kind=self.kind,
+            section=self.section,
+            image_index=self.image_index,
+        )
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A unit of work for the ingestion worker, leased to one worker at a time."""
+
+    id: int
+    doc_id: str
+    kind: str
+    params: dict[str, object] = field(default_factory=dict)
+    status: str = "queued"
+    stage: str = "queued"
+    progress: float = 0.0
+    error: str | None = None
+    worker_id: str | None = None
+    lease_until: float | None = None
+    attempts: int = 0  # how many times a worker has claimed it
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_JOB_STATUSES
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+        values = {f.name: row[f.name] for f in fields(cls)}
+        values["params"] = json.loads(values["params"] or "{}")
+        values["progress"] = float(values["progress"])
+        return cls(**values)

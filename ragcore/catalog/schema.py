@@ -1,0 +1,138 @@
+"""The catalog's SQLite schema: documents, chunks with their FTS5 index, and jobs."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ragcore.errors import SchemaMismatch
+
+SCHEMA_VERSION = 1
+
+# Chunks declare `rowid INTEGER PRIMARY KEY` so the rowid the FTS index points at is a real
+# column: an implicit rowid may be renumbered by VACUUM, which would silently break the index.
+# The FTS table is external-content (the text is stored once, in chunks) and triggers keep it in
+# step inside whatever transaction touches chunks, so a delete removes its terms at once.
+_DDL = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    mime TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    pages INTEGER NOT NULL DEFAULT 0,
+    pages_without_text INTEGER NOT NULL DEFAULT 0,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    images INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'queued'
+        CHECK (status IN ('queued', 'processing', 'ready', 'failed')),
+    error TEXT,
+    strategy TEXT,
+    chunk_size INTEGER,
+    overlap INTEGER,
+    embed_model TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_created ON documents (created_at);
+
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    chunk_no INTEGER NOT NULL,
+    point_id TEXT NOT NULL,
+    page INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('text', 'image')),
+    section TEXT NOT NULL DEFAULT '',
+    image_index INTEGER,
+    text TEXT NOT NULL,
+    embed_model TEXT NOT NULL,
+    UNIQUE (doc_id, chunk_no)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS chunks_point ON chunks (point_id);
+
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5 (
+    text, content='chunks', content_rowid='rowid', tokenize='porter unicode61'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_fts_insert AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts (rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_fts_update AFTER UPDATE OF text ON chunks BEGIN
+    INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+    INSERT INTO chunks_fts (rowid, text) VALUES (new.rowid, new.text);
+END;
+
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY,
+    doc_id TEXT NOT NULL,  -- no foreign key: a delete job outlives its document
+    kind TEXT NOT NULL CHECK (kind IN ('ingest', 'reindex', 'delete', 'reembed')),
+    params TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL DEFAULT 'queued'
+        CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+    stage TEXT NOT NULL DEFAULT 'queued',
+    progress REAL NOT NULL DEFAULT 0 CHECK (progress BETWEEN 0 AND 1),
+    error TEXT,
+    worker_id TEXT,
+    lease_until REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, id);
+CREATE INDEX IF NOT EXISTS jobs_doc ON jobs (doc_id, status);
+"""
+
+
+def connect(path: str, *, busy_timeout: float) -> sqlite3.Connection:
+    """Open the catalog file in WAL mode with foreign keys on, creating the schema if needed."""
+    # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so every multi-step write takes
+    # the write lock up front instead of failing half-way when another process writes first.
+    conn = sqlite3.connect(
+        path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is safe in WAL mode (no corruption); a power cut may lose the last commits only.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        _create_schema(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _create_schema(conn: sqlite3.Connection, path: str) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise SchemaMismatch(
+                f"the catalog {path} was written by a newer version of this app "
+                f"(schema {version}, this one knows {SCHEMA_VERSION}); upgrade the app"
+            )
+        for statement in _statements(_DDL):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    """Split a DDL script into statements; triggers contain ';' so split on complete ones."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return [s for s in statements if s]

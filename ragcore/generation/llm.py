@@ -1,0 +1,170 @@
+"""A chat model behind any OpenAI-compatible endpoint, streamed, with plain-worded failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ragcore.errors import LLMUnavailable
+
+# The openai package takes seconds to import; it is loaded when a model is first called,
+# so importing ragcore.generation (e.g. for the extractive fallback) stays fast.
+if TYPE_CHECKING:
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
+
+# Local servers (llama.cpp, Ollama, vLLM) ignore the key, but the SDK refuses an empty
+# one and would otherwise read OPENAI_API_KEY from the environment, which library code
+# must not do.
+_NO_KEY = "not-needed"
+_MAX_DETAIL = 200
+
+
+class ChatLLM:
+    """A chat completion endpoint: OpenAI, Ollama, vLLM or a llama.cpp server.
+
+    Construction is cheap; the client is created on first use.
+
+    >>> llm = ChatLLM("http://127.0.0.1:8080/v1", "qwen2.5-coder-1.5b", None)
+    >>> for token in llm.stream(build_messages(question, hits)):
+    ...     print(token, end="")
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None,
+        *,
+        timeout: float = 120,
+        max_tokens: int = 512,
+        temperature: float = 0.1,
+        max_retries: int = 1,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"the LLM base URL must start with http:// or https://, got {base_url!r}"
+            )
+        if not model.strip():
+            raise ValueError("the LLM model name is empty")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        if max_tokens <= 0:
+            raise ValueError(f"max_tokens must be > 0, got {max_tokens}")
+        if not 0 <= temperature <= 2:
+            raise ValueError(f"temperature must be between 0 and 2, got {temperature}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.timeout = timeout
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.max_retries = max_retries
+        self._api_key = api_key or None
+        self._client: openai.OpenAI | None = None
+
+    def __repr__(self) -> str:
+        # The default repr would show nothing secret either, but say so on purpose.
+        return f"ChatLLM({self.describe()})"
+
+    def describe(self) -> str:
+        """Where answers come from, for the system view: base URL and model, never the key."""
+        key = "with an API key" if self._api_key else "no API key"
+        return f"model {self.model!r} at {self.base_url} ({key})"
+
+    @property
+    def client(self) -> openai.OpenAI:
+        import openai
+
+        if self._client is None:
+            self._client = openai.OpenAI(
+                base_url=self.base_url,
+                api_key=self._api_key or _NO_KEY,
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+            )
+        return self._client
+
+    def stream(self, messages: Sequence[dict[str, str]]) -> Iterator[str]:
+        """Yield the answer's text as it arrives, piece by piece."""
+        import openai
+
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model,
+                messages=_params(messages),
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                stream=True,
+            )
+            for chunk in response:
+                # Servers send chunks without choices (usage) and deltas without content
+                # (the role, the finish reason).
+                if chunk.choices and chunk.choices[0].delta.content:
+                    yield chunk.choices[0].delta.content
+        except openai.APIError as exc:
+            raise self._unavailable(exc) from _safe_cause(exc)
+
+    def complete(self, messages: Sequence[dict[str, str]]) -> str:
+        """The whole answer at once."""
+        import openai
+
+        try:
+            response = self.client.chat.completions.create(
+                model=self.model,
+                messages=_params(messages),
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+            )
+        except openai.APIError as exc:
+            raise self._unavailable(exc) from _safe_cause(exc)
+        if not response.choices:
+            raise LLMUnavailable(f"the language model at {self.base_url} returned no answer")
+        return response.choices[0].message.content or ""
+
+    def _unavailable(self, exc: openai.APIError) -> LLMUnavailable:
+        import openai
+
+        where = f"the language model at {self.base_url}"
+        if isinstance(exc, openai.APITimeoutError):
+            return LLMUnavailable(f"{where} did not answer within {self.timeout:g} seconds")
+        if isinstance(exc, openai.APIConnectionError):
+            return LLMUnavailable(
+                f"cannot reach {where}: is the server running and the address right?"
+            )
+        if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
+            # Some servers echo part of the key in their message, so none of it is shown.
+            return LLMUnavailable(f"{where} refused the API key (HTTP {exc.status_code})")
+        if isinstance(exc, openai.NotFoundError):
+            return LLMUnavailable(f"{where} has no model named {self.model!r} (HTTP 404)")
+        if isinstance(exc, openai.APIStatusError):
+            return LLMUnavailable(
+                f"{where} failed with HTTP {exc.status_code}: {self._detail(exc.message)}"
+            )
+        return LLMUnavailable(f"{where} failed: {self._detail(str(exc))}")
+
+    def _detail(self, text: str) -> str:
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        return text[:_MAX_DETAIL]
+
+
+def _safe_cause(exc: openai.APIError) -> BaseException | None:
+    """The cause to chain: a status error's body may hold the key, a connection error's not."""
+    import openai
+
+    return None if isinstance(exc, openai.APIStatusError) else exc
+
+
+def _params(messages: Sequence[dict[str, str]]) -> list[ChatCompletionMessageParam]:
+    allowed = {"system", "user", "assistant"}
+    params: list[Any] = []
+    for index, message in enumerate(messages):
+        if message.get("role") not in allowed:
+            raise ValueError(
+                f"message {index} has role {message.get('role')!r}; "
+                "expected 'system', 'user' or 'assistant'"
+            )
+        params.append({"role": message["role"], "content": message.get("content", "")})
+    return params

@@ -1,0 +1,89 @@
+"""Library operations shared by the UI and the CLIs: add, delete, re-index documents."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragcore.catalog import Catalog, DocumentRecord, JobRecord
+from ragcore.stores.base import VectorStore
+from ragcore.types import ChunkingParams
+from ragcore.uploads import StoredUpload, store_bytes, store_file
+
+
+@dataclass(frozen=True)
+class Added:
+    document: DocumentRecord
+    job: JobRecord | None  # None when the same content was already in the library and ready
+    duplicate: bool
+
+
+def _params_dict(params: ChunkingParams) -> dict[str, object]:
+    return {
+        "strategy": str(params.strategy),
+        "chunk_size": params.chunk_size,
+        "overlap": params.overlap,
+    }
+
+
+def register_upload(catalog: Catalog, upload: StoredUpload, params: ChunkingParams) -> Added:
+    """Record an upload and queue its ingestion; the same content twice is one document."""
+    now = time.time()
+    record = DocumentRecord(
+        id=upload.doc_id,
+        name=upload.name,
+        mime="",
+        size_bytes=upload.size,
+        path=str(upload.path),
+        pages=0,
+        pages_without_text=0,
+        chunks=0,
+        images=0,
+        status="queued",
+        error=None,
+        strategy=str(params.strategy),
+        chunk_size=params.chunk_size,
+        overlap=params.overlap,
+        embed_model=None,
+        created_at=now,
+        updated_at=now,
+    )
+    doc, created = catalog.upsert_document(record)
+    if not created and doc.status in ("ready", "queued", "processing"):
+        active = catalog.jobs(doc_id=doc.id, active_only=True)
+        return Added(doc, active[0] if active else None, duplicate=True)
+    if not created:  # a failed document uploaded again: try once more
+        catalog.set_document_status(doc.id, "queued", error=None, path=str(upload.path))
+    job = catalog.enqueue(doc.id, "ingest", _params_dict(params))
+    return Added(catalog.get_document(doc.id) or doc, job, duplicate=not created)
+
+
+def add_file(catalog: Catalog, uploads_dir: Path, path: Path, params: ChunkingParams) -> Added:
+    return register_upload(catalog, store_file(uploads_dir, path), params)
+
+
+def add_bytes(
+    catalog: Catalog, uploads_dir: Path, name: str, blocks: Iterable[bytes], params: ChunkingParams
+) -> Added:
+    return register_upload(catalog, store_bytes(uploads_dir, name, blocks), params)
+
+
+def reindex(catalog: Catalog, doc_id: str, params: ChunkingParams) -> JobRecord:
+    if catalog.get_document(doc_id) is None:
+        raise KeyError(f"no document with id {doc_id}")
+    catalog.set_document_status(doc_id, "queued", error=None)
+    return catalog.enqueue(doc_id, "reindex", _params_dict(params))
+
+
+def delete_document(catalog: Catalog, store: VectorStore, doc_id: str) -> bool:
+    """Remove a document everywhere; the catalog goes first so no answer can cite it meanwhile."""
+    doc = catalog.get_document(doc_id)
+    existed = catalog.delete_document(doc_id)
+    store.delete_document(doc_id)
+    if doc is not None and doc.path:
+        path = Path(doc.path)
+        # Another document cannot share the file: the name is the content's hash.
+        path.unlink(missing_ok=True)
+    return existed

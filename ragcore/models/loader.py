@@ -1,0 +1,116 @@
+"""One place that knows which models are loaded, which are off, and why."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ragcore.errors import ModelUnavailable
+from ragcore.models.base import ImageEmbedder, Reranker, TextEmbedder
+from ragcore.models.image import ClipEmbedder
+from ragcore.models.reranker import CrossEncoderReranker
+from ragcore.models.resolver import resolve
+from ragcore.models.text import SentenceTransformerEmbedder
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    role: str  # "text", "image", "reranker"
+    model_id: str
+    available: bool
+    detail: str  # where it loaded from, or why it is off
+
+    def line(self) -> str:
+        state = "on" if self.available else "OFF"
+        return f"{self.role:<8} {state:<3} {self.model_id} — {self.detail}"
+
+
+class Models:
+    """The text embedder (required), CLIP and the reranker (optional), each loaded on first use.
+
+    An optional model that cannot load turns its feature off and says why in ``status()``.
+    Tests pass ready-made objects (fakes or tiny models) instead of ids.
+    """
+
+    def __init__(
+        self,
+        *,
+        text_model: str | TextEmbedder,
+        image_model: str | ImageEmbedder | None,
+        reranker_model: str | Reranker | None,
+        cache_dir: Path,
+        allow_downloads: bool = False,
+        device: str = "cpu",
+        batch_size: int = 64,
+    ) -> None:
+        self._specs = {"text": text_model, "image": image_model, "reranker": reranker_model}
+        self._cache_dir = cache_dir
+        self._allow_downloads = allow_downloads
+        self._device = device
+        self._batch_size = batch_size
+        self._loaded: dict[str, object] = {}
+        self._status: dict[str, ModelStatus] = {}
+        self._lock = threading.RLock()
+
+    def _load(self, role: str) -> object | None:
+        with self._lock:
+            if role in self._status:
+                return self._loaded.get(role)
+            spec = self._specs[role]
+            if spec is None:
+                self._status[role] = ModelStatus(role, "-", False, "turned off in settings")
+                return None
+            if not isinstance(spec, str):
+                self._loaded[role] = spec
+                self._status[role] = ModelStatus(role, getattr(spec, "model_id", "?"), True, "given")
+                return spec
+            try:
+                resolved = resolve(spec, cache_dir=self._cache_dir, allow_downloads=self._allow_downloads)
+                model: object
+                if role == "text":
+                    model = SentenceTransformerEmbedder(
+                        resolved, device=self._device, batch_size=self._batch_size
+                    )
+                elif role == "image":
+                    model = ClipEmbedder(resolved, device=self._device)
+                else:
+                    model = CrossEncoderReranker(resolved, device=self._device)
+                model.warm_up()  # type: ignore[attr-defined]
+            except ModelUnavailable as exc:
+                self._status[role] = ModelStatus(role, spec, False, str(exc))
+                return None
+            except Exception as exc:  # a broken download or folder must not take the app down
+                self._status[role] = ModelStatus(
+                    role, spec, False, f"failed to load: {type(exc).__name__}: {exc}"[:300]
+                )
+                return None
+            self._loaded[role] = model
+            self._status[role] = ModelStatus(role, spec, True, f"loaded from {resolved.source}")
+            return model
+
+    @property
+    def text(self) -> TextEmbedder:
+        model = self._load("text")
+        if model is None:
+            raise ModelUnavailable(f"the text embedder cannot load: {self._status['text'].detail}")
+        return model  # type: ignore[return-value]
+
+    @property
+    def image(self) -> ImageEmbedder | None:
+        return self._load("image")  # type: ignore[return-value]
+
+    @property
+    def reranker(self) -> Reranker | None:
+        return self._load("reranker")  # type: ignore[return-value]
+
+    def status(self, *, load: bool = True) -> list[ModelStatus]:
+        """Each role's state; with ``load`` the optional models are tried first."""
+        out = []
+        for role in ("text", "image", "reranker"):
+            if load:
+                self._load(role)
+            spec = self._specs[role]
+            name = spec if isinstance(spec, str) else getattr(spec, "model_id", "-")
+            out.append(self._status.get(role) or ModelStatus(role, str(name), False, "not loaded yet"))
+        return out

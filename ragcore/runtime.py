@@ -1,0 +1,147 @@
+"""Builds the app's parts from a Settings object; called only by entry points (UI, CLIs, benches)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragcore.catalog import Catalog
+from ragcore.errors import LLMUnavailable, ModelUnavailable
+from ragcore.generation.llm import ChatLLM
+from ragcore.generation.local import LocalLLMServer, offline_gguf
+from ragcore.models.loader import Models
+from ragcore.retrieval import RetrievalConfig
+from ragcore.settings import Settings
+from ragcore.stores import VectorStore, open_store
+from ragcore.types import ChunkingParams, Strategy
+
+
+def build_models(settings: Settings) -> Models:
+    return Models(
+        text_model=settings.text_model,
+        image_model=settings.image_model or None,
+        reranker_model=settings.reranker_model or None,
+        cache_dir=settings.models_dir,
+        allow_downloads=settings.allow_downloads,
+        device=settings.device,
+        batch_size=settings.embed_batch_size,
+    )
+
+
+def build_store(settings: Settings) -> VectorStore:
+    key = settings.vectorai_api_key.get_secret_value() if settings.vectorai_api_key else None
+    return open_store(
+        settings.store,
+        path=settings.store_path,
+        collection=settings.collection,
+        url=settings.vectorai_url,
+        api_key=key,
+        tls=settings.vectorai_tls,
+        startup_timeout=settings.vectorai_startup_timeout,
+    )
+
+
+def chunking_params(
+    settings: Settings,
+    *,
+    strategy: Strategy | None = None,
+    chunk_size: int | None = None,
+    overlap: int | None = None,
+) -> ChunkingParams:
+    """Settings' chunking defaults with any explicit choice on top (overlap unit follows strategy)."""
+    strategy = strategy or settings.chunk_strategy
+    if overlap is None:
+        overlap = settings.sentence_overlap if strategy == Strategy.SENTENCE else settings.chunk_overlap
+    return ChunkingParams(
+        strategy=strategy, chunk_size=chunk_size or settings.chunk_size, overlap=overlap
+    )
+
+
+def open_catalog(settings: Settings) -> Catalog:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Catalog(settings.catalog_path)
+
+
+@dataclass
+class Runtime:
+    """Everything one process needs; the store opens lazily (the embedded one admits one process)."""
+
+    settings: Settings
+    catalog: Catalog
+    models: Models
+    _store: VectorStore | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> VectorStore:
+        if self._store is None:
+            self._store = build_store(self.settings)
+        return self._store
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.settings.data_dir / "thumbs"
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self.catalog.close()
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    return Runtime(settings=settings, catalog=open_catalog(settings), models=build_models(settings))
+
+
+@dataclass
+class LLMChoice:
+    """The language model in use (or None) and a line saying which and why, for UI and CLI."""
+
+    llm: ChatLLM | None
+    status: str
+    server: LocalLLMServer | None = None
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+
+def connect_llm(settings: Settings) -> LLMChoice:
+    """An OpenAI-compatible endpoint when configured; else the offline local model; else none."""
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    common = {"max_tokens": settings.llm_max_tokens, "temperature": settings.llm_temperature}
+    if settings.llm_base_url:
+        model = settings.llm_model or "default"
+        llm = ChatLLM(settings.llm_base_url, model, key, **common)  # type: ignore[arg-type]
+        return LLMChoice(llm, f"LLM: {llm.describe()}")
+    if not settings.local_llm:
+        return LLMChoice(None, "LLM: none configured (RAG_LLM_BASE_URL); answers are extractive")
+    try:
+        gguf = offline_gguf(settings.local_llm_model, settings.models_dir)
+        if gguf is None:
+            return LLMChoice(
+                None,
+                f"LLM: the offline model {settings.local_llm_model} is not installed "
+                "(make run installs it); answers are extractive",
+            )
+        server = LocalLLMServer(gguf, model_alias=settings.local_llm_model).start()
+    except (LLMUnavailable, ModelUnavailable, OSError) as exc:
+        return LLMChoice(None, f"LLM: local model unavailable ({exc}); answers are extractive")
+    llm = ChatLLM(server.base_url, server.model, None, **common)  # type: ignore[arg-type]
+    return LLMChoice(llm, f"LLM: local {settings.local_llm_model} via llama.cpp at {server.base_url}", server)
+
+
+def retrieval_config(settings: Settings, **overrides: object) -> RetrievalConfig:
+    values: dict[str, object] = {
+        "fusion": settings.fusion,
+        "dense_k": settings.dense_k,
+        "bm25_k": settings.bm25_k,
+        "rrf_k": settings.rrf_k,
+        "dense_weight": settings.dense_weight,
+        "bm25_weight": settings.bm25_weight,
+        "rerank": settings.rerank,
+        "rerank_top_n": settings.rerank_top_n,
+        "top_k": settings.top_k,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return RetrievalConfig(**values)  # type: ignore[arg-type]

@@ -1,0 +1,92 @@
+"""The one settings class (``RAG_*`` variables). Read only at entry points, then passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ragcore.types import Fusion, Strategy
+
+
+class Settings(BaseSettings):
+    """Every knob of the app. ``Settings()`` reads the environment; tests pass values directly.
+
+    >>> Settings(data_dir=Path("/tmp/x"), store="embedded").catalog_path.name
+    'catalog.sqlite3'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Path("./data")
+    store: Literal["embedded", "vectorai"] = "embedded"
+    collection: str = "docqa"
+
+    vectorai_url: str = "localhost:6574"
+    vectorai_api_key: SecretStr | None = None
+    vectorai_tls: bool = False
+    vectorai_startup_timeout: float = 60.0
+
+    # Models are named by hub id; a resolver maps known ids to offline copies (MODELS.md).
+    text_model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    image_model: str = "sentence-transformers/clip-ViT-B-32"
+    reranker_model: str = "cross-encoder/ms-marco-MiniLM-L6-v2"
+    # Off by default: nothing downloads weights unless a person asks for it.
+    allow_downloads: bool = False
+    device: str = "cpu"
+    embed_batch_size: int = 64
+
+    chunk_strategy: Strategy = Strategy.RECURSIVE
+    chunk_size: int = 200
+    chunk_overlap: int = 30  # tokens, for fixed and recursive
+    sentence_overlap: int = 1  # sentences, for the sentence strategy
+
+    max_file_mb: float = 200.0
+    max_pages: int = 5000
+    max_image_pixels: int = 64_000_000
+    max_text_chars: int = 60_000_000
+    max_images_per_page: int = 20
+    min_image_side: int = 32  # smaller embedded images are icons and rules, not figures
+
+    fusion: Fusion = Fusion.RRF
+    dense_k: int = 50
+    bm25_k: int = 50
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    rerank: bool = True
+    rerank_top_n: int = 20
+    top_k: int = 6
+    # Below this the answer says the documents do not contain it rather than guessing.
+    min_relevance: float = 0.0
+
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("RAG_LLM_API_KEY", "OPENAI_API_KEY", "llm_api_key")
+    )
+    local_llm: bool = True
+    local_llm_model: str = "qwen2.5-coder-1.5b"
+    llm_max_tokens: int = 512
+    llm_temperature: float = 0.1
+
+    lease_seconds: float = 60.0
+    worker_poll_seconds: float = 0.5
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "vectors"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"

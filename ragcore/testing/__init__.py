@@ -1,0 +1,1 @@
+"""Fakes that are real code: deterministic stand-ins for models and servers, used by tests."""

@@ -1,0 +1,595 @@
+"""Tests for ingest.parsers: type detection, PDF, text, Markdown and image parsing, and refusals."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import ContentStream
+
+import ingest.parsers
+from ingest.parsers import (
+    DEFAULT_LIMITS,
+    ParseLimits,
+    detect_type,
+    markdown_sections,
+    parse_file,
+)
+from ragcore.errors import CorruptFile, EncryptedFile, FileTooLarge, IngestError, UnsupportedFile
+from ragcore.testing.documents import make_png, make_text_pdf
+from ragcore.types import ParsedDocument
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = Path(os.environ.get("RAG_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+NIST_PDF = SHARED_DATA / "pdfs" / "nist_sp800-145_cloud_definition.pdf"
+
+PNG_HEAD = b"\x89PNG\r\n\x1a\n"
+
+
+def parse(path: Path, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedDocument:
+    return parse_file(path, name=path.name, doc_id="doc-1", limits=limits)
+
+
+def image_bytes(mode: str, size: tuple[int, int], fmt: str, **save: Any) -> bytes:
+    colors: dict[str, float | tuple[int, ...]] = {"RGB": (10, 200, 30), "CMYK": (10, 200, 30, 0)}
+    buffer = io.BytesIO()
+    Image.new(mode, size, colors.get(mode, 128)).save(buffer, fmt, **save)
+    return buffer.getvalue()
+
+
+def decoded(data: bytes) -> Image.Image:
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+# --- PDF ---------------------------------------------------------------------------------
+
+
+def test_multi_page_pdf_gives_text_per_page_numbered_from_one(tmp_path: Path) -> None:
+    pages = ["Alpha beta gamma on the first page.", "Second page\nhas two lines.", "Third."]
+    doc = parse(make_text_pdf(tmp_path / "three.pdf", pages))
+
+    assert doc.mime == "application/pdf"
+    assert doc.name == "three.pdf" and doc.doc_id == "doc-1"
+    assert [p.number for p in doc.pages] == [1, 2, 3]
+    assert [p.text for p in doc.pages] == pages
+    assert doc.pages_without_text == 0
+    assert doc.warnings == ()
+
+
+def test_pdf_embedded_image_is_found_on_its_page(tmp_path: Path) -> None:
+    path = make_text_pdf(
+        tmp_path / "figure.pdf",
+        ["intro", "the figure", "outro"],
+        image_on_page=2,
+        image_size=(80, 40),
+    )
+    doc = parse(path)
+
+    assert [len(p.images) for p in doc.pages] == [0, 1, 0]
+    image = doc.pages[1].images[0]
+    assert (image.page, image.index, image.width, image.height) == (2, 0, 80, 40)
+    assert image.mime == "image/png"
+    assert decoded(image.data).size == (80, 40)
+    assert doc.pages[1].text.strip() == "the figure"
+
+
+def test_pdf_images_smaller_than_min_side_are_skipped(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "icon.pdf", ["x"], image_on_page=1, image_size=(16, 64))
+    assert parse(path).pages[0].images == ()
+    kept = parse(path, ParseLimits(min_image_side=16)).pages[0].images
+    assert [(i.width, i.height) for i in kept] == [(16, 64)]
+
+
+def test_pdf_image_over_pixel_limit_is_skipped_with_warning(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "big.pdf", ["words"], image_on_page=1, image_size=(100, 100))
+    doc = parse(path, ParseLimits(max_image_pixels=5_000))
+    assert doc.pages[0].images == ()
+    assert doc.pages[0].text.strip() == "words"
+    assert len(doc.warnings) == 1 and "100 x 100 pixels" in doc.warnings[0]
+
+
+def test_pdf_images_per_page_are_capped_with_warning(tmp_path: Path) -> None:
+    # Two distinct images on one page: overlay the page of one PDF onto the page of another.
+    first = PdfReader(
+        make_text_pdf(tmp_path / "a.pdf", ["a"], image_on_page=1, image_size=(40, 40))
+    )
+    second = PdfReader(
+        make_text_pdf(tmp_path / "b.pdf", ["b"], image_on_page=1, image_size=(50, 50))
+    )
+    writer = PdfWriter(clone_from=first)
+    writer.pages[0].merge_page(second.pages[0])
+    path = tmp_path / "two_images.pdf"
+    with path.open("wb") as handle:
+        writer.write(handle)
+
+    assert len(parse(path).pages[0].images) == 2
+    capped = parse(path, ParseLimits(max_images_per_page=1))
+    assert [i.index for i in capped.pages[0].images] == [0]
+    assert any("more than 1 images" in w for w in capped.warnings)
+
+
+def test_pdf_inline_image_is_found(tmp_path: Path) -> None:
+    # An image written into the content stream itself (BI ... ID ... EI), not as an XObject.
+    writer = PdfWriter()
+    page = writer.add_blank_page(200, 200)
+    content = ContentStream(None, writer)
+    pixels = bytes([10, 200, 30]) * (40 * 36)
+    content.set_data(b"q 40 0 0 36 0 0 cm BI /W 40 /H 36 /CS /RGB /BPC 8 ID " + pixels + b"\nEI Q")
+    page.replace_contents(content)
+    path = tmp_path / "inline.pdf"
+    with path.open("wb") as handle:
+        writer.write(handle)
+
+    (image,) = parse(path).pages[0].images
+    assert (image.page, image.width, image.height) == (1, 40, 36)
+    assert decoded(image.data).convert("RGB").getpixel((3, 3)) == (10, 200, 30)
+
+
+def test_pdf_image_in_resources_but_never_drawn_is_skipped(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "drawn.pdf", ["words"], image_on_page=1)
+    assert len(parse(path).pages[0].images) == 1
+    undrawn = tmp_path / "undrawn.pdf"
+    # Blank out the draw operator, same length so every byte offset stays valid.
+    undrawn.write_bytes(path.read_bytes().replace(b"/Im1 Do", b" " * len(b"/Im1 Do")))
+    doc = parse(undrawn)
+    assert doc.pages[0].images == () and doc.warnings == ()
+
+
+def test_pdf_image_that_fails_to_decode_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    data = bytearray(
+        make_text_pdf(tmp_path / "ok.pdf", ["kept text"], image_on_page=1).read_bytes()
+    )
+    start = data.index(b"stream\n", data.index(b"/Subtype /Image")) + len(b"stream\n")
+    data[start : start + 20] = b"\x00" * 20  # break the image's compressed pixels only
+    path = tmp_path / "bad_image.pdf"
+    path.write_bytes(bytes(data))
+
+    doc = parse(path)
+    assert doc.pages[0].text.strip() == "kept text"
+    assert doc.pages[0].images == ()
+    assert len(doc.warnings) == 1
+    assert "page 1 of bad_image.pdf could not be decoded" in doc.warnings[0]
+
+
+def test_page_without_text_is_kept_and_counted(tmp_path: Path) -> None:
+    doc = parse(make_text_pdf(tmp_path / "scan.pdf", ["text", "", "more text"], image_on_page=2))
+    assert [p.number for p in doc.pages] == [1, 2, 3]
+    assert doc.pages[1].text.strip() == ""
+    assert len(doc.pages[1].images) == 1
+    assert doc.pages_without_text == 1
+
+
+def test_image_only_pdf_from_pillow_has_pages_without_text(tmp_path: Path) -> None:
+    path = tmp_path / "pillow.pdf"
+    frames = [Image.new("RGB", (120, 90), c) for c in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(path, "PDF", save_all=True, append_images=frames[1:])
+    doc = parse(path)
+    assert doc.pages_without_text == 2
+    assert [len(p.images) for p in doc.pages] == [1, 1]
+    pixel = decoded(doc.pages[1].images[0].data).convert("RGB").getpixel((5, 5))
+    assert isinstance(pixel, tuple)
+    red, green, blue = pixel
+    assert red < 10 and green < 10 and blue > 245  # Pillow stores the pages as JPEG: near-exact
+
+
+def test_truncated_pdf_is_corrupt_not_empty(tmp_path: Path) -> None:
+    full = make_text_pdf(tmp_path / "full.pdf", [f"Page {i} " + "word " * 60 for i in range(30)])
+    path = tmp_path / "cut.pdf"
+    path.write_bytes(full.read_bytes()[:3000])
+    with pytest.raises(
+        CorruptFile,
+        match=r"cut\.pdf is not a valid PDF \(it ends before its cross-reference table\)",
+    ):
+        parse(path)
+
+
+def test_pdf_with_garbage_body_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.pdf"
+    path.write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 40 + b"\nstartxref\n9\n%%EOF\n")
+    with pytest.raises(CorruptFile, match=r"^garbage\.pdf "):
+        parse(path)
+
+
+def test_pdf_with_user_password_is_refused(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "locked.pdf", ["secret"], user_password="s3cret")
+    with pytest.raises(EncryptedFile, match=r"locked\.pdf is password-protected"):
+        parse(path)
+
+
+def test_pdf_with_only_owner_password_is_read(tmp_path: Path) -> None:
+    path = make_text_pdf(
+        tmp_path / "restricted.pdf", ["open to all", "page two"], owner_password="own"
+    )
+    assert PdfReader(path).is_encrypted
+    doc = parse(path)
+    assert [p.text for p in doc.pages] == ["open to all", "page two"]
+
+
+def test_pdf_over_page_limit_is_too_large(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "long.pdf", ["p"] * 4)
+    with pytest.raises(FileTooLarge, match=r"long\.pdf has 4 pages, more than the 3-page limit"):
+        parse(path, ParseLimits(max_pages=3))
+
+
+def test_pdf_over_text_limit_is_too_large(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "wordy.pdf", ["x" * 60, "y" * 60])
+    assert len(parse(path, ParseLimits(max_text_chars=200)).pages) == 2
+    with pytest.raises(FileTooLarge, match=r"wordy\.pdf holds more than 100 characters.*page 2"):
+        parse(path, ParseLimits(max_text_chars=100))
+
+
+def test_pdf_over_time_limit_is_refused(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "slow.pdf", ["a", "b"])
+    with pytest.raises(FileTooLarge, match=r"slow\.pdf took longer than"):
+        parse(path, ParseLimits(timeout_seconds=1e-9))
+
+
+@pytest.mark.skipif(
+    not NIST_PDF.is_file(), reason=f"shared data not found at {NIST_PDF} (set RAG_SHARED_DATA)"
+)
+def test_real_nist_pdf() -> None:
+    doc = parse_file(NIST_PDF, name="nist.pdf", doc_id="nist")
+    assert [p.number for p in doc.pages] == [1, 2, 3, 4, 5, 6, 7]
+    assert "NIST Definition of Cloud" in doc.pages[0].text
+    assert "on-demand self-service" in " ".join(p.text for p in doc.pages).lower()
+    # The cover's logo is a CCITT (TIFF) image inside the PDF: it must come out as a PNG.
+    (logo,) = doc.pages[0].images
+    assert logo.mime == "image/png" and logo.data.startswith(PNG_HEAD)
+    assert decoded(logo.data).size == (logo.width, logo.height)
+
+
+@pytest.mark.skipif(
+    not NIST_PDF.is_file(), reason=f"shared data not found at {NIST_PDF} (set RAG_SHARED_DATA)"
+)
+def test_real_pdf_cut_short_is_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "nist_cut.pdf"
+    path.write_bytes(NIST_PDF.read_bytes()[:3000])
+    with pytest.raises(CorruptFile, match=r"nist_cut\.pdf is not a valid PDF"):
+        parse(path)
+
+
+# --- detection and refusals --------------------------------------------------------------
+
+
+def test_zero_byte_file_is_empty(tmp_path: Path) -> None:
+    for name in ("empty.pdf", "empty.txt", "empty.png"):
+        path = tmp_path / name
+        path.write_bytes(b"")
+        with pytest.raises(CorruptFile, match=rf"{name} is empty"):
+            parse(path)
+
+
+def test_png_renamed_pdf_is_refused_saying_what_it_is(tmp_path: Path) -> None:
+    path = make_png(tmp_path / "report.pdf", 40, 40)
+    with pytest.raises(
+        UnsupportedFile,
+        match=r"report\.pdf is named like a PDF document, but its content looks like a PNG image",
+    ):
+        parse(path)
+
+
+def test_zip_renamed_pdf_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "slides.pdf"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("word/document.xml", "<xml/>")
+    with pytest.raises(UnsupportedFile, match=r"slides\.pdf .*ZIP archive"):
+        parse(path)
+
+
+@pytest.mark.parametrize("name", ["setup.pdf", "readme.txt", "photo.png"])
+def test_executable_is_refused_whatever_its_name(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff" + b"\x00" * 200)
+    with pytest.raises(UnsupportedFile, match=rf"{name} .*Windows program"):
+        parse(path)
+
+
+@pytest.mark.parametrize("name", ["letter.docx", "archive.zip", "Makefile", "song.mp3"])
+def test_unknown_extensions_are_refused(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"some bytes")
+    with pytest.raises(UnsupportedFile, match=rf"^{name} cannot be ingested: .*not supported"):
+        parse(path)
+
+
+def test_pdf_named_txt_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(make_text_pdf(tmp_path / "x.pdf", ["hi"]).read_bytes())
+    with pytest.raises(
+        UnsupportedFile,
+        match=r"notes\.txt is named like a text file, but its content looks like a PDF",
+    ):
+        parse(path)
+
+
+def test_detect_type_by_content_and_name() -> None:
+    png = image_bytes("RGB", (4, 4), "PNG")
+    assert detect_type(b"%PDF-1.4\n", "a.PDF") == "application/pdf"
+    assert detect_type(b"# Title\n", "a.md") == "text/markdown"
+    assert detect_type(b"# Title\n", "a.markdown") == "text/markdown"
+    assert detect_type(b"hello", "a.txt") == "text/plain"
+    assert detect_type(b"a,b\n1,2\n", "a.csv") == "text/plain"
+    assert detect_type(png, "a.png") == "image/png"
+    assert detect_type(image_bytes("RGB", (4, 4), "JPEG"), "a.jpeg") == "image/jpeg"
+    assert detect_type(image_bytes("RGB", (4, 4), "WEBP"), "a.webp") == "image/webp"
+    assert detect_type(image_bytes("L", (4, 4), "GIF"), "a.gif") == "image/gif"
+    # Content decides between image formats: a PNG saved as .jpg is still a PNG.
+    assert detect_type(png, "a.jpg") == "image/png"
+    # Text that merely mentions the PDF header is text.
+    assert detect_type(b"A PDF starts with %PDF-1.7", "a.txt") == "text/plain"
+
+
+def test_binary_content_named_txt_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "data.txt"
+    path.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(UnsupportedFile, match=r"data\.txt .*binary data"):
+        parse(path)
+
+
+def test_binary_after_a_text_head_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.log"
+    path.write_bytes(b"a normal first line\n" * 600 + b"\x00\x01\x02\xff" * 5000)
+    with pytest.raises(UnsupportedFile, match=r"mixed\.log .*binary data"):
+        parse(path)
+
+
+def test_file_over_size_limit_is_too_large_before_reading(tmp_path: Path) -> None:
+    path = tmp_path / "huge.txt"
+    path.write_bytes(b"a" * 5000)
+    with pytest.raises(
+        FileTooLarge, match=r"huge\.txt is 4\.9 KB, more than the limit of 1000 bytes"
+    ):
+        parse(path, ParseLimits(max_file_bytes=1000))
+
+
+def test_missing_file_is_an_ingest_error(tmp_path: Path) -> None:
+    with pytest.raises(CorruptFile, match=r"gone\.pdf could not be read from disk"):
+        parse_file(tmp_path / "nothing-here", name="gone.pdf", doc_id="d")
+
+
+def test_unexpected_library_errors_become_corrupt_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
+        raise KeyError("/Kids")
+
+    monkeypatch.setattr(ingest.parsers, "parse_pdf", explode)
+    path = make_text_pdf(tmp_path / "odd.pdf", ["x"])
+    with pytest.raises(
+        CorruptFile, match=r"^odd\.pdf could not be read \(KeyError: '/Kids'\)"
+    ) as info:
+        parse(path)
+    assert isinstance(info.value.__cause__, KeyError)
+
+
+# --- text and Markdown -------------------------------------------------------------------
+
+
+def test_utf8_text_is_one_page_with_normalised_newlines(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes("\ufeffFirst line\r\nSecond — naïve\rThird\n".encode())
+    doc = parse(path)
+    assert doc.mime == "text/plain"
+    assert [(p.number, p.text, p.section) for p in doc.pages] == [
+        (1, "First line\nSecond — naïve\nThird\n", "")
+    ]
+    assert doc.warnings == ()
+
+
+def test_latin1_text_is_read_with_a_warning(tmp_path: Path) -> None:
+    path = tmp_path / "old.txt"
+    path.write_bytes("Café crème, déjà vu — 5 €".encode("cp1252"))
+    doc = parse(path)
+    assert doc.pages[0].text == "Café crème, déjà vu — 5 €"
+    assert len(doc.warnings) == 1 and "old.txt is not valid UTF-8" in doc.warnings[0]
+
+    path.write_bytes("Ñandú \x81 año".encode("latin-1"))  # 0x81 is undefined in cp1252
+    doc = parse(path)
+    assert doc.pages[0].text == "Ñandú \x81 año"
+    assert "Latin-1" in doc.warnings[0]
+
+
+def test_utf16_text_with_bom_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "windows.txt"
+    path.write_bytes("Grüße aus Köln\r\nzweite Zeile".encode("utf-16"))
+    doc = parse(path)
+    assert doc.pages[0].text == "Grüße aus Köln\nzweite Zeile"
+    assert "UTF-16" in doc.warnings[0]
+
+
+def test_text_over_char_limit_is_too_large(tmp_path: Path) -> None:
+    path = tmp_path / "long.md"
+    path.write_text("word " * 100)
+    with pytest.raises(FileTooLarge, match=r"long\.md holds 500 characters"):
+        parse(path, ParseLimits(max_text_chars=499))
+
+
+MARKDOWN = """\
+---
+title: not a heading
+---
+# Guide
+
+Intro text.
+
+## Install
+Run `pip install`.
+
+```bash
+# a comment, not a heading
+```
+
+### On Linux ###
+Steps.
+
+Usage
+=====
+Text under a setext heading.
+
+Options
+-------
+- item one
+---
+## Trailing #hash
+"""
+
+
+def test_markdown_is_one_page_and_sections_have_heading_paths(tmp_path: Path) -> None:
+    path = tmp_path / "guide.md"
+    path.write_text(MARKDOWN.replace("\n", "\r\n"))
+    doc = parse(path)
+    (page,) = doc.pages
+    assert doc.mime == "text/markdown"
+    assert (page.number, page.section) == (1, "")
+    assert page.text == MARKDOWN
+
+    sections = markdown_sections(page.text)
+    assert [path for _, path in sections] == [
+        "Guide",
+        "Guide > Install",
+        "Guide > Install > On Linux",
+        "Usage",
+        "Usage > Options",
+        "Usage > Trailing #hash",
+    ]
+    offsets = [offset for offset, _ in sections]
+    assert offsets == sorted(offsets)
+    starts = [page.text[o:].split("\n", 1)[0] for o in offsets]
+    assert starts == [
+        "# Guide",
+        "## Install",
+        "### On Linux ###",
+        "Usage",
+        "Options",
+        "## Trailing #hash",
+    ]
+
+
+def test_markdown_sections_without_headings_and_hashes_without_space() -> None:
+    assert markdown_sections("") == []
+    assert markdown_sections("plain text\n#hashtag is not a heading\n####### seven is not") == []
+    assert markdown_sections("# A\n## B\n# C\n### D") == [
+        (0, "A"),
+        (4, "A > B"),
+        (9, "C"),
+        (13, "C > D"),
+    ]
+
+
+# --- images ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "fmt", "save", "mime_in", "mime_out", "kept_as_is"),
+    [
+        ("photo.png", "RGB", "PNG", {}, "image/png", "image/png", True),
+        ("photo.jpg", "RGB", "JPEG", {"quality": 90}, "image/jpeg", "image/jpeg", True),
+        ("print.jpeg", "CMYK", "JPEG", {}, "image/jpeg", "image/png", False),
+        ("photo.webp", "RGB", "WEBP", {}, "image/webp", "image/png", False),
+        ("anim.gif", "L", "GIF", {}, "image/gif", "image/png", False),
+    ],
+)
+def test_image_files_become_one_page_with_the_image(
+    tmp_path: Path,
+    name: str,
+    mode: str,
+    fmt: str,
+    save: dict[str, Any],
+    mime_in: str,
+    mime_out: str,
+    kept_as_is: bool,
+) -> None:
+    data = image_bytes(mode, (64, 40), fmt, **save)
+    path = tmp_path / name
+    path.write_bytes(data)
+
+    doc = parse(path)
+    assert doc.mime == mime_in
+    (page,) = doc.pages
+    assert (page.number, page.text) == (1, "")
+    (image,) = page.images
+    assert (image.page, image.index, image.width, image.height, image.mime) == (
+        1,
+        0,
+        64,
+        40,
+        mime_out,
+    )
+    assert (image.data == data) is kept_as_is
+    out = decoded(image.data)
+    assert out.size == (64, 40)
+    assert out.mode in ("1", "L", "LA", "RGB", "RGBA")
+
+
+def test_animated_gif_keeps_its_first_frame(tmp_path: Path) -> None:
+    frames = [Image.new("RGB", (40, 40), c) for c in ((255, 0, 0), (0, 255, 0))]
+    path = tmp_path / "blink.gif"
+    frames[0].save(path, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    (image,) = parse(path).pages[0].images
+    assert decoded(image.data).convert("RGB").getpixel((20, 20)) == (255, 0, 0)
+
+
+def test_one_pixel_image_is_ingested(tmp_path: Path) -> None:
+    (image,) = parse(make_png(tmp_path / "dot.png", 1, 1)).pages[0].images
+    assert (image.width, image.height) == (1, 1)
+
+
+def test_truncated_image_is_corrupt(tmp_path: Path) -> None:
+    noisy = Image.effect_noise((200, 200), 50).convert("RGB")
+    buffer = io.BytesIO()
+    noisy.save(buffer, "PNG")
+    path = tmp_path / "cut.png"
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    with pytest.raises(CorruptFile, match=r"cut\.png could not be decoded as a PNG image"):
+        parse(path)
+
+
+def test_image_over_pixel_limit_is_too_large(tmp_path: Path) -> None:
+    path = make_png(tmp_path / "wide.png", 100, 60)
+    with pytest.raises(FileTooLarge, match=r"wide\.png is 100 x 60 pixels"):
+        parse(path, ParseLimits(max_image_pixels=5_000))
+
+
+def black_1bit_png(width: int, height: int) -> bytes:
+    """A valid 1-bit PNG written row by row, so a huge one costs no memory to make."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    compressor = zlib.compressobj(1)
+    row = b"\x00" * (1 + (width + 7) // 8)  # filter byte + packed pixels
+    pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return PNG_HEAD + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("side", [12_000, 20_000])
+def test_decompression_bomb_is_refused_before_decoding(tmp_path: Path, side: int) -> None:
+    # 144 and 400 megapixels in well under a megabyte: the first passes Pillow's own bomb check
+    # (a warning only), so our limit must catch it; the second trips Pillow's error.
+    path = tmp_path / "bomb.png"
+    path.write_bytes(black_1bit_png(side, side))
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(FileTooLarge, match=r"^bomb\.png (is|has too many pixels)") as info:
+        parse(path)
+    assert isinstance(info.value, IngestError)
+
+
+def test_image_named_like_another_image_format_is_read_by_content(tmp_path: Path) -> None:
+    path = make_png(tmp_path / "really_png.jpg", 50, 50, color=(1, 2, 3))
+    doc = parse(path)
+    assert doc.mime == "image/png"
+    assert decoded(doc.pages[0].images[0].data).getpixel((0, 0)) == (1, 2, 3)
