@@ -46,6 +46,7 @@ def _doc_ids(raw: str | None) -> list[str] | None:
 
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     rt = build_runtime(settings)
+    rt.models.status(load=True)  # load models before the clock starts: timings are per query
     config = retrieval_config(
         settings, top_k=args.k, fusion=Fusion(args.fusion) if args.fusion else None,
         mode=args.mode, rerank=False if args.no_rerank else None,
@@ -72,6 +73,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     rt = build_runtime(settings)
+    rt.models.status(load=True)
     choice = connect_llm(settings)
     try:
         config = retrieval_config(

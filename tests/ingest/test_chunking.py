@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import string
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from itertools import pairwise
 
@@ -102,7 +103,10 @@ def check_invariants(
 
 
 def token_indexes(spans: list[tuple[int, int]], c: Chunk) -> set[int]:
-    return {i for i, (a, b) in enumerate(spans) if c.start <= a and b <= c.end}
+    """Indexes of the page's tokens that lie wholly inside the chunk."""
+    first = bisect_left([a for a, _ in spans], c.start)
+    stop = bisect_right([b for _, b in spans], c.end)
+    return set(range(first, stop))
 
 
 # --- generated text -------------------------------------------------------------------------
@@ -150,11 +154,14 @@ def params_for(draw: st.DrawFn, strategy: Strategy) -> ChunkingParams:
     return ChunkingParams(strategy=strategy, chunk_size=size, overlap=overlap)
 
 
+# 15 strategy x tokenizer combinations share the budget: a few seconds in all. (Run once with
+# 600 examples each while writing the chunkers: no failure.)
 PROPERTY_SETTINGS = settings(
-    max_examples=60,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+FOCUSED_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=80)
 
 
 # --- the hard properties, for every strategy and tokenizer ----------------------------------
@@ -179,7 +186,7 @@ def test_chunks_are_exact_slices_cover_the_page_and_fit(
         assert chunks == []
 
 
-@PROPERTY_SETTINGS
+@FOCUSED_SETTINGS
 @given(data=st.data(), text=page_texts)
 def test_fixed_windows_overlap_by_exactly_the_asked_tokens(data: st.DataObject, text: str) -> None:
     params = data.draw(params_for(Strategy.FIXED))
@@ -195,7 +202,7 @@ def test_fixed_windows_overlap_by_exactly_the_asked_tokens(data: st.DataObject, 
         assert nxt[0] == prev[-1] - params.overlap + 1
 
 
-@PROPERTY_SETTINGS
+@FOCUSED_SETTINGS
 @given(data=st.data(), text=page_texts)
 def test_recursive_overlap_is_at_most_the_asked_tokens(data: st.DataObject, text: str) -> None:
     params = data.draw(params_for(Strategy.RECURSIVE))
@@ -220,7 +227,7 @@ sentence_texts = st.lists(
 ).map(lambda ss: "".join(" ".join(w).capitalize() + end for w, end in ss))
 
 
-@PROPERTY_SETTINGS
+@FOCUSED_SETTINGS
 @given(data=st.data(), text=sentence_texts)
 def test_sentence_chunks_repeat_the_last_sentences(data: st.DataObject, text: str) -> None:
     overlap = data.draw(st.integers(0, 3))
