@@ -142,12 +142,13 @@ class _Tokens:
                 continue
             back = self._word_start_at_or_before(target, above=s)
             ahead = self._word_start_at_or_after(target, below=e)
-            if back is None and ahead is None:
-                s = target
-            elif ahead is None or (back is not None and target - back <= ahead - target):
-                s = back if back is not None else target
-            else:
+            # The word boundary nearest to the asked overlap (ties keep more overlap).
+            if back is not None and (ahead is None or target - back <= ahead - target):
+                s = back
+            elif ahead is not None:
                 s = ahead
+            else:
+                s = target
 
 
 def _check(params: ChunkingParams, tokenizer: Tokenizer) -> None:

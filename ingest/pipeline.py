@@ -180,6 +180,9 @@ class Ingestor:
                 continue
             start, end = image_context(page, text_model)
             for image in page.images:
+                # With no page text, a caption names the image, so it still has a text vector,
+                # is found by its file name, and stays listed when CLIP is off.
+                text = page.text[start:end] or _caption(parsed, page, image.index)
                 chunks.append(
                     Chunk(
                         doc_id=parsed.doc_id,
@@ -187,7 +190,7 @@ class Ingestor:
                         page=page.number,
                         start=start,
                         end=end,
-                        text=page.text[start:end],
+                        text=text,
                         kind=ChunkKind.IMAGE,
                         section=page.section,
                         image_index=image.index,
@@ -292,6 +295,12 @@ def point_payload(
         "strategy": str(params.strategy),
         "embed_model": model_id,
     }
+
+
+def _caption(parsed: ParsedDocument, page: Page, index: int) -> str:
+    if len(parsed.pages) == 1 and not parsed.mime.endswith("pdf"):
+        return f"Image {parsed.name}"
+    return f"Image {index + 1} on page {page.number} of {parsed.name}"
 
 
 def _nothing_to_index(parsed: ParsedDocument) -> str:

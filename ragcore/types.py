@@ -90,7 +90,11 @@ class ParsedDocument:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A span of one page's text. ``page_text[start:end] == text`` always holds."""
+    """A span of one page's text: ``page_text[start:end] == text`` holds for text chunks.
+
+    An image chunk's text is its page context (a slice, as above) or, on a page with no
+    text, a caption naming the image (then ``start == end``).
+    """
 
     doc_id: str
     chunk_no: int

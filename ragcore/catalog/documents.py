@@ -29,7 +29,7 @@ SETTABLE_FIELDS = frozenset(_DOCUMENT_COLUMNS) - {
     "created_at",
     "updated_at",
 }
-# replace_chunks counts chunks and images itself, so stats may not override them.
+# replace_chunks counts text chunks and image chunks itself, so stats may not override them.
 STATS_FIELDS = SETTABLE_FIELDS - {"chunks", "images"}
 
 
@@ -124,7 +124,7 @@ class DocumentsMixin(CatalogDatabase):
             raise ValueError(f"chunk numbers repeat in the chunks of document {doc_id!r}")
         updates = _checked_fields(stats, STATS_FIELDS)
         updates |= {
-            "chunks": len(chunks),
+            "chunks": sum(1 for c in chunks if c.kind == ChunkKind.TEXT),
             "images": sum(1 for c in chunks if c.kind == ChunkKind.IMAGE),
             "embed_model": embed_model,
             "status": "ready",
