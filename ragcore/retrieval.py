@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from ragcore.catalog import Catalog, ChunkRow
-from ragcore.fusion import reciprocal_rank_fusion
+from ragcore.fusion import distribution_based_score_fusion, reciprocal_rank_fusion
 from ragcore.models.loader import Models
 from ragcore.stores.base import QueryLeg, VectorStore
 from ragcore.types import IMAGE_SPACE, TEXT_SPACE, ChunkKind, Evidence, Fusion, Hit, ScoredPoint
@@ -30,10 +30,17 @@ class RetrievalConfig:
     rerank_top_n: int = 20
     top_k: int = 6
     use_image_leg: bool = True
+    # How hybrid fuses the dense and BM25 lists: weighted RRF by rank, or DBSF by score.
+    hybrid_fusion: Fusion = Fusion.RRF
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.hybrid_fusion not in tuple(Fusion):
+            raise ValueError(
+                f"hybrid_fusion must be one of {tuple(str(f) for f in Fusion)}, "
+                f"got {self.hybrid_fusion!r}"
+            )
         for name in ("dense_k", "bm25_k", "top_k", "rerank_top_n"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -109,7 +116,12 @@ class Retriever:
         t0 = time.perf_counter()
         dense_ids = [p.id for p in dense_fused]
         bm25_ids = [row.point_id for row, _ in bm25]
-        if config.mode == "hybrid":
+        if config.mode == "hybrid" and config.hybrid_fusion == Fusion.DBSF:
+            fused = distribution_based_score_fusion(
+                [[(p.id, p.score) for p in dense_fused], [(row.point_id, s) for row, s in bm25]],
+                weights=[config.dense_weight, config.bm25_weight],
+            )
+        elif config.mode == "hybrid":
             fused = reciprocal_rank_fusion(
                 [dense_ids, bm25_ids],
                 k=config.rrf_k,

@@ -41,12 +41,15 @@ class HashingEmbedder:
         *,
         max_tokens: int = 256,
         synonyms: dict[str, str] | None = None,
+        unknown: set[str] | None = None,
         model_id: str = "testing/hashing",
     ) -> None:
         self.model_id = model_id
         self._dim = dim
         self._tokenizer = WhitespaceTokenizer(max_tokens=max_tokens)
         self._synonyms = synonyms or {}
+        # Words the "model" has no sense of (part numbers, rare ids): dense search misses them.
+        self._unknown = unknown or set()
         self.calls = 0
 
     @property
@@ -63,6 +66,8 @@ class HashingEmbedder:
         for row, text in enumerate(texts):
             for word in _WORD.findall(text.lower()):
                 word = self._synonyms.get(word, word)
+                if word in self._unknown:
+                    continue
                 index, sign = _bucket(word, self._dim)
                 out[row, index] += sign
         return _normalise(out)

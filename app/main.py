@@ -1,0 +1,27 @@
+"""The app's entry point (``streamlit run app/main.py``): shared resources, then page navigation."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import resources
+from ragcore.errors import RagError
+
+st.set_page_config(page_title="docqa — ask your documents", page_icon="📚", layout="wide")
+
+try:
+    resources.runtime()
+    # In embedded mode the app is the only process that may open the store, so it ingests too.
+    resources.background_worker()
+except RagError as exc:
+    st.error(f"The library cannot open: {exc}")
+    st.stop()
+
+page = st.navigation(
+    [
+        st.Page("views/library.py", title="Library", icon=":material/library_books:", default=True),
+        st.Page("views/chat.py", title="Chat", icon=":material/chat:"),
+        st.Page("views/system.py", title="System", icon=":material/monitor_heart:"),
+    ]
+)
+page.run()

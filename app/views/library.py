@@ -1,0 +1,262 @@
+"""Library: add documents, watch them being indexed, and manage what is there."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import PurePath
+from typing import BinaryIO
+
+import pandas as pd
+import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+from app import render, resources
+from ragcore import library
+from ragcore.catalog import JobRecord
+from ragcore.errors import RagError
+from ragcore.runtime import Runtime, chunking_params
+from ragcore.types import ChunkingParams, Strategy
+
+ACCEPTED = ("pdf", "md", "markdown", "txt", "png", "jpg", "jpeg", "webp", "gif")
+BLOCK = 1 << 20  # bytes per write while saving an upload
+SHOWN_JOBS = 20
+
+STRATEGY_HELP = (
+    "recursive: split at paragraphs, then sentences, then words, up to the size · "
+    "sentence: whole sentences up to the size · fixed: exactly the size in tokens"
+)
+
+
+def _blocks(upload: BinaryIO) -> Iterator[bytes]:
+    upload.seek(0)
+    while block := upload.read(BLOCK):
+        yield block
+
+
+def _params(strategy: str, size: int, overlap: int | None) -> ChunkingParams:
+    return chunking_params(
+        resources.settings(), strategy=Strategy(strategy), chunk_size=size, overlap=overlap
+    )
+
+
+def _track(job: JobRecord | None) -> None:
+    if job is None:
+        return
+    tracked: list[int] = st.session_state.setdefault("tracked_jobs", [])
+    if job.id not in tracked:
+        tracked.append(job.id)
+    del tracked[:-SHOWN_JOBS]
+
+
+def add_uploads(
+    rt: Runtime, uploads: list[UploadedFile], params: ChunkingParams
+) -> list[tuple[str, str]]:
+    """Save each upload and queue it; returns (level, message) notes for the person."""
+    settings = rt.settings
+    limit = settings.max_file_mb * 1024 * 1024
+    if len(uploads) > resources.MAX_FILES_PER_UPLOAD:
+        return [
+            (
+                "error",
+                f"You chose {len(uploads)} files; add at most "
+                f"{resources.MAX_FILES_PER_UPLOAD} at a time.",
+            )
+        ]
+    notes: list[tuple[str, str]] = []
+    for upload in uploads:
+        name = upload.name
+        suffix = PurePath(name).suffix.lstrip(".").lower()
+        if suffix not in ACCEPTED:
+            notes.append(("error", f"{name}: .{suffix or '?'} files are not read here."))
+            continue
+        # The browser enforces the limit too, but a request can skip the browser.
+        if upload.size > limit:
+            notes.append(
+                (
+                    "error",
+                    f"{name} is {upload.size / 1048576:.1f} MB; "
+                    f"the limit is {settings.max_file_mb:g} MB per file.",
+                )
+            )
+            continue
+        try:
+            added = library.add_bytes(
+                rt.catalog, settings.uploads_dir, name, _blocks(upload), params
+            )
+        except (OSError, RagError) as exc:
+            notes.append(("error", f"{name} could not be saved: {exc}"))
+            continue
+        if added.duplicate and added.job is None:
+            notes.append(("info", f"{added.document.name} is already in the library."))
+        elif added.duplicate:
+            notes.append(
+                ("info", f"{added.document.name} is already in the library; it is being indexed.")
+            )
+            _track(added.job)
+        else:
+            notes.append(("success", f"{added.document.name} added; indexing starts shortly."))
+            _track(added.job)
+    return notes
+
+
+def upload_form(rt: Runtime) -> None:
+    settings = rt.settings
+    with st.form("upload", clear_on_submit=True):
+        uploads = st.file_uploader(
+            "Drop PDFs, Markdown, text files and images",
+            type=list(ACCEPTED),
+            accept_multiple_files=True,
+            max_upload_size=max(1, math.ceil(settings.max_file_mb)),
+            help=f"Up to {resources.MAX_FILES_PER_UPLOAD} files at once, "
+            f"{settings.max_file_mb:g} MB each.",
+        )
+        left, middle, right = st.columns(3)
+        strategies = [s.value for s in Strategy]
+        strategy = left.selectbox(
+            "Chunking strategy",
+            strategies,
+            index=strategies.index(str(settings.chunk_strategy)),
+            help=STRATEGY_HELP,
+        )
+        size = middle.number_input(
+            "Chunk size (tokens)", min_value=16, max_value=4096, value=settings.chunk_size, step=16
+        )
+        overlap = right.number_input(
+            "Overlap",
+            min_value=0,
+            max_value=4096,
+            value=None,
+            placeholder=f"default: {settings.chunk_overlap} tokens, "
+            f"{settings.sentence_overlap} sentence(s) for 'sentence'",
+            help="Tokens for fixed and recursive chunks, sentences for the sentence strategy.",
+        )
+        submitted = st.form_submit_button("Add to library", type="primary")
+    if not submitted:
+        return
+    if not uploads:
+        st.session_state["upload_notes"] = [("warning", "Choose at least one file first.")]
+        return
+    try:
+        params = _params(strategy, int(size), None if overlap is None else int(overlap))
+    except ValueError as exc:
+        st.session_state["upload_notes"] = [("error", f"Chunking settings: {exc}")]
+        return
+    st.session_state["upload_notes"] = add_uploads(rt, list(uploads), params)
+
+
+def show_notes() -> None:
+    for level, message in st.session_state.get("upload_notes", []):
+        getattr(st, level)(message)
+
+
+def _jobs_to_show(rt: Runtime) -> tuple[list[JobRecord], set[int]]:
+    active = rt.catalog.jobs(active_only=True, limit=SHOWN_JOBS)
+    ids = [j.id for j in active]
+    ids += [i for i in reversed(st.session_state.get("tracked_jobs", [])) if i not in ids]
+    jobs = [job for i in ids[:SHOWN_JOBS] if (job := rt.catalog.get_job(i)) is not None]
+    return jobs, {j.id for j in active}
+
+
+def progress_panel(rt: Runtime) -> None:
+    """Every job in flight and this session's recent ones, refreshed each second while busy."""
+    jobs, active = _jobs_to_show(rt)
+    if not jobs:
+        st.session_state["active_jobs"] = set()
+        return
+    st.subheader("Indexing")
+    for job in jobs:
+        doc = rt.catalog.get_document(job.doc_id)
+        name = doc.name if doc else job.doc_id[:12]
+        view = render.job_view(job)
+        action = "re-index" if job.kind == "reindex" else "add"
+        st.progress(
+            view.fraction,
+            text=f"**{render.md_escape(name)}** ({action}) — {render.md_escape(view.label)}",
+        )
+        if view.failed:
+            st.error(f"{name} failed: {view.error}")
+    finished = st.session_state.get("active_jobs", set()) - active
+    st.session_state["active_jobs"] = active
+    if finished:
+        # A job ended: the documents table below is stale, so redraw the whole page.
+        st.rerun()
+
+
+def documents_table(rt: Runtime) -> None:
+    docs = rt.catalog.list_documents()
+    st.subheader(f"Documents ({len(docs)})")
+    if not docs:
+        st.info("Nothing here yet: drop some files above.")
+        return
+    st.dataframe(pd.DataFrame(render.document_rows(docs)), hide_index=True)
+    names = {d.id: d.name for d in docs}
+    chosen = st.selectbox(
+        "Manage a document", list(names), format_func=lambda i: names[i], key="manage_doc"
+    )
+    if chosen is None:
+        return
+    reindex_col, delete_col = st.columns(2)
+    with reindex_col:
+        reindex_controls(rt, chosen)
+    with delete_col:
+        delete_controls(rt, chosen, names[chosen])
+
+
+def reindex_controls(rt: Runtime, doc_id: str) -> None:
+    settings = rt.settings
+    strategies = [s.value for s in Strategy]
+    strategy = st.selectbox("Re-index with strategy", strategies, key="reindex_strategy")
+    size = st.number_input(
+        "Chunk size (tokens)",
+        min_value=16,
+        max_value=4096,
+        value=settings.chunk_size,
+        step=16,
+        key="reindex_size",
+    )
+    if st.button("Re-index", key="reindex"):
+        try:
+            job = library.reindex(rt.catalog, doc_id, _params(strategy, int(size), None))
+        except (ValueError, KeyError) as exc:
+            st.error(str(exc))
+            return
+        _track(job)
+        st.rerun()
+
+
+def delete_controls(rt: Runtime, doc_id: str, name: str) -> None:
+    if st.session_state.get("confirm_delete") != doc_id:
+        if st.button("Delete…", key="delete"):
+            st.session_state["confirm_delete"] = doc_id
+            st.rerun()
+        return
+    st.warning(
+        f"Delete **{render.md_escape(name)}**? Its file, passages and vectors are removed; "
+        "answers can no longer cite it."
+    )
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete", type="primary", key="delete_yes"):
+        st.session_state.pop("confirm_delete", None)
+        try:
+            library.delete_document(rt.catalog, rt.store, doc_id)
+        except RagError as exc:
+            st.error(f"{name} could not be fully deleted: {exc}")
+            return
+        st.session_state["upload_notes"] = [("success", f"{name} deleted.")]
+        st.rerun()
+    if no.button("Cancel", key="delete_no"):
+        st.session_state.pop("confirm_delete", None)
+        st.rerun()
+
+
+rt = resources.runtime()
+st.title("Library")
+if rt.settings.store != "embedded":
+    st.caption("Server mode: uploads are queued here and indexed by the worker processes.")
+upload_form(rt)
+show_notes()
+# Poll only while something is in flight; an idle library page costs nothing.
+busy = bool(rt.catalog.jobs(active_only=True, limit=1))
+st.fragment(run_every=1.0 if busy else None)(progress_panel)(rt)
+documents_table(rt)

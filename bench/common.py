@@ -1,0 +1,97 @@
+"""What every benchmark shares: where the data is, the models, percentiles, machine facts."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ragcore.models.loader import Models
+from ragcore.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_data_dir() -> Path:
+    """``RAG_SHARED_DATA``, else ``<repo>/../shared/data`` (the read-only evaluation data)."""
+    env = os.environ.get("RAG_SHARED_DATA")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+
+
+def default_workdir() -> Path:
+    """Where benchmarks keep indexes and caches between runs (git-ignored)."""
+    return REPO_ROOT / "bench" / "out"
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr so that ``--json`` output on stdout stays one clean document."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def bench_models(settings: Settings, *, reranker: bool = True) -> Models:
+    """The app's text model and reranker as configured; no CLIP (the benchmarks are text-only)."""
+    return Models(
+        text_model=settings.text_model,
+        image_model=None,
+        reranker_model=(settings.reranker_model or None) if reranker else None,
+        cache_dir=settings.models_dir,
+        allow_downloads=settings.allow_downloads,
+        device=settings.device,
+        batch_size=settings.embed_batch_size,
+    )
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (linear interpolation); NaN for no values."""
+    if not values:
+        return float("nan")
+    return float(np.percentile(np.asarray(values, dtype=np.float64), p))
+
+
+def machine() -> dict[str, object]:
+    """Facts a reader needs to judge the speed numbers."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = None
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory_gb = round(pages / 1024**3, 1)
+    except (ValueError, OSError):
+        pass
+    try:
+        import torch
+
+        torch_version = torch.__version__
+        threads = torch.get_num_threads()
+    except ImportError:
+        torch_version, threads = "not installed", 0
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch_version,
+        "torch_threads": threads,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def write_json(path: Path, obj: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,183 @@
+"""Batched ingestion of plain texts: many documents' chunks embedded per model call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ingest.chunking import chunk_pages
+from ingest.pipeline import WRITE_BATCH, collection_dims, point_payload
+from ragcore.catalog import Catalog, DocumentRecord
+from ragcore.models.loader import Models
+from ragcore.stores.base import VectorStore
+from ragcore.types import TEXT_SPACE, Chunk, ChunkingParams, Page, Point
+
+# Chunks per embedding call: big enough that per-call overhead vanishes, small enough that a
+# batch of long chunks stays well inside memory. The model sorts a batch by length itself.
+BATCH_CHUNKS = 256
+
+BatchProgress = Callable[[int, int], None]  # (documents written, chunks written)
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """What one ``ingest_texts`` call did, and where its time went (seconds per stage)."""
+
+    documents: int
+    chunks: int
+    skipped: tuple[str, ...]  # ids of documents with no text to index
+    seconds: dict[str, float] = field(default_factory=dict)  # chunk, embed, write
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(self.seconds.values())
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks / self.total_seconds if self.total_seconds > 0 else 0.0
+
+
+@dataclass
+class _Pending:
+    doc_id: str
+    name: str
+    size_bytes: int
+    chunks: list[Chunk]
+
+
+class _Batcher:
+    """Collects chunked documents and writes them a batch at a time."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: VectorStore,
+        models: Models,
+        params: ChunkingParams,
+        progress: BatchProgress,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.text_model = models.text
+        self.params = params
+        self.progress = progress
+        self.pending: list[_Pending] = []
+        self.pending_chunks = 0
+        self.documents = 0
+        self.chunks = 0
+        self.seconds = {"chunk": 0.0, "embed": 0.0, "write": 0.0}
+
+    def add(self, doc: _Pending) -> None:
+        self.pending.append(doc)
+        self.pending_chunks += len(doc.chunks)
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending, self.pending_chunks = self.pending, [], 0
+        chunks = [c for doc in batch for c in doc.chunks]
+
+        t0 = time.perf_counter()
+        vectors = self.text_model.embed_passages([c.text for c in chunks])
+        self.seconds["embed"] += time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        model_id = self.text_model.model_id
+        names = {doc.doc_id: doc.name for doc in batch}
+        points = [
+            Point(
+                id=c.point_id,
+                vectors={TEXT_SPACE: vec.tolist()},
+                payload=point_payload(c, names[c.doc_id], self.params, model_id),
+            )
+            for c, vec in zip(chunks, vectors, strict=True)
+        ]
+        for doc in batch:
+            _, created = self.catalog.upsert_document(
+                DocumentRecord(
+                    id=doc.doc_id,
+                    name=doc.name,
+                    mime="text/plain",
+                    size_bytes=doc.size_bytes,
+                    path="",  # imported text has no uploaded file behind it
+                    status="processing",
+                )
+            )
+            if not created:
+                # Re-importing: drop the old points, a shorter text may have fewer chunks. New
+                # documents skip this because a filtered delete scans the whole local store.
+                self.store.delete_document(doc.doc_id)
+        # As in Ingestor: the store first, then the catalog, so a crash leaves orphan points
+        # (found by `ingest check --repair`), never catalog rows without vectors.
+        for i in range(0, len(points), WRITE_BATCH):
+            self.store.upsert(points[i : i + WRITE_BATCH])
+        for doc in batch:
+            self.catalog.replace_chunks(
+                doc.doc_id,
+                doc.chunks,
+                embed_model=model_id,
+                stats={
+                    "mime": "text/plain",
+                    "pages": 1,
+                    "pages_without_text": 0,
+                    "strategy": str(self.params.strategy),
+                    "chunk_size": self.params.chunk_size,
+                    "overlap": self.params.overlap,
+                },
+            )
+        self.seconds["write"] += time.perf_counter() - t0
+        self.documents += len(batch)
+        self.chunks += len(chunks)
+        self.progress(self.documents, self.chunks)
+
+
+def ingest_texts(
+    catalog: Catalog,
+    store: VectorStore,
+    models: Models,
+    docs: Iterable[tuple[str, str, str]],
+    params: ChunkingParams,
+    *,
+    batch_size: int = BATCH_CHUNKS,
+    image_model_id: str | None = None,
+    progress: BatchProgress | None = None,
+) -> BatchStats:
+    """Chunk, embed and write ``(doc_id, name, text)`` documents, ``batch_size`` chunks per model call.
+
+    The same pieces as the per-file Ingestor (chunk_pages, the text embedder, point payloads,
+    store upsert, catalog replace_chunks), without parsing and without one model call per
+    document, which dominates for thousands of short texts. Each text is one page. A document
+    already in the catalog is re-indexed; texts with nothing to index are skipped and listed.
+
+    >>> stats = ingest_texts(catalog, store, models, [("d1", "a.txt", "Some text.")], params)
+    >>> stats.documents, stats.chunks
+    (1, 1)
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be > 0, got {batch_size}")
+    batcher = _Batcher(catalog, store, models, params, progress or (lambda docs, chunks: None))
+    store.ensure_collection(collection_dims(models, image_model_id))
+    tokenizer = batcher.text_model.tokenizer
+    skipped: list[str] = []
+    seen: set[str] = set()
+    for doc_id, name, text in docs:
+        if doc_id in seen:
+            raise ValueError(f"document id {doc_id!r} appears twice in one import")
+        seen.add(doc_id)
+        t0 = time.perf_counter()
+        chunks = chunk_pages(doc_id, [Page(1, text)], params, tokenizer)
+        batcher.seconds["chunk"] += time.perf_counter() - t0
+        if not chunks:
+            skipped.append(doc_id)
+            continue
+        batcher.add(_Pending(doc_id, name, len(text.encode("utf-8")), chunks))
+        if batcher.pending_chunks >= batch_size:
+            batcher.flush()
+    batcher.flush()
+    return BatchStats(
+        documents=batcher.documents,
+        chunks=batcher.chunks,
+        skipped=tuple(skipped),
+        seconds={k: round(v, 4) for k, v in batcher.seconds.items()},
+    )
