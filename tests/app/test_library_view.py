@@ -1,0 +1,128 @@
+"""The Library page: upload, live progress, the documents table, failures, delete, re-index."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from ragcore.runtime import Runtime
+from ragcore.testing.documents import make_text_pdf
+
+
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def _texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [e.value for e in at.error]
+    parts += (
+        [e.value for e in at.info] + [e.value for e in at.success] + [e.value for e in at.warning]
+    )
+    return "\n".join(str(p) for p in parts)
+
+
+def _table(at: AppTest) -> list[dict[str, object]]:
+    return at.dataframe[0].value.to_dict("records")
+
+
+def _upload(at: AppTest, files: list[tuple[str, bytes, str]]) -> None:
+    at.file_uploader[0].set_value(files)
+    _button(at, "Add to library").click()
+    at.run()
+
+
+def test_uploads_are_ingested_and_listed(
+    app: AppTest, runtime: Runtime, ingest_all: Callable[[], None], tmp_path: Path
+) -> None:
+    pdf = make_text_pdf(
+        tmp_path / "manual.pdf", ["Cover page", "The pump needs oil every 200 hours."]
+    ).read_bytes()
+    app.run()
+    assert not app.exception
+    uploader = app.file_uploader[0]
+    assert uploader.accept_multiple_files
+    assert {"pdf", "md", "png", "webp"} <= {t.lstrip(".") for t in uploader.allowed_type}
+
+    _upload(
+        app,
+        [
+            ("manual.pdf", pdf, "application/pdf"),
+            ("notes.md", b"# Notes\n\nBe kind.", "text/markdown"),
+        ],
+    )
+    assert not app.exception
+    successes = [s.value for s in app.success]
+    assert any("manual.pdf added" in s for s in successes)
+    assert any("notes.md added" in s for s in successes)
+    assert [p.text for p in app.get("progress")]  # the progress panel lists the queued jobs
+    assert all("queued" in str(p.proto.text) for p in app.get("progress"))
+
+    ingest_all()
+    app.run()
+    rows = {r["name"]: r for r in _table(app)}
+    assert rows["manual.pdf"]["status"] == "ready"
+    assert rows["manual.pdf"]["pages"] == 2
+    assert rows["manual.pdf"]["type"] == "pdf"
+    assert rows["manual.pdf"]["strategy"] == "recursive"
+    assert rows["notes.md"]["status"] == "ready"
+    assert all("ready" in str(p.proto.text) for p in app.get("progress"))
+
+    # The same content again is one document, and the person is told so.
+    _upload(app, [("copy of manual.pdf", pdf, "application/pdf")])
+    assert any("already in the library" in i.value for i in app.info)
+    assert len(_table(app)) == 2
+
+
+def test_a_failed_upload_shows_its_reason(app: AppTest, ingest_all: Callable[[], None]) -> None:
+    app.run()
+    _upload(app, [("broken.pdf", b"%PDF-1.4\nthis is not really a pdf", "application/pdf")])
+    ingest_all()
+    app.run()
+    row = _table(app)[0]
+    assert row["status"].startswith("failed: ")
+    errors = [e.value for e in app.error]
+    assert any(
+        e.startswith("broken.pdf failed: ") and len(e) > len("broken.pdf failed: ") for e in errors
+    )
+
+
+def test_too_many_or_oversized_files_are_refused(app: AppTest, runtime: Runtime) -> None:
+    app.run()
+    _upload(app, [(f"f{i}.txt", f"text {i}".encode(), "text/plain") for i in range(51)])
+    assert any("at most 50" in e.value for e in app.error)
+    assert runtime.catalog.list_documents() == []
+
+
+def test_delete_asks_first(app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]) -> None:
+    app.run()
+    _upload(app, [("a.txt", b"Alpha text about apples.", "text/plain")])
+    ingest_all()
+    app.run()
+    _button(app, "Delete…").click()
+    app.run()
+    assert any("Delete **a\\.txt**?" in w.value for w in app.warning)
+    assert len(runtime.catalog.list_documents()) == 1  # nothing happens before the confirmation
+    _button(app, "Yes, delete").click()
+    app.run()
+    assert runtime.catalog.list_documents() == []
+    assert runtime.store.count() == 0
+    assert any("a.txt deleted" in s.value for s in app.success)
+
+
+def test_reindex_with_another_strategy(
+    app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]
+) -> None:
+    app.run()
+    _upload(app, [("b.txt", b"One sentence here. Another sentence there.", "text/plain")])
+    ingest_all()
+    app.run()
+    app.selectbox(key="reindex_strategy").set_value("sentence")
+    _button(app, "Re-index").click()
+    app.run()
+    assert any("re-index" in str(p.proto.text) for p in app.get("progress"))
+    ingest_all()
+    app.run()
+    assert _table(app)[0]["strategy"] == "sentence"
+    assert _table(app)[0]["status"] == "ready"
