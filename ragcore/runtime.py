@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -128,6 +129,11 @@ def connect_llm(settings: Settings) -> LLMChoice:
     except (LLMUnavailable, ModelUnavailable, OSError) as exc:
         return LLMChoice(None, f"LLM: local model unavailable ({exc}); answers are extractive")
     llm = ChatLLM(server.base_url, server.model, None, **common)  # type: ignore[arg-type]
+    # llama.cpp's first request pays for loading the weights; pay it now, not on a question.
+    with contextlib.suppress(LLMUnavailable):
+        ChatLLM(server.base_url, server.model, None, max_tokens=1).complete(
+            [{"role": "user", "content": "hi"}]
+        )
     return LLMChoice(llm, f"LLM: local {settings.local_llm_model} via llama.cpp at {server.base_url}", server)
 
 

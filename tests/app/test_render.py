@@ -26,7 +26,7 @@ def test_highlight_escapes_first_and_never_marks_inside_entities() -> None:
         "<mark>Cloud</mark> <mark>computers</mark>"
     )
     assert render.highlight("a < b", []) == "a &lt; b"
-    assert render.highlight('quotes " here', ["quot"]) == "quotes &quot; here"
+    assert render.highlight('say " here', ["quot"]) == "say &quot; here"
 
 
 def test_passage_html_has_no_blank_line_to_escape_the_html_block() -> None:

@@ -36,18 +36,19 @@ Qrels = dict[str, dict[str, int]]
 
 
 def oracle(qrels: Qrels, run: Run) -> dict[str, dict[str, float]]:
-    """pytrec_eval for nDCG and recall (trec_eval itself), ir_measures for the cut-off RR."""
-    trec = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.10,100"}).evaluate(run)
-    rr = {
-        m.query_id: m.value
-        for m in ir_measures.iter_calc([ir_measures.RR @ 10], qrels, run)  # type: ignore[operator]
-    }
+    """trec_eval's numbers through pytrec_eval.
+
+    trec_eval has no cut-off reciprocal rank, but ``recip_rank`` is 1/rank of the first relevant
+    document, so MRR@10 is it when that rank is <= 10, else 0.
+    """
+    measures = {"ndcg_cut.10", "recall.10,100", "recip_rank"}
+    trec = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
     return {
         qid: {
             "ndcg@10": v["ndcg_cut_10"],
             "recall@10": v["recall_10"],
             "recall@100": v["recall_100"],
-            "mrr@10": rr.get(qid, 0.0),
+            "mrr@10": v["recip_rank"] if v["recip_rank"] >= 0.1 - 1e-12 else 0.0,
         }
         for qid, v in trec.items()
     }
@@ -105,6 +106,22 @@ def test_metrics_equal_pytrec_eval_on_scifact_bm25(scifact: BeirDataset, bm25_ru
     # A real run, not a degenerate one: BM25 on SciFact is near BEIR's published 0.665.
     assert 0.55 < result.mean["ndcg@10"] < 0.75
     assert any(len(set(scores.values())) < len(scores) for scores in bm25_run.values())
+
+
+def test_metrics_equal_ir_measures_where_no_ties(scifact: BeirDataset, bm25_run: Run) -> None:
+    """ir_measures' RR@10 (its MS MARCO provider) orders ties its own way: compare tie-free queries."""
+    tie_free = {q: v for q, v in bm25_run.items() if len(set(v.values())) == len(v)}
+    assert len(tie_free) > 100
+    qrels = {q: scifact.qrels[q] for q in tie_free}
+    theirs = ir_measures.calc_aggregate(
+        [ir_measures.RR @ 10, ir_measures.nDCG @ 10, ir_measures.R @ 100],  # type: ignore[operator]
+        qrels,
+        tie_free,
+    )
+    ours = evaluate(qrels, tie_free).mean
+    assert ours["mrr@10"] == pytest.approx(theirs[ir_measures.RR @ 10], abs=1e-9)  # type: ignore[operator]
+    assert ours["ndcg@10"] == pytest.approx(theirs[ir_measures.nDCG @ 10], abs=1e-9)  # type: ignore[operator]
+    assert ours["recall@100"] == pytest.approx(theirs[ir_measures.R @ 100], abs=1e-9)  # type: ignore[operator]
 
 
 def test_a_query_missing_from_the_run_scores_zero(scifact: BeirDataset, bm25_run: Run) -> None:

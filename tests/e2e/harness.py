@@ -1,0 +1,166 @@
+"""Drive the real app in Debian's Chromium: start `streamlit run`, upload, ask, open a source card.
+
+Shared by the browser test and by ``python -m tests.e2e.screenshots``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+QUESTION = "What are the essential characteristics of cloud computing?"
+CLOUD_PDF = "nist_sp800-145_cloud_definition.pdf"
+
+
+def shared_data() -> Path:
+    return Path(os.environ.get("RAG_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_app(data_dir: Path, *, startup_timeout: float = 120.0) -> Iterator[str]:
+    """``streamlit run app/main.py`` on a free port with its data in ``data_dir``; yields its URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "RAG_LLM_BASE_URL"}
+    env |= {
+        "RAG_DATA_DIR": str(data_dir),
+        # Extractive answers: fast, deterministic, and no model server to start.
+        "RAG_LOCAL_LLM": "false",
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    }
+    log_path = data_dir.parent / f"streamlit-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO / "app" / "main.py"),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, process, log_path, startup_timeout)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"streamlit exited with code {process.returncode}:\n{log.read_text()}"
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"streamlit did not answer {url} within {timeout:g} s:\n{log.read_text()}")
+
+
+def launch(playwright: Playwright) -> Browser:
+    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+        raise RuntimeError(
+            "Chromium is not installed: apt-get install chromium (make install-browser)"
+        )
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+def open_library(page: Page, url: str) -> None:
+    page.goto(url)
+    page.get_by_role("heading", name="Library").wait_for(timeout=120_000)
+
+
+def upload(page: Page, files: Sequence[Path]) -> None:
+    """Pick files through the uploader's file chooser, then submit the form."""
+    with page.expect_file_chooser() as chooser:
+        page.get_by_test_id("stFileUploaderDropzone").get_by_role("button").first.click()
+    chooser.value.set_files([str(f) for f in files])
+    for f in files:
+        page.get_by_text(f.name).first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Add to library").click()
+
+
+def wait_ready(page: Page, names: Sequence[str], timeout_s: float = 300) -> None:
+    """Wait until every named file's progress line says ready."""
+    for name in names:
+        page.get_by_text(re.compile(re.escape(name) + r".*— ready")).first.wait_for(
+            timeout=timeout_s * 1000
+        )
+
+
+def ask(page: Page, question: str) -> str:
+    """Ask on the Chat page; returns the first citation number of the answer, e.g. "1"."""
+    page.get_by_role("link", name="Chat").click()
+    box = page.get_by_placeholder("Ask a question about your documents")
+    box.wait_for(timeout=60_000)
+    box.fill(question)
+    box.press("Enter")
+    marker = page.locator('[data-testid="stChatMessage"] a[href*="-src-"]').first
+    marker.wait_for(timeout=180_000)
+    number = re.sub(r"\D", "", marker.inner_text())
+    if not number:
+        raise AssertionError(f"the first citation marker has no number: {marker.inner_text()!r}")
+    return number
+
+
+def open_card(page: Page, number: str) -> str:
+    """Open source card [number] of the last answer; returns the card's text."""
+    card = (
+        page.get_by_test_id("stExpander")
+        .filter(has=page.locator("summary", has_text=f"[{number}] "))
+        .last
+    )
+    card.locator("summary").click()
+    body = card.get_by_test_id("stExpanderDetails")
+    body.wait_for(timeout=30_000)
+    card.scroll_into_view_if_needed()
+    return body.inner_text()
