@@ -1,0 +1,192 @@
+"""Ingestion speed over real files: `python -m bench.ingest [PATH ...]` (default: the shared PDFs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import sys
+import time
+import tracemalloc
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bench.common import bench_models, default_workdir, log, machine, shared_data_dir, write_json
+from ingest.pipeline import EMBED_BATCH, Ingestor
+from ragcore import library
+from ragcore.catalog import Catalog
+from ragcore.errors import IngestError
+from ragcore.models.loader import Models
+from ragcore.runtime import chunking_params
+from ragcore.settings import Settings
+from ragcore.stores import open_store
+
+STAGES = ("parse", "chunk", "embed", "write")
+SUFFIXES = {".pdf", ".md", ".markdown", ".txt", ".png", ".jpg", ".jpeg"}
+
+
+def files_under(paths: Sequence[Path]) -> list[Path]:
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in SUFFIXES))
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise FileNotFoundError(f"{path} is neither a file nor a folder")
+    return out
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def pure_embedding_seconds(models: Models, texts: Sequence[str]) -> float:
+    """The same texts in the same batches as the Ingestor embeds them, and nothing else."""
+    t0 = time.perf_counter()
+    for i in range(0, len(texts), EMBED_BATCH):
+        models.text.embed_passages(texts[i : i + EMBED_BATCH])
+    return time.perf_counter() - t0
+
+
+def run(
+    paths: Sequence[Path], workdir: Path, settings: Settings, *, trace_memory: bool = False
+) -> dict[str, object]:
+    """Ingest every file into a fresh data dir, timing each stage; then embed the same chunks alone.
+
+    Each file's pure-embedding pass runs right after its ingestion, so both see the same
+    machine load (this machine's cores are shared and its speed drifts).
+    """
+    files = files_under(paths)
+    data_dir = workdir / "ingest-run"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    models = bench_models(settings, reranker=False)
+    t0 = time.perf_counter()
+    models.text.warm_up()  # type: ignore[attr-defined]
+    load_seconds = time.perf_counter() - t0
+    rss_after_load = peak_rss_mb()
+    catalog = Catalog(data_dir / "catalog.sqlite3")
+    store = open_store("embedded", path=data_dir / "vectors", collection="bench")
+    params = chunking_params(settings)
+    ingestor = Ingestor(catalog, store, models, thumbs_dir=data_dir / "thumbs")
+    if trace_memory:
+        tracemalloc.start()
+    rows: list[dict[str, object]] = []
+    try:
+        for path in files:
+            added = library.add_file(catalog, data_dir / "uploads", path, params)
+            doc_id = added.document.id
+            started = time.perf_counter()
+            try:
+                report = ingestor.ingest(doc_id, params)
+            except IngestError as exc:
+                rows.append({"file": path.name, "status": "refused", "reason": str(exc)})
+                log(f"{path.name}: refused ({exc})")
+                continue
+            wall = time.perf_counter() - started
+            texts = [c.text for c in catalog.chunks(doc_id) if c.text.strip()]
+            pure = pure_embedding_seconds(models, texts)
+            rows.append(
+                {
+                    "file": path.name,
+                    "status": "ok",
+                    "pages": report.pages,
+                    "chunks": report.chunks + report.images,
+                    "embedded": len(texts),
+                    "seconds": {s: round(report.seconds.get(s, 0.0), 3) for s in STAGES},
+                    "wall_seconds": round(wall, 3),
+                    "pure_embed_seconds": round(pure, 3),
+                }
+            )
+            log(
+                f"{path.name}: {report.pages} pages, {len(texts)} chunks in {wall:.1f} s "
+                f"(embedding alone {pure:.1f} s)"
+            )
+    finally:
+        traced_peak = tracemalloc.get_traced_memory()[1] / 1024**2 if trace_memory else None
+        if trace_memory:
+            tracemalloc.stop()
+        store.close()
+        catalog.close()
+    return summarise(
+        rows,
+        load_seconds=load_seconds,
+        rss_after_load=rss_after_load,
+        traced_peak=traced_peak,
+        params={"strategy": str(params.strategy), "chunk_size": params.chunk_size, "overlap": params.overlap},
+        model=settings.text_model,
+    )
+
+
+def summarise(rows: list[dict[str, object]], **extra: object) -> dict[str, object]:
+    ok = [r for r in rows if r["status"] == "ok"]
+    pages = sum(int(r["pages"]) for r in ok)  # type: ignore[call-overload]
+    chunks = sum(int(r["embedded"]) for r in ok)  # type: ignore[call-overload]
+    stage_totals = {s: sum(r["seconds"][s] for r in ok) for s in STAGES}  # type: ignore[index]
+    wall = sum(float(r["wall_seconds"]) for r in ok)  # type: ignore[arg-type]
+    pure = sum(float(r["pure_embed_seconds"]) for r in ok)  # type: ignore[arg-type]
+    staged = sum(stage_totals.values()) or 1.0
+    return {
+        "files": len(rows),
+        "ingested": len(ok),
+        "refused": [{"file": r["file"], "reason": r["reason"]} for r in rows if r["status"] != "ok"],
+        "pages": pages,
+        "chunks": chunks,
+        "wall_seconds": round(wall, 2),
+        "pages_per_second": round(pages / wall, 2) if wall else None,
+        "chunks_per_second": round(chunks / wall, 2) if wall else None,
+        "stage_seconds": {s: round(v, 2) for s, v in stage_totals.items()},
+        "stage_shares": {s: round(v / staged, 4) for s, v in stage_totals.items()},
+        "pure_embed_seconds": round(pure, 2),
+        "pure_embed_chunks_per_second": round(chunks / pure, 2) if pure else None,
+        # End-to-end throughput over pure-embedding throughput on the same chunks = pure / wall.
+        "throughput_ratio": round(pure / wall, 3) if wall else None,
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        **extra,
+        "rows": rows,
+    }
+
+
+def print_table(report: Mapping[str, object]) -> None:
+    print(
+        f"{report['ingested']} of {report['files']} files ingested: {report['pages']} pages, "
+        f"{report['chunks']} chunks in {report['wall_seconds']} s"
+    )
+    print(f"  {report['pages_per_second']} pages/s, {report['chunks_per_second']} chunks/s")
+    shares = report["stage_shares"]
+    print("  stage shares: " + ", ".join(f"{s} {shares[s]:.1%}" for s in STAGES))  # type: ignore[index]
+    print(
+        f"  pure embedding of the same chunks: {report['pure_embed_chunks_per_second']} chunks/s; "
+        f"end-to-end / pure = {report['throughput_ratio']} (target >= 0.85)"
+    )
+    print(f"  peak RSS {report['peak_rss_mb']} MB (model loaded: {report['rss_after_load']:.0f} MB)")
+    for refused in report["refused"]:  # type: ignore[attr-defined]
+        print(f"  refused {refused['file']}: {refused['reason']}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    parser.add_argument("paths", nargs="*", type=Path, default=[shared_data_dir() / "pdfs"])
+    parser.add_argument("--workdir", type=Path, default=default_workdir())
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--trace-memory", action="store_true", help="tracemalloc (slower)")
+    args = parser.parse_args(argv)
+    settings = Settings(data_dir=args.workdir)
+    report = run(args.paths, args.workdir, settings, trace_memory=args.trace_memory)
+    report["machine"] = machine()
+    report["command"] = "python -m bench.ingest " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.out:
+        write_json(args.out, report)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_table(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
