@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.chunking import chunk_pages
-from ingest.parsers import ParseLimits, markdown_sections, parse_file
+from ingest.parsers import DEFAULT_LIMITS, ParseLimits, markdown_sections, parse_file
 from ragcore.catalog import Catalog
 from ragcore.errors import CapacityExceeded, IngestError
 from ragcore.models.base import ImageEmbedder, TextEmbedder
@@ -85,7 +85,7 @@ class Ingestor:
         models: Models,
         *,
         thumbs_dir: Path,
-        limits: ParseLimits = ParseLimits(),
+        limits: ParseLimits = DEFAULT_LIMITS,
         image_model_id: str | None = None,
     ) -> None:
         self.catalog = catalog

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -27,11 +26,11 @@ def new_worker_id() -> str:
 
 
 def job_params(job: JobRecord, default: ChunkingParams) -> ChunkingParams:
-    raw = json.loads(job.params) if isinstance(job.params, str) else dict(job.params or {})
+    raw = job.params
     return ChunkingParams(
-        strategy=Strategy(raw.get("strategy", default.strategy)),
-        chunk_size=int(raw.get("chunk_size", default.chunk_size)),
-        overlap=int(raw.get("overlap", default.overlap)),
+        strategy=Strategy(str(raw.get("strategy", default.strategy))),
+        chunk_size=int(str(raw.get("chunk_size", default.chunk_size))),
+        overlap=int(str(raw.get("overlap", default.overlap))),
     )
 
 

@@ -29,7 +29,7 @@ def display_name(raw: str, *, max_len: int = 200) -> str:
     if base in {".", ".."}:
         base = "unnamed"
     if len(base) > max_len:
-        stem, dot, ext = base.rpartition(".")
+        _, dot, ext = base.rpartition(".")
         keep = ext if dot and len(ext) <= 8 else ""
         base = base[: max_len - len(keep) - 2] + "…" + ("." + keep if keep else "")
     return base

@@ -76,7 +76,7 @@ class Models:
                     model = ClipEmbedder(resolved, device=self._device)
                 else:
                     model = CrossEncoderReranker(resolved, device=self._device)
-                model.warm_up()  # type: ignore[attr-defined]
+                model.warm_up()
             except ModelUnavailable as exc:
                 self._status[role] = ModelStatus(role, spec, False, str(exc))
                 return None

@@ -6,6 +6,7 @@ import hashlib
 import io
 import re
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -82,7 +83,7 @@ class HashingEmbedder:
 class ColorImageEmbedder:
     """A CLIP stand-in: an image's vector is its mean colour; a text's is the colour words it names."""
 
-    COLORS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
+    COLORS: ClassVar[dict[str, tuple[float, float, float]]] = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
 
     def __init__(self, model_id: str = "testing/colors") -> None:
         self.model_id = model_id

