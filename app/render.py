@@ -45,7 +45,7 @@ STAGE_LABELS = {
     "chunking": "chunking",
     "embedding": "embedding",
     "writing": "writing",
-    "done": "ready",
+    "done": "finishing",  # the last heartbeat; the job turns done right after
 }
 
 

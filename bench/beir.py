@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import shlex
 import sys
 import time
@@ -146,7 +147,7 @@ def evaluate_modes(
 ) -> list[dict[str, object]]:
     """One row per mode; a +rerank mode whose cross-encoder cannot load says so, with no number."""
     retriever = Retriever(index.catalog, index.store, models)
-    rows = []
+    rows: list[dict[str, object]] = []
     for mode in modes:
         params = params_for(mode, tuned)
         config = mode_config(mode, params)
@@ -173,9 +174,7 @@ class Legs:
     bm25: list[tuple[str, float]]
 
 
-def collect_legs(
-    index: BeirIndex, retriever: Retriever, queries: Mapping[str, str], depth: int
-) -> dict[str, Legs]:
+def collect_legs(retriever: Retriever, queries: Mapping[str, str], depth: int) -> dict[str, Legs]:
     """Each leg once, ``depth`` deep: shallower candidate lists are its prefixes (exact search)."""
     out: dict[str, Legs] = {}
     dense_cfg = RetrievalConfig(
@@ -244,7 +243,7 @@ def tune(
     """Search the grid on ``train``; the best nDCG@10 per fusion is chosen (ties: earlier row)."""
     retriever = Retriever(index.catalog, index.store, models)
     log(f"tuning: collecting both legs {depth} deep for {len(train.queries)} train queries")
-    legs = collect_legs(index, retriever, train.queries, depth)
+    legs = collect_legs(retriever, train.queries, depth)
     scored = score_grid(train, legs, point_to_beir(index), grid())
     chosen: dict[str, dict[str, object]] = {}
     for fusion in ("rrf", "dbsf"):
@@ -268,16 +267,32 @@ def tune(
 
 
 def sample_subset(
-    dataset: BeirDataset, n_queries: int, n_others: int, seed: int = 13
+    dataset: BeirDataset, n_queries: int, hard_per_query: int, n_random: int = 0, seed: int = 13
 ) -> tuple[list[str], list[str]]:
-    """``n_queries`` judged queries, and their relevant documents plus ``n_others`` random others."""
+    """``n_queries`` judged queries, and a corpus of their relevant documents plus distractors.
+
+    Distractors are each query's ``hard_per_query`` best non-relevant BM25 matches (rank-bm25 over
+    the whole corpus, so a small corpus stays hard) and ``n_random`` random others.
+    """
+    from rank_bm25 import BM25Okapi
+
     rng = random.Random(seed)
-    queries = sorted(dataset.queries, key=lambda q: (len(q), q))
-    picked = sorted(rng.sample(queries, min(n_queries, len(queries))), key=lambda q: (len(q), q))
+    picked = sorted(rng.sample(sorted(dataset.queries), min(n_queries, len(dataset.queries))))
     relevant = {d for q in picked for d, g in dataset.qrels[q].items() if g > 0}
-    others = sorted(d for d in dataset.corpus if d not in relevant)
-    docs = sorted(relevant | set(rng.sample(others, min(n_others, len(others)))))
+    ids = sorted(dataset.corpus)
+    bm25 = BM25Okapi([_words(dataset.corpus[d].full_text) for d in ids])
+    hard: set[str] = set()
+    for q in picked:
+        scores = bm25.get_scores(_words(dataset.queries[q]))
+        best = sorted(range(len(ids)), key=lambda i: -scores[i])
+        hard.update([ids[i] for i in best if ids[i] not in relevant][:hard_per_query])
+    others = sorted(set(ids) - relevant - hard)
+    docs = sorted(relevant | hard | set(rng.sample(others, min(n_random, len(others)))))
     return picked, docs
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
 
 
 def restrict(dataset: BeirDataset, query_ids: Sequence[str]) -> BeirDataset:

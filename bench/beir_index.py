@@ -79,7 +79,9 @@ def open_index(
     selected = sorted(doc_ids) if doc_ids is not None else sorted(dataset.corpus)
     unknown = [d for d in selected if d not in dataset.corpus]
     if unknown:
-        raise ValueError(f"{len(unknown)} document ids are not in the corpus (first: {unknown[0]!r})")
+        raise ValueError(
+            f"{len(unknown)} document ids are not in the corpus (first: {unknown[0]!r})"
+        )
     key = index_key(dataset, models.text.model_id, params, doc_ids)
     path = workdir / "index" / f"{dataset.name}-{key}"
     done_file = path / "done.json"
@@ -91,8 +93,7 @@ def open_index(
     catalog = Catalog(path / "catalog.sqlite3")
     store = open_store("embedded", path=path / "vectors", collection="beir")
     if done_file.exists():
-        stats = json.loads(done_file.read_text())
-        return BeirIndex(path, catalog, store, beir_ids, stats)
+        return BeirIndex(path, catalog, store, beir_ids, json.loads(done_file.read_text()))
 
     ready = {doc.id for doc in catalog.list_documents() if doc.status == "ready"}
     todo = [d for d in selected if beir_doc_id(dataset.corpus[d]) not in ready]

@@ -73,7 +73,7 @@ def machine() -> dict[str, object]:
     try:
         import torch
 
-        torch_version = torch.__version__
+        torch_version = str(torch.__version__)
         threads = torch.get_num_threads()
     except ImportError:
         torch_version, threads = "not installed", 0

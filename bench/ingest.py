@@ -11,6 +11,7 @@ import time
 import tracemalloc
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.common import bench_models, default_workdir, log, machine, shared_data_dir, write_json
 from ingest.pipeline import EMBED_BATCH, Ingestor
@@ -74,7 +75,7 @@ def run(
     ingestor = Ingestor(catalog, store, models, thumbs_dir=data_dir / "thumbs")
     if trace_memory:
         tracemalloc.start()
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     try:
         for path in files:
             added = library.add_file(catalog, data_dir / "uploads", path, params)
@@ -116,23 +117,29 @@ def run(
         load_seconds=load_seconds,
         rss_after_load=rss_after_load,
         traced_peak=traced_peak,
-        params={"strategy": str(params.strategy), "chunk_size": params.chunk_size, "overlap": params.overlap},
+        params={
+            "strategy": str(params.strategy),
+            "chunk_size": params.chunk_size,
+            "overlap": params.overlap,
+        },
         model=settings.text_model,
     )
 
 
-def summarise(rows: list[dict[str, object]], **extra: object) -> dict[str, object]:
+def summarise(rows: list[dict[str, Any]], **extra: object) -> dict[str, object]:
     ok = [r for r in rows if r["status"] == "ok"]
-    pages = sum(int(r["pages"]) for r in ok)  # type: ignore[call-overload]
-    chunks = sum(int(r["embedded"]) for r in ok)  # type: ignore[call-overload]
-    stage_totals = {s: sum(r["seconds"][s] for r in ok) for s in STAGES}  # type: ignore[index]
-    wall = sum(float(r["wall_seconds"]) for r in ok)  # type: ignore[arg-type]
-    pure = sum(float(r["pure_embed_seconds"]) for r in ok)  # type: ignore[arg-type]
+    pages = sum(r["pages"] for r in ok)
+    chunks = sum(r["embedded"] for r in ok)
+    stage_totals = {s: sum(r["seconds"][s] for r in ok) for s in STAGES}
+    wall = sum(r["wall_seconds"] for r in ok)
+    pure = sum(r["pure_embed_seconds"] for r in ok)
     staged = sum(stage_totals.values()) or 1.0
     return {
         "files": len(rows),
         "ingested": len(ok),
-        "refused": [{"file": r["file"], "reason": r["reason"]} for r in rows if r["status"] != "ok"],
+        "refused": [
+            {"file": r["file"], "reason": r["reason"]} for r in rows if r["status"] != "ok"
+        ],
         "pages": pages,
         "chunks": chunks,
         "wall_seconds": round(wall, 2),
@@ -162,7 +169,9 @@ def print_table(report: Mapping[str, object]) -> None:
         f"  pure embedding of the same chunks: {report['pure_embed_chunks_per_second']} chunks/s; "
         f"end-to-end / pure = {report['throughput_ratio']} (target >= 0.85)"
     )
-    print(f"  peak RSS {report['peak_rss_mb']} MB (model loaded: {report['rss_after_load']:.0f} MB)")
+    print(
+        f"  peak RSS {report['peak_rss_mb']} MB (model loaded: {report['rss_after_load']:.0f} MB)"
+    )
     for refused in report["refused"]:  # type: ignore[attr-defined]
         print(f"  refused {refused['file']}: {refused['reason']}")
 

@@ -125,9 +125,7 @@ def build_library(
         todo,
         ChunkingParams(Strategy.RECURSIVE, text_model.tokenizer.max_tokens, 0),
         batch_size=512,
-        progress=lambda docs, chunks: (
-            log(f"  {docs}/{len(todo)}") if docs % 5000 < 512 else None
-        ),
+        progress=lambda docs, chunks: log(f"  {docs}/{len(todo)}") if docs % 5000 < 512 else None,
     )
     info: dict[str, object] = {
         "chunks": catalog.counts()["chunks"],
@@ -208,7 +206,11 @@ def print_table(report: Mapping[str, object]) -> None:
         cells = []
         for stage in STAGES:
             v = row["stages"][stage]
-            cells.append(f"{v['p50_ms']:>7.1f} / {v['p95_ms']:<6.1f}" if isinstance(v, dict) else f"{'n/a':>16}")
+            cells.append(
+                f"{v['p50_ms']:>7.1f} / {v['p95_ms']:<6.1f}"
+                if isinstance(v, dict)
+                else f"{'n/a':>16}"
+            )
         print(f"{row['chunks']:>8}  {row['vectors']:<32}" + "".join(f"{c:>16}" for c in cells))
     print(report["reranker"])
 
@@ -219,7 +221,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=shared_data_dir() / "beir" / "scifact")
     parser.add_argument("--workdir", type=Path, default=default_workdir())
     parser.add_argument(
-        "--real-upto", type=int, default=1000, help="embed with MiniLM up to this size; above, random vectors"
+        "--real-upto",
+        type=int,
+        default=1000,
+        help="embed with MiniLM up to this size; above, random vectors",
     )
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--json", action="store_true")
@@ -228,10 +233,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     settings = Settings(data_dir=args.workdir)
     report = run(
-        sizes, args.workdir, settings, data=args.data, real_upto=args.real_upto, n_queries=args.queries
+        sizes,
+        args.workdir,
+        settings,
+        data=args.data,
+        real_upto=args.real_upto,
+        n_queries=args.queries,
     )
     report["machine"] = machine()
-    report["command"] = "python -m bench.latency " + " ".join(sys.argv[1:] if argv is None else argv)
+    report["command"] = "python -m bench.latency " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
     if args.out:
         write_json(args.out, report)
     if args.json:

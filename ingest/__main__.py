@@ -1,4 +1,4 @@
-"""Command line for ingestion: add, worker, status, delete, reindex, check."""
+"""Command line for ingestion: add, worker, status, delete, reindex, reembed, check."""
 
 from __future__ import annotations
 
@@ -10,15 +10,20 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ingest.reembed import cancel_reembed, start_reembed
 from ingest.service import build_worker
+from ingest.worker import JobOutcome
 from ragcore import library
 from ragcore.catalog import DocumentRecord
 from ragcore.errors import RagError, StoreUnavailable
 from ragcore.runtime import Runtime, build_runtime, chunking_params
+from ragcore.models.provenance import SpaceSummary, space_summary
 from ragcore.settings import Settings
+from ragcore.spaces import SpaceRouter
 from ragcore.types import ChunkingParams, Strategy
 
 
@@ -123,11 +128,14 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     rt = build_runtime(settings)
     docs = rt.catalog.list_documents()
     jobs = rt.catalog.jobs(active_only=True)
+    spaces = _space_summary(rt, settings)
+    drift = {d.doc_id: d.reason for d in spaces.drifted}
     if args.json:
         print(
             json.dumps(
                 {
-                    "documents": [doc_json(d) for d in docs],
+                    "documents": [doc_json(d, drift=drift.get(d.id)) for d in docs],
+                    "spaces": spaces.to_json(),
                     "jobs": [
                         {"id": j.id, "doc_id": j.doc_id, "kind": j.kind, "status": j.status,
                          "stage": j.stage, "progress": j.progress}
@@ -143,10 +151,89 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         for d in docs:
             line = f"  {d.status:<10} {d.id[:12]}  {d.name}  pages={d.pages} chunks={d.chunks} images={d.images} [{d.strategy}]"
             print(line + (f"\n             {d.error}" if d.error else ""))
+            if d.id in drift:
+                print(f"             ! {drift[d.id]}")
         for j in jobs:
             print(f"  job {j.id}: {j.kind} {j.doc_id[:12]} {j.status} {j.stage} {j.progress:.0%}")
+        print(f"model spaces (active model: {spaces.active_model or '-'}):")
+        for line in spaces.lines():
+            print(f"  {line}")
+        if spaces.drifted:
+            print(
+                f"  {len(spaces.drifted)} document(s) embedded with another model than the active "
+                "one: python -m ingest reembed --model <active model> brings them in line"
+            )
     rt.close()
     return 0
+
+
+def _space_summary(rt: Runtime, settings: Settings) -> SpaceSummary:
+    """Spaces as the catalog records them; before any is registered, the configured model counts."""
+    active = rt.catalog.active_space()
+    return space_summary(rt.catalog, active.model_id if active else settings.text_model)
+
+
+def cmd_reembed(args: argparse.Namespace, settings: Settings) -> int:
+    rt = build_runtime(settings)
+    try:
+        router = rt.store
+        assert isinstance(router, SpaceRouter)
+        if args.cancel:
+            try:
+                router.count()  # can this process open the store (or does the app hold it)?
+                cancelled = cancel_reembed(rt.catalog, router)
+            except StoreUnavailable:
+                cancelled = cancel_reembed(rt.catalog)
+            if cancelled is None:
+                _say(args, {"cancelled": None}, "no re-embed in progress")
+            else:
+                _say(args, {"cancelled": cancelled.name, "status": cancelled.status},
+                     f"cancelled the re-embed with {cancelled.model_id}; "
+                     f"{router.active().model_id} stays active")
+            return 0
+        if not args.model:
+            raise SystemExit("reembed needs --model ID (or --cancel)")
+        space, job = start_reembed(rt.catalog, router, rt.models, args.model)
+        if not args.json:
+            print(f"re-embedding every chunk with {space.model_id} into {space.name} (job {job.id}); "
+                  f"{router.active().model_id} answers questions meanwhile", file=sys.stderr)
+        outcome = _run_reembed(rt, job.id, quiet=args.json) if args.wait else None
+        final = rt.catalog.get_job(job.id) or job
+        record = rt.catalog.get_space(space.name) or space
+        result: dict[str, Any] = {
+            "space": record.name, "model": record.model_id, "space_status": record.status,
+            "job": final.id, "job_status": final.status, "progress": final.progress,
+            "error": final.error,
+            "report": outcome.reembed.to_json() if outcome and outcome.reembed else None,
+        }
+        text = f"{record.status:<9} {record.model_id} [{record.name}] job {final.id} {final.status}"
+        if outcome and outcome.reembed:
+            r = outcome.reembed
+            text += (f": {r.embedded} chunks embedded, {r.reused} already there, "
+                     f"{r.images_copied} image vectors copied, {r.seconds:.1f} s")
+            if r.long_chunks:
+                text += (f"\n          {r.long_chunks} chunks are longer than {record.model_id} "
+                         "reads (truncated when embedded); reindex them to re-chunk")
+        if final.error:
+            text += f"\n          {final.error}"
+        _say(args, result, text)
+        return 1 if final.status == "failed" else 0
+    finally:
+        rt.close()
+
+
+def _run_reembed(rt: Runtime, job_id: int, quiet: bool) -> JobOutcome | None:
+    """Run the job here, or wait for the app's worker when the app holds the store."""
+    try:
+        rt.store.count()
+    except StoreUnavailable as exc:
+        if not quiet:
+            print(f"{exc}\nWaiting for the app's worker to re-embed…", file=sys.stderr)
+        while (j := rt.catalog.get_job(job_id)) is not None and j.status in ("queued", "running"):
+            time.sleep(0.5)
+        return None
+    outcomes = build_worker(rt).run_until_idle([job_id])
+    return next((o for o in outcomes if o.job_id == job_id), None)
 
 
 def _resolve_doc(rt: Runtime, prefix: str) -> DocumentRecord:
@@ -175,6 +262,31 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     _say(args, doc_json(doc), f"{doc.status:<8} {doc.name} chunks={doc.chunks} [{doc.strategy}]")
     rt.close()
     return 1 if doc.status == "failed" else 0
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.consistency import check_library, describe, repair_library
+
+    rt = build_runtime(settings)
+    try:
+        report = check_library(rt.catalog, rt.store, thumbs_dir=rt.thumbs_dir)
+        if args.repair and not report.clean:
+            done = repair_library(
+                rt.catalog,
+                rt.store,
+                report,
+                default_params=chunking_params(settings),
+                thumbs_dir=rt.thumbs_dir,
+            )
+            before = report
+            report = check_library(rt.catalog, rt.store, thumbs_dir=rt.thumbs_dir)
+            report = replace(report, repaired=tuple(done))
+            if not args.json:
+                print(describe(before), end="\n\n")
+        print(json.dumps(report.to_json()) if args.json else describe(report))
+    finally:
+        rt.close()
+    return 0 if report.clean else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,6 +321,23 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("doc_id")
     chunk_opts(reindex)
     reindex.set_defaults(func=cmd_reindex)
+
+    reembed = sub.add_parser(
+        "reembed",
+        help="switch the embedding model: re-embed every chunk into a new space, then switch",
+    )
+    reembed.add_argument("--model", help="hub id or folder of the new text model")
+    reembed.add_argument("--cancel", action="store_true", help="stop the re-embed in progress")
+    reembed.add_argument("--wait", action="store_true", help="run it now and report the outcome")
+    reembed.add_argument("--json", action="store_true")
+    reembed.set_defaults(func=cmd_reembed)
+
+    check = sub.add_parser(
+        "check", help="compare the catalog, keyword index and vector store (exit 1 if they differ)"
+    )
+    check.add_argument("--repair", action="store_true", help="fix what differs")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=cmd_check)
     return parser
 
 

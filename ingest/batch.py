@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from ingest.chunking import chunk_pages
 from ingest.pipeline import WRITE_BATCH, collection_dims, point_payload
+from ragcore.models.provenance import fingerprint_of
+from ragcore.spaces import distance_of
 from ragcore.catalog import Catalog, DocumentRecord
 from ragcore.models.loader import Models
 from ragcore.stores.base import VectorStore
@@ -84,12 +86,15 @@ class _Batcher:
 
         t0 = time.perf_counter()
         model_id = self.text_model.model_id
+        fingerprint = fingerprint_of(self.text_model)
         names = {doc.doc_id: doc.name for doc in batch}
         points = [
             Point(
                 id=c.point_id,
                 vectors={TEXT_SPACE: vec.tolist()},
-                payload=point_payload(c, names[c.doc_id], self.params, model_id),
+                payload=point_payload(
+                    c, names[c.doc_id], self.params, model_id, fingerprint=fingerprint
+                ),
             )
             for c, vec in zip(chunks, vectors, strict=True)
         ]
@@ -117,6 +122,7 @@ class _Batcher:
                 doc.doc_id,
                 doc.chunks,
                 embed_model=model_id,
+                embed_fingerprint=fingerprint,
                 stats={
                     "mime": "text/plain",
                     "pages": 1,
@@ -157,7 +163,9 @@ def ingest_texts(
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
     batcher = _Batcher(catalog, store, models, params, progress or (lambda docs, chunks: None))
-    store.ensure_collection(collection_dims(models, image_model_id))
+    store.ensure_collection(
+        collection_dims(models, image_model_id), {TEXT_SPACE: distance_of(models.text)}
+    )
     tokenizer = batcher.text_model.tokenizer
     skipped: list[str] = []
     seen: set[str] = set()

@@ -281,16 +281,57 @@ def _fit(text: str, start: int, end: int, size: int, tokenizer: Tokenizer) -> li
     return out
 
 
+# A page is tokenized a segment of at most this many characters at a time, cut at a paragraph,
+# line or word break: the token offsets of a whole 50 MB text file at once take gigabytes.
+# A chunk never spans two segments, which moves at most one chunk boundary per segment.
+SEGMENT_CHARS = 200_000
+_SEGMENT_BREAKS = ("\n\n", "\n", " ", "\t")
+
+
+def page_segments(text: str, limit: int = SEGMENT_CHARS) -> list[Range]:
+    """``[start, end)`` pieces covering ``text``, each at most ``limit`` characters long.
+
+    Each piece ends just after the last paragraph break, else line break, else space in the
+    second half of its window; text with none there (one enormous word) is cut at the limit.
+
+    >>> page_segments("aaa bbb ccc", limit=5)
+    [(0, 4), (4, 8), (8, 11)]
+    """
+    if limit < 2:
+        raise ValueError(f"limit must be >= 2 characters, got {limit}")
+    out: list[Range] = []
+    start, n = 0, len(text)
+    while n - start > limit:
+        end = start + limit
+        cut = end
+        for separator in _SEGMENT_BREAKS:
+            found = text.rfind(separator, start + limit // 2, end)
+            if found >= 0:
+                cut = found + len(separator)
+                break
+        out.append((start, cut))
+        start = cut
+    out.append((start, n))
+    return out
+
+
 def _page_ranges(page: Page, params: ChunkingParams, tokenizer: Tokenizer) -> list[Range]:
     text = page.text
     if not text.strip():
         return []
-    tokens = _Tokens(text, tokenizer.spans(text))
     fitted: list[Range] = []
-    for a, b in _STRATEGIES[params.strategy](tokens, params):
-        a, b = _strip(text, a, b)
-        if a < b:
-            fitted.extend(_fit(text, a, b, params.chunk_size, tokenizer))
+    for offset, segment_end in page_segments(text):
+        segment = text if segment_end - offset == len(text) else text[offset:segment_end]
+        if not segment.strip():
+            continue
+        tokens = _Tokens(segment, tokenizer.spans(segment))
+        for a, b in _STRATEGIES[params.strategy](tokens, params):
+            a, b = _strip(segment, a, b)
+            if a < b:
+                fitted.extend(
+                    (offset + x, offset + y)
+                    for x, y in _fit(segment, a, b, params.chunk_size, tokenizer)
+                )
     # Re-split parts of overlapping chunks can interleave: put them in page order and drop any
     # part that lies inside one already kept (it would add nothing to retrieve).
     ranges: list[Range] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -12,10 +13,13 @@ import numpy as np
 
 from ingest.chunking import chunk_pages
 from ingest.parsers import DEFAULT_LIMITS, ParseLimits, markdown_sections, parse_file
-from ragcore.catalog import Catalog
+from ingest.sandbox import ParseSandbox
+from ragcore.catalog import Catalog, SpaceChanged
 from ragcore.errors import CapacityExceeded, IngestError
 from ragcore.models.base import ImageEmbedder, TextEmbedder
 from ragcore.models.loader import Models
+from ragcore.models.provenance import fingerprint_of
+from ragcore.spaces import Pinned, distance_of, moved_since, pin
 from ragcore.stores.base import VectorStore
 from ragcore.types import (
     IMAGE_SPACE,
@@ -53,8 +57,12 @@ class IngestReport:
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
 
 
-def collection_dims(models: Models, image_model_id: str | None) -> dict[str, int]:
-    dims = {TEXT_SPACE: models.text.dim}
+def collection_dims(
+    models: Models, image_model_id: str | None, *, text: TextEmbedder | None = None
+) -> dict[str, int]:
+    """The named spaces a collection needs: ``text`` (of ``text``, default the configured model)
+    and ``image`` when CLIP is on or its size is known."""
+    dims = {TEXT_SPACE: (text or models.text).dim}
     clip = models.image
     if clip is not None:
         dims[IMAGE_SPACE] = clip.dim
@@ -87,6 +95,7 @@ class Ingestor:
         thumbs_dir: Path,
         limits: ParseLimits = DEFAULT_LIMITS,
         image_model_id: str | None = None,
+        sandbox: ParseSandbox | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -94,14 +103,46 @@ class Ingestor:
         self.thumbs_dir = thumbs_dir
         self.limits = limits
         self.image_model_id = image_model_id
-        self._collection_ready = False
+        # None parses in this process (tests, tools); the worker parses in a bounded child.
+        self.sandbox = sandbox
+        self._ready_spaces: set[str] = set()  # model spaces whose collection was ensured
+        self._last_pin: Pinned | None = None  # the space the current ingestion writes to
 
-    def ensure_collection(self) -> None:
-        if not self._collection_ready:
-            self.store.ensure_collection(collection_dims(self.models, self.image_model_id))
-            self._collection_ready = True
+    def discard(self, doc_id: str) -> None:
+        """Remove what an ingestion wrote for a document deleted meanwhile (points, thumbnails).
+
+        Its delete may have swept the store before our upserts landed; without this they linger.
+        """
+        self.store.delete_document(doc_id)
+        shutil.rmtree(self.thumbs_dir / doc_id, ignore_errors=True)
+
+    def ensure_collection(self, pinned: Pinned | None = None) -> None:
+        pinned = pinned or pin(self.store, self.models)
+        key = pinned.space_name or ""
+        if key not in self._ready_spaces:
+            dims = collection_dims(self.models, self.image_model_id, text=pinned.text)
+            pinned.store.ensure_collection(dims, {TEXT_SPACE: distance_of(pinned.text)})
+            self._ready_spaces.add(key)
 
     def ingest(
+        self, doc_id: str, params: ChunkingParams, progress: ProgressFn | None = None
+    ) -> IngestReport:
+        """Parse, chunk, embed and write one document into the active model space.
+
+        If the embedding model is switched while the document is being embedded, its vectors
+        went to the space being retired (or failed to, once its collection was dropped): it is
+        ingested once more, into the new space.
+        """
+        self._last_pin = None
+        try:
+            return self._ingest_once(doc_id, params, progress)
+        except Exception as exc:
+            last = self._last_pin
+            if not isinstance(exc, SpaceChanged) and not (last and moved_since(last, self.store)):
+                raise
+            return self._ingest_once(doc_id, params, progress)
+
+    def _ingest_once(
         self, doc_id: str, params: ChunkingParams, progress: ProgressFn | None = None
     ) -> IngestReport:
         report = progress or (lambda stage, fraction: None)
@@ -112,12 +153,24 @@ class Ingestor:
 
         t0 = time.perf_counter()
         report("parsing", 0.02)
-        parsed = parse_file(Path(doc.path), name=doc.name, doc_id=doc_id, limits=self.limits)
+        if self.sandbox is None:
+            parsed = parse_file(Path(doc.path), name=doc.name, doc_id=doc_id, limits=self.limits)
+        else:
+            # The tick renews the job's lease while the child reads, and stops it if lost.
+            parsed = self.sandbox.parse(
+                Path(doc.path),
+                name=doc.name,
+                doc_id=doc_id,
+                limits=self.limits,
+                tick=lambda: report("parsing", 0.02),
+            )
         seconds["parse"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         report("chunking", 0.10)
-        text_model = self.models.text
+        # One (model, collection) pair throughout: the active space's when the store follows spaces.
+        pinned = self._last_pin = pin(self.store, self.models)
+        text_model, store = pinned.text, pinned.store
         chunks = self._chunk(parsed, params, text_model)
         seconds["chunk"] = time.perf_counter() - t0
         if not chunks:
@@ -125,25 +178,30 @@ class Ingestor:
 
         t0 = time.perf_counter()
         report("embedding", 0.15)
-        self.ensure_collection()
+        self.ensure_collection(pinned)
         points = self._embed(parsed, chunks, params, text_model, self.models.image, report)
         seconds["embed"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         report("writing", 0.92)
-        self._check_capacity(doc_id, len(points))
+        self._check_capacity(doc_id, len(points), store)
         self._save_thumbnails(parsed, chunks)
         # The store first, then the catalog in one transaction: the catalog is the authority on
         # what exists, so a crash in between leaves points the catalog does not list (found and
         # removed by `ingest check --repair`), never catalog rows without vectors.
-        self.store.delete_document(doc_id)
+        store.delete_document(doc_id)
         for i in range(0, len(points), WRITE_BATCH):
-            self.store.upsert(points[i : i + WRITE_BATCH])
+            store.upsert(points[i : i + WRITE_BATCH])
+            # Also renews the lease: a large document's writes can outlast it.
+            report("writing", 0.92 + 0.07 * min(i + WRITE_BATCH, len(points)) / len(points))
         images = sum(1 for c in chunks if c.kind == ChunkKind.IMAGE)
         self.catalog.replace_chunks(
             doc_id,
             chunks,
             embed_model=text_model.model_id,
+            embed_fingerprint=fingerprint_of(text_model),
+            # Refused if a re-embed switched spaces after we pinned ours (ingest() retries).
+            space=pinned.space_name,
             stats={
                 "pages": len(parsed.pages),
                 "pages_without_text": parsed.pages_without_text,
@@ -241,17 +299,24 @@ class Ingestor:
                 Point(
                     id=chunk.point_id,
                     vectors=vectors,
-                    payload=point_payload(chunk, parsed.name, params, text_model.model_id),
+                    payload=point_payload(
+                        chunk,
+                        parsed.name,
+                        params,
+                        text_model.model_id,
+                        fingerprint=fingerprint_of(text_model),
+                    ),
                 )
             )
         return points
 
-    def _check_capacity(self, doc_id: str, needed: int) -> None:
-        left = self.store.capacity_left()
+    def _check_capacity(self, doc_id: str, needed: int, store: VectorStore | None = None) -> None:
+        store = store or self.store
+        left = store.capacity_left()
         if left is None:
             return
         # Points this document already has are overwritten, so they do not count twice.
-        left += self.store.count(doc_id)
+        left += store.count(doc_id)
         if needed > left:
             raise CapacityExceeded(
                 f"this document needs {needed} vectors but the store has room for only {left} "
@@ -279,7 +344,7 @@ def thumbnail_path(thumbs_dir: Path, doc_id: str, chunk_no: int) -> Path:
 
 
 def point_payload(
-    chunk: Chunk, file_name: str, params: ChunkingParams, model_id: str
+    chunk: Chunk, file_name: str, params: ChunkingParams, model_id: str, *, fingerprint: str = ""
 ) -> dict[str, object]:
     return {
         "doc_id": chunk.doc_id,
@@ -294,6 +359,7 @@ def point_payload(
         "image_index": chunk.image_index,
         "strategy": str(params.strategy),
         "embed_model": model_id,
+        "embed_fingerprint": fingerprint,  # which weights of embed_model made the vectors
     }
 
 

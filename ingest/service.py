@@ -6,9 +6,12 @@ import threading
 
 from ingest.parsers import ParseLimits
 from ingest.pipeline import Ingestor
+from ingest.sandbox import ParseSandbox, SandboxLimits
+from ingest.reembed import Reembedder
 from ingest.worker import Worker
 from ragcore.runtime import Runtime, chunking_params
 from ragcore.settings import Settings
+from ragcore.spaces import SpaceRouter
 
 
 def parse_limits(settings: Settings) -> ParseLimits:
@@ -19,6 +22,18 @@ def parse_limits(settings: Settings) -> ParseLimits:
         max_text_chars=settings.max_text_chars,
         max_images_per_page=settings.max_images_per_page,
         min_image_side=settings.min_image_side,
+        timeout_seconds=settings.parse_timeout_seconds,
+    )
+
+
+def parse_sandbox(settings: Settings) -> ParseSandbox | None:
+    """The child-process parser with the configured limits, or None to parse in this process."""
+    if not settings.parse_sandbox:
+        return None
+    return ParseSandbox(
+        SandboxLimits(
+            timeout_seconds=settings.parse_timeout_seconds, memory_mb=settings.parse_memory_mb
+        )
     )
 
 
@@ -31,6 +46,7 @@ def build_worker(runtime: Runtime, *, worker_id: str | None = None) -> Worker:
         thumbs_dir=runtime.thumbs_dir,
         limits=parse_limits(settings),
         image_model_id=settings.image_model or None,
+        sandbox=parse_sandbox(settings),
     )
     return Worker(
         runtime.catalog,
@@ -39,6 +55,21 @@ def build_worker(runtime: Runtime, *, worker_id: str | None = None) -> Worker:
         worker_id=worker_id,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.worker_poll_seconds,
+        reembedder=build_reembedder(runtime),
+    )
+
+
+def build_reembedder(runtime: Runtime) -> Reembedder | None:
+    """Runs model-switch jobs when the runtime's store follows model spaces (it does in the app)."""
+    store = runtime.store
+    if not isinstance(store, SpaceRouter):
+        return None
+    return Reembedder(
+        runtime.catalog,
+        store,
+        runtime.models,
+        image_model_id=runtime.settings.image_model or None,
+        drop_grace_seconds=runtime.settings.reembed_drop_grace_seconds,
     )
 
 

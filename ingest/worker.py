@@ -12,7 +12,8 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from ingest.pipeline import Ingestor, IngestReport, JobLost
-from ragcore.catalog import Catalog, JobRecord
+from ingest.reembed import ReembedReport, Reembedder
+from ragcore.catalog import Catalog, DocumentNotFound, JobRecord
 from ragcore.errors import RagError
 from ragcore.types import ChunkingParams, Strategy
 
@@ -41,6 +42,7 @@ class JobOutcome:
     ok: bool
     error: str | None = None
     report: IngestReport | None = None
+    reembed: ReembedReport | None = None  # for a 'reembed' job
 
 
 class Worker:
@@ -60,6 +62,7 @@ class Worker:
         lease_seconds: float = 60.0,
         poll_seconds: float = 0.5,
         on_outcome: Callable[[JobOutcome], None] | None = None,
+        reembedder: Reembedder | None = None,
     ) -> None:
         if lease_seconds <= HEARTBEAT_EVERY:
             raise ValueError(f"lease_seconds must be > {HEARTBEAT_EVERY}, got {lease_seconds}")
@@ -70,12 +73,13 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.on_outcome = on_outcome
+        # Runs 'reembed' jobs (switching the embedding model) when given; else they wait.
+        self.reembedder = reembedder
 
     def run_once(self) -> JobOutcome | None:
         """Claim and run one job; None when the queue is empty."""
-        job = self.catalog.claim_job(
-            self.worker_id, lease_seconds=self.lease_seconds, kinds=("ingest", "reindex")
-        )
+        kinds = ("ingest", "reindex") + (("reembed",) if self.reembedder is not None else ())
+        job = self.catalog.claim_job(self.worker_id, lease_seconds=self.lease_seconds, kinds=kinds)
         if job is None:
             return None
         outcome = self._run(job)
@@ -102,13 +106,19 @@ class Worker:
                 if not held:
                     raise JobLost(f"job {job.id} was taken over or cancelled")
 
+        if job.kind == "reembed" and self.reembedder is not None:
+            return self._run_reembed(job, self.reembedder, progress)
         try:
             params = job_params(job, self.default_params)
             self.catalog.set_document_status(job.doc_id, "processing")
             report = self.ingestor.ingest(job.doc_id, params, progress)
         except JobLost as exc:
             log.warning("%s", exc)
+            self._discard_if_deleted(job.doc_id)
             return JobOutcome(job.id, job.doc_id, ok=False, error=str(exc))
+        except DocumentNotFound as exc:
+            self._discard_if_deleted(job.doc_id)
+            return self._fail(job, str(exc))
         except RagError as exc:
             return self._fail(job, str(exc))
         except MemoryError:
@@ -118,6 +128,36 @@ class Worker:
             return self._fail(job, f"internal error while ingesting: {type(exc).__name__}: {exc}")
         self.catalog.finish_job(job.id, self.worker_id)
         return JobOutcome(job.id, job.doc_id, ok=True, report=report)
+
+    def _discard_if_deleted(self, doc_id: str) -> None:
+        """A document deleted mid-ingestion may have points we wrote after its delete swept them."""
+        try:
+            if self.catalog.get_document(doc_id) is None:
+                self.ingestor.discard(doc_id)
+        except Exception:  # `ingest check --repair` finds what is left; the worker carries on
+            log.exception("could not remove the points of deleted document %s", doc_id[:12])
+
+    def _run_reembed(
+        self, job: JobRecord, reembedder: Reembedder, progress: Callable[[str, float], None]
+    ) -> JobOutcome:
+        """A re-embed job: its doc_id names a model space, not a document."""
+        try:
+            result = reembedder.run(job, progress)
+        except JobLost as exc:
+            log.warning("%s", exc)
+            reembedder.after_lost(job)
+            return JobOutcome(job.id, job.doc_id, ok=False, error=str(exc))
+        except Exception as exc:  # a bug or a store error fails this job, never the worker
+            if not isinstance(exc, RagError):
+                log.exception("re-embed job %s crashed", job.id)
+            message = str(exc) if isinstance(exc, RagError) else (
+                f"internal error while re-embedding: {type(exc).__name__}: {exc}"
+            )
+            self.catalog.fail_job(job.id, self.worker_id, message)
+            reembedder.fail(job, message)
+            return JobOutcome(job.id, job.doc_id, ok=False, error=message)
+        self.catalog.finish_job(job.id, self.worker_id)
+        return JobOutcome(job.id, job.doc_id, ok=True, reembed=result)
 
     def _fail(self, job: JobRecord, message: str) -> JobOutcome:
         self.catalog.fail_job(job.id, self.worker_id, message)

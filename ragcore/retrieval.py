@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from ragcore.catalog import Catalog, ChunkRow
 from ragcore.fusion import distribution_based_score_fusion, reciprocal_rank_fusion
 from ragcore.models.loader import Models
-from ragcore.stores.base import QueryLeg, VectorStore
+from ragcore.spaces import Pinned, moved_since, pin
+from ragcore.stores.base import DenseResult, QueryLeg, VectorStore
 from ragcore.types import IMAGE_SPACE, TEXT_SPACE, ChunkKind, Evidence, Fusion, Hit, ScoredPoint
 
 MODES = ("hybrid", "dense", "bm25")
@@ -84,28 +85,19 @@ class Retriever:
         dense_fused: list[ScoredPoint] = []
         legs: dict[str, list[ScoredPoint]] = {}
         if config.mode in ("hybrid", "dense"):
-            t0 = time.perf_counter()
-            query_legs = [
-                QueryLeg(TEXT_SPACE, self.models.text.embed_queries([query])[0].tolist(), config.dense_k)
-            ]
-            clip = self.models.image if config.use_image_leg else None
-            if clip is not None:
-                query_legs.append(
-                    QueryLeg(IMAGE_SPACE, clip.embed_texts([query])[0].tolist(), config.dense_k)
-                )
-            elif config.use_image_leg:
-                notes.append("image search off: the CLIP model is not loaded")
-            timings["encode"] = _ms(t0)
-            t0 = time.perf_counter()
-            dense = self.store.query(
-                query_legs,
-                fusion=config.fusion,
-                limit=config.dense_k,
-                doc_ids=doc_filter,
-                with_legs=True,
-            )
+            # One (model, collection) pair for this question: the active space's, if it
+            # follows spaces, so a model switch meanwhile cannot mix them.
+            pinned = pin(self.store, self.models)
+            try:
+                dense = self._dense(pinned, query, config, doc_filter, notes, timings)
+            except Exception:
+                # A switch between pinning the space and querying it (its collection just
+                # dropped) is the one failure worth a second try, with the new space.
+                if not moved_since(pinned, self.store):
+                    raise
+                pinned = pin(self.store, self.models)
+                dense = self._dense(pinned, query, config, doc_filter, notes, timings)
             dense_fused, legs = dense.fused, dense.legs
-            timings["dense"] = _ms(t0)
 
         bm25: list[tuple[ChunkRow, float]] = []
         if config.mode in ("hybrid", "bm25"):
@@ -161,6 +153,40 @@ class Retriever:
             candidates=candidates,
             legs={"bm25": len(bm25), **{k: len(v) for k, v in legs.items()}, "dense": len(dense_fused)},
         )
+
+
+    def _dense(
+        self,
+        pinned: Pinned,
+        query: str,
+        config: RetrievalConfig,
+        doc_filter: list[str] | None,
+        notes: list[str],
+        timings: dict[str, float],
+    ) -> DenseResult:
+        """Encode the question with the pinned model and search the pinned collection."""
+        t0 = time.perf_counter()
+        query_legs = [
+            QueryLeg(TEXT_SPACE, pinned.text.embed_queries([query])[0].tolist(), config.dense_k)
+        ]
+        clip = self.models.image if config.use_image_leg else None
+        if clip is not None:
+            query_legs.append(
+                QueryLeg(IMAGE_SPACE, clip.embed_texts([query])[0].tolist(), config.dense_k)
+            )
+        elif config.use_image_leg and "image search off: the CLIP model is not loaded" not in notes:
+            notes.append("image search off: the CLIP model is not loaded")
+        timings["encode"] = _ms(t0)
+        t0 = time.perf_counter()
+        dense = pinned.store.query(
+            query_legs,
+            fusion=config.fusion,
+            limit=config.dense_k,
+            doc_ids=doc_filter,
+            with_legs=True,
+        )
+        timings["dense"] = _ms(t0)
+        return dense
 
 
 def _ms(t0: float) -> float:

@@ -7,25 +7,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcore.catalog import Catalog
+from ragcore.models.registry import known_facts
 from ragcore.errors import LLMUnavailable, ModelUnavailable
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.local import LocalLLMServer, offline_gguf
 from ragcore.models.loader import Models
 from ragcore.retrieval import RetrievalConfig
 from ragcore.settings import Settings
+from ragcore.spaces import SpaceRouter
 from ragcore.stores import VectorStore, open_store
 from ragcore.types import ChunkingParams, Strategy
 
 
-def build_models(settings: Settings) -> Models:
+def build_models(settings: Settings, *, text_model: str | None = None) -> Models:
+    """The models as configured; ``text_model`` overrides the text model (the active space's)."""
     return Models(
-        text_model=settings.text_model,
+        text_model=text_model or settings.text_model,
         image_model=settings.image_model or None,
         reranker_model=settings.reranker_model or None,
         cache_dir=settings.models_dir,
         allow_downloads=settings.allow_downloads,
         device=settings.device,
         batch_size=settings.embed_batch_size,
+        precision=settings.embed_precision,
     )
 
 
@@ -74,8 +78,15 @@ class Runtime:
 
     @property
     def store(self) -> VectorStore:
+        """The active model space's collection, following a model switch (ragcore.spaces)."""
         if self._store is None:
-            self._store = build_store(self.settings)
+            self._store = SpaceRouter(
+                build_store(self.settings),
+                self.catalog,
+                self.models,
+                default_collection=self.settings.collection,
+                image_dim=_known_dim(self.settings.image_model),
+            )
         return self._store
 
     @property
@@ -89,8 +100,17 @@ class Runtime:
         self.catalog.close()
 
 
+def _known_dim(model_id: str) -> int | None:
+    facts = known_facts(model_id) if model_id else None
+    return facts.dim if facts else None
+
+
 def build_runtime(settings: Settings) -> Runtime:
-    return Runtime(settings=settings, catalog=open_catalog(settings), models=build_models(settings))
+    catalog = open_catalog(settings)
+    # After a model switch the catalog, not RAG_TEXT_MODEL, says which model answers.
+    active = catalog.active_space()
+    models = build_models(settings, text_model=active.model_id if active else None)
+    return Runtime(settings=settings, catalog=catalog, models=models)
 
 
 @dataclass

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     allow_downloads: bool = False
     device: str = "cpu"
     embed_batch_size: int = 64
+    # Compute precision of the text embedder; float16/bfloat16 pay off on a GPU. Stored vectors
+    # are float32 (and normalised for cosine models) whatever this is.
+    embed_precision: Literal["float32", "float16", "bfloat16"] = "float32"
+    # After a model switch, the old space's collection is dropped this long after the switch,
+    # so questions that started on it finish there.
+    reembed_drop_grace_seconds: float = 2.0
 
     chunk_strategy: Strategy = Strategy.RECURSIVE
     chunk_size: int = 200
@@ -49,6 +55,10 @@ class Settings(BaseSettings):
     max_text_chars: int = 60_000_000
     max_images_per_page: int = 20
     min_image_side: int = 32  # smaller embedded images are icons and rules, not figures
+    # Each file is parsed in a child process that is stopped past these limits (ingest/sandbox.py).
+    parse_sandbox: bool = True
+    parse_timeout_seconds: float = 120.0
+    parse_memory_mb: int = 2048
 
     fusion: Fusion = Fusion.RRF
     dense_k: int = 50

@@ -45,9 +45,17 @@ def controls(rt: Runtime) -> dict[str, Any]:
             format_func=FUSION_LABELS.__getitem__,
             key="chat_fusion",
         )
+        # Known only once the reranker was tried (at the first question): then say why it is off.
+        reranker = next(s for s in rt.models.status(load=False) if s.role == "reranker")
+        missing = not reranker.available and reranker.detail != "not loaded yet"
         rerank = st.toggle(
-            "Rerank with the cross-encoder", value=settings.rerank, key="chat_rerank"
+            "Rerank with the cross-encoder",
+            value=settings.rerank and not missing,
+            disabled=missing,
+            help=f"Unavailable: {reranker.detail}" if missing else reranker.model_id,
+            key="chat_rerank",
         )
+        rerank = rerank and not missing
         top_k = st.slider(
             "Number of sources",
             1,
@@ -107,8 +115,8 @@ def show_answer(rt: Runtime, answer: Answer, prefix: str) -> None:
     if answer.unsupported_sentences:
         listed = "\n".join(f"- {render.md_escape(s)}" for s in answer.unsupported_sentences)
         st.warning("These sentences are not backed by the sources they cite:\n\n" + listed)
-    for note in answer.notes:
-        st.caption(f"Note: {render.md_escape(note)}")
+    if answer.notes:
+        st.caption("Notes: " + " · ".join(render.md_escape(n) for n in answer.notes))
     if answer.mode == "not_found":
         closest_passages(rt, answer, prefix)
         return

@@ -64,6 +64,7 @@ def add_uploads(
             )
         ]
     notes: list[tuple[str, str]] = []
+    added_names: list[str] = []
     for upload in uploads:
         name = upload.name
         suffix = PurePath(name).suffix.lstrip(".").lower()
@@ -95,8 +96,11 @@ def add_uploads(
             )
             _track(added.job)
         else:
-            notes.append(("success", f"{added.document.name} added; indexing starts shortly."))
+            added_names.append(added.document.name)
             _track(added.job)
+    if added_names:
+        listed = ", ".join(added_names)
+        notes.insert(0, ("success", f"Added {listed}; indexing starts shortly."))
     return notes
 
 
@@ -127,8 +131,7 @@ def upload_form(rt: Runtime) -> None:
             min_value=0,
             max_value=4096,
             value=None,
-            placeholder=f"default: {settings.chunk_overlap} tokens, "
-            f"{settings.sentence_overlap} sentence(s) for 'sentence'",
+            placeholder=f"default ({settings.chunk_overlap} tokens)",
             help="Tokens for fixed and recursive chunks, sentences for the sentence strategy.",
         )
         submitted = st.form_submit_button("Add to library", type="primary")
@@ -154,7 +157,7 @@ def _jobs_to_show(rt: Runtime) -> tuple[list[JobRecord], set[int]]:
     active = rt.catalog.jobs(active_only=True, limit=SHOWN_JOBS)
     ids = [j.id for j in active]
     ids += [i for i in reversed(st.session_state.get("tracked_jobs", [])) if i not in ids]
-    jobs = [job for i in ids[:SHOWN_JOBS] if (job := rt.catalog.get_job(i)) is not None]
+    jobs = [job for i in sorted(ids[:SHOWN_JOBS]) if (job := rt.catalog.get_job(i)) is not None]
     return jobs, {j.id for j in active}
 
 
@@ -189,6 +192,11 @@ def documents_table(rt: Runtime) -> None:
     if not docs:
         st.info("Nothing here yet: drop some files above.")
         return
+    states = [d.status for d in docs]
+    indexing = states.count("queued") + states.count("processing")
+    st.caption(
+        f"{states.count('ready')} ready · {indexing} being indexed · {states.count('failed')} failed"
+    )
     st.dataframe(pd.DataFrame(render.document_rows(docs)), hide_index=True)
     names = {d.id: d.name for d in docs}
     chosen = st.selectbox(
@@ -206,7 +214,12 @@ def documents_table(rt: Runtime) -> None:
 def reindex_controls(rt: Runtime, doc_id: str) -> None:
     settings = rt.settings
     strategies = [s.value for s in Strategy]
-    strategy = st.selectbox("Re-index with strategy", strategies, key="reindex_strategy")
+    strategy = st.selectbox(
+        "Re-index with strategy",
+        strategies,
+        index=strategies.index(str(settings.chunk_strategy)),
+        key="reindex_strategy",
+    )
     size = st.number_input(
         "Chunk size (tokens)",
         min_value=16,

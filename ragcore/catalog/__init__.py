@@ -5,6 +5,7 @@ from __future__ import annotations
 from ragcore.catalog.documents import DocumentNotFound, DocumentsMixin
 from ragcore.catalog.fts import sanitize_fts_query
 from ragcore.catalog.jobs import JobsMixin
+from ragcore.catalog.spaces import SpaceBusy, SpaceChanged, SpaceRecord, SpacesMixin
 from ragcore.catalog.records import (
     DOCUMENT_STATUSES,
     JOB_KINDS,
@@ -16,7 +17,7 @@ from ragcore.catalog.records import (
 )
 
 
-class Catalog(DocumentsMixin, JobsMixin):
+class Catalog(DocumentsMixin, JobsMixin, SpacesMixin):
     """One SQLite file (WAL) holding documents, chunks + FTS5 index, and jobs.
 
     Safe to share between threads (one connection behind a lock) and to open from several
@@ -42,5 +43,8 @@ __all__ = [
     "DocumentNotFound",
     "DocumentRecord",
     "JobRecord",
+    "SpaceBusy",
+    "SpaceChanged",
+    "SpaceRecord",
     "sanitize_fts_query",
 ]

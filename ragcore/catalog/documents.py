@@ -10,6 +10,7 @@ from enum import Enum
 from ragcore.catalog.database import CatalogDatabase
 from ragcore.catalog.fts import sanitize_fts_query
 from ragcore.catalog.jobs import cancel_active_jobs
+from ragcore.catalog.spaces import check_space_active
 from ragcore.catalog.records import (
     DOCUMENT_STATUSES,
     JOB_STATUSES,
@@ -108,11 +109,15 @@ class DocumentsMixin(CatalogDatabase):
         *,
         embed_model: str,
         stats: Mapping[str, object],
+        embed_fingerprint: str = "",
+        space: str | None = None,
     ) -> None:
         """Swap the document's chunks for ``chunks`` and mark it ready, all in one transaction.
 
         Keyword search sees either the old chunks or the new ones, never a mix or neither.
         ``stats`` sets document columns such as pages, pages_without_text, strategy.
+        ``space``: the model space the vectors were written to; if it is no longer the active
+        one (a re-embed switched meanwhile), nothing is written and ``SpaceChanged`` is raised.
         """
         for chunk in chunks:
             if chunk.doc_id != doc_id:
@@ -144,6 +149,7 @@ class DocumentsMixin(CatalogDatabase):
                 c.image_index,
                 c.text,
                 embed_model,
+                embed_fingerprint,
             )
             for c in chunks
         ]
@@ -152,11 +158,14 @@ class DocumentsMixin(CatalogDatabase):
                 raise DocumentNotFound(
                     f"no document with id {doc_id!r} in the catalog (deleted while indexing?)"
                 )
+            if space is not None:
+                check_space_active(conn, space)
             # The triggers on chunks remove and add the FTS entries in this same transaction.
             conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
             conn.executemany(
                 'INSERT INTO chunks (doc_id, chunk_no, point_id, page, start, "end", kind, '
-                "section, image_index, text, embed_model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "section, image_index, text, embed_model, embed_fingerprint) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             conn.execute(

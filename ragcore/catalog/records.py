@@ -77,6 +77,7 @@ class ChunkRow:
     image_index: int | None
     text: str
     embed_model: str
+    embed_fingerprint: str = ""  # which weights of embed_model made its vector
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> ChunkRow:
@@ -93,6 +94,7 @@ class ChunkRow:
             image_index=row["image_index"],
             text=row["text"],
             embed_model=row["embed_model"],
+            embed_fingerprint=row["embed_fingerprint"] if "embed_fingerprint" in row.keys() else "",
         )
 
     def to_chunk(self) -> Chunk:

@@ -6,6 +6,9 @@ import sqlite3
 
 from ragcore.errors import SchemaMismatch
 
+# Model spaces, chunk fingerprints and the chunk counter were added without a version bump:
+# they are additive (an app that does not know them still reads and writes the catalog) and
+# _add_spaces brings any catalog up to date on open.
 SCHEMA_VERSION = 1
 
 # Chunks declare `rowid INTEGER PRIMARY KEY` so the rowid the FTS index points at is a real
@@ -119,6 +122,7 @@ def _create_schema(conn: sqlite3.Connection, path: str) -> None:
             )
         for statement in _statements(_DDL):
             conn.execute(statement)
+        _add_spaces(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -136,3 +140,48 @@ def _statements(script: str) -> list[str]:
             statements.append(current.strip())
             current = ""
     return [s for s in statements if s]
+
+
+# Model spaces. A space is one collection holding one text model's vectors; exactly
+# one is active (answers questions), at most one is being built by a re-embed job. The counter
+# in catalog_meta moves whenever a chunk row is added, removed or its text changes, so a
+# re-embed can tell, inside its switch transaction, that the chunks it covered are still all.
+_SPACES_DDL = """
+CREATE TABLE IF NOT EXISTS spaces (
+    name TEXT PRIMARY KEY,
+    model_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL DEFAULT '',
+    dim INTEGER NOT NULL CHECK (dim > 0),
+    distance TEXT NOT NULL DEFAULT 'cosine' CHECK (distance IN ('cosine', 'dot')),
+    image_dim INTEGER,
+    status TEXT NOT NULL
+        CHECK (status IN ('active', 'building', 'retired', 'dropped', 'cancelled', 'failed')),
+    job_id INTEGER,
+    note TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS spaces_one_active ON spaces (status) WHERE status = 'active';
+CREATE UNIQUE INDEX IF NOT EXISTS spaces_one_building ON spaces (status) WHERE status = 'building';
+
+CREATE TABLE IF NOT EXISTS catalog_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO catalog_meta (key, value) VALUES ('chunks_version', 0);
+CREATE TRIGGER IF NOT EXISTS chunks_version_insert AFTER INSERT ON chunks BEGIN
+    UPDATE catalog_meta SET value = value + 1 WHERE key = 'chunks_version';
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_version_delete AFTER DELETE ON chunks BEGIN
+    UPDATE catalog_meta SET value = value + 1 WHERE key = 'chunks_version';
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_version_update AFTER UPDATE OF text ON chunks BEGIN
+    UPDATE catalog_meta SET value = value + 1 WHERE key = 'chunks_version';
+END;
+"""
+
+
+def _add_spaces(conn: sqlite3.Connection) -> None:
+    """Add model spaces to a new or an older catalog; every step is safe to repeat."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
+    if "embed_fingerprint" not in columns:
+        conn.execute("ALTER TABLE chunks ADD COLUMN embed_fingerprint TEXT NOT NULL DEFAULT ''")
+    for statement in _statements(_SPACES_DDL):
+        conn.execute(statement)

@@ -10,8 +10,8 @@ from ragcore.errors import ModelUnavailable
 from ragcore.models.base import ImageEmbedder, Reranker, TextEmbedder
 from ragcore.models.image import ClipEmbedder
 from ragcore.models.reranker import CrossEncoderReranker
-from ragcore.models.resolver import resolve
-from ragcore.models.text import SentenceTransformerEmbedder
+from ragcore.models.resolver import Resolved, resolve
+from ragcore.models.text import SentenceTransformerEmbedder, check_precision
 
 
 @dataclass(frozen=True)
@@ -43,14 +43,19 @@ class Models:
         allow_downloads: bool = False,
         device: str = "cpu",
         batch_size: int = 64,
+        precision: str = "float32",
     ) -> None:
         self._specs = {"text": text_model, "image": image_model, "reranker": reranker_model}
         self._cache_dir = cache_dir
         self._allow_downloads = allow_downloads
         self._device = device
         self._batch_size = batch_size
+        self._precision = check_precision(precision)
         self._loaded: dict[str, object] = {}
         self._status: dict[str, ModelStatus] = {}
+        # Other text models by id: re-embed targets, and the model of the active space when it
+        # differs from the configured one. Loaded on first use, kept for the process.
+        self._text_models: dict[str, TextEmbedder] = {}
         self._lock = threading.RLock()
 
     def _load(self, role: str) -> object | None:
@@ -69,9 +74,7 @@ class Models:
                 resolved = resolve(spec, cache_dir=self._cache_dir, allow_downloads=self._allow_downloads)
                 model: object
                 if role == "text":
-                    model = SentenceTransformerEmbedder(
-                        resolved, device=self._device, batch_size=self._batch_size
-                    )
+                    model = self._text_embedder(resolved)
                 elif role == "image":
                     model = ClipEmbedder(resolved, device=self._device)
                 else:
@@ -95,6 +98,42 @@ class Models:
         if model is None:
             raise ModelUnavailable(f"the text embedder cannot load: {self._status['text'].detail}")
         return model  # type: ignore[return-value]
+
+    def _text_embedder(self, resolved: Resolved) -> SentenceTransformerEmbedder:
+        # Prefixes, distance and normalisation come from the registry (or the model's config).
+        return SentenceTransformerEmbedder(
+            resolved, device=self._device, batch_size=self._batch_size, precision=self._precision
+        )
+
+    def add_text_model(self, embedder: TextEmbedder) -> None:
+        """Make a ready-made text embedder available under its ``model_id`` (tests, fakes)."""
+        with self._lock:
+            self._text_models[embedder.model_id] = embedder
+
+    def text_for(self, model_id: str) -> TextEmbedder:
+        """The text embedder for ``model_id``: the configured one, or another loaded on first use.
+
+        Raises ModelUnavailable when it cannot load here.
+        """
+        with self._lock:
+            spec = self._specs["text"]
+            configured = spec if isinstance(spec, str) else getattr(spec, "model_id", None)
+            if model_id == configured:
+                return self.text
+            if model_id in self._text_models:
+                return self._text_models[model_id]
+            resolved = resolve(
+                model_id, cache_dir=self._cache_dir, allow_downloads=self._allow_downloads
+            )
+            model = self._text_embedder(resolved)
+            try:
+                model.warm_up()
+            except Exception as exc:  # a broken folder must not take the app down
+                raise ModelUnavailable(
+                    f"the text model {model_id} cannot load: {type(exc).__name__}: {exc}"[:300]
+                ) from exc
+            self._text_models[model_id] = model
+            return model
 
     @property
     def image(self) -> ImageEmbedder | None:

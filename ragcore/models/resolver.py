@@ -67,10 +67,17 @@ def _assemble_mpnet(cache_dir: Path) -> Path | None:
 
 
 def _model_root(folder: Path) -> Path:
-    if (folder / "config.json").exists():
+    """The sentence-transformers folder inside an unzipped archive.
+
+    Its module folders (``1_Pooling/``) hold config.json files too, so the root is the folder
+    with ``modules.json``, else the shallowest config.json.
+    """
+    if (folder / "modules.json").exists() or (folder / "config.json").exists():
         return folder
-    for cfg in sorted(folder.rglob("config.json")):
-        return cfg.parent
+    for marker in ("modules.json", "config.json"):
+        found = sorted(folder.rglob(marker), key=lambda p: (len(p.parts), str(p)))
+        if found:
+            return found[0].parent
     return folder
 
 
@@ -100,6 +107,11 @@ def resolve(model_id: str, *, cache_dir: Path, allow_downloads: bool = False) ->
         f"{model_id} has no offline copy on this machine and downloads are off "
         "(set RAG_ALLOW_DOWNLOADS=true on a machine with internet to fetch it)"
     )
+
+
+def hub_snapshot(model_id: str) -> Path | None:
+    """The folder of ``model_id`` in the Hugging Face cache, if it was downloaded before."""
+    return _hub_cache(model_id)
 
 
 def _hub_cache(model_id: str) -> Path | None:

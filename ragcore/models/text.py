@@ -1,19 +1,41 @@
-"""The sentence-transformers text embedder: lazy, once per process, L2-normalised float32 vectors."""
+"""The sentence-transformers text embedder: lazy, once per process, float32 vectors as the model's distance wants."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ragcore.models.base import Tokenizer, Vectors
+from ragcore.models.registry import COSINE, ModelFacts, facts_for
 from ragcore.models.resolver import Resolved
+
+PRECISIONS = ("float32", "float16", "bfloat16")
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    return precision
+
+
+def unit_rows(vecs: Vectors) -> Vectors:
+    """Rows scaled to length 1 in float32 (all-zero rows stay zero)."""
+    out = np.asarray(vecs, dtype=np.float32)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (out / norms).astype(np.float32)
 
 
 class SentenceTransformerEmbedder:
     """A text embedder over a resolved sentence-transformers model.
+
+    The model's facts (``ragcore.models.registry``) decide the prefixes it gets on each side
+    and whether its vectors are L2-normalised (cosine models) or kept raw (dot-product models).
+    Prefixes are added here and nowhere else, so they are applied exactly once.
 
     >>> emb = SentenceTransformerEmbedder(resolved)   # cheap: nothing loads yet
     >>> emb.embed_queries(["what is zero trust?"]).shape
@@ -26,8 +48,9 @@ class SentenceTransformerEmbedder:
         *,
         device: str = "cpu",
         batch_size: int = 64,
-        query_prefix: str = "",
-        passage_prefix: str = "",
+        query_prefix: str | None = None,
+        passage_prefix: str | None = None,
+        precision: str = "float32",
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")
@@ -35,10 +58,14 @@ class SentenceTransformerEmbedder:
         self.resolved = resolved
         self._device = device
         self._batch_size = batch_size
-        self._query_prefix = query_prefix
-        self._passage_prefix = passage_prefix
+        # None: the registry's (or the model's own config's) prefix for this model.
+        self._query_prefix_override = query_prefix
+        self._passage_prefix_override = passage_prefix
+        self.precision = check_precision(precision)
         self._model: Any = None
+        self._facts: ModelFacts | None = None
         self._tokenizer: Tokenizer | None = None
+        self._fingerprint: str | None = None
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -53,10 +80,23 @@ class SentenceTransformerEmbedder:
             model = SentenceTransformer(
                 str(self.resolved.location), device=self._device, local_files_only=local
             )
-            max_len = int(model.max_seq_length or 256)
+            if self.precision != "float32":
+                import torch
+
+                # Half precision halves memory and is much faster on a GPU; the vectors are
+                # turned back into float32 (and re-normalised) before anyone sees them.
+                model.to(getattr(torch, self.precision))
+            facts = facts_for(self.model_id, model)
+            if self._query_prefix_override is not None:
+                facts = replace(facts, query_prefix=self._query_prefix_override)
+            if self._passage_prefix_override is not None:
+                facts = replace(facts, passage_prefix=self._passage_prefix_override)
+            max_len = int(model.max_seq_length or facts.max_seq_length)
             # Leave room for the prefix the model expects and for [CLS]/[SEP].
-            prefix_tokens = len(model.tokenizer.tokenize(self._passage_prefix)) if self._passage_prefix else 0
+            prefix = facts.passage_prefix
+            prefix_tokens = len(model.tokenizer.tokenize(prefix)) if prefix else 0
             self._tokenizer = HFTokenizer(model.tokenizer, max_tokens=max_len - 2 - prefix_tokens)
+            self._facts = facts
             self._model = model
 
     @property
@@ -65,10 +105,27 @@ class SentenceTransformerEmbedder:
         return self._model
 
     @property
+    def facts(self) -> ModelFacts:
+        self.warm_up()
+        assert self._facts is not None
+        return self._facts
+
+    @property
+    def distance(self) -> str:
+        return self.facts.distance
+
+    @property
+    def fingerprint(self) -> str:
+        """A short hash of the weight files this embedder loaded (see ``provenance``)."""
+        if self._fingerprint is None:
+            from ragcore.models.provenance import resolved_fingerprint
+
+            self._fingerprint = resolved_fingerprint(self.resolved)
+        return self._fingerprint
+
+    @property
     def dim(self) -> int:
-        model = self.model
-        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-        return int(getter())
+        return self.facts.dim
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -82,15 +139,21 @@ class SentenceTransformerEmbedder:
         inputs = [prefix + t for t in texts] if prefix else list(texts)
         vecs = self.model.encode(
             inputs,
+            # prompt="" stops sentence-transformers from adding a default prompt of its own on
+            # top of ours: the prefix is applied here, exactly once.
+            prompt="",
             batch_size=self._batch_size,
             convert_to_numpy=True,
-            normalize_embeddings=True,
+            normalize_embeddings=False,
             show_progress_bar=False,
         )
-        return np.asarray(vecs, dtype=np.float32)
+        out = np.asarray(vecs, dtype=np.float32)
+        # Normalised in float32 even when the model computed in half precision.
+        return unit_rows(out) if self.facts.distance == COSINE else out
 
     def embed_passages(self, texts: Sequence[str]) -> Vectors:
-        return self._encode(texts, self._passage_prefix)
+        return self._encode(texts, self.facts.passage_prefix)
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
-        return self._encode(texts, self._query_prefix)
+        return self._encode(texts, self.facts.query_prefix)
+

@@ -29,6 +29,39 @@ def check_dims(dims: Mapping[str, int]) -> dict[str, int]:
     return dict(dims)
 
 
+DISTANCES = ("cosine", "dot")
+
+
+def check_distances(
+    dims: Mapping[str, int], distances: Mapping[str, str] | None
+) -> dict[str, str]:
+    """Each space's distance (cosine unless given), after checking the names and values."""
+    given = dict(distances or {})
+    unknown = sorted(set(given) - set(dims))
+    if unknown:
+        raise ValueError(f"distances name space(s) {unknown} that are not among {sorted(dims)}")
+    for name, distance in given.items():
+        if distance not in DISTANCES:
+            raise ValueError(
+                f"space {name!r} needs a distance of {' or '.join(DISTANCES)}, got {distance!r}"
+            )
+    return {name: given.get(name, "cosine") for name in dims}
+
+
+def distance_mismatch(
+    collection: str, where: str, existing: Mapping[str, str], wanted: Mapping[str, str]
+) -> SchemaMismatch:
+    return SchemaMismatch(
+        f"The collection {collection!r} at {where} compares vectors by "
+        f"{describe_distances(existing)}, but the models in use need {describe_distances(wanted)}. "
+        "Re-embed into a new collection (python -m ingest reembed --model ...)."
+    )
+
+
+def describe_distances(distances: Mapping[str, str]) -> str:
+    return ", ".join(f"{name}={d}" for name, d in sorted(distances.items()))
+
+
 def describe(dims: Mapping[str, int]) -> str:
     """``image=512, text=384``: spaces in a stable order, for messages."""
     return ", ".join(f"{name}={size}" for name, size in sorted(dims.items()))

@@ -35,10 +35,14 @@ class VectorStore(Protocol):
 
     backend: str
 
-    def ensure_collection(self, dims: Mapping[str, int]) -> None:
-        """Create the collection with these named spaces (cosine), or check an existing one matches.
+    def ensure_collection(
+        self, dims: Mapping[str, int], distances: Mapping[str, str] | None = None
+    ) -> None:
+        """Create the collection with these named spaces, or check an existing one matches.
 
-        Raises ``SchemaMismatch`` when an existing collection has other sizes.
+        ``distances`` maps a space to ``cosine`` (the default) or ``dot`` (for models trained
+        on dot-product scores, whose raw vectors are stored as they are).
+        Raises ``SchemaMismatch`` when an existing collection has other sizes or distances.
         """
         ...
 
@@ -56,6 +60,18 @@ class VectorStore(Protocol):
 
     def scroll(self, doc_id: str | None = None) -> Iterator[ScoredPoint]:
         """Every point (id and payload; score 0), optionally of one document."""
+        ...
+
+    def scroll_points(self, doc_id: str | None = None) -> Iterator[Point]:
+        """Every point with its vectors and payload, optionally of one document (to copy vectors)."""
+        ...
+
+    def with_collection(self, name: str) -> VectorStore:
+        """This store seen through another collection, sharing its connection (or folder)."""
+        ...
+
+    def drop_collection(self) -> None:
+        """Delete this collection and all its points; dropping one that does not exist is fine."""
         ...
 
     def query(

