@@ -192,6 +192,24 @@ def collect_legs(retriever: Retriever, queries: Mapping[str, str], depth: int) -
     return out
 
 
+def cached_legs(
+    index: BeirIndex, models: Models, dataset: BeirDataset, depth: int
+) -> dict[str, Legs]:
+    """Both legs of every query of ``dataset``, kept beside the index so re-tuning is instant."""
+    path = index.path / f"legs-{dataset.split}-{depth}.json"
+    if path.exists():
+        raw = json.loads(path.read_text())
+        if set(raw) == set(dataset.queries):
+            return {
+                q: Legs([tuple(x) for x in v[0]], [tuple(x) for x in v[1]]) for q, v in raw.items()
+            }  # type: ignore[misc]
+    log(f"collecting both legs {depth} deep for {len(dataset.queries)} {dataset.split} queries")
+    retriever = Retriever(index.catalog, index.store, models)
+    legs = collect_legs(retriever, dataset.queries, depth)
+    write_json(path, {q: [both.dense, both.bm25] for q, both in legs.items()})
+    return legs
+
+
 def fuse_legs(legs: Legs, params: FusionParams) -> list[str]:
     """The point ids Retriever.run would return in hybrid mode with ``params``, best first."""
     dense = legs.dense[: params.dense_k]
@@ -241,9 +259,7 @@ def tune(
     train: BeirDataset, index: BeirIndex, models: Models, *, depth: int = 200
 ) -> dict[str, object]:
     """Search the grid on ``train``; the best nDCG@10 per fusion is chosen (ties: earlier row)."""
-    retriever = Retriever(index.catalog, index.store, models)
-    log(f"tuning: collecting both legs {depth} deep for {len(train.queries)} train queries")
-    legs = collect_legs(retriever, train.queries, depth)
+    legs = cached_legs(index, models, train, depth)
     scored = score_grid(train, legs, point_to_beir(index), grid())
     chosen: dict[str, dict[str, object]] = {}
     for fusion in ("rrf", "dbsf"):

@@ -23,7 +23,7 @@ PUMP_PAGES = [
 @pytest.fixture
 def library_ready(runtime: Runtime, ingest_all: Callable[[], None], tmp_path: Path) -> None:
     params = chunking_params(runtime.settings)
-    pdf = make_text_pdf(tmp_path / "pump manual.pdf", PUMP_PAGES)
+    pdf = make_text_pdf(tmp_path / "pump manual.pdf", PUMP_PAGES, image_on_page=2)
     library.add_file(runtime.catalog, runtime.settings.uploads_dir, pdf, params)
     html_doc = tmp_path / "evil.md"
     html_doc.write_text("# Widgets\n\nThe widget <script>alert('x')</script> glows <b>green</b>.\n")
@@ -61,6 +61,11 @@ def test_question_gets_a_cited_answer_with_source_cards(app: AppTest, library_re
     assert any(e.label == "What the model saw" for e in app.expander)
     assert any('<source id="1" file="pump manual.pdf" page="2">' in c.value for c in app.code)
     assert any(e.label.startswith("Latency:") for e in app.expander)
+    # The figure on page 2 is a source too, and its card shows the thumbnail.
+    assert any("page 2 — image" in label for label in cards)
+    card = next(e for e in app.expander if "page 2 — image" in e.label)
+    assert [c.type for c in card.children.values()] == ["caption", "image", "markdown", "table"]
+    assert len(app.get("image")) == 1
 
     # The conversation is kept: a second question shows both answers.
     app.chat_input[0].set_value("What are the warranty terms?").run()

@@ -144,8 +144,9 @@ def wait_ready(page: Page, ready: int, timeout_s: float = 300) -> None:
         page.get_by_text(f"{ready} ready · 0 being indexed").wait_for(timeout=timeout_s * 1000)
     except PlaywrightTimeout:
         counts = page.get_by_text(re.compile(r"\d+ ready · \d+ being indexed")).all_inner_texts()
+        errors = page.get_by_test_id("stAlertContentError").all_inner_texts()
         raise AssertionError(
-            f"expected {ready} documents ready; the library says {counts}"
+            f"expected {ready} documents ready; the library says {counts}; errors: {errors}"
         ) from None
 
 

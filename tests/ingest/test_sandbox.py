@@ -110,7 +110,9 @@ def test_an_unexpected_exception_in_a_parser_is_a_readable_failure(tmp_path: Pat
     path = tmp_path / "odd.pdf"
     path.write_bytes(b"%PDF-1.7")
     with pytest.raises(CorruptFile, match=r"^odd\.pdf could not be read \(KeyError\)"):
-        ParseSandbox(parse=targets.buggy_parse).parse(path, name="odd.pdf", doc_id="d", limits=LIMITS)
+        ParseSandbox(parse=targets.buggy_parse).parse(
+            path, name="odd.pdf", doc_id="d", limits=LIMITS
+        )
 
 
 def test_tick_runs_while_waiting_and_its_exception_stops_the_child(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ def sleepy_parse(path: Path, *, name: str, doc_id: str, limits: ParseLimits) -> 
 
 
 def napping_parse(path: Path, *, name: str, doc_id: str, limits: ParseLimits) -> ParsedDocument:
-    """The real parser, after a 3-second nap (a slow but healthy file)."""
+    """The real parser after a 3-second nap (a slow but healthy file); the pid goes to ``<path>.pid``."""
+    Path(f"{path}.pid").write_text(str(os.getpid()))
     time.sleep(3)
     return parse_file(path, name=name, doc_id=doc_id, limits=limits)
 
