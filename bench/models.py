@@ -223,7 +223,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "dataset": dataset.name,
         "split": dataset.split,
         "queries": len(dataset.queries),
-        "corpus": "whole" if not args.docs else f"judged documents + random others, {args.docs} in all",
+        "corpus": "whole"
+        if not args.docs
+        else f"judged documents + random others, {args.docs} in all",
         "rows": rows,
         "machine": machine(),
         "command": "python -m bench.models " + shlex.join(sys.argv[1:] if argv is None else argv),

@@ -20,8 +20,8 @@ from ingest.worker import JobOutcome
 from ragcore import library
 from ragcore.catalog import DocumentRecord
 from ragcore.errors import RagError, StoreUnavailable
-from ragcore.runtime import Runtime, build_runtime, chunking_params
 from ragcore.models.provenance import SpaceSummary, space_summary
+from ragcore.runtime import Runtime, build_runtime, chunking_params
 from ragcore.settings import Settings
 from ragcore.spaces import SpaceRouter
 from ragcore.types import ChunkingParams, Strategy

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 from ingest.chunking import chunk_pages
 from ingest.pipeline import WRITE_BATCH, collection_dims, point_payload
-from ragcore.models.provenance import fingerprint_of
-from ragcore.spaces import distance_of
 from ragcore.catalog import Catalog, DocumentRecord
 from ragcore.models.loader import Models
+from ragcore.models.provenance import fingerprint_of
+from ragcore.spaces import distance_of
 from ragcore.stores.base import VectorStore
 from ragcore.types import TEXT_SPACE, Chunk, ChunkingParams, Page, Point
 

@@ -52,7 +52,9 @@ def job_space(job: JobRecord) -> str:
     return name
 
 
-def start_reembed(catalog: Catalog, router: SpaceRouter, models: Models, model_id: str) -> tuple[SpaceRecord, JobRecord]:
+def start_reembed(
+    catalog: Catalog, router: SpaceRouter, models: Models, model_id: str
+) -> tuple[SpaceRecord, JobRecord]:
     """Register the space ``model_id`` will fill and queue its job (or the running one's).
 
     Loads the model once to learn its size, distance and weights. Raises ValueError when the
@@ -136,10 +138,13 @@ class Reembedder:
         image_model_id: str | None,
         batch_size: int = EMBED_BATCH,
         drop_grace_seconds: float = 2.0,
+        pause_seconds: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")
+        if pause_seconds < 0:
+            raise ValueError(f"pause_seconds must be >= 0, got {pause_seconds}")
         if drop_grace_seconds < 0:
             raise ValueError(f"drop_grace_seconds must be >= 0, got {drop_grace_seconds}")
         self.catalog = catalog
@@ -148,6 +153,8 @@ class Reembedder:
         self.image_model_id = image_model_id
         self.batch_size = batch_size
         self.drop_grace_seconds = drop_grace_seconds
+        # A pause between batches leaves the CPU to questions on a small machine.
+        self.pause_seconds = pause_seconds
         self._sleep = sleep
 
     def run(self, job: JobRecord, progress: ProgressFn | None = None) -> ReembedReport:
@@ -156,13 +163,25 @@ class Reembedder:
         name = job_space(job)
         space = self.catalog.get_space(name)
         if space is None:
-            raise IngestError(f"the model space {name!r} of re-embed job {job.id} is not in the catalog")
+            raise IngestError(
+                f"the model space {name!r} of re-embed job {job.id} is not in the catalog"
+            )
         if space.status == "active":
             # Switched before a crash: only the cleanup is left.
             dropped = self._drop_retired()
             report("done", 1.0)
-            return ReembedReport(name, space.model_id, self.catalog.counts()["chunks"], 0, 0, 0, 0,
-                                 True, dropped, round(time.perf_counter() - started, 2))
+            return ReembedReport(
+                name,
+                space.model_id,
+                self.catalog.counts()["chunks"],
+                0,
+                0,
+                0,
+                0,
+                True,
+                dropped,
+                round(time.perf_counter() - started, 2),
+            )
         if space.status != "building":
             raise IngestError(f"the model space {name!r} is {space.status}; nothing to re-embed")
 
@@ -192,7 +211,8 @@ class Reembedder:
             for doc_id in sorted(stale_docs):
                 new.delete_document(doc_id)
             todo = [
-                r for r in rows
+                r
+                for r in rows
                 if r.doc_id in stale_docs
                 or r.point_id not in present
                 or present[r.point_id].get("text") != r.text
@@ -211,6 +231,8 @@ class Reembedder:
                     embedded += len(batch)
                     images += sum(1 for p in points if IMAGE_SPACE in p.vectors)
                     report("embedding", min(0.95, 0.01 + 0.94 * embedded / total))
+                    if self.pause_seconds:
+                        self._sleep(self.pause_seconds)
                 continue
             # Consistency: the new space holds exactly the catalog's chunks, per document.
             wanted = Counter(r.doc_id for r in rows)

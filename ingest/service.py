@@ -6,8 +6,8 @@ import threading
 
 from ingest.parsers import ParseLimits
 from ingest.pipeline import Ingestor
-from ingest.sandbox import ParseSandbox, SandboxLimits
 from ingest.reembed import Reembedder
+from ingest.sandbox import ParseSandbox, SandboxLimits
 from ingest.worker import Worker
 from ragcore.runtime import Runtime, chunking_params
 from ragcore.settings import Settings
@@ -69,7 +69,9 @@ def build_reembedder(runtime: Runtime) -> Reembedder | None:
         store,
         runtime.models,
         image_model_id=runtime.settings.image_model or None,
+        batch_size=runtime.settings.reembed_batch_size,
         drop_grace_seconds=runtime.settings.reembed_drop_grace_seconds,
+        pause_seconds=runtime.settings.reembed_pause_seconds,
     )
 
 

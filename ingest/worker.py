@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from ingest.pipeline import Ingestor, IngestReport, JobLost
-from ingest.reembed import ReembedReport, Reembedder
+from ingest.reembed import Reembedder, ReembedReport
 from ragcore.catalog import Catalog, DocumentNotFound, JobRecord
 from ragcore.errors import RagError
 from ragcore.types import ChunkingParams, Strategy

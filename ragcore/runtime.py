@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcore.catalog import Catalog
-from ragcore.models.registry import known_facts
 from ragcore.errors import LLMUnavailable, ModelUnavailable
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.local import LocalLLMServer, offline_gguf
 from ragcore.models.loader import Models
+from ragcore.models.registry import known_facts
 from ragcore.retrieval import RetrievalConfig
 from ragcore.settings import Settings
 from ragcore.spaces import SpaceRouter

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # After a model switch, the old space's collection is dropped this long after the switch,
     # so questions that started on it finish there.
     reembed_drop_grace_seconds: float = 2.0
+    # Chunks per model call while re-embedding, and a pause after each call: on a small machine
+    # a pause keeps questions quick while a re-embed runs in the background.
+    reembed_batch_size: int = 64
+    reembed_pause_seconds: float = 0.0
 
     chunk_strategy: Strategy = Strategy.RECURSIVE
     chunk_size: int = 200

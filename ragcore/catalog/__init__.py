@@ -5,7 +5,6 @@ from __future__ import annotations
 from ragcore.catalog.documents import DocumentNotFound, DocumentsMixin
 from ragcore.catalog.fts import sanitize_fts_query
 from ragcore.catalog.jobs import JobsMixin
-from ragcore.catalog.spaces import SpaceBusy, SpaceChanged, SpaceRecord, SpacesMixin
 from ragcore.catalog.records import (
     DOCUMENT_STATUSES,
     JOB_KINDS,
@@ -15,6 +14,7 @@ from ragcore.catalog.records import (
     DocumentRecord,
     JobRecord,
 )
+from ragcore.catalog.spaces import SpaceBusy, SpaceChanged, SpaceRecord, SpacesMixin
 
 
 class Catalog(DocumentsMixin, JobsMixin, SpacesMixin):

@@ -10,7 +10,6 @@ from enum import Enum
 from ragcore.catalog.database import CatalogDatabase
 from ragcore.catalog.fts import sanitize_fts_query
 from ragcore.catalog.jobs import cancel_active_jobs
-from ragcore.catalog.spaces import check_space_active
 from ragcore.catalog.records import (
     DOCUMENT_STATUSES,
     JOB_STATUSES,
@@ -18,6 +17,7 @@ from ragcore.catalog.records import (
     DocumentRecord,
     check_choice,
 )
+from ragcore.catalog.spaces import check_space_active
 from ragcore.errors import RagError
 from ragcore.types import Chunk, ChunkKind
 

@@ -94,7 +94,7 @@ class ChunkRow:
             image_index=row["image_index"],
             text=row["text"],
             embed_model=row["embed_model"],
-            embed_fingerprint=row["embed_fingerprint"] if "embed_fingerprint" in row.keys() else "",
+            embed_fingerprint=row["embed_fingerprint"],
         )
 
     def to_chunk(self) -> Chunk:

@@ -69,7 +69,9 @@ class SpacesMixin(CatalogDatabase):
     def spaces(self) -> list[SpaceRecord]:
         """Every space the catalog knows, newest first."""
         with self._read() as conn:
-            rows = conn.execute("SELECT * FROM spaces ORDER BY created_at DESC, rowid DESC").fetchall()
+            rows = conn.execute(
+                "SELECT * FROM spaces ORDER BY created_at DESC, rowid DESC"
+            ).fetchall()
         return [SpaceRecord.from_row(r) for r in rows]
 
     def get_space(self, name: str) -> SpaceRecord | None:
@@ -103,8 +105,16 @@ class SpacesMixin(CatalogDatabase):
                     "INSERT INTO spaces (name, model_id, fingerprint, dim, distance, image_dim, "
                     "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?) "
                     "RETURNING *",
-                    (space.name, space.model_id, space.fingerprint, space.dim, space.distance,
-                     space.image_dim, now, now),
+                    (
+                        space.name,
+                        space.model_id,
+                        space.fingerprint,
+                        space.dim,
+                        space.distance,
+                        space.image_dim,
+                        now,
+                        now,
+                    ),
                 ).fetchall()[0]
         return SpaceRecord.from_row(row)
 
@@ -117,7 +127,9 @@ class SpacesMixin(CatalogDatabase):
         with self._write() as conn:
             active = conn.execute("SELECT name FROM spaces WHERE status = 'active'").fetchone()
             if active is not None and active["name"] == space.name:
-                raise ValueError(f"{space.model_id} already answers questions (space {space.name!r})")
+                raise ValueError(
+                    f"{space.model_id} already answers questions (space {space.name!r})"
+                )
             busy = conn.execute("SELECT * FROM spaces WHERE status = 'building'").fetchone()
             if busy is not None and busy["name"] != space.name:
                 raise SpaceBusy(
@@ -131,8 +143,16 @@ class SpacesMixin(CatalogDatabase):
                 "fingerprint = excluded.fingerprint, dim = excluded.dim, "
                 "distance = excluded.distance, image_dim = excluded.image_dim, "
                 "status = 'building', note = NULL, updated_at = excluded.updated_at RETURNING *",
-                (space.name, space.model_id, space.fingerprint, space.dim, space.distance,
-                 space.image_dim, now, now),
+                (
+                    space.name,
+                    space.model_id,
+                    space.fingerprint,
+                    space.dim,
+                    space.distance,
+                    space.image_dim,
+                    now,
+                    now,
+                ),
             ).fetchall()[0]
         return SpaceRecord.from_row(row)
 
@@ -141,7 +161,9 @@ class SpacesMixin(CatalogDatabase):
         allowed = {"status", "job_id", "note", "fingerprint"}
         unknown = sorted(set(values) - allowed)
         if unknown:
-            raise ValueError(f"unknown space field(s) {', '.join(unknown)}; known: {sorted(allowed)}")
+            raise ValueError(
+                f"unknown space field(s) {', '.join(unknown)}; known: {sorted(allowed)}"
+            )
         if "status" in values:
             check_choice("space status", str(values["status"]), SPACE_STATUSES)
         values["updated_at"] = self._now()
@@ -153,14 +175,18 @@ class SpacesMixin(CatalogDatabase):
         """Moves whenever a chunk is added, removed or re-texted anywhere in the catalog."""
         with self._read() as conn:
             return int(
-                conn.execute("SELECT value FROM catalog_meta WHERE key = 'chunks_version'").fetchone()[0]
+                conn.execute(
+                    "SELECT value FROM catalog_meta WHERE key = 'chunks_version'"
+                ).fetchone()[0]
             )
 
     def chunks_snapshot(self) -> tuple[int, list[ChunkRow]]:
         """Every chunk and the change counter, read in one snapshot."""
         with self._read() as conn:
             version = int(
-                conn.execute("SELECT value FROM catalog_meta WHERE key = 'chunks_version'").fetchone()[0]
+                conn.execute(
+                    "SELECT value FROM catalog_meta WHERE key = 'chunks_version'"
+                ).fetchone()[0]
             )
             rows = conn.execute("SELECT * FROM chunks ORDER BY doc_id, chunk_no").fetchall()
         return version, [ChunkRow.from_row(r) for r in rows]
@@ -182,9 +208,12 @@ class SpacesMixin(CatalogDatabase):
             row = conn.execute("SELECT * FROM spaces WHERE name = ?", (name,)).fetchone()
             if row is None or row["status"] != "building":
                 state = "unknown" if row is None else row["status"]
-                raise SpaceChanged(f"the space {name!r} is {state}, not being built: nothing to switch to")
+                raise SpaceChanged(
+                    f"the space {name!r} is {state}, not being built: nothing to switch to"
+                )
             conn.execute(
-                "UPDATE spaces SET status = 'retired', updated_at = ? WHERE status = 'active'", (now,)
+                "UPDATE spaces SET status = 'retired', updated_at = ? WHERE status = 'active'",
+                (now,),
             )
             conn.execute(
                 "UPDATE spaces SET status = 'active', updated_at = ? WHERE name = ?", (now, name)

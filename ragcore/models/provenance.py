@@ -43,7 +43,9 @@ def weights_fingerprint(folder: Path) -> str:
     if not folder.is_dir():
         raise ValueError(f"cannot fingerprint {folder}: not a folder")
     files = _weight_files(folder) or sorted(p for p in folder.rglob("*") if p.is_file())
-    stats = tuple((p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    stats = tuple(
+        (p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files
+    )
     key = (str(folder.resolve()), stats)
     with _cache_lock:
         if key in _cache:
@@ -168,13 +170,33 @@ def space_summary(catalog: Catalog, active_model: str | None = None) -> SpaceSum
         if rec.status != "building":
             seen.add(key)
         uses.append(
-            SpaceUse(rec.name, rec.model_id, rec.fingerprint, rec.dim, rec.distance, rec.status,
-                     docs, chunks, rec.status == "active")
+            SpaceUse(
+                rec.name,
+                rec.model_id,
+                rec.fingerprint,
+                rec.dim,
+                rec.distance,
+                rec.status,
+                docs,
+                chunks,
+                rec.status == "active",
+            )
         )
     for (model_id, fingerprint), (docs, chunks) in sorted(usage.items()):
         if (model_id, fingerprint) not in seen:
-            uses.append(SpaceUse("", model_id, fingerprint, 0, "", "unregistered", docs, chunks,
-                                 active is None and model_id == model))
+            uses.append(
+                SpaceUse(
+                    "",
+                    model_id,
+                    fingerprint,
+                    0,
+                    "",
+                    "unregistered",
+                    docs,
+                    chunks,
+                    active is None and model_id == model,
+                )
+            )
     drifted = _drifted(catalog, model, active.fingerprint if active else None)
     return SpaceSummary(
         active_model=model,
@@ -185,7 +207,9 @@ def space_summary(catalog: Catalog, active_model: str | None = None) -> SpaceSum
     )
 
 
-def _drifted(catalog: Catalog, model: str | None, fingerprint: str | None) -> Sequence[DriftedDocument]:
+def _drifted(
+    catalog: Catalog, model: str | None, fingerprint: str | None
+) -> Sequence[DriftedDocument]:
     if model is None:
         return []
     out = []

@@ -75,7 +75,9 @@ KNOWN: tuple[ModelFacts, ...] = (
     _text("sentence-transformers/all-MiniLM-L12-v2", 384, 128),
     _text("sentence-transformers/all-mpnet-base-v2", 768, 384),
     # Trained for dot-product scores (CLS pooling, no normalisation layer).
-    _text("sentence-transformers/multi-qa-mpnet-base-dot-v1", 768, 512, distance=DOT, normalized=False),
+    _text(
+        "sentence-transformers/multi-qa-mpnet-base-dot-v1", 768, 512, distance=DOT, normalized=False
+    ),
     _e5("small", 384),
     _e5("base", 768),
     _e5("large", 1024),

@@ -156,4 +156,3 @@ class SentenceTransformerEmbedder:
 
     def embed_queries(self, texts: Sequence[str]) -> Vectors:
         return self._encode(texts, self.facts.query_prefix)
-

@@ -24,7 +24,7 @@ MORE_PDFS = (
 )
 
 
-def take(out: Path) -> list[Path]:
+def take(out: Path, *, chat_only: bool = False) -> list[Path]:
     pdfs = harness.shared_data() / "pdfs"
     first = pdfs / harness.CLOUD_PDF
     more = [pdfs / name for name in MORE_PDFS]
@@ -45,17 +45,20 @@ def take(out: Path) -> list[Path]:
             harness.upload(page, [first])
             harness.wait_ready(page, ready=1)
 
-            harness.upload(page, more)
-            # Caught mid-way: one file being embedded, the others queued behind it.
-            page.get_by_text(re.compile(r"— (parsing|chunking|embedding) \(")).first.wait_for(
-                timeout=120_000
-            )
-            page.screenshot(path=str(library_png))
-            harness.wait_ready(page, ready=1 + len(more), timeout_s=600)
+            if not chat_only:
+                harness.upload(page, more)
+                # Caught mid-way: one file being embedded, the others queued behind it.
+                page.get_by_text(re.compile(r"— (parsing|chunking|embedding) \(")).first.wait_for(
+                    timeout=120_000
+                )
+                page.screenshot(path=str(library_png))
+                harness.wait_ready(page, ready=1 + len(more), timeout_s=600)
 
             number = harness.ask(page, harness.QUESTION)
             harness.open_card(page, number)
-            # The question at the top, then the answer and the opened card below it.
+            # The chat sticks to the bottom while the card grows; once it settles, put the
+            # question at the top with the answer and the opened card below it.
+            page.wait_for_timeout(1500)
             page.get_by_test_id("stChatMessage").first.evaluate(
                 "e => e.scrollIntoView({block: 'start'})"
             )
@@ -63,14 +66,15 @@ def take(out: Path) -> list[Path]:
             page.screenshot(path=str(chat_png))
         finally:
             browser.close()
-    return [library_png, chat_png]
+    return [chat_png] if chat_only else [library_png, chat_png]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=harness.REPO / "docs")
+    parser.add_argument("--chat-only", action="store_true", help="retake docs/chat.png only")
     args = parser.parse_args(argv)
-    for path in take(args.out):
+    for path in take(args.out, chat_only=args.chat_only):
         print(path)
     return 0
 

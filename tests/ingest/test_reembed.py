@@ -55,7 +55,9 @@ def router(rt: Runtime) -> SpaceRouter:
 
 
 def held_per_doc(rt: Runtime, collection: str) -> Counter[str]:
-    return Counter(str(p.payload["doc_id"]) for p in router(rt).with_collection(collection).scroll())
+    return Counter(
+        str(p.payload["doc_id"]) for p in router(rt).with_collection(collection).scroll()
+    )
 
 
 def catalog_per_doc(rt: Runtime) -> Counter[str]:
@@ -63,7 +65,9 @@ def catalog_per_doc(rt: Runtime) -> Counter[str]:
 
 
 def reembedder(rt: Runtime, **kw: object) -> Reembedder:
-    return Reembedder(rt.catalog, router(rt), rt.models, image_model_id=None, drop_grace_seconds=0, **kw)  # type: ignore[arg-type]
+    return Reembedder(
+        rt.catalog, router(rt), rt.models, image_model_id=None, drop_grace_seconds=0, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_reembed_switches_to_the_new_model_and_drops_the_old_space(rt: Runtime) -> None:
@@ -76,9 +80,17 @@ def test_reembed_switches_to_the_new_model_and_drops_the_old_space(rt: Runtime) 
     (outcome,) = build_worker(rt).run_until_idle([job.id])
     assert outcome.ok and outcome.reembed is not None
     chunks = len(rt.catalog.chunks())
-    assert (outcome.reembed.embedded, outcome.reembed.reused, outcome.reembed.chunks) == (chunks, 0, chunks)
+    assert (outcome.reembed.embedded, outcome.reembed.reused, outcome.reembed.chunks) == (
+        chunks,
+        0,
+        chunks,
+    )
     active = router(rt).active()
-    assert (active.name, active.model_id, active.status) == ("docqa__hash-32_32", "hash-32", "active")
+    assert (active.name, active.model_id, active.status) == (
+        "docqa__hash-32_32",
+        "hash-32",
+        "active",
+    )
     assert rt.catalog.get_space("docqa").status == "dropped"  # type: ignore[union-attr]
     assert router(rt).with_collection("docqa").count() == 0
     assert held_per_doc(rt, active.name) == catalog_per_doc(rt)
@@ -102,7 +114,9 @@ def test_documents_added_during_the_reembed_are_covered_before_the_switch(rt: Ru
     def progress(stage: str, fraction: float) -> None:
         if stage == "embedding" and not added:
             # A document arrives mid-way, ingested into the (still active) old space.
-            added.append(ingest_texts(rt.catalog, rt.store, rt.models, texts(2, 100), PARAMS).chunks)
+            added.append(
+                ingest_texts(rt.catalog, rt.store, rt.models, texts(2, 100), PARAMS).chunks
+            )
 
     report = reembedder(rt, batch_size=4).run(rt.catalog.get_job(job.id), progress)  # type: ignore[arg-type]
     assert added and report.switched
@@ -207,8 +221,11 @@ def test_a_write_aimed_at_a_retired_space_is_refused_and_the_ingestion_redone(
     assert held_per_doc(rt, router(rt).active().name) == catalog_per_doc(rt)
     with pytest.raises(SpaceChanged, match="docqa"):
         rt.catalog.replace_chunks(
-            added.document.id, [r.to_chunk() for r in rows], embed_model="hash-64",
-            stats={}, space=old.space_name,
+            added.document.id,
+            [r.to_chunk() for r in rows],
+            embed_model="hash-64",
+            stats={},
+            space=old.space_name,
         )
 
 
@@ -219,7 +236,9 @@ def test_status_summary_counts_documents_per_space_and_flags_drift(rt: Runtime) 
     assert summary.drifted == ()
     # A document embedded by another model (e.g. an ingestion that bypassed the active space).
     rows = rt.catalog.chunks("doc-003")
-    rt.catalog.replace_chunks("doc-003", [r.to_chunk() for r in rows], embed_model="other-model", stats={})
+    rt.catalog.replace_chunks(
+        "doc-003", [r.to_chunk() for r in rows], embed_model="other-model", stats={}
+    )
     summary = space_summary(rt.catalog)
     assert [(d.doc_id, d.model_id) for d in summary.drifted] == [("doc-003", "other-model")]
     assert any(s.status == "unregistered" and s.documents == 1 for s in summary.spaces)

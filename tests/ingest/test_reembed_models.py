@@ -42,7 +42,11 @@ TOPICS = (
 
 def texts(n: int) -> list[tuple[str, str, str]]:
     return [
-        (f"doc-{i:03d}", f"note-{i}.txt", f"Note {i}. " + " ".join(TOPICS[(i + k) % 4] for k in range(3)))
+        (
+            f"doc-{i:03d}",
+            f"note-{i}.txt",
+            f"Note {i}. " + " ".join(TOPICS[(i + k) % 4] for k in range(3)),
+        )
         for i in range(n)
     ]
 
@@ -102,7 +106,9 @@ def test_questions_are_answered_throughout_a_model_switch(
         try:
             while not stop.is_set():
                 conn.execute("BEGIN")
-                (active,) = conn.execute("SELECT model_id FROM spaces WHERE status = 'active'").fetchone()
+                (active,) = conn.execute(
+                    "SELECT model_id FROM spaces WHERE status = 'active'"
+                ).fetchone()
                 models = {r[0] for r in conn.execute("SELECT DISTINCT embed_model FROM chunks")}
                 conn.execute("COMMIT")
                 if models != {active}:
@@ -156,6 +162,9 @@ def _env(data_dir: Path, tiny: Path) -> dict[str, str]:
         RAG_PARSE_SANDBOX="false",
         RAG_LEASE_SECONDS="3",
         RAG_REEMBED_DROP_GRACE_SECONDS="0",
+        # Small paced batches: the job lasts seconds on any machine, so the kill lands mid-way.
+        RAG_REEMBED_BATCH_SIZE="4",
+        RAG_REEMBED_PAUSE_SECONDS="0.25",
         PYTHONPATH=str(REPO),
     )
     return env
@@ -166,18 +175,20 @@ def test_a_reembed_killed_mid_way_resumes_where_it_stopped(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     tiny = tiny_text_model(tmp_path_factory, "prompted")
+    target = str(tiny_text_model(tmp_path_factory, "wide"))
     data_dir = tmp_path / "data"
     rt = build_runtime(settings_for(data_dir, tiny))
-    # Enough chunks that MiniLM needs several seconds, so the kill lands mid-way.
-    ingest_texts(rt.catalog, rt.store, rt.models, texts(150), PARAMS)
+    ingest_texts(rt.catalog, rt.store, rt.models, texts(16), PARAMS)
     total = len(rt.catalog.chunks())
     old = rt.catalog.active_space()
     rt.close()  # the subprocess must own the store folder
     assert old is not None
 
-    command = [sys.executable, "-m", "ingest", "reembed", "--model", MINILM, "--wait", "--json"]
+    command = [sys.executable, "-m", "ingest", "reembed", "--model", target, "--wait", "--json"]
     env = _env(data_dir, tiny)
-    first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     catalog = Catalog(data_dir / "catalog.sqlite3")
     try:
         deadline = time.monotonic() + 240
@@ -199,17 +210,23 @@ def test_a_reembed_killed_mid_way_resumes_where_it_stopped(
         assert 0 < kept < total
 
         # The same command again: it waits for the dead worker's lease, then carries on.
-        second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        second = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600
+        )
         assert second.returncode == 0, second.stderr[-2000:]
         result = json.loads(second.stdout.strip().splitlines()[-1])
-        assert (result["job"], result["job_status"], result["space_status"]) == (job.id, "done", "active")
+        assert (result["job"], result["job_status"], result["space_status"]) == (
+            job.id,
+            "done",
+            "active",
+        )
         report = result["report"]
         assert report["reused"] >= kept and report["reused"] + report["embedded"] == total
         assert report["chunks"] == total
         active = catalog.active_space()
-        assert active is not None and (active.name, active.model_id) == (pending.name, MINILM)
+        assert active is not None and (active.name, active.model_id) == (pending.name, target)
         assert catalog.get_space(old.name).status == "dropped"  # type: ignore[union-attr]
-        assert {r.embed_model for r in catalog.chunks()} == {MINILM}
+        assert {r.embed_model for r in catalog.chunks()} == {target}
         store = EmbeddedStore(data_dir / "vectors", collection=pending.name)
         assert held_per_doc(store, pending.name) == Counter(r.doc_id for r in catalog.chunks())
         store.close()

@@ -126,7 +126,9 @@ def test_a_dot_product_model_gets_a_dot_space_and_keeps_its_raw_vectors(
     try:
         source = tmp_path / "pelicans.txt"
         source.write_text(PELICANS)
-        library.add_file(rt.catalog, rt.settings.uploads_dir, source, ChunkingParams(Strategy.FIXED, 20, 4))
+        library.add_file(
+            rt.catalog, rt.settings.uploads_dir, source, ChunkingParams(Strategy.FIXED, 20, 4)
+        )
         (outcome,) = build_worker(rt).run_until_idle()
         assert outcome.ok, outcome.error
         router = rt.store
@@ -140,7 +142,9 @@ def test_a_dot_product_model_gets_a_dot_space_and_keeps_its_raw_vectors(
         hit = Retriever(rt.catalog, rt.store, rt.models).run("pelicans fish", DENSE).hits[0]
         query = pinned.text.embed_queries(["pelicans fish"])[0]
         stored = next(p for p in pinned.store.scroll_points() if p.id == hit.point_id)
-        assert hit.evidence.text_score == pytest.approx(float(np.dot(query, stored.vectors["text"])), rel=1e-4)
+        assert hit.evidence.text_score == pytest.approx(
+            float(np.dot(query, stored.vectors["text"])), rel=1e-4
+        )
     finally:
         rt.close()
 
