@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 from ingest.pipeline import JobLost, ProgressFn, collection_dims, point_payload
@@ -304,7 +304,7 @@ class Reembedder:
         return out
 
     @staticmethod
-    def _check_room(left: int | None, todo: list[ChunkRow], present: dict[str, object]) -> None:
+    def _check_room(left: int | None, todo: list[ChunkRow], present: Mapping[str, object]) -> None:
         if left is None:
             return
         needed = sum(1 for r in todo if r.point_id not in present)
@@ -347,8 +347,10 @@ def _points(
     docs: dict[str, DocumentRecord],
 ) -> list[Point]:
     with_text = [r for r in rows if r.text.strip()]
-    vectors = text.embed_passages([r.text for r in with_text]) if with_text else []
-    text_vectors = {r.point_id: v.tolist() for r, v in zip(with_text, vectors, strict=True)}
+    text_vectors: dict[str, list[float]] = {}
+    if with_text:
+        vectors = text.embed_passages([r.text for r in with_text])
+        text_vectors = {r.point_id: v.tolist() for r, v in zip(with_text, vectors, strict=True)}
     points = []
     for row in rows:
         named: dict[str, list[float]] = {}

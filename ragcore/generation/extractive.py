@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ EXTRACTIVE_LABEL = (
 # Chunks cut at a token budget can hold a "sentence" with no full stop for a whole page;
 # past this many characters it is cut at a word boundary and marked with an ellipsis.
 _MAX_SENTENCE_CHARS = 320
+_LINE_BREAK = re.compile(r"(?<!\n)[ \t]*\n[ \t]*(?!\n)")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,15 @@ class _Candidate:
     position: int  # the sentence's position in its passage
     number: int
     text: str
+
+
+def _reflow(text: str) -> str:
+    """Join the hard line breaks PDF text has inside sentences; keep blank-line paragraph breaks.
+
+    The sentence splitter treats a line break as a boundary (right for an LLM's bulleted
+    answer, wrong for a PDF page whose lines wrap mid-sentence).
+    """
+    return _LINE_BREAK.sub(" ", text)
 
 
 def _shorten(sentence: str) -> str:
@@ -69,7 +80,7 @@ def extractive_answer(
     sentences: list[tuple[int, int, str, set[str]]] = []
     seen: set[str] = set()
     for rank, hit in enumerate(hits):
-        for position, sentence in enumerate(split_sentences(hit.text)):
+        for position, sentence in enumerate(split_sentences(_reflow(hit.text))):
             text = _shorten(sentence)
             # Overlapping chunks repeat sentences; a repeat adds nothing.
             if text.lower() in seen:
@@ -90,7 +101,7 @@ def extractive_answer(
     chosen = candidates[:max_sentences]
     if not chosen:
         top = hits[0]
-        top_sentences = split_sentences(top.text)
+        top_sentences = split_sentences(_reflow(top.text))
         first = _shorten(top_sentences[0]) if top_sentences else _describe(top)
         chosen = [_Candidate(0, 0, 0, 1, first)]
     lines = [label, *(f"- {c.text} [{c.number}]" for c in chosen)]

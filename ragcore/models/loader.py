@@ -9,6 +9,7 @@ from pathlib import Path
 from ragcore.errors import ModelUnavailable
 from ragcore.models.base import ImageEmbedder, Reranker, TextEmbedder
 from ragcore.models.image import ClipEmbedder
+from ragcore.models.registry import ModelFacts
 from ragcore.models.reranker import CrossEncoderReranker
 from ragcore.models.resolver import Resolved, resolve
 from ragcore.models.text import SentenceTransformerEmbedder, check_precision
@@ -24,6 +25,18 @@ class ModelStatus:
     def line(self) -> str:
         state = "on" if self.available else "OFF"
         return f"{self.role:<8} {state:<3} {self.model_id} — {self.detail}"
+
+
+def describe_facts(facts: ModelFacts, precision: str = "float32") -> str:
+    """``384-d cosine, query prefix 'query: '``: what a person needs to know about a text model."""
+    parts = [f"{facts.dim}-d {facts.distance}"]
+    if facts.query_prefix:
+        parts.append(f"query prefix {facts.query_prefix!r}")
+    if facts.passage_prefix:
+        parts.append(f"passage prefix {facts.passage_prefix!r}")
+    if precision != "float32":
+        parts.append(f"computes in {precision}")
+    return ", ".join(parts)
 
 
 class Models:
@@ -89,7 +102,10 @@ class Models:
                 )
                 return None
             self._loaded[role] = model
-            self._status[role] = ModelStatus(role, spec, True, f"loaded from {resolved.source}")
+            detail = f"loaded from {resolved.source}"
+            if isinstance(model, SentenceTransformerEmbedder):
+                detail += "; " + describe_facts(model.facts, model.precision)
+            self._status[role] = ModelStatus(role, spec, True, detail)
             return model
 
     @property

