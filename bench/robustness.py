@@ -12,21 +12,25 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import REPO_ROOT, log, machine
 from ingest.consistency import check_library
+from ingest.parsers import ParseLimits, parse_file
+from ingest.sandbox import ParseSandbox
 from ingest.service import build_worker, parse_limits
 from ingest.worker import Worker
 from ragcore import library
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime, build_runtime, chunking_params
 from ragcore.settings import Settings
+from ragcore.testing.documents import make_text_pdf
 from ragcore.testing.hostile import INGESTED, HostileCase, build_corpus
 from ragcore.testing.runtime import make_runtime
 from ragcore.types import ChunkingParams
@@ -186,6 +190,27 @@ def run_corpus(
     return results, controls_answer(rt)
 
 
+def sandbox_overhead(folder: Path, runs: int = 20) -> tuple[float, float]:
+    """Median milliseconds to parse a small PDF in this process and in the sandbox."""
+    pdf = make_text_pdf(folder / "overhead.pdf", ["A short page of text about tides."] * 2)
+    sandbox = ParseSandbox()
+    sandbox.parse(pdf, name="overhead.pdf", doc_id="d", limits=ParseLimits())  # starts its server
+
+    def median_ms(parse: Callable[[], object]) -> float:
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            parse()
+            times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times)
+
+    inside = median_ms(lambda: parse_file(pdf, name="overhead.pdf", doc_id="d"))
+    child = median_ms(
+        lambda: sandbox.parse(pdf, name="overhead.pdf", doc_id="d", limits=ParseLimits())
+    )
+    return inside, child
+
+
 def _cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
@@ -202,8 +227,10 @@ def render(
     settings: Settings,
     model: str,
     data_dir: Path,
+    overhead: tuple[float, float],
 ) -> str:
     limits = parse_limits(settings)
+    survived = all(ok for name, ok in controls.items() if name.startswith("after"))
     ingested = sum(r.outcome == INGESTED for r in results)
     expected = sum(r.outcome == r.case.expect for r in results)
     slowest = max(results, key=lambda r: r.seconds)
@@ -217,8 +244,13 @@ def render(
         "",
         f"**Summary:** {len(results)} hostile files: {ingested} ingested, "
         f"{len(results) - ingested} failed their own job with a message; {expected} of "
-        f"{len(results)} had the expected outcome. The worker survived every file. "
-        f"{sum(controls.values())} of {len(controls)} control documents (two ingested before the "
+        f"{len(results)} had the expected outcome. "
+        + (
+            "The worker survived every file: the same worker went on to ingest the controls. "
+            if survived
+            else "The worker did NOT take the later controls. "
+        )
+        + f"{sum(controls.values())} of {len(controls)} control documents (two ingested before the "
         "corpus, two after) still answer their questions; `ingest check`: "
         + (
             "the catalog, keyword index and vector store agree."
@@ -232,7 +264,10 @@ def render(
         f"{settings.parse_memory_mb} MB of memory (`RAG_PARSE_TIMEOUT_SECONDS`, "
         f"`RAG_PARSE_MEMORY_MB`); files up to {settings.max_file_mb:g} MB, "
         f"{limits.max_pages:,} pages, {limits.max_text_chars:,} characters of text, images up to "
-        f"{limits.max_image_pixels / 1e6:g} megapixels, {limits.max_images_per_page} images per page.",
+        f"{limits.max_image_pixels / 1e6:g} megapixels, {limits.max_images_per_page} images per page. "
+        f"Parsing a small PDF takes {overhead[1]:.0f} ms in the child against {overhead[0]:.0f} ms "
+        f"in the worker itself: the sandbox costs about {overhead[1] - overhead[0]:.0f} ms per file "
+        "(median of 20), once its fork server runs.",
         "",
         f"**Setup:** text embedder `{model}`; chunking {settings.chunk_strategy} "
         f"{settings.chunk_size} tokens; embedded store in `{data_dir}`; "
@@ -284,24 +319,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     data_dir = args.data_dir or _default_data_dir()
     env = Settings()
-    common = {
-        "image_model": "",
-        "reranker_model": "",
-        "parse_timeout_seconds": env.parse_timeout_seconds,
-        "parse_memory_mb": env.parse_memory_mb,
-    }
+    # No CLIP and no reranker: the table is about files, not models.
     if args.model == "hashing":
-        rt = make_runtime(data_dir / "library", **common)
+        rt = make_runtime(
+            data_dir / "library",
+            image_model="",
+            reranker_model="",
+            parse_timeout_seconds=env.parse_timeout_seconds,
+            parse_memory_mb=env.parse_memory_mb,
+        )
         model = "testing/hashing (64-d)"
     else:
-        rt = build_runtime(env.model_copy(update={"data_dir": data_dir / "library", **common}))
+        update = {"data_dir": data_dir / "library", "image_model": "", "reranker_model": ""}
+        rt = build_runtime(env.model_copy(update=update))
         model = env.text_model
     try:
         cases = build_corpus(data_dir / "corpus", heavy=not args.light)
         params = chunking_params(rt.settings)
         results, controls = run_corpus(rt, cases, params)
         report = check_library(rt.catalog, rt.store, thumbs_dir=rt.thumbs_dir)
-        text = render(results, controls, report.clean, rt.settings, model, data_dir)
+        overhead = sandbox_overhead(data_dir)
+        text = render(results, controls, report.clean, rt.settings, model, data_dir, overhead)
     finally:
         rt.close()
         if args.data_dir is None:

@@ -193,7 +193,11 @@ def cmd_reembed(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if not args.model:
             raise SystemExit("reembed needs --model ID (or --cancel)")
-        space, job = start_reembed(rt.catalog, router, rt.models, args.model)
+        try:
+            space, job = start_reembed(rt.catalog, router, rt.models, args.model)
+        except ValueError as exc:  # the model already answers questions
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         if not args.json:
             print(f"re-embedding every chunk with {space.model_id} into {space.name} (job {job.id}); "
                   f"{router.active().model_id} answers questions meanwhile", file=sys.stderr)

@@ -6,7 +6,8 @@ import operator
 import re
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from itertools import accumulate, islice
 
 from ragcore.models.base import Tokenizer
@@ -16,7 +17,11 @@ Range = tuple[int, int]  # [start, end) character offsets into one page's text
 
 # A sentence ends at . ! ? … (then closing quotes or brackets) before whitespace; CJK full stops
 # need no space after them; a blank line always ends one.
-_SENTENCE_END = re.compile(r"[.!?…]+[)\]\"'”’»]*\s+|[。！？]+[)\]\"'”’»」』]*\s*|\n[^\S\n]*\n\s*")
+# A match may only start where a run of stops starts (the lookbehind): otherwise a long run of
+# full stops not followed by a space is rescanned from each of its characters (quadratic).
+_SENTENCE_END = re.compile(
+    r"(?<![.!?…])[.!?…]++[)\]\"'”’»]*+\s+|[。！？]+[)\]\"'”’»」』]*\s*|\n[^\S\n]*\n\s*"
+)
 _PARAGRAPH = re.compile(r"\n[^\S\n]*\n\s*")
 _LINE = re.compile(r"\n\s*")
 _WORD = re.compile(r"\s+")
@@ -315,12 +320,20 @@ def page_segments(text: str, limit: int = SEGMENT_CHARS) -> list[Range]:
     return out
 
 
-def _page_ranges(page: Page, params: ChunkingParams, tokenizer: Tokenizer) -> list[Range]:
+def _page_ranges(
+    page: Page,
+    params: ChunkingParams,
+    tokenizer: Tokenizer,
+    done: Callable[[int], None] | None = None,
+) -> list[Range]:
+    """The page's chunk ranges; ``done`` hears how many characters are chunked, per segment."""
     text = page.text
     if not text.strip():
         return []
     fitted: list[Range] = []
     for offset, segment_end in page_segments(text):
+        if done is not None and offset:
+            done(offset)
         segment = text if segment_end - offset == len(text) else text[offset:segment_end]
         if not segment.strip():
             continue
@@ -354,6 +367,7 @@ def _chunk_page(
     first_chunk_no: int,
     sections: Sequence[tuple[int, str]],
     default_section: str,
+    done: Callable[[int], None] | None = None,
 ) -> list[Chunk]:
     ordered = sorted(sections, key=lambda s: s[0])
     starts = [offset for offset, _ in ordered]
@@ -369,7 +383,7 @@ def _chunk_page(
             kind=ChunkKind.TEXT,
             section=_section_at(a, starts, paths, default_section),
         )
-        for n, (a, b) in enumerate(_page_ranges(page, params, tokenizer))
+        for n, (a, b) in enumerate(_page_ranges(page, params, tokenizer, done))
     ]
 
 
@@ -394,6 +408,10 @@ def chunk_page(
     return _chunk_page(doc_id, page, params, tokenizer, first_chunk_no, sections, page.section)
 
 
+def _share_done(progress: Callable[[float], None], before: int, total: int, chars: int) -> None:
+    progress((before + chars) / total)
+
+
 def chunk_pages(
     doc_id: str,
     pages: Sequence[Page],
@@ -401,24 +419,39 @@ def chunk_pages(
     tokenizer: Tokenizer,
     *,
     sections_by_page: Mapping[int, Sequence[tuple[int, str]]] | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> list[Chunk]:
     """The text chunks of a document's pages, numbered 0..n-1 across the document.
 
     ``sections_by_page`` maps a page number to its headings, as for :func:`chunk_page`; text
     before a page's first heading belongs to ``page.section`` if set, else to the last
-    heading of the pages before it.
+    heading of the pages before it. ``progress`` hears the share of the text chunked so far
+    (0 to 1), after every page and every segment of a long one.
     """
     _check(params, tokenizer)
     by_page = sections_by_page or {}
     chunks: list[Chunk] = []
     carried = ""
+    total = max(1, sum(len(p.text) for p in pages))
+    before = 0
     for page in pages:
         sections = by_page.get(page.number, ())
+        done = None if progress is None else partial(_share_done, progress, before, total)
         chunks.extend(
             _chunk_page(
-                doc_id, page, params, tokenizer, len(chunks), sections, page.section or carried
+                doc_id,
+                page,
+                params,
+                tokenizer,
+                len(chunks),
+                sections,
+                page.section or carried,
+                done,
             )
         )
+        before += len(page.text)
+        if progress is not None:
+            progress(before / total)
         if sections:
             carried = max(sections, key=lambda s: s[0])[1]
         elif page.section:

@@ -171,7 +171,7 @@ class Ingestor:
         # One (model, collection) pair throughout: the active space's when the store follows spaces.
         pinned = self._last_pin = pin(self.store, self.models)
         text_model, store = pinned.text, pinned.store
-        chunks = self._chunk(parsed, params, text_model)
+        chunks = self._chunk(parsed, params, text_model, report)
         seconds["chunk"] = time.perf_counter() - t0
         if not chunks:
             raise IngestError(_nothing_to_index(parsed))
@@ -224,13 +224,24 @@ class Ingestor:
         )
 
     def _chunk(
-        self, parsed: ParsedDocument, params: ChunkingParams, text_model: TextEmbedder
+        self,
+        parsed: ParsedDocument,
+        params: ChunkingParams,
+        text_model: TextEmbedder,
+        report: ProgressFn | None = None,
     ) -> list[Chunk]:
         sections = None
         if parsed.mime == "text/markdown":
             sections = {p.number: markdown_sections(p.text) for p in parsed.pages}
+        # Progress renews the job's lease too: a 50 MB text file takes minutes to chunk.
+        say = report or (lambda stage, fraction: None)
         chunks = chunk_pages(
-            parsed.doc_id, parsed.pages, params, text_model.tokenizer, sections_by_page=sections
+            parsed.doc_id,
+            parsed.pages,
+            params,
+            text_model.tokenizer,
+            sections_by_page=sections,
+            progress=lambda share: say("chunking", 0.10 + 0.05 * share),
         )
         next_no = len(chunks)
         for page in parsed.pages:

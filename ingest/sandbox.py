@@ -132,7 +132,7 @@ class ParseSandbox:
         status, payload, peak = message
         self.last_run = SandboxRun(time.monotonic() - started, peak)
         if status == "ok":
-            return payload  # type: ignore[no-any-return]
+            return payload
         raise _rebuild_error(payload, name)
 
     def _await(
@@ -155,7 +155,7 @@ class ParseSandbox:
             ready = wait([reader, child.sentinel], timeout=min(TICK_SECONDS, left))
             if reader in ready:
                 try:
-                    return pickle.loads(reader.recv_bytes())  # type: ignore[no-any-return]
+                    return pickle.loads(reader.recv_bytes())
                 except (EOFError, OSError):
                     pass  # the child died before it could answer: judged below
             if ready:
@@ -195,11 +195,12 @@ class _Popen(popen_forkserver.Popen):
             reduction.dump(process_obj, buf)
         finally:
             set_spawning_popen(None)
-        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)  # type: ignore[attr-defined]
         # As the standard library does: a duplicate of the write end tells the child that
         # its parent is alive.
         parent_w = os.dup(w)
-        self.finalizer = util.Finalize(self, util.close_fds, (parent_w, self.sentinel))
+        close_fds = util.close_fds  # type: ignore[attr-defined]
+        self.finalizer = util.Finalize(self, close_fds, (parent_w, self.sentinel))
         with open(w, "wb", closefd=True) as f:
             f.write(buf.getbuffer())
         self.pid = forkserver.read_signed(self.sentinel)

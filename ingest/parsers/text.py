@@ -98,7 +98,9 @@ def _looks_binary(text: str) -> bool:
     return controls > max(1, len(sample) // 100)
 
 
-_ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))??(?:[ \t]+#+)?[ \t]*$")
+# The opening of an ATX heading; its text and closing #s are taken apart in _atx_heading, since
+# one regular expression for the whole line backtracks quadratically on long lines of spaces.
+_ATX_OPEN = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
 _SETEXT_UNDERLINE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 # Lines that cannot be the text of a setext heading: blank, list items, quotes, tables, code,
@@ -159,9 +161,9 @@ def markdown_sections(text: str) -> list[tuple[int, str]]:
             fence = fence_match.group(1)
             previous_is_paragraph = False
             continue
-        atx = _ATX_HEADING.match(line)
-        if atx:
-            add(offsets[i], len(atx.group(1)), atx.group(2) or "")
+        atx = _atx_heading(line)
+        if atx is not None:
+            add(offsets[i], *atx)
             previous_is_paragraph = False
             continue
         underline = _SETEXT_UNDERLINE.match(line)
@@ -171,6 +173,22 @@ def markdown_sections(text: str) -> list[tuple[int, str]]:
             continue
         previous_is_paragraph = not _NOT_PARAGRAPH.match(line)
     return sections
+
+
+def _atx_heading(line: str) -> tuple[int, str] | None:
+    """``(level, title)`` when the line is an ATX heading (``## Title ##``), else None.
+
+    As CommonMark: 1-6 #s after at most 3 spaces, then a space, a tab or the line's end; a
+    closing run of #s counts only after a space or tab.
+    """
+    opening = _ATX_OPEN.match(line)
+    if opening is None:
+        return None
+    rest = line[opening.end() :].rstrip(" \t")
+    without_closing = rest.rstrip("#")
+    if without_closing != rest and (not without_closing or without_closing[-1] in " \t"):
+        rest = without_closing
+    return len(opening.group(1)), rest.strip(" \t")
 
 
 def _front_matter_end(lines: list[str]) -> int:

@@ -69,6 +69,7 @@ class Models:
         # Other text models by id: re-embed targets, and the model of the active space when it
         # differs from the configured one. Loaded on first use, kept for the process.
         self._text_models: dict[str, TextEmbedder] = {}
+        self._text_locks: dict[str, threading.Lock] = {}
         self._lock = threading.RLock()
 
     def _load(self, role: str) -> object | None:
@@ -131,11 +132,16 @@ class Models:
 
         Raises ModelUnavailable when it cannot load here.
         """
+        spec = self._specs["text"]
+        configured = spec if isinstance(spec, str) else getattr(spec, "model_id", None)
+        if model_id == configured:
+            return self.text
         with self._lock:
-            spec = self._specs["text"]
-            configured = spec if isinstance(spec, str) else getattr(spec, "model_id", None)
-            if model_id == configured:
-                return self.text
+            if model_id in self._text_models:
+                return self._text_models[model_id]
+            loading = self._text_locks.setdefault(model_id, threading.Lock())
+        # Loaded outside the shared lock: questions keep using the loaded models meanwhile.
+        with loading:
             if model_id in self._text_models:
                 return self._text_models[model_id]
             resolved = resolve(
@@ -148,7 +154,8 @@ class Models:
                 raise ModelUnavailable(
                     f"the text model {model_id} cannot load: {type(exc).__name__}: {exc}"[:300]
                 ) from exc
-            self._text_models[model_id] = model
+            with self._lock:
+                self._text_models[model_id] = model
             return model
 
     @property

@@ -380,6 +380,16 @@ def heading_flood_md(folder: Path) -> bytes:
     )
 
 
+def dot_run_text(folder: Path) -> bytes:
+    """200,000 full stops, 200,000 closing brackets, a letter: quadratic for a naive sentence splitter."""
+    return b"Leaders follow. " + b"." * 200_000 + b")" * 200_000 + b"x and the end."
+
+
+def atx_spaces_md(folder: Path) -> bytes:
+    """A heading line padded with 200,000 spaces before a broken closing sequence."""
+    return b"# Title" + b" " * 200_000 + b"#####a\n\nBody text under the heading.\n"
+
+
 def markup_md(folder: Path) -> bytes:
     return (
         b"# Release notes\n\n<script>alert('x')</script>\n\n"
@@ -602,6 +612,20 @@ _SPECS = [
         "5,000 Markdown headings of 500 hashes",
         "headings.md",
         heading_flood_md,
+        INGESTED,
+    ),
+    _Spec(
+        "dot_run_text",
+        "400,000 stops and brackets then a letter (a sentence-splitter bomb)",
+        "dots.txt",
+        dot_run_text,
+        INGESTED,
+    ),
+    _Spec(
+        "atx_spaces_md",
+        "Markdown heading padded with 200,000 spaces (a heading-parser bomb)",
+        "padded.md",
+        atx_spaces_md,
         INGESTED,
     ),
     _Spec(

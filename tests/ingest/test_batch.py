@@ -11,6 +11,7 @@ import pytest
 from ingest.batch import ingest_texts
 from ingest.chunking import chunk_pages
 from ingest.pipeline import point_payload
+from ragcore.models.provenance import fingerprint_of
 from ragcore.runtime import Runtime
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.testing.runtime import make_runtime
@@ -63,7 +64,9 @@ def test_points_match_what_the_per_file_path_writes(rt: Runtime) -> None:
     ingest_texts(rt.catalog, rt.store, rt.models, docs({"d1": TEXTS["d1"]}), PARAMS)
     chunk = rt.catalog.chunks("d1")[0].to_chunk()
     stored = {p.id: p.payload for p in rt.store.scroll("d1")}
-    assert stored[chunk.point_id] == point_payload(chunk, "d1.txt", PARAMS, rt.models.text.model_id)
+    assert stored[chunk.point_id] == point_payload(
+        chunk, "d1.txt", PARAMS, rt.models.text.model_id, fingerprint=fingerprint_of(rt.models.text)
+    )
     vector = rt.models.text.embed_queries([chunk.text])[0].tolist()
     from ragcore.stores.base import QueryLeg
     from ragcore.types import Fusion

@@ -243,3 +243,32 @@ def test_status_summary_counts_documents_per_space_and_flags_drift(rt: Runtime) 
     assert [(d.doc_id, d.model_id) for d in summary.drifted] == [("doc-003", "other-model")]
     assert any(s.status == "unregistered" and s.documents == 1 for s in summary.spaces)
     assert "doc-003" in "\n".join(summary.lines())
+
+
+def test_ingest_status_shows_spaces_and_flags_drift(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from ingest.__main__ import main
+
+    rows = rt.catalog.chunks("doc-002")
+    rt.catalog.replace_chunks("doc-002", [r.to_chunk() for r in rows], embed_model="old-model", stats={})
+    _, job = start_reembed(rt.catalog, router(rt), rt.models, "hash-32")  # pending, not run
+    monkeypatch.setenv("RAG_DATA_DIR", str(rt.settings.data_dir))
+    monkeypatch.setenv("RAG_LOCAL_LLM", "false")
+
+    assert main(["status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    spaces = {s["model_id"]: s for s in status["spaces"]["spaces"]}
+    assert spaces["hash-64"]["documents"] == 7 and spaces["hash-64"]["active"]
+    assert spaces["hash-32"]["status"] == "building"
+    assert status["spaces"]["pending"] == "docqa__hash-32_32"
+    drifted = {d["id"]: d["drift"] for d in status["documents"] if d["drift"]}
+    assert list(drifted) == ["doc-002"] and "old-model" in drifted["doc-002"]
+    assert any(j["kind"] == "reembed" and j["id"] == job.id for j in status["jobs"])
+
+    assert main(["status"]) == 0
+    text = capsys.readouterr().out
+    assert "! embedded with old-model, the active model is hash-64" in text
+    assert "* active" in text and "building" in text

@@ -206,7 +206,12 @@ def test_a_long_parse_keeps_the_job_lease(tmp_path: Path) -> None:
             SandboxLimits(timeout_seconds=30), parse=targets.napping_parse
         )
         done = threading.Event()
-        thread = threading.Thread(target=lambda: (worker.run_once(), done.set()))
+
+        def run() -> None:
+            worker.run_once()
+            done.set()
+
+        thread = threading.Thread(target=run)
         thread.start()
         stolen = []
         while not done.is_set():

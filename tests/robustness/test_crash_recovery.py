@@ -33,7 +33,19 @@ REPO = Path(__file__).resolve().parents[2]
 PARAMS = ChunkingParams(Strategy.FIXED, 40, 5)
 REINDEX_PARAMS = ChunkingParams(Strategy.FIXED, 30, 3)
 LEASE = 3.0
-WORDS = ["harbour", "ledger", "quorum", "falcon", "meridian", "copper", "lantern", "orchard", "basalt", "cinder", "willow"]
+WORDS = [
+    "harbour",
+    "ledger",
+    "quorum",
+    "falcon",
+    "meridian",
+    "copper",
+    "lantern",
+    "orchard",
+    "basalt",
+    "cinder",
+    "willow",
+]
 
 # stage to kill in -> (delay that stretches it, when the kill may land)
 STAGES: dict[str, tuple[float, Callable[[JobRecord], bool]]] = {

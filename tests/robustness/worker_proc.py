@@ -83,7 +83,7 @@ def main() -> int:
     )
     rt = Runtime(settings=settings, catalog=Catalog(settings.catalog_path), models=models)
     if stage == "writing":
-        rt._store = SlowStore(rt.store, delay)  # type: ignore[assignment]
+        rt._store = SlowStore(rt.store, delay)
     worker = build_worker(rt, worker_id=f"test-{os.getpid()}")
     if stage == "parsing":
         worker.ingestor.sandbox = ParseSandbox(parse=targets.napping_parse)
