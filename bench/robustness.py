@@ -129,6 +129,8 @@ def run_case(rt: Runtime, worker: Worker, case: HostileCase, params: ChunkingPar
     peak = run.peak_rss_bytes if run is not None else None
     if doc.status == "ready":
         message = f"{doc.chunks} text chunks, {doc.images} images"
+        if added.document.name != case.upload_name:
+            message = f"as {added.document.name!r}: {message}"
         report = outcomes[-1].report if outcomes else None
         if report is not None and report.warnings:
             message += f"; warning: {report.warnings[0]}"
