@@ -134,9 +134,7 @@ def test_cli_output_holds_no_key(secret_env: dict[str, str], tmp_path: Path) -> 
     embedded = {**secret_env, "RAG_IMAGE_MODEL": "", "RAG_RERANKER_MODEL": ""}
     runs = [
         _cli(embedded, "ingest", "add", str(note)),
-        _cli(embedded, "ingest", "status"),
         _cli(embedded, "ingest", "status", "--json"),
-        _cli(embedded, "ingest", "check", "--json"),
     ]
     # The VectorAI store configured but down: the error a person sees names no key.
     vectorai = {
