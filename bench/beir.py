@@ -201,8 +201,9 @@ def cached_legs(
         raw = json.loads(path.read_text())
         if set(raw) == set(dataset.queries):
             return {
-                q: Legs([tuple(x) for x in v[0]], [tuple(x) for x in v[1]]) for q, v in raw.items()
-            }  # type: ignore[misc]
+                q: Legs([(p, s) for p, s in v[0]], [(p, s) for p, s in v[1]])
+                for q, v in raw.items()
+            }
     log(f"collecting both legs {depth} deep for {len(dataset.queries)} {dataset.split} queries")
     retriever = Retriever(index.catalog, index.store, models)
     legs = collect_legs(retriever, dataset.queries, depth)
