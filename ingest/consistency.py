@@ -374,6 +374,8 @@ def repair_library(
     for problem in report.problems:
         if problem.doc_id is None:
             continue
+        if problem.kind == "points_without_document" and catalog.get_document(problem.doc_id):
+            continue  # added since the check read the catalog: its points are wanted now
         if problem.kind in ("points_without_document", "stray_points"):
             store.delete_document(problem.doc_id)
             done.append(f"deleted {problem.count} points of document {problem.doc_id[:12]}")

@@ -42,9 +42,9 @@ class ParseFn(Protocol):
 class SandboxLimits:
     """What one parse may use: seconds of wall-clock time and megabytes of memory.
 
-    ``memory_mb`` is counted on top of what the reader process holds before it starts (the
-    Python interpreter and the parsing libraries, ~100 MB), so the limit means the same
-    whatever the parent had loaded.
+    ``memory_mb`` is counted on top of the address space the reader process holds before it
+    starts (the interpreter and the parsing libraries), so the limit means the same whatever
+    the parent had loaded.
 
     >>> SandboxLimits(timeout_seconds=120, memory_mb=2048)
     """
@@ -161,15 +161,13 @@ class ParseSandbox:
             if ready:
                 child.join(1.0)
                 self.last_run = SandboxRun(time.monotonic() - started, None)
-                raise _died(name, child.exitcode, self.limits.memory_mb)
+                raise _died(name, child.exitcode)
             if tick is not None:
                 tick()
 
 
 def _new_process(**kwargs: Any) -> multiprocessing.process.BaseProcess:
-    """A forkserver child whose server preloads the parsers, so every fork starts warm."""
-    if sys.platform == "win32":  # no fork there: a fresh interpreter per parse
-        return multiprocessing.get_context("spawn").Process(**kwargs)
+    """A forkserver child (POSIX) whose server preloads the parsers, so every fork starts warm."""
     multiprocessing.set_forkserver_preload(["ingest.sandbox"])
     return _ForkServerProcess(**kwargs)
 
@@ -271,7 +269,7 @@ def _rebuild_error(payload: tuple[str, str, str], name: str) -> IngestError:
     return CorruptFile(text or f"{name} could not be read; it may be damaged.")
 
 
-def _died(name: str, exitcode: int | None, memory_mb: int) -> IngestError:
+def _died(name: str, exitcode: int | None) -> IngestError:
     if exitcode is not None and exitcode < 0:
         signum = -exitcode
         if signum == signal.SIGKILL:
