@@ -219,7 +219,8 @@ def test_replace_chunks_stores_chunks_counts_and_marks_ready(catalog: Catalog) -
     )
     doc = catalog.get_document("doc-a")
     assert doc is not None
-    assert (doc.status, doc.error, doc.chunks, doc.images) == ("ready", None, 3, 1)
+    # ``chunks`` counts text chunks; image chunks are counted apart, as ``images``.
+    assert (doc.status, doc.error, doc.chunks, doc.images) == ("ready", None, 2, 1)
     assert (doc.pages, doc.pages_without_text, doc.strategy, doc.overlap) == (3, 1, "fixed", 5)
     assert doc.embed_model == "hash-384"
     rows = catalog.chunks("doc-a")
