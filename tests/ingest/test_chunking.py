@@ -441,21 +441,6 @@ def test_each_page_is_tokenized_once_plus_one_check_per_chunk(strategy: Strategy
     assert tok.calls == len(pages) + len(chunks)
 
 
-@pytest.mark.parametrize("strategy", list(Strategy))
-def test_a_hundred_pages_chunk_in_about_a_second_at_most(strategy: Strategy) -> None:
-    tok = WordPieceLikeTokenizer(max_tokens=256)
-    params = ChunkingParams(strategy, chunk_size=200, overlap=2 if strategy == "sentence" else 30)
-    pages = _book(100)
-
-    began = time.perf_counter()
-    chunks = chunk_pages("doc", pages, params, tok)
-    elapsed = time.perf_counter() - began
-
-    # ~0.15 s on an idle 2-core machine; the bound leaves room for a busy one and still
-    # catches anything quadratic in the page length.
-    assert chunks and elapsed < 2.0, f"{elapsed:.2f} s for 100 pages"
-
-
 # --- the real embedding model's tokenizer -------------------------------------------------------
 
 
