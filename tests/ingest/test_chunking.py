@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import string
-import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from itertools import pairwise
