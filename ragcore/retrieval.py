@@ -22,11 +22,11 @@ class RetrievalConfig:
 
     mode: str = "hybrid"  # hybrid | dense | bm25
     fusion: Fusion = Fusion.RRF  # how the store fuses the text and image legs
-    dense_k: int = 50
-    bm25_k: int = 50
-    rrf_k: int = 60
+    dense_k: int = 100
+    bm25_k: int = 100
+    rrf_k: int = 10
     dense_weight: float = 1.0
-    bm25_weight: float = 1.0
+    bm25_weight: float = 1.25
     rerank: bool = True
     rerank_top_n: int = 20
     top_k: int = 6
