@@ -178,8 +178,11 @@ def test_chunking_a_long_single_line_holds_bounded_memory() -> None:
     chunks = chunk_pages("d", [Page(1, line)], page_params, WhitespaceTokenizer())
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    # The chunks themselves hold ~1.2x the text; the token offsets of one segment come on top.
-    assert peak < 3 * len(line) + 40 * SEGMENT_CHARS, peak
+    # The chunks themselves hold ~1.2x the text; the token offsets of one segment come on top
+    # (~40 bytes a character), and tracemalloc also counts what other threads of the test
+    # process allocate meanwhile (seen: 13 MB in a full run), hence the margin. Tokenizing the
+    # whole line at once would need ~4x the segment term.
+    assert peak < 3 * len(line) + 60 * SEGMENT_CHARS, peak
     assert all(line[c.start : c.end] == c.text for c in chunks)
     covered = sum(c.end - c.start for c in chunks)
     assert covered >= len(line.strip())
