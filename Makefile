@@ -72,7 +72,11 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
-bench: $(VENV)/.dev
+$(VENV)/.bench: $(VENV)/.dev
+	$(PIP) install -q -e '.[dev,bench]'
+	@touch $@
+
+bench: $(VENV)/.bench
 	$(PY) -m bench.report
 
 clean:
