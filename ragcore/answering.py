@@ -19,6 +19,7 @@ from ragcore.retrieval import RetrievalConfig, RetrievalResult, Retriever
 from ragcore.types import ChunkKind, Hit
 
 NOT_FOUND = "I could not find this in your documents."
+UNCITED_LABEL = "The model cited no sources; these passages bear on the question:"
 
 
 @dataclass(frozen=True)
@@ -249,7 +250,18 @@ class Answerer:
 
         def finish(raw: str, final_mode: str) -> Answer:
             t1 = time.perf_counter()
-            report = check_citations(raw, shown, similarity=self._similarity()) if shown else None
+            similarity = self._similarity()
+            report = check_citations(raw, shown, similarity=similarity) if shown else None
+            if report is not None and final_mode == "llm" and not report.citations:
+                # Small local models often answer without any [n]: rather than present an
+                # unsourced answer, show the passages that bear on it, each with its number.
+                raw = (
+                    raw.rstrip()
+                    + "\n\n"
+                    + extractive_answer(standalone, shown, label=UNCITED_LABEL)
+                )
+                notes.append("the model cited no sources; the closest passages were added, cited")
+                report = check_citations(raw, shown, similarity=similarity)
             timings["check"] = _ms(t1)
             timings["total"] = _ms(started)
             removed = report.removed if report else ()

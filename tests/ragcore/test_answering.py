@@ -149,3 +149,14 @@ def test_real_tiny_llm_answers_through_the_pipeline(rt: Runtime) -> None:
     assert answer.text.strip()
     # Whatever the tiny model wrote, every surviving [n] points at a source it was given.
     assert all(1 <= c.number <= len(answer.sources) for c in answer.citations)
+
+
+def test_uncited_llm_answer_gets_its_passages_cited(rt: Runtime) -> None:
+    with ScriptedLLMServer("There are three categories: low, moderate and high.") as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask("Which security categories does FIPS 199 define?", config=CONFIG)
+    assert answer.mode == "llm"
+    assert answer.text.startswith("There are three categories")
+    assert "cited no sources" in answer.text and answer.citations
+    assert all(1 <= c.number <= len(answer.sources) for c in answer.citations)
+    assert any("cited no sources" in n for n in answer.notes)
