@@ -7,6 +7,7 @@ import json
 import resource
 import shutil
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Mapping, Sequence
@@ -61,9 +62,9 @@ def run(
     machine load (this machine's cores are shared and its speed drifts).
     """
     files = files_under(paths)
-    data_dir = workdir / "ingest-run"
-    shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    # A fresh folder of its own: two runs at once must not delete each other's store.
+    data_dir = Path(tempfile.mkdtemp(prefix="ingest-run-", dir=workdir))
     models = bench_models(settings, reranker=False)
     t0 = time.perf_counter()
     models.text.warm_up()  # type: ignore[attr-defined]
@@ -112,6 +113,7 @@ def run(
             tracemalloc.stop()
         store.close()
         catalog.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
     return summarise(
         rows,
         load_seconds=load_seconds,

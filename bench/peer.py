@@ -7,6 +7,7 @@ import json
 import random
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -272,8 +273,8 @@ def add_documents(
     """The cost of adding ``n`` new documents to each, on a copy of our index."""
     docs = new_documents(dataset, n)
     index.store.close()
-    copy = workdir / "peer-add"
-    shutil.rmtree(copy, ignore_errors=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    copy = Path(tempfile.mkdtemp(prefix="peer-add-", dir=workdir)) / "index"
     shutil.copytree(index.path, copy)
     catalog = Catalog(copy / "catalog.sqlite3")
     store = open_store("embedded", path=copy / "vectors", collection="beir")
@@ -287,7 +288,7 @@ def add_documents(
     finally:
         store.close()
         catalog.close()
-        shutil.rmtree(copy, ignore_errors=True)
+        shutil.rmtree(copy.parent, ignore_errors=True)
     tokenizer = models.text.tokenizer
     t0 = time.perf_counter()
     new_chunks = [
