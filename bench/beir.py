@@ -99,25 +99,34 @@ class ModeRun:
     timings: list[dict[str, float]]  # per query, ms per stage
 
 
-def run_mode(
-    index: BeirIndex,
-    retriever: Retriever,
-    queries: Mapping[str, str],
-    config: RetrievalConfig,
-    *,
-    label: str = "",
-) -> ModeRun:
-    """Every query through ``Retriever.run``; hits map to BEIR documents, first chunk wins."""
-    run: dict[str, dict[str, float]] = {}
-    timings: list[dict[str, float]] = []
+# A search: query text -> (BEIR document ids, best first; milliseconds per stage incl. "total").
+Search = Callable[[str], tuple[list[str], dict[str, float]]]
+
+
+def retriever_search(index: BeirIndex, retriever: Retriever, config: RetrievalConfig) -> Search:
+    """``Retriever.run`` with hits mapped to BEIR documents (a document ranks by its best chunk)."""
+
+    def search(text: str) -> tuple[list[str], dict[str, float]]:
+        result = retriever.run(text, config)
+        return [index.beir_ids[h.doc_id] for h in result.hits], result.timings
+
+    return search
+
+
+def run_interleaved(
+    queries: Mapping[str, str], searches: Mapping[str, Search]
+) -> dict[str, ModeRun]:
+    """Each query through every search in turn, so that all see the same machine load."""
+    runs = {name: ModeRun({}, []) for name in searches}
     started = time.perf_counter()
     for n, (qid, text) in enumerate(queries.items(), start=1):
-        result = retriever.run(text, config)
-        run[qid] = run_from_ranking([index.beir_ids[h.doc_id] for h in result.hits])
-        timings.append(result.timings)
+        for name, search in searches.items():
+            ranked, timings = search(text)
+            runs[name].run[qid] = run_from_ranking(ranked)
+            runs[name].timings.append(timings)
         if n % 100 == 0:
-            log(f"  {label}: {n}/{len(queries)} queries, {time.perf_counter() - started:.0f} s")
-    return ModeRun(run, timings)
+            log(f"  {n}/{len(queries)} queries, {time.perf_counter() - started:.0f} s")
+    return runs
 
 
 def mode_row(
@@ -147,18 +156,24 @@ def evaluate_modes(
 ) -> list[dict[str, object]]:
     """One row per mode; a +rerank mode whose cross-encoder cannot load says so, with no number."""
     retriever = Retriever(index.catalog, index.store, models)
-    rows: list[dict[str, object]] = []
+    unavailable: dict[str, dict[str, object]] = {}
+    searches: dict[str, Search] = {}
     for mode in modes:
-        params = params_for(mode, tuned)
-        config = mode_config(mode, params)
+        config = mode_config(mode, params_for(mode, tuned))
         if config.rerank and models.reranker is None:
             status = next(s for s in models.status(load=False) if s.role == "reranker")
-            rows.append({"mode": mode, "status": "unavailable", "reason": status.detail})
+            unavailable[mode] = {"mode": mode, "status": "unavailable", "reason": status.detail}
             log(f"{mode}: unavailable ({status.detail})")
+        else:
+            searches[mode] = retriever_search(index, retriever, config)
+    log(f"{', '.join(searches)}: {len(dataset.queries)} queries each, interleaved")
+    runs = run_interleaved(dataset.queries, searches)
+    rows = []
+    for mode in modes:
+        if mode in unavailable:
+            rows.append(unavailable[mode])
             continue
-        log(f"{mode}: {len(dataset.queries)} queries")
-        mode_run = run_mode(index, retriever, dataset.queries, config, label=mode)
-        rows.append(mode_row(mode, dataset, mode_run, params))
+        rows.append(mode_row(mode, dataset, runs[mode], params_for(mode, tuned)))
         log(f"{mode}: nDCG@10 {rows[-1]['ndcg@10']}")
     return rows
 

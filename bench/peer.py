@@ -13,7 +13,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.beir import TUNED_FILE, FusionParams, load_tuned, mode_config, restrict, run_mode
+from bench.beir import (
+    TUNED_FILE,
+    FusionParams,
+    load_tuned,
+    mode_config,
+    restrict,
+    retriever_search,
+    run_interleaved,
+)
 from bench.beir_index import BeirIndex, open_index
 from bench.common import (
     bench_models,
@@ -27,13 +35,14 @@ from bench.common import (
 from ingest.batch import ingest_texts
 from ingest.chunking import chunk_pages, split_sentences
 from ragcore.catalog import Catalog
-from ragcore.evaluation import BeirDataset, BeirDoc, evaluate, load_beir, run_from_ranking
+from ragcore.evaluation import BeirDataset, BeirDoc, evaluate, load_beir
 from ragcore.models.loader import Models
 from ragcore.retrieval import Retriever
 from ragcore.settings import Settings
 from ragcore.stores import open_store
 from ragcore.types import ChunkingParams, Page, Strategy
 
+LANGCHAIN = "LangChain: BM25Retriever + InMemoryVectorStore + EnsembleRetriever"
 INSTALL_HINT = (
     "bench.peer needs LangChain: .venv/bin/pip install langchain-community langchain-core "
     "(the `bench` extra of pyproject.toml)"
@@ -133,8 +142,11 @@ class LangChainRecipe:
         dense = self.vector_store.as_retriever(search_kwargs={"k": self.k})
         return self._ensemble_cls(retrievers=[dense, self.bm25], weights=[0.5, 0.5])
 
-    def search(self, query: str) -> list[str]:
-        return [d.metadata["beir_id"] for d in self.ensemble.invoke(query)]
+    def timed_search(self, query: str) -> tuple[list[str], dict[str, float]]:
+        t0 = time.perf_counter()
+        docs = self.ensemble.invoke(query)
+        total_ms = (time.perf_counter() - t0) * 1000
+        return [d.metadata["beir_id"] for d in docs], {"total": total_ms}
 
     def add(self, chunks: list[tuple[str, str, str]]) -> dict[str, float]:
         """Add chunks the LangChain way: embed + add vectors, rebuild BM25 from every chunk."""
@@ -190,50 +202,33 @@ def run(
     try:
         vectors = stored_vectors(index)
         chunks = [(r.point_id, index.beir_ids[r.doc_id], r.text) for r in index.catalog.chunks()]
-        retriever = Retriever(index.catalog, index.store, models)
-        for label, fusion in (
-            ("ours: hybrid-rrf (tuned)", tuned["rrf"]),
-            (
-                "ours: hybrid-rrf (1:1, k=60)",
-                FusionParams("rrf", tuned["rrf"].dense_k, tuned["rrf"].bm25_k, 60, 1.0, 1.0),
-            ),
-        ):
-            log(f"peer: {label}")
-            mode_run = run_mode(
-                index, retriever, dataset.queries, mode_config("hybrid-rrf", fusion), label=label
-            )
-            result = evaluate(dataset.qrels, mode_run.run)
-            rows.append(
-                {
-                    "system": label,
-                    "ndcg@10": round(result.mean["ndcg@10"], 4),
-                    "recall@100": round(result.mean["recall@100"], 4),
-                    **latency_summary([t["total"] / 1000 for t in mode_run.timings]),
-                }
-            )
         depth = tuned["rrf"].dense_k
         log(f"peer: building the LangChain recipe over {len(chunks)} chunks")
         t0 = time.perf_counter()
         recipe = LangChainRecipe(models, chunks, vectors, k=depth)
         build_seconds = time.perf_counter() - t0
-        run_lc: dict[str, dict[str, float]] = {}
-        seconds = []
-        for n, (qid, text) in enumerate(dataset.queries.items(), start=1):
-            if n % 100 == 0:
-                log(f"  LangChain: {n}/{len(dataset.queries)} queries")
-            t0 = time.perf_counter()
-            ranked = recipe.search(text)
-            seconds.append(time.perf_counter() - t0)
-            run_lc[qid] = run_from_ranking(ranked)
-        result = evaluate(dataset.qrels, run_lc)
-        rows.append(
-            {
-                "system": "LangChain: BM25Retriever + InMemoryVectorStore + EnsembleRetriever",
-                "ndcg@10": round(result.mean["ndcg@10"], 4),
-                "recall@100": round(result.mean["recall@100"], 4),
-                **latency_summary(seconds),
-            }
-        )
+        retriever = Retriever(index.catalog, index.store, models)
+        untuned = FusionParams("rrf", depth, depth, 60, 1.0, 1.0)
+        searches = {
+            "ours: hybrid-rrf (tuned)": retriever_search(
+                index, retriever, mode_config("hybrid-rrf", tuned["rrf"])
+            ),
+            "ours: hybrid-rrf (1:1, k=60)": retriever_search(
+                index, retriever, mode_config("hybrid-rrf", untuned)
+            ),
+            LANGCHAIN: recipe.timed_search,
+        }
+        log(f"peer: {len(dataset.queries)} queries through each system, interleaved")
+        for name, mode_run in run_interleaved(dataset.queries, searches).items():
+            result = evaluate(dataset.qrels, mode_run.run)
+            rows.append(
+                {
+                    "system": name,
+                    "ndcg@10": round(result.mean["ndcg@10"], 4),
+                    "recall@100": round(result.mean["recall@100"], 4),
+                    **latency_summary([t["total"] / 1000 for t in mode_run.timings]),
+                }
+            )
         log("peer: adding documents")
         added = add_documents(index, dataset, models, params, recipe, workdir, n_new)
     finally:

@@ -210,7 +210,8 @@ def section_beir(report: Mapping[str, Any] | None, tuned: Mapping[str, Any] | No
         f"documents ({report['chunks']} chunks: {report['chunking']['strategy']}, at most "
         f"{report['chunking']['chunk_size']} tokens, overlap {report['chunking']['overlap']}), "
         f"{report['model']}, embedded store, no CLIP. Each document is title + text; a document's rank "
-        "is its best chunk's. Fusion parameters from "
+        "is its best chunk's. Latency: every query runs through all modes in turn (so they share the "
+        "machine's load), whole `Retriever.run`, query encoding included. Fusion parameters from "
         f"`{Path(report['fusion_source']).name if report['fusion_source'].endswith('.json') else report['fusion_source']}`.",
         "",
         _table(
@@ -256,7 +257,9 @@ def section_tuning(tuned: Mapping[str, Any]) -> str:
         "",
         "Chosen: "
         + "; ".join(
-            f"**{name}** dense_k = bm25_k = {c['dense_k']}, rrf_k = {c['rrf_k']}, dense_weight = {c['dense_weight']}, bm25_weight = {c['bm25_weight']}"
+            f"**{name}** dense_k = bm25_k = {c['dense_k']}"
+            + (f", rrf_k = {c['rrf_k']}" if name == "rrf" else "")
+            + f", dense_weight = {c['dense_weight']}, bm25_weight = {c['bm25_weight']}"
             for name, c in chosen.items()
         ),
         "",
@@ -293,7 +296,8 @@ def section_peer(report: Mapping[str, Any] | None) -> str:
             f"Same {report['chunks']} chunks, same MiniLM vectors (read from our index), same {report['queries']} "
             "queries. LangChain: `BM25Retriever` (rank-bm25, its default whitespace tokens) + "
             "`InMemoryVectorStore` retriever + `EnsembleRetriever` (weighted RRF, weights 0.5/0.5, c = 60), "
-            "each retriever k = our candidate depth. Versions: "
+            "each retriever k = our candidate depth. Each query runs through the three systems in "
+            "turn, so their latencies see the same machine load. Versions: "
             + ", ".join(f"{k} {v}" for k, v in report["versions"].items())
             + ".",
             "",
