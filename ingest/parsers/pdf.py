@@ -127,6 +127,13 @@ def _open(data: bytes, name: str) -> PdfReader:
     return reader
 
 
+def _needs_crypto(exc: DependencyError) -> bool:
+    # pypdf raises DependencyError both for AES without 'cryptography' and for image decoders
+    # (jbig2dec) it cannot find; only the first makes the whole file unreadable.
+    message = str(exc)
+    return "cryptography" in message or "AES" in message
+
+
 def _aes_error(name: str) -> EncryptedFile:
     return EncryptedFile(
         f"{name} is encrypted with AES, which this installation cannot decrypt "
@@ -224,8 +231,16 @@ def _page_images(
             suffix = image_file.name[image_file.name.rfind(".") :].lower()
             raw_mime = _EXTENSION_MIME.get(suffix, "")
             encoded, mime = encode_for_embedding(img, image_file.data, raw_mime)
-        except DependencyError:
-            raise
+        except DependencyError as exc:
+            if _needs_crypto(exc):
+                raise
+            # A decoder pypdf calls out to (jbig2dec for scanned pages, say) is not installed:
+            # that image is lost, the rest of the document is not.
+            warnings.append(
+                f"An image on page {number} of {name} was skipped: decoding it needs a program "
+                f"this installation lacks ({short_reason(exc)})."
+            )
+            continue
         except Exception as exc:
             warnings.append(
                 f"An image on page {number} of {name} could not be decoded and was skipped "

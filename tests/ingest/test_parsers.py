@@ -248,6 +248,21 @@ def test_real_nist_pdf() -> None:
     assert decoded(logo.data).size == (logo.width, logo.height)
 
 
+SCANNED_PDF = SHARED_DATA / "pdfs" / "scanned_linn_brochure_cardinal.pdf"
+
+
+@pytest.mark.skipif(not SCANNED_PDF.is_file(), reason=f"shared data not found at {SCANNED_PDF}")
+def test_scanned_pdf_with_jbig2_images_is_not_called_encrypted() -> None:
+    # pypdf raises the same DependencyError for a missing JBIG2 decoder as for AES without
+    # 'cryptography'; only the latter may fail the file, and never with the wrong reason.
+    doc = parse_file(SCANNED_PDF, name="scan.pdf", doc_id="scan")
+    assert len(doc.pages) == 4
+    images = sum(len(page.images) for page in doc.pages)
+    skipped = [w for w in doc.warnings if "needs a program this installation lacks" in w]
+    assert images > 0 or skipped, doc.warnings
+    assert not any("encrypted" in w for w in doc.warnings)
+
+
 @pytest.mark.skipif(
     not NIST_PDF.is_file(), reason=f"shared data not found at {NIST_PDF} (set RAG_SHARED_DATA)"
 )
