@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import models as model_bench
 from bench.beir import (
     FusionParams,
     collect_legs,
@@ -15,6 +16,9 @@ from bench.beir import (
     fuse_legs,
     mode_config,
     point_to_beir,
+)
+from bench.beir import (
+    main as beir_main,
 )
 from bench.beir_index import BeirIndex, beir_doc_id, open_index
 from bench.latency import RandomUnitVectors
@@ -123,3 +127,34 @@ def test_rerank_rows_say_unavailable_without_a_number(index: tuple[BeirIndex, Mo
     assert rows[0]["mode"] == "bm25" and 0.0 <= float(rows[0]["ndcg@10"]) <= 1.0  # type: ignore[arg-type]
     assert rows[1]["mode"] == "hybrid-rrf+rerank" and rows[1]["status"] == "unavailable"
     assert not any("ndcg" in key for key in rows[1])
+
+
+def test_models_flag_runs_the_model_comparison_on_the_same_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[list[str]] = []
+
+    def fake_main(argv: list[str]) -> int:
+        seen.append(list(argv))
+        return 0
+
+    monkeypatch.setattr(model_bench, "main", fake_main)
+    (tmp_path / "beir").mkdir()
+    code = beir_main(
+        [
+            "--data",
+            str(tmp_path / "beir"),
+            "--workdir",
+            str(tmp_path / "w"),
+            "--models",
+            "a/one,b/two",
+            "--limit-queries",
+            "7",
+            "--json",
+        ]
+    )
+    assert code == 0
+    (argv,) = seen
+    assert "--models=a/one,b/two" in argv and "--limit-queries=7" in argv and "--json" in argv
+    assert f"--data={tmp_path / 'beir'}" in argv
+    assert f"--workdir={tmp_path / 'w' / 'models'}" in argv
