@@ -21,7 +21,13 @@ PLOTS = {
     "peer": "peer.png",
     "ingest": "ingest_stages.png",
     "latency": "latency_stages.png",
+    "models": "models.png",
 }
+# Steps `make bench` runs unless --only says otherwise; `models` embeds the corpus once per model
+# (MPNet alone takes the better part of an hour on two cores), so it runs only when asked and
+# its last results are reused.
+DEFAULT_STEPS = "beir,peer,ingest,latency"
+COMPARED_MODELS = "sentence-transformers/all-MiniLM-L6-v2,sentence-transformers/all-mpnet-base-v2"
 
 
 def commands(data: Path, args: argparse.Namespace) -> dict[str, list[str]]:
@@ -40,6 +46,7 @@ def commands(data: Path, args: argparse.Namespace) -> dict[str, list[str]]:
             "--real-upto",
             str(args.real_upto),
         ],
+        "models": ["bench.beir", "--data", scifact, "--split", "test", "--models", COMPARED_MODELS],
     }
 
 
@@ -167,6 +174,29 @@ def plot_peer(report: Mapping[str, Any], path: Path) -> None:
 
 
 # ── markdown ───────────────────────────────────────────────────────
+
+
+def plot_models(report: Mapping[str, Any], path: Path) -> None:
+    plt = _pyplot()
+    rows = report["rows"]
+    names = [r["model"].split("/")[-1] for r in rows]
+    series = {
+        "dense nDCG@10": [r["quality"]["dense"]["ndcg@10"] for r in rows],
+        "hybrid nDCG@10": [r["quality"]["hybrid-rrf"]["ndcg@10"] for r in rows],
+        "dense R@100": [r["quality"]["dense"]["recall@100"] for r in rows],
+    }
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    width = 0.8 / len(series)
+    for i, (label, values) in enumerate(series.items()):
+        xs = [j + i * width for j in range(len(rows))]
+        ax.bar_label(ax.bar(xs, values, width, label=label), fmt="%.3f", fontsize=7)
+    ax.set_xticks([j + width * (len(series) - 1) / 2 for j in range(len(rows))], names)
+    ax.set_ylim(0, 1.2)
+    ax.set_title(f"{report['dataset']} {report['split']}: embedding models")
+    ax.legend(fontsize=8, loc="upper center", ncol=len(series))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -446,6 +476,62 @@ def section_latency(report: Mapping[str, Any] | None) -> str:
     )
 
 
+def section_models(report: Mapping[str, Any] | None) -> str:
+    if report is None:
+        return (
+            "## Embedding models\n\nNot run yet: `python -m bench.report --only models` (about an "
+            "hour on two cores: every model embeds the whole corpus).\n"
+        )
+    rows = [
+        [
+            r["model"],
+            r["dim"],
+            r["bytes_per_vector"],
+            r["distance"],
+            _f(r["quality"]["dense"]["ndcg@10"]),
+            _f(r["quality"]["dense"]["recall@100"]),
+            _f(r["quality"]["hybrid-rrf"]["ndcg@10"]),
+            _f(r["quality"]["hybrid-rrf"]["recall@100"]),
+            _f(r["encode_passages_per_s"], 1),
+            r["chunks"],
+            _f(r["index_bytes_on_disk"] / 1e6, 1),
+        ]
+        for r in report["rows"]
+    ]
+    return "\n".join(
+        [
+            "## Embedding models",
+            "",
+            f"`{report['command']}` (what `python -m bench.beir --models ...` runs)",
+            "",
+            f"{report['dataset']} {report['split']}, {report['queries']} queries, corpus: "
+            f"{report['corpus']}; each model chunks to its own maximum length. Dense = the model "
+            "alone; hybrid = with BM25, RRF k=60, 100 deep per leg. Passages/s: `embed_passages` "
+            f"on 64 abstracts (load average then: {report['machine']['load_average']}).",
+            "",
+            _table(
+                [
+                    "model",
+                    "dim",
+                    "bytes/vector",
+                    "distance",
+                    "dense nDCG@10",
+                    "dense R@100",
+                    "hybrid nDCG@10",
+                    "hybrid R@100",
+                    "passages/s",
+                    "chunks",
+                    "index MB",
+                ],
+                rows,
+            ),
+            "",
+            f"![embedding models]({PLOTS['models']})",
+            "",
+        ]
+    )
+
+
 def render(
     results: Mapping[str, Any], tuned: Mapping[str, Any] | None, started: Mapping[str, Any]
 ) -> str:
@@ -470,6 +556,7 @@ def render(
         section_peer(results.get("peer")),
         section_ingest(results.get("ingest"), results.get("beir")),
         section_latency(results.get("latency")),
+        section_models(results.get("models")),
     ]
     return "\n".join(head + body)
 
@@ -479,6 +566,7 @@ PLOTTERS: dict[str, Callable[[Mapping[str, Any], Path], None]] = {
     "peer": plot_peer,
     "ingest": plot_ingest,
     "latency": plot_latency,
+    "models": plot_models,
 }
 
 
@@ -486,7 +574,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
     parser.add_argument("--workdir", type=Path, default=default_workdir())
     parser.add_argument("--data", type=Path, default=shared_data_dir())
-    parser.add_argument("--only", default="beir,peer,ingest,latency", help="steps to run")
+    parser.add_argument(
+        "--only", default=DEFAULT_STEPS, help="steps to run, of: " + ",".join(PLOTS)
+    )
     parser.add_argument("--reuse", action="store_true", help="keep results already in the workdir")
     parser.add_argument("--tune", action="store_true", help="re-tune fusion on train first")
     parser.add_argument("--sizes", default="1000,10000,50000")
