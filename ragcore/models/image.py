@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from ragcore.models.base import Vectors
+from ragcore.models.lazy import LazyModel
 from ragcore.models.resolver import Resolved
 
 
-class ClipEmbedder:
+class ClipEmbedder(LazyModel):
     """CLIP through sentence-transformers.
 
     >>> clip = ClipEmbedder(resolved)
@@ -22,30 +22,12 @@ class ClipEmbedder:
     """
 
     def __init__(self, resolved: Resolved, *, device: str = "cpu", batch_size: int = 16) -> None:
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be > 0, got {batch_size}")
-        self.model_id = resolved.model_id
-        self.resolved = resolved
-        self._device = device
-        self._batch_size = batch_size
-        self._model: Any = None
-        self._lock = threading.Lock()
+        super().__init__(resolved, device=device, batch_size=batch_size)
 
-    def warm_up(self) -> None:
-        with self._lock:
-            if self._model is None:
-                from sentence_transformers import SentenceTransformer
+    def _build(self, location: str, *, device: str, local_files_only: bool) -> Any:
+        from sentence_transformers import SentenceTransformer
 
-                self._model = SentenceTransformer(
-                    str(self.resolved.location),
-                    device=self._device,
-                    local_files_only=self.resolved.source != "hub",
-                )
-
-    @property
-    def model(self) -> Any:
-        self.warm_up()
-        return self._model
+        return SentenceTransformer(location, device=device, local_files_only=local_files_only)
 
     @property
     def dim(self) -> int:

@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
-from ragcore.models.resolver import Resolved
+from ragcore.models.lazy import LazyModel
 
 
-class CrossEncoderReranker:
+class CrossEncoderReranker(LazyModel):
     """Scores (query, passage) pairs with a sentence-transformers CrossEncoder.
 
     >>> CrossEncoderReranker(resolved).score("zero trust", ["ZTA assumes no implicit trust", "cats"])
     [7.1, -10.9]
     """
 
-    def __init__(self, resolved: Resolved, *, device: str = "cpu", batch_size: int = 32) -> None:
-        self.model_id = resolved.model_id
-        self.resolved = resolved
-        self._device = device
-        self._batch_size = batch_size
-        self._model: Any = None
-        self._lock = threading.Lock()
+    def _build(self, location: str, *, device: str, local_files_only: bool) -> Any:
+        from sentence_transformers import CrossEncoder
 
-    def warm_up(self) -> None:
-        with self._lock:
-            if self._model is None:
-                from sentence_transformers import CrossEncoder
-
-                self._model = CrossEncoder(
-                    str(self.resolved.location),
-                    device=self._device,
-                    local_files_only=self.resolved.source != "hub",
-                )
+        return CrossEncoder(location, device=device, local_files_only=local_files_only)
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
         if not passages:
