@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePath
@@ -22,6 +22,8 @@ _CITATION_GROUP = re.compile(
     r"\[\s*(?:sources?\s*)?\d+(?:\s*[,;\-–]\s*(?:sources?\s*)?\d+)*\s*\]", re.IGNORECASE
 )
 _NUMBER = re.compile(r"\d+")
+# The list items an answer is laid out with: "- x", "* x", "• x", "1. x", "2) x".
+_LIST_ITEM = re.compile(r"(?:[-*+•]|(?P<number>\d{1,9})[.)])\s+")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$])")
 
 # Order and labels of the latency bars; stages an answer did not run are left out.
@@ -99,9 +101,16 @@ def anchor_id(prefix: str, number: int) -> str:
 
 
 def cited_answer_html(text: str, citations: Sequence[Citation], *, anchor_prefix: str) -> str:
-    """The answer HTML-escaped, each [n] a link to its source card; failed citations marked.
+    """The answer as one inert HTML block: escaped, each [n] a link to its source card.
 
-    Markdown in the answer (lists, emphasis) still renders: escaping leaves it alone.
+    Only its layout is kept: paragraphs, line breaks and "-" or "1." list items. Any other
+    Markdown (links, images, headings, emphasis, Streamlit's ``:red[...]`` and ``$math$``) is
+    shown as typed, since an extractive answer is document text and a model's answer may quote
+    it (a Markdown image alone would make the browser fetch any URL a document names). The
+    block has no newline, so the Markdown renderer passes all of it through as HTML.
+
+    >>> cited_answer_html("- [x](javascript:y) [1]", [], anchor_prefix="t1")[:52]
+    '<div class="answer"><ul><li>[x](javascript:y) <a hre'
     """
     unsupported = {c.number for c in citations if not c.supported}
 
@@ -122,7 +131,49 @@ def cited_answer_html(text: str, citations: Sequence[Citation], *, anchor_prefix
         numbers = [int(n) for n in _NUMBER.findall(match.group(0))]
         return "".join(badge(n) for n in numbers)
 
-    return _CITATION_GROUP.sub(group, html.escape(text))
+    def inline(line: str) -> str:
+        return _CITATION_GROUP.sub(group, html.escape(line))
+
+    return f'<div class="answer">{"".join(_answer_blocks(text, inline))}</div>'
+
+
+def _answer_blocks(text: str, inline: Callable[[str], str]) -> Iterator[str]:
+    """Paragraphs and lists of ``text`` as HTML; ``inline`` renders the text of one line."""
+    paragraph: list[str] = []
+    items: list[str] = []
+    ordered = False
+    start = "1"
+
+    def close_list() -> str:
+        if not ordered:
+            return f"<ul>{''.join(items)}</ul>"
+        attr = "" if start == "1" else f' start="{start}"'
+        return f"<ol{attr}>{''.join(items)}</ol>"
+
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = raw.strip()
+        item = _LIST_ITEM.match(line)
+        # An indented line under a list item continues that item (a model wraps long items).
+        continues = bool(items and line and not item and raw[:1].isspace())
+        if paragraph and (not line or item):
+            yield f"<p>{'<br>'.join(paragraph)}</p>"
+            paragraph = []
+        if items and not continues and (not item or ordered != (item["number"] is not None)):
+            yield close_list()
+            items = []
+        if continues:
+            items[-1] = items[-1].removesuffix("</li>") + f"<br>{inline(line)}</li>"
+        elif item:
+            if not items:
+                ordered = item["number"] is not None
+                start = item["number"] or "1"
+            items.append(f"<li>{inline(line[item.end() :])}</li>")
+        elif line:
+            paragraph.append(inline(line))
+    if paragraph:
+        yield f"<p>{'<br>'.join(paragraph)}</p>"
+    if items:
+        yield close_list()
 
 
 def md_escape(text: str) -> str:

@@ -154,9 +154,15 @@ def ask(
             stream = resources.answerer(rt, choice).start(
                 question, config=config, history=history, doc_ids=options["doc_ids"]
             )
+        # Not st.write_stream: it renders the text as Markdown, and an extractive answer is
+        # document text, whose links and images must not come alive even while streaming.
         live = st.empty()
-        with live:
-            st.write_stream(stream.tokens())
+        shown = ""
+        for token in stream.tokens():
+            shown += token
+            live.markdown(
+                render.cited_answer_html(shown, [], anchor_prefix="live"), unsafe_allow_html=True
+            )
         answer = stream.result()
     except RagError as exc:
         st.error(f"No answer: {exc}")

@@ -47,6 +47,44 @@ def test_cited_answer_links_each_number_and_flags_unsupported_ones() -> None:
     assert "&lt;b&gt;claim&lt;/b&gt;" in out and "<b>" not in out
 
 
+def test_cited_answer_shows_document_markup_as_text() -> None:
+    # An extractive answer quotes documents verbatim, so whatever they hold reaches this.
+    text = (
+        "Quoted:\n"
+        '- <script>window.__pwned = 1</script> <img src=x onerror="alert(2)"> <b>bold</b> [1]\n'
+        "- [click me](javascript:alert(1)) ![pic](http://127.0.0.1:9/x.png) [1]\n"
+        "- ### Heading :red[alarm] $x^2$ **strong** `code` [2]\n"
+        "\n"
+        "> quoted | table |"
+    )
+    out = render.cited_answer_html(text, [_citation(1, True)], anchor_prefix="t1")
+    # One HTML block with no line break: Markdown (and Streamlit's :color[] and $math$
+    # extensions) never sees any of the text.
+    assert out.startswith('<div class="answer">') and out.endswith("</div>")
+    assert "\n" not in out
+    for markup in ("<script", "<img", "<b>", "<h3", "<strong", "<code", "<blockquote", "<table"):
+        assert markup not in out
+    assert "javascript:alert(1))" in out and 'href="javascript' not in out
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in out
+    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in out
+    assert "[click me](javascript:alert(1)) ![pic](http://127.0.0.1:9/x.png) <a href=" in out
+    assert "### Heading :red[alarm] $x^2$ **strong** `code` <a href=\"#t1-src-2\"" in out
+    assert "<p>&gt; quoted | table |</p>" in out
+    assert out.count('href="#t1-src-1"') == 2
+
+
+def test_cited_answer_keeps_paragraphs_line_breaks_and_lists() -> None:
+    text = "Intro line\nsecond line\n\n- one [1]\n  wrapped\n* two\n\n3. three\n4) four\nAfter"
+    out = render.cited_answer_html(text, [], anchor_prefix="t2")
+    assert out == (
+        '<div class="answer"><p>Intro line<br>second line</p>'
+        '<ul><li>one <a href="#t2-src-1" title="open source 1" '
+        'style="text-decoration:none;font-weight:600">[1]</a><br>wrapped</li><li>two</li></ul>'
+        '<ol start="3"><li>three</li><li>four</li></ol><p>After</p></div>'
+    )
+    assert render.cited_answer_html("", [], anchor_prefix="t3") == '<div class="answer"></div>'
+
+
 def test_evidence_rows_show_every_signal_with_dashes_for_missing_ones() -> None:
     rows = render.evidence_rows(
         Evidence(bm25_rank=2, bm25_score=7.25, fused_rank=1, fused_score=0.0325)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Playwright
+    from playwright.sync_api import Browser, Locator, Page, Playwright, ViewportSize
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,6 +34,10 @@ CHROMIUM_ARGS = [
 ]
 QUESTION = "What are the essential characteristics of cloud computing?"
 CLOUD_PDF = "nist_sp800-145_cloud_definition.pdf"
+VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
+# A final answer's citation links ("#t1-src-2"); the preview shown while it streams links
+# to "#live-src-2" and is replaced when the answer is complete.
+ANSWER_MARKER = 'a[href^="#t"][href*="-src-"]'
 
 
 def shared_data() -> Path:
@@ -150,19 +154,57 @@ def wait_ready(page: Page, ready: int, timeout_s: float = 300) -> None:
         ) from None
 
 
-def ask(page: Page, question: str) -> str:
-    """Ask on the Chat page; returns the first citation number of the answer, e.g. "1"."""
+def session_page(browser: Browser) -> Page:
+    """A page in a new browser context: its own cookies and storage, so its own app session."""
+    return browser.new_context(viewport=VIEWPORT).new_page()
+
+
+def progress_lines(page: Page) -> list[str]:
+    """The texts of the library's progress bars, e.g. "a.md (add) — embedding (40%)".
+
+    While a run redraws the page, the previous run's elements it has not reached yet stay,
+    marked stale (and faded after a moment); only the current ones count.
+    """
+    fresh = '[data-testid="stElementContainer"][data-stale="false"]'
+    bars = page.locator(f'{fresh} [data-testid="stProgress"]')
+    return [" ".join(t.split()) for t in bars.all_inner_texts()]
+
+
+def send_question(page: Page, question: str, *, submit: bool = True) -> None:
+    """Go to the Chat page and type ``question``; press Enter unless ``submit`` is false."""
     page.get_by_role("link", name="Chat").click()
     box = page.get_by_placeholder("Ask a question about your documents")
     box.wait_for(timeout=60_000)
     box.fill(question)
-    box.press("Enter")
-    marker = page.locator('[data-testid="stChatMessage"] a[href*="-src-"]').first
-    marker.wait_for(timeout=180_000)
+    if submit:
+        box.press("Enter")
+
+
+def submit_question(page: Page) -> None:
+    """Press Enter in the chat box filled by ``send_question(..., submit=False)``."""
+    page.get_by_placeholder("Ask a question about your documents").press("Enter")
+
+
+def wait_answer(page: Page, turn: int = 1, timeout_s: float = 180) -> str:
+    """Wait for the ``turn``-th (1-based) cited answer; returns its first citation number."""
+    answers = page.get_by_test_id("stChatMessage").filter(has=page.locator(ANSWER_MARKER))
+    marker = answers.nth(turn - 1).locator(ANSWER_MARKER).first
+    marker.wait_for(timeout=timeout_s * 1000)
     number = re.sub(r"\D", "", marker.inner_text())
     if not number:
         raise AssertionError(f"the first citation marker has no number: {marker.inner_text()!r}")
     return number
+
+
+def ask(page: Page, question: str) -> str:
+    """Ask on the Chat page; returns the first citation number of the answer, e.g. "1"."""
+    send_question(page, question)
+    return wait_answer(page)
+
+
+def chat_messages(page: Page) -> Locator:
+    """The chat's messages, questions and answers alike, oldest first."""
+    return page.get_by_test_id("stChatMessage")
 
 
 def open_card(page: Page, number: str) -> str:
