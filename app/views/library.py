@@ -150,7 +150,9 @@ def upload_form(rt: Runtime) -> None:
 
 def show_notes() -> None:
     for level, message in st.session_state.get("upload_notes", []):
-        getattr(st, level)(message)
+        # Notes quote file names and error text, which a person (or a document) chose:
+        # they are shown as typed, never as Markdown.
+        getattr(st, level)(render.md_escape(message))
 
 
 def _jobs_to_show(rt: Runtime) -> tuple[list[JobRecord], set[int]]:
@@ -178,7 +180,7 @@ def progress_panel(rt: Runtime) -> None:
             text=f"**{render.md_escape(name)}** ({action}) — {render.md_escape(view.label)}",
         )
         if view.failed:
-            st.error(f"{name} failed: {view.error}")
+            st.error(render.md_escape(f"{name} failed: {view.error}"))
     finished = st.session_state.get("active_jobs", set()) - active
     st.session_state["active_jobs"] = active
     if finished:
@@ -232,7 +234,7 @@ def reindex_controls(rt: Runtime, doc_id: str) -> None:
         try:
             job = library.reindex(rt.catalog, doc_id, _params(strategy, int(size), None))
         except (ValueError, KeyError) as exc:
-            st.error(str(exc))
+            st.error(render.md_escape(str(exc)))
             return
         _track(job)
         st.rerun()
@@ -254,7 +256,7 @@ def delete_controls(rt: Runtime, doc_id: str, name: str) -> None:
         try:
             library.delete_document(rt.catalog, rt.store, doc_id)
         except RagError as exc:
-            st.error(f"{name} could not be fully deleted: {exc}")
+            st.error(render.md_escape(f"{name} could not be fully deleted: {exc}"))
             return
         st.session_state["upload_notes"] = [("success", f"{name} deleted.")]
         st.rerun()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +10,11 @@ from streamlit.testing.v1 import AppTest
 
 from ragcore.runtime import Runtime
 from ragcore.testing.documents import make_text_pdf
+
+
+def shown(markdown: str) -> str:
+    """What a person reads: Markdown's backslash escapes removed (the views escape names)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def _button(at: AppTest, label: str):
@@ -53,7 +59,7 @@ def test_uploads_are_ingested_and_listed(
         ],
     )
     assert not app.exception
-    successes = [s.value for s in app.success]
+    successes = [shown(s.value) for s in app.success]
     assert successes == ["Added manual.pdf, notes.md; indexing starts shortly."]
     assert [p.text for p in app.get("progress")]  # the progress panel lists the queued jobs
     assert all("queued" in str(p.proto.text) for p in app.get("progress"))
@@ -81,7 +87,7 @@ def test_a_failed_upload_shows_its_reason(app: AppTest, ingest_all: Callable[[],
     app.run()
     row = _table(app)[0]
     assert row["status"].startswith("failed: ")
-    errors = [e.value for e in app.error]
+    errors = [shown(e.value) for e in app.error]
     assert any(
         e.startswith("broken.pdf failed: ") and len(e) > len("broken.pdf failed: ") for e in errors
     )
@@ -107,7 +113,7 @@ def test_delete_asks_first(app: AppTest, runtime: Runtime, ingest_all: Callable[
     app.run()
     assert runtime.catalog.list_documents() == []
     assert runtime.store.count() == 0
-    assert [s.value for s in app.success] == ["a.txt deleted."]
+    assert [shown(s.value) for s in app.success] == ["a.txt deleted."]
 
 
 def test_reindex_with_another_strategy(
@@ -125,3 +131,13 @@ def test_reindex_with_another_strategy(
     app.run()
     assert _table(app)[0]["strategy"] == "sentence"
     assert _table(app)[0]["status"] == "ready"
+
+
+def test_file_names_in_notes_are_shown_as_typed_not_as_markdown(app: AppTest) -> None:
+    app.run()
+    _upload(app, [(":red[alarm] ![x](http:x).txt", b"Plain words.", "text/plain")])
+    assert not app.exception
+    (note,) = [s.value for s in app.success]
+    # Brackets and parentheses escaped: no colour directive, no image fetched by the browser.
+    assert r"\[alarm\]" in note and r"\!\[x\]\(http:x\)" in note
+    assert shown(note) == "Added :red[alarm] ![x](http:x).txt; indexing starts shortly."
