@@ -21,6 +21,7 @@ page = st.navigation(
     [
         st.Page("views/library.py", title="Library", icon=":material/library_books:", default=True),
         st.Page("views/chat.py", title="Chat", icon=":material/chat:"),
+        st.Page("views/evaluate.py", title="Evaluate", icon=":material/analytics:"),
         st.Page("views/system.py", title="System", icon=":material/monitor_heart:"),
     ]
 )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from bench.common import shared_data_dir
 from ingest.service import BackgroundWorker, build_worker
 from ragcore.answering import Answerer
 from ragcore.retrieval import Retriever
@@ -103,6 +104,12 @@ def llm_slot() -> LLMSlot:
     current = settings()
     build = _providers.llm
     return LLMSlot(lambda: build(current))
+
+
+def default_beir_folder() -> str:
+    """The shared SciFact folder when this machine has it (``RAG_SHARED_DATA``), else empty."""
+    folder = shared_data_dir() / "beir" / "scifact"
+    return str(folder) if folder.is_dir() else ""
 
 
 def answerer(rt: Runtime, choice: LLMChoice) -> Answerer:

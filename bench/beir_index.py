@@ -6,7 +6,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +43,7 @@ class BeirIndex:
     store: VectorStore
     beir_ids: dict[str, str]  # our doc id -> BEIR _id
     stats: dict[str, object]
+    reused: bool = False  # found complete on disk: nothing was embedded
 
     def close(self) -> None:
         self.store.close()
@@ -71,10 +72,12 @@ def open_index(
     *,
     doc_ids: Collection[str] | None = None,
     batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BeirIndex:
     """The cached index for this corpus (or the ``doc_ids`` part of it), building what is missing.
 
     An interrupted build resumes: documents already ready in the catalog are not embedded again.
+    ``progress`` hears (documents indexed, documents in all) after each written batch.
     """
     selected = sorted(doc_ids) if doc_ids is not None else sorted(dataset.corpus)
     unknown = [d for d in selected if d not in dataset.corpus]
@@ -92,9 +95,37 @@ def open_index(
     path.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(path / "catalog.sqlite3")
     store = open_store("embedded", path=path / "vectors", collection="beir")
-    if done_file.exists():
-        return BeirIndex(path, catalog, store, beir_ids, json.loads(done_file.read_text()))
+    reused = done_file.exists()
+    try:
+        if reused:
+            stats = json.loads(done_file.read_text())
+            if progress is not None:
+                progress(len(selected), len(selected))
+        else:
+            stats = _build(
+                dataset, models, params, path, catalog, store, selected, batch_size, progress
+            )
+            write_json(done_file, stats)
+    except BaseException:
+        # Stopped half-way (an error, Ctrl-C, a stopped page): let go of the store folder, which
+        # admits one client, so the next call can resume the build.
+        store.close()
+        catalog.close()
+        raise
+    return BeirIndex(path, catalog, store, beir_ids, stats, reused=reused)
 
+
+def _build(
+    dataset: BeirDataset,
+    models: Models,
+    params: ChunkingParams,
+    path: Path,
+    catalog: Catalog,
+    store: VectorStore,
+    selected: list[str],
+    batch_size: int,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, object]:
     ready = {doc.id for doc in catalog.list_documents() if doc.status == "ready"}
     todo = [d for d in selected if beir_doc_id(dataset.corpus[d]) not in ready]
     log(
@@ -103,9 +134,11 @@ def open_index(
     )
     started = time.perf_counter()
 
-    def progress(docs: int, chunks: int) -> None:
+    def batch_done(docs: int, chunks: int) -> None:
         elapsed = time.perf_counter() - started
         log(f"  {docs}/{len(todo)} documents, {chunks} chunks, {chunks / elapsed:.1f} chunks/s")
+        if progress is not None:
+            progress(len(selected) - len(todo) + docs, len(selected))
 
     def texts() -> Iterator[tuple[str, str, str]]:
         for beir_id in todo:
@@ -113,7 +146,7 @@ def open_index(
             yield beir_doc_id(doc), f"{dataset.name}/{beir_id}", doc.full_text
 
     batch = ingest_texts(
-        catalog, store, models, texts(), params, batch_size=batch_size, progress=progress
+        catalog, store, models, texts(), params, batch_size=batch_size, progress=batch_done
     )
     counts = catalog.counts()
     stats: dict[str, object] = {
@@ -129,9 +162,8 @@ def open_index(
         "seconds": batch.seconds,
         "wall_seconds": round(time.perf_counter() - started, 2),
     }
-    write_json(done_file, stats)
     log(f"indexed: {stats['documents']} documents, {stats['chunks']} chunks")
-    return BeirIndex(path, catalog, store, beir_ids, stats)
+    return stats
 
 
 def remove_index(index: BeirIndex) -> None:

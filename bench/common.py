@@ -6,16 +6,24 @@ import json
 import os
 import platform
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from ragcore.errors import EvaluationError
 from ragcore.models.loader import Models
 from ragcore.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# What a long run reports as it goes: (what is being counted, how many done, how many in all).
+Progress = Callable[[str, int, int], None]
+
+_RUNNING = threading.Lock()
 
 
 def shared_data_dir() -> Path:
@@ -95,3 +103,20 @@ def write_json(path: Path, obj: object) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
+
+
+@contextmanager
+def one_run_at_a_time() -> Iterator[None]:
+    """Refuse a second evaluation in this process while one runs.
+
+    Runs are CPU-bound, and a cached index folder admits a single client, so two people
+    evaluating the same folder from the app at once would collide on it.
+    """
+    if not _RUNNING.acquire(blocking=False):
+        raise EvaluationError(
+            "Another evaluation is running in this app; try again when it has finished."
+        )
+    try:
+        yield
+    finally:
+        _RUNNING.release()

@@ -43,3 +43,7 @@ class ModelUnavailable(RagError):
 
 class LLMUnavailable(RagError):
     """No language model endpoint answered; answers fall back to extractive."""
+
+
+class EvaluationError(RagError):
+    """An evaluation cannot run: not BEIR data, no language model for questions, another running."""
