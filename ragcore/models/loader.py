@@ -82,10 +82,14 @@ class Models:
                 return None
             if not isinstance(spec, str):
                 self._loaded[role] = spec
-                self._status[role] = ModelStatus(role, getattr(spec, "model_id", "?"), True, "given")
+                self._status[role] = ModelStatus(
+                    role, getattr(spec, "model_id", "?"), True, "given"
+                )
                 return spec
             try:
-                resolved = resolve(spec, cache_dir=self._cache_dir, allow_downloads=self._allow_downloads)
+                resolved = resolve(
+                    spec, cache_dir=self._cache_dir, allow_downloads=self._allow_downloads
+                )
                 model: object
                 if role == "text":
                     model = self._text_embedder(resolved)
@@ -174,5 +178,7 @@ class Models:
                 self._load(role)
             spec = self._specs[role]
             name = spec if isinstance(spec, str) else getattr(spec, "model_id", "-")
-            out.append(self._status.get(role) or ModelStatus(role, str(name), False, "not loaded yet"))
+            out.append(
+                self._status.get(role) or ModelStatus(role, str(name), False, "not loaded yet")
+            )
         return out
