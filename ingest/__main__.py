@@ -67,7 +67,9 @@ def _wait_for(rt: Runtime, job_ids: list[int], quiet: bool) -> None:
         worker = build_worker(rt)
     except StoreUnavailable as exc:
         if not quiet:
-            print(f"{exc}\nWaiting for the app's worker to ingest the queued files…", file=sys.stderr)
+            print(
+                f"{exc}\nWaiting for the app's worker to ingest the queued files…", file=sys.stderr
+            )
         while any(
             (j := rt.catalog.get_job(i)) is not None and j.status in ("queued", "running")
             for i in job_ids
@@ -86,7 +88,9 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         try:
             if not path.is_file():
                 raise FileNotFoundError(f"{raw} is not a file")
-            entries.append((path.name, library.add_file(rt.catalog, settings.uploads_dir, path, params)))
+            entries.append(
+                (path.name, library.add_file(rt.catalog, settings.uploads_dir, path, params))
+            )
         except (OSError, RagError) as exc:
             entries.append((path.name, str(exc)))
     job_ids = [a.job.id for _, a in entries if not isinstance(a, str) and a.job is not None]
@@ -96,7 +100,9 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     for name, added in entries:
         if isinstance(added, str):
             failed += 1
-            _say(args, {"name": name, "status": "failed", "error": added}, f"failed  {name}: {added}")
+            _say(
+                args, {"name": name, "status": "failed", "error": added}, f"failed  {name}: {added}"
+            )
             continue
         doc = rt.catalog.get_document(added.document.id) or added.document
         failed += doc.status == "failed"
@@ -137,8 +143,14 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
                     "documents": [doc_json(d, drift=drift.get(d.id)) for d in docs],
                     "spaces": spaces.to_json(),
                     "jobs": [
-                        {"id": j.id, "doc_id": j.doc_id, "kind": j.kind, "status": j.status,
-                         "stage": j.stage, "progress": j.progress}
+                        {
+                            "id": j.id,
+                            "doc_id": j.doc_id,
+                            "kind": j.kind,
+                            "status": j.status,
+                            "stage": j.stage,
+                            "progress": j.progress,
+                        }
                         for j in jobs
                     ],
                     "counts": rt.catalog.counts(),
@@ -187,9 +199,12 @@ def cmd_reembed(args: argparse.Namespace, settings: Settings) -> int:
             if cancelled is None:
                 _say(args, {"cancelled": None}, "no re-embed in progress")
             else:
-                _say(args, {"cancelled": cancelled.name, "status": cancelled.status},
-                     f"cancelled the re-embed with {cancelled.model_id}; "
-                     f"{router.active().model_id} stays active")
+                _say(
+                    args,
+                    {"cancelled": cancelled.name, "status": cancelled.status},
+                    f"cancelled the re-embed with {cancelled.model_id}; "
+                    f"{router.active().model_id} stays active",
+                )
             return 0
         if not args.model:
             raise SystemExit("reembed needs --model ID (or --cancel)")
@@ -199,25 +214,36 @@ def cmd_reembed(args: argparse.Namespace, settings: Settings) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         if not args.json:
-            print(f"re-embedding every chunk with {space.model_id} into {space.name} (job {job.id}); "
-                  f"{router.active().model_id} answers questions meanwhile", file=sys.stderr)
+            print(
+                f"re-embedding every chunk with {space.model_id} into {space.name} (job {job.id}); "
+                f"{router.active().model_id} answers questions meanwhile",
+                file=sys.stderr,
+            )
         outcome = _run_reembed(rt, job.id, quiet=args.json) if args.wait else None
         final = rt.catalog.get_job(job.id) or job
         record = rt.catalog.get_space(space.name) or space
         result: dict[str, Any] = {
-            "space": record.name, "model": record.model_id, "space_status": record.status,
-            "job": final.id, "job_status": final.status, "progress": final.progress,
+            "space": record.name,
+            "model": record.model_id,
+            "space_status": record.status,
+            "job": final.id,
+            "job_status": final.status,
+            "progress": final.progress,
             "error": final.error,
             "report": outcome.reembed.to_json() if outcome and outcome.reembed else None,
         }
         text = f"{record.status:<9} {record.model_id} [{record.name}] job {final.id} {final.status}"
         if outcome and outcome.reembed:
             r = outcome.reembed
-            text += (f": {r.embedded} chunks embedded, {r.reused} already there, "
-                     f"{r.images_copied} image vectors copied, {r.seconds:.1f} s")
+            text += (
+                f": {r.embedded} chunks embedded, {r.reused} already there, "
+                f"{r.images_copied} image vectors copied, {r.seconds:.1f} s"
+            )
             if r.long_chunks:
-                text += (f"\n          {r.long_chunks} chunks are longer than {record.model_id} "
-                         "reads (truncated when embedded); reindex them to re-chunk")
+                text += (
+                    f"\n          {r.long_chunks} chunks are longer than {record.model_id} "
+                    "reads (truncated when embedded); reindex them to re-chunk"
+                )
         if final.error:
             text += f"\n          {final.error}"
         _say(args, result, text)
@@ -243,7 +269,9 @@ def _run_reembed(rt: Runtime, job_id: int, quiet: bool) -> JobOutcome | None:
 def _resolve_doc(rt: Runtime, prefix: str) -> DocumentRecord:
     matches = [d for d in rt.catalog.list_documents() if d.id.startswith(prefix)]
     if len(matches) != 1:
-        raise SystemExit(f"{'no' if not matches else 'more than one'} document matches id {prefix!r}")
+        raise SystemExit(
+            f"{'no' if not matches else 'more than one'} document matches id {prefix!r}"
+        )
     return matches[0]
 
 

@@ -150,8 +150,10 @@ class Worker:
         except Exception as exc:  # a bug or a store error fails this job, never the worker
             if not isinstance(exc, RagError):
                 log.exception("re-embed job %s crashed", job.id)
-            message = str(exc) if isinstance(exc, RagError) else (
-                f"internal error while re-embedding: {type(exc).__name__}: {exc}"
+            message = (
+                str(exc)
+                if isinstance(exc, RagError)
+                else (f"internal error while re-embedding: {type(exc).__name__}: {exc}")
             )
             self.catalog.fail_job(job.id, self.worker_id, message)
             reembedder.fail(job, message)

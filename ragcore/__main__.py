@@ -48,20 +48,27 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     rt = build_runtime(settings)
     rt.models.status(load=True)  # load models before the clock starts: timings are per query
     config = retrieval_config(
-        settings, top_k=args.k, fusion=Fusion(args.fusion) if args.fusion else None,
-        mode=args.mode, rerank=False if args.no_rerank else None,
+        settings,
+        top_k=args.k,
+        fusion=Fusion(args.fusion) if args.fusion else None,
+        mode=args.mode,
+        rerank=False if args.no_rerank else None,
     )
     result = Retriever(rt.catalog, rt.store, rt.models).run(
         args.question, config, doc_ids=_doc_ids(args.docs)
     )
     if args.json:
-        print(json.dumps({
-            "query": result.query,
-            "hits": [hit_json(h, n) for n, h in enumerate(result.hits, start=1)],
-            "timings_ms": result.timings,
-            "notes": list(result.notes),
-            "candidates": result.candidates,
-        }))
+        print(
+            json.dumps(
+                {
+                    "query": result.query,
+                    "hits": [hit_json(h, n) for n, h in enumerate(result.hits, start=1)],
+                    "timings_ms": result.timings,
+                    "notes": list(result.notes),
+                    "candidates": result.candidates,
+                }
+            )
+        )
     else:
         _print_hits(result.hits)
         for note in result.notes:

@@ -151,9 +151,12 @@ class Retriever:
             timings=timings,
             notes=tuple(notes),
             candidates=candidates,
-            legs={"bm25": len(bm25), **{k: len(v) for k, v in legs.items()}, "dense": len(dense_fused)},
+            legs={
+                "bm25": len(bm25),
+                **{k: len(v) for k, v in legs.items()},
+                "dense": len(dense_fused),
+            },
         )
-
 
     def _dense(
         self,

@@ -56,7 +56,9 @@ def chunking_params(
     """Settings' chunking defaults with any explicit choice on top (overlap unit follows strategy)."""
     strategy = strategy or settings.chunk_strategy
     if overlap is None:
-        overlap = settings.sentence_overlap if strategy == Strategy.SENTENCE else settings.chunk_overlap
+        overlap = (
+            settings.sentence_overlap if strategy == Strategy.SENTENCE else settings.chunk_overlap
+        )
     return ChunkingParams(
         strategy=strategy, chunk_size=chunk_size or settings.chunk_size, overlap=overlap
     )
@@ -154,7 +156,9 @@ def connect_llm(settings: Settings) -> LLMChoice:
         ChatLLM(server.base_url, server.model, None, max_tokens=1).complete(
             [{"role": "user", "content": "hi"}]
         )
-    return LLMChoice(llm, f"LLM: local {settings.local_llm_model} via llama.cpp at {server.base_url}", server)
+    return LLMChoice(
+        llm, f"LLM: local {settings.local_llm_model} via llama.cpp at {server.base_url}", server
+    )
 
 
 def retrieval_config(settings: Settings, **overrides: object) -> RetrievalConfig:

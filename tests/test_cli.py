@@ -24,9 +24,19 @@ PAGES = [
 
 
 def run(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "RAG_DATA_DIR": str(data_dir), "RAG_LOCAL_LLM": "false", "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "RAG_DATA_DIR": str(data_dir),
+        "RAG_LOCAL_LLM": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}: {proc.stderr[-2000:]}")
@@ -43,7 +53,10 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, o
     assert proc.returncode == 1, "a failed file must make `add --wait` exit non-zero"
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     by_name = {r["name"]: r for r in rows}
-    assert by_name["broken.pdf"]["status"] == "failed" and "broken.pdf" in by_name["broken.pdf"]["error"]
+    assert (
+        by_name["broken.pdf"]["status"] == "failed"
+        and "broken.pdf" in by_name["broken.pdf"]["error"]
+    )
     return root / "data", by_name["guild.pdf"]
 
 
@@ -59,7 +72,9 @@ def test_status_lists_documents(library: tuple[Path, dict[str, object]]) -> None
     assert names == {"guild.pdf": "ready", "broken.pdf": "failed"}
 
 
-def test_search_returns_the_right_page_with_evidence(library: tuple[Path, dict[str, object]]) -> None:
+def test_search_returns_the_right_page_with_evidence(
+    library: tuple[Path, dict[str, object]],
+) -> None:
     data, _ = library
     out = json.loads(run(data, "ragcore", "search", "Which lens was cleaned?", "--json").stdout)
     top = out["hits"][0]
@@ -70,7 +85,9 @@ def test_search_returns_the_right_page_with_evidence(library: tuple[Path, dict[s
 
 def test_ask_gives_a_cited_extractive_answer(library: tuple[Path, dict[str, object]]) -> None:
     data, _ = library
-    out = json.loads(run(data, "ragcore", "ask", "What did the keepers log during storms?", "--json").stdout)
+    out = json.loads(
+        run(data, "ragcore", "ask", "What did the keepers log during storms?", "--json").stdout
+    )
     assert out["mode"] == "extractive"
     assert "[1]" in out["answer"] or "[2]" in out["answer"]
     assert out["citations"] and out["sources"][0]["page"] == 2
@@ -79,7 +96,22 @@ def test_ask_gives_a_cited_extractive_answer(library: tuple[Path, dict[str, obje
 def test_reindex_and_delete(library: tuple[Path, dict[str, object]]) -> None:
     data, doc = library
     doc_id = str(doc["id"])
-    out = json.loads(run(data, "ingest", "reindex", doc_id[:10], "--strategy", "fixed", "--chunk-size", "20", "--overlap", "5", "--wait", "--json").stdout)
+    out = json.loads(
+        run(
+            data,
+            "ingest",
+            "reindex",
+            doc_id[:10],
+            "--strategy",
+            "fixed",
+            "--chunk-size",
+            "20",
+            "--overlap",
+            "5",
+            "--wait",
+            "--json",
+        ).stdout
+    )
     assert out["status"] == "ready" and out["strategy"] == "fixed" and out["chunks"] > doc["chunks"]  # type: ignore[operator]
     run(data, "ingest", "delete", doc_id)
     status = json.loads(run(data, "ingest", "status", "--json").stdout)

@@ -27,7 +27,9 @@ def test_compose_validates_against_the_compose_schema() -> None:
     for args in ([], ["--profile", "llm"]):
         proc = subprocess.run(
             [tool, "-f", str(ROOT / "docker-compose.yml"), *args, "config", "--quiet"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert proc.returncode == 0, proc.stderr
 

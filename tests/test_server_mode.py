@@ -24,7 +24,13 @@ from ragcore.types import ChunkingParams, Fusion, Strategy
 from tests.vectorai_server import ContractServer
 
 TOPICS = ["lighthouse", "glacier", "orchard", "volcano", "harbour", "meadow", "canyon", "reef"]
-QUERIES = ["lighthouse lamp", "glacier ice melting", "apple orchard harvest", "harbour ships", "reef fish"]
+QUERIES = [
+    "lighthouse lamp",
+    "glacier ice melting",
+    "apple orchard harvest",
+    "harbour ships",
+    "reef fish",
+]
 
 
 def _corpus(root: Path) -> list[Path]:
@@ -55,14 +61,18 @@ def server() -> Iterator[ContractServer]:
 
 
 @pytest.fixture(scope="module")
-def runtimes(tmp_path_factory: pytest.TempPathFactory, server: ContractServer) -> Iterator[dict[str, Runtime]]:
+def runtimes(
+    tmp_path_factory: pytest.TempPathFactory, server: ContractServer
+) -> Iterator[dict[str, Runtime]]:
     root = tmp_path_factory.mktemp("both")
     files = _corpus(root)
     out = {}
     for backend in ("embedded", "vectorai"):
         rt = _runtime(backend, root, server)
         for path in files:
-            library.add_file(rt.catalog, rt.settings.uploads_dir, path, ChunkingParams(Strategy.SENTENCE, 40, 0))
+            library.add_file(
+                rt.catalog, rt.settings.uploads_dir, path, ChunkingParams(Strategy.SENTENCE, 40, 0)
+            )
         build_worker(rt).run_until_idle()
         out[backend] = rt
     yield out
@@ -72,7 +82,9 @@ def runtimes(tmp_path_factory: pytest.TempPathFactory, server: ContractServer) -
 
 @pytest.mark.parametrize("fusion", [Fusion.RRF, Fusion.DBSF])
 @pytest.mark.parametrize("mode", ["dense", "hybrid"])
-def test_vectorai_and_embedded_return_the_same_hits(runtimes: dict[str, Runtime], mode: str, fusion: Fusion) -> None:
+def test_vectorai_and_embedded_return_the_same_hits(
+    runtimes: dict[str, Runtime], mode: str, fusion: Fusion
+) -> None:
     config = RetrievalConfig(mode=mode, fusion=fusion, rerank=False, top_k=8)
     for query in QUERIES:
         results = {
@@ -94,7 +106,9 @@ def test_vectorai_counts_filters_and_delete(runtimes: dict[str, Runtime]) -> Non
     assert hits and {h.file_name for h in hits} == {"reef.txt"}
 
 
-def test_vectorai_document_that_does_not_fit_fails_cleanly(tmp_path: Path, server: ContractServer) -> None:
+def test_vectorai_document_that_does_not_fit_fails_cleanly(
+    tmp_path: Path, server: ContractServer
+) -> None:
     rt = make_runtime(tmp_path / "data", text=HashingEmbedder(dim=32))
     rt._store = VectorAIStore(server.url, collection="tiny_capacity", capacity=None)
     small = tmp_path / "small.txt"
@@ -104,11 +118,17 @@ def test_vectorai_document_that_does_not_fit_fails_cleanly(tmp_path: Path, serve
     used = rt.store.count()
     # Same server, now with a limit just above what is stored: a long document cannot fit.
     rt.store.close()
-    limited = VectorAIStore(server.url, collection="tiny_capacity", capacity=server_total(server) + 2)
+    limited = VectorAIStore(
+        server.url, collection="tiny_capacity", capacity=server_total(server) + 2
+    )
     rt._store = limited
     big = tmp_path / "big.txt"
-    big.write_text(" ".join(f"Sentence number {i} about falcons and their nests." for i in range(200)))
-    added = library.add_file(rt.catalog, rt.settings.uploads_dir, big, ChunkingParams(Strategy.SENTENCE, 20, 0))
+    big.write_text(
+        " ".join(f"Sentence number {i} about falcons and their nests." for i in range(200))
+    )
+    added = library.add_file(
+        rt.catalog, rt.settings.uploads_dir, big, ChunkingParams(Strategy.SENTENCE, 20, 0)
+    )
     outcome = build_worker(rt).run_until_idle()[0]
     assert not outcome.ok and outcome.error and "room" in outcome.error
     doc = rt.catalog.get_document(added.document.id)
@@ -135,7 +155,9 @@ def _worker_process(data_dir: str, url: str, collection: str, out_file: str) -> 
 
 
 @pytest.mark.integration
-def test_vectorai_two_worker_processes_never_run_a_job_twice(tmp_path: Path, server: ContractServer) -> None:
+def test_vectorai_two_worker_processes_never_run_a_job_twice(
+    tmp_path: Path, server: ContractServer
+) -> None:
     data = tmp_path / "shared-data"
     rt = make_runtime(data, text=HashingEmbedder(dim=64))
     rt._store = VectorAIStore(server.url, collection="two_workers", capacity=None)

@@ -32,9 +32,7 @@ def check_dims(dims: Mapping[str, int]) -> dict[str, int]:
 DISTANCES = ("cosine", "dot")
 
 
-def check_distances(
-    dims: Mapping[str, int], distances: Mapping[str, str] | None
-) -> dict[str, str]:
+def check_distances(dims: Mapping[str, int], distances: Mapping[str, str] | None) -> dict[str, str]:
     """Each space's distance (cosine unless given), after checking the names and values."""
     given = dict(distances or {})
     unknown = sorted(set(given) - set(dims))

@@ -133,7 +133,9 @@ class EmbeddedStore:
         vectors = self._client().get_collection(self.collection).config.params.vectors
         if not isinstance(vectors, dict):
             return {}
-        return {name: _DISTANCE_NAME.get(p.distance, str(p.distance)) for name, p in vectors.items()}
+        return {
+            name: _DISTANCE_NAME.get(p.distance, str(p.distance)) for name, p in vectors.items()
+        }
 
     def distances(self) -> dict[str, str]:
         """Each space's distance as the collection was created ({} while it does not exist)."""

@@ -83,7 +83,11 @@ class HashingEmbedder:
 class ColorImageEmbedder:
     """A CLIP stand-in: an image's vector is its mean colour; a text's is the colour words it names."""
 
-    COLORS: ClassVar[dict[str, tuple[float, float, float]]] = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
+    COLORS: ClassVar[dict[str, tuple[float, float, float]]] = {
+        "red": (1.0, 0.0, 0.0),
+        "green": (0.0, 1.0, 0.0),
+        "blue": (0.0, 0.0, 1.0),
+    }
 
     def __init__(self, model_id: str = "testing/colors") -> None:
         self.model_id = model_id

@@ -68,7 +68,7 @@ def test_cited_answer_shows_document_markup_as_text() -> None:
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in out
     assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in out
     assert "[click me](javascript:alert(1)) ![pic](http://127.0.0.1:9/x.png) <a href=" in out
-    assert "### Heading :red[alarm] $x^2$ **strong** `code` <a href=\"#t1-src-2\"" in out
+    assert '### Heading :red[alarm] $x^2$ **strong** `code` <a href="#t1-src-2"' in out
     assert "<p>&gt; quoted | table |</p>" in out
     assert out.count('href="#t1-src-1"') == 2
 

@@ -129,7 +129,9 @@ def test_crashed_worker_job_is_retried_without_duplicates(tmp_path: Path) -> Non
     assert doc is not None and doc.status == "ready"
     assert rt.store.count() == len(rt.catalog.chunks()) == doc.chunks + doc.images
     # Worker A's late heartbeat is refused: it must stop rather than write.
-    assert not rt.catalog.heartbeat(crashed.id, "worker-a", stage="writing", progress=0.9, lease_seconds=30)
+    assert not rt.catalog.heartbeat(
+        crashed.id, "worker-a", stage="writing", progress=0.9, lease_seconds=30
+    )
     rt.close()
 
 

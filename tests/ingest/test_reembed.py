@@ -253,7 +253,9 @@ def test_ingest_status_shows_spaces_and_flags_drift(
     from ingest.__main__ import main
 
     rows = rt.catalog.chunks("doc-002")
-    rt.catalog.replace_chunks("doc-002", [r.to_chunk() for r in rows], embed_model="old-model", stats={})
+    rt.catalog.replace_chunks(
+        "doc-002", [r.to_chunk() for r in rows], embed_model="old-model", stats={}
+    )
     _, job = start_reembed(rt.catalog, router(rt), rt.models, "hash-32")  # pending, not run
     monkeypatch.setenv("RAG_DATA_DIR", str(rt.settings.data_dir))
     monkeypatch.setenv("RAG_LOCAL_LLM", "false")

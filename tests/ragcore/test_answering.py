@@ -33,7 +33,12 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
     runtime = make_runtime(root / "data")
     for name, text in DOCS.items():
         (root / name).write_text(text)
-        library.add_file(runtime.catalog, runtime.settings.uploads_dir, root / name, ChunkingParams(Strategy.SENTENCE, 64, 0))
+        library.add_file(
+            runtime.catalog,
+            runtime.settings.uploads_dir,
+            root / name,
+            ChunkingParams(Strategy.SENTENCE, 64, 0),
+        )
     build_worker(runtime).run_until_idle()
     yield runtime
     runtime.close()
@@ -52,7 +57,9 @@ def test_streamed_answer_with_checked_citations(rt: Runtime) -> None:
         # Cite the FIPS passage by the number the prompt gave it, plus a bogus [9].
         user = messages[-1]["content"]
         number = next(
-            line.split('id="')[1].split('"')[0] for line in user.splitlines() if 'file="fips.txt"' in line
+            line.split('id="')[1].split('"')[0]
+            for line in user.splitlines()
+            if 'file="fips.txt"' in line
         )
         return (
             f"FIPS 199 defines three security categories: low, moderate and high [{number}]. "
@@ -61,7 +68,9 @@ def test_streamed_answer_with_checked_citations(rt: Runtime) -> None:
 
     with ScriptedLLMServer(script) as server:
         llm = ChatLLM(server.base_url, server.model, None)
-        stream = _answerer(rt, llm).start("Which security categories does FIPS 199 define?", config=CONFIG)
+        stream = _answerer(rt, llm).start(
+            "Which security categories does FIPS 199 define?", config=CONFIG
+        )
         pieces = list(stream.tokens())
         answer = stream.result()
         seen = server.requests[-1].messages
@@ -75,7 +84,9 @@ def test_streamed_answer_with_checked_citations(rt: Runtime) -> None:
     assert not any("three security categories" in s for s in answer.unsupported_sentences)
     # What the UI shows as "what the model saw" is exactly the sources block in the prompt.
     assert answer.prompt_sources in seen[-1]["content"]
-    assert {"encode", "dense", "bm25", "fuse", "first_token", "generate", "total"} <= set(answer.timings)
+    assert {"encode", "dense", "bm25", "fuse", "first_token", "generate", "total"} <= set(
+        answer.timings
+    )
 
 
 def test_irrelevant_question_is_refused_not_guessed(rt: Runtime) -> None:
@@ -88,7 +99,9 @@ def test_irrelevant_question_is_refused_not_guessed(rt: Runtime) -> None:
 
 
 def test_extractive_answer_without_llm_cites_sources(rt: Runtime) -> None:
-    answer = _answerer(rt, None).ask("What are the essential characteristics of cloud computing?", config=CONFIG)
+    answer = _answerer(rt, None).ask(
+        "What are the essential characteristics of cloud computing?", config=CONFIG
+    )
     assert answer.mode == "extractive"
     assert "[" in answer.text and answer.citations
     assert all(c.number <= len(answer.sources) for c in answer.citations)
@@ -104,8 +117,12 @@ def test_follow_up_is_rewritten_before_retrieval(rt: Runtime) -> None:
     history = [("user", "Tell me about cloud computing"), ("assistant", "It is a model [1].")]
     with ScriptedLLMServer(script) as server:
         llm = ChatLLM(server.base_url, server.model, None)
-        answer = _answerer(rt, llm).ask("what are its characteristics?", config=CONFIG, history=history)
-    assert answer.standalone_question == "What are the essential characteristics of cloud computing?"
+        answer = _answerer(rt, llm).ask(
+            "what are its characteristics?", config=CONFIG, history=history
+        )
+    assert (
+        answer.standalone_question == "What are the essential characteristics of cloud computing?"
+    )
     assert answer.sources[0].file_name == "cloud.txt"
     assert "rewrite" in answer.timings
 
@@ -113,19 +130,25 @@ def test_follow_up_is_rewritten_before_retrieval(rt: Runtime) -> None:
 def test_prompt_injection_stays_data(rt: Runtime) -> None:
     with ScriptedLLMServer("Umbrella sales rose in rainy months [1].") as server:
         llm = ChatLLM(server.base_url, server.model, None)
-        answer = _answerer(rt, llm).ask("How did quarterly sales of umbrellas change in rainy months?", config=CONFIG)
+        answer = _answerer(rt, llm).ask(
+            "How did quarterly sales of umbrellas change in rainy months?", config=CONFIG
+        )
         system, user = server.requests[-1].messages[0], server.requests[-1].messages[-1]
     assert "PWNED" not in system["content"]
     assert "PWNED" in user["content"]  # fenced inside a source, not an instruction
     injected = user["content"].index("PWNED")
-    assert user["content"].rfind("<source", 0, injected) > user["content"].rfind("</source>", 0, injected)
+    assert user["content"].rfind("<source", 0, injected) > user["content"].rfind(
+        "</source>", 0, injected
+    )
     assert answer.citations and answer.citations[0].file_name == "inject.txt"
 
 
 def test_llm_dying_mid_answer_falls_back(rt: Runtime) -> None:
     with ScriptedLLMServer("boom", status=500) as server:
         llm = ChatLLM(server.base_url, server.model, "sk-secret-key-123", max_retries=0)
-        answer = _answerer(rt, llm).ask("Which security categories does FIPS 199 define?", config=CONFIG)
+        answer = _answerer(rt, llm).ask(
+            "Which security categories does FIPS 199 define?", config=CONFIG
+        )
     assert answer.mode == "extractive"
     assert "[" in answer.text
     assert all("sk-secret-key-123" not in n for n in answer.notes)
@@ -144,7 +167,9 @@ def test_real_tiny_llm_answers_through_the_pipeline(rt: Runtime) -> None:
     pytest.importorskip("llama_cpp", reason="the local-llm extra is not installed")
     with LocalLLMServer(gguf, n_ctx=2048) as server:
         llm = ChatLLM(server.base_url, server.model, None, max_tokens=80)
-        answer = _answerer(rt, llm).ask("Which security categories does FIPS 199 define?", config=CONFIG)
+        answer = _answerer(rt, llm).ask(
+            "Which security categories does FIPS 199 define?", config=CONFIG
+        )
     assert answer.mode in ("llm", "extractive")
     assert answer.text.strip()
     # Whatever the tiny model wrote, every surviving [n] points at a source it was given.
@@ -154,7 +179,9 @@ def test_real_tiny_llm_answers_through_the_pipeline(rt: Runtime) -> None:
 def test_uncited_llm_answer_gets_its_passages_cited(rt: Runtime) -> None:
     with ScriptedLLMServer("There are three categories: low, moderate and high.") as server:
         llm = ChatLLM(server.base_url, server.model, None)
-        answer = _answerer(rt, llm).ask("Which security categories does FIPS 199 define?", config=CONFIG)
+        answer = _answerer(rt, llm).ask(
+            "Which security categories does FIPS 199 define?", config=CONFIG
+        )
     assert answer.mode == "llm"
     assert answer.text.startswith("There are three categories")
     assert "cited no sources" in answer.text and answer.citations

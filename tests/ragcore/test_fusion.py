@@ -23,7 +23,10 @@ def _lists(seed: int) -> list[list[tuple[int, float]]]:
 
 
 def _sdk(lists: list[list[tuple[int, float]]]) -> list[list[SdkPoint]]:
-    return [[SdkPoint(id=i, version=0, score=s, payload=None, vectors=None) for i, s in lst] for lst in lists]
+    return [
+        [SdkPoint(id=i, version=0, score=s, payload=None, vectors=None) for i, s in lst]
+        for lst in lists
+    ]
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -22,7 +22,9 @@ CORPUS = {
     "planes.txt": "Aircraft maintenance follows strict schedules set by the aviation authority.",
     "trains.txt": "Railway engines are serviced in depots; technicians inspect brakes and wheels.",
 }
-EMBEDDER = HashingEmbedder(dim=256, synonyms={"automobile": "car", "upkeep": "servicing"}, unknown={"xj4471"})
+EMBEDDER = HashingEmbedder(
+    dim=256, synonyms={"automobile": "car", "upkeep": "servicing"}, unknown={"xj4471"}
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +34,12 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
     for name, text in CORPUS.items():
         path = root / name
         path.write_text(text)
-        library.add_file(runtime.catalog, runtime.settings.uploads_dir, path, ChunkingParams(Strategy.SENTENCE, 64, 0))
+        library.add_file(
+            runtime.catalog,
+            runtime.settings.uploads_dir,
+            path,
+            ChunkingParams(Strategy.SENTENCE, 64, 0),
+        )
     build_worker(runtime).run_until_idle()
     assert all(d.status == "ready" for d in runtime.catalog.list_documents())
     yield runtime
@@ -63,7 +70,9 @@ def test_paraphrase_found_by_hybrid_though_bm25_misses(rt: Runtime) -> None:
 def test_document_filter_holds_on_both_legs(rt: Runtime) -> None:
     allowed = [d.id for d in rt.catalog.list_documents() if d.name in ("boats.txt", "planes.txt")]
     config = RetrievalConfig(mode="hybrid", rerank=False, top_k=10)
-    result = Retriever(rt.catalog, rt.store, rt.models).run("technician brakes car", config, doc_ids=allowed)
+    result = Retriever(rt.catalog, rt.store, rt.models).run(
+        "technician brakes car", config, doc_ids=allowed
+    )
     assert result.hits
     assert {h.file_name for h in result.hits} <= {"boats.txt", "planes.txt"}
     assert result.legs["bm25"] == 0 or all(h.doc_id in allowed for h in result.hits)
@@ -84,7 +93,9 @@ def test_hits_carry_evidence_and_timings(rt: Runtime) -> None:
 
 def test_query_text_never_breaks_search(rt: Runtime) -> None:
     for query in ['"unbalanced', "AND OR NOT", "*", "(((", "技术员 检查", "", "the of and"]:
-        result = Retriever(rt.catalog, rt.store, rt.models).run(query, RetrievalConfig(rerank=False))
+        result = Retriever(rt.catalog, rt.store, rt.models).run(
+            query, RetrievalConfig(rerank=False)
+        )
         assert isinstance(result.hits, tuple)
 
 
