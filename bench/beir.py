@@ -6,8 +6,6 @@ import argparse
 import json
 import random
 import re
-import shlex
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -18,10 +16,12 @@ from bench.beir_index import BeirIndex, open_index
 from bench.common import (
     REPO_ROOT,
     bench_models,
+    command_line,
     default_workdir,
     log,
     machine,
     percentile,
+    publish,
     shared_data_dir,
     write_json,
 )
@@ -438,17 +438,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "anchors": list(ANCHORS),
             "index": index.stats,
             "machine": machine(),
-            "command": "python -m bench.beir " + shlex.join(sys.argv[1:] if argv is None else argv),
+            "command": command_line("bench.beir", argv),
         }
     finally:
         index.close()
-    if args.out:
-        write_json(args.out, report)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print_table(report)
-    return 0
+    return publish(report, out=args.out, as_json=args.json, print_table=print_table)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +105,28 @@ def write_json(path: Path, obj: object) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
     tmp.replace(path)
+
+
+def command_line(module: str, argv: Sequence[str] | None) -> str:
+    """How this run was started, to print beside its numbers."""
+    return f"python -m {module} " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+
+def publish(
+    report: Mapping[str, Any],
+    *,
+    out: Path | None,
+    as_json: bool,
+    print_table: Callable[[Mapping[str, Any]], None],
+) -> int:
+    """Every benchmark's ending: the JSON file if asked, then JSON or a table on stdout."""
+    if out:
+        write_json(out, report)
+    if as_json:
+        print(json.dumps(report))
+    else:
+        print_table(report)
+    return 0
 
 
 @contextmanager

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
-import sys
 import tempfile
 import time
 import tracemalloc
@@ -14,7 +12,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import bench_models, default_workdir, log, machine, shared_data_dir, write_json
+from bench.common import (
+    bench_models,
+    command_line,
+    default_workdir,
+    log,
+    machine,
+    publish,
+    shared_data_dir,
+)
 from ingest.pipeline import EMBED_BATCH, Ingestor
 from ragcore import library
 from ragcore.catalog import Catalog
@@ -189,14 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings(data_dir=args.workdir)
     report = run(args.paths, args.workdir, settings, trace_memory=args.trace_memory)
     report["machine"] = machine()
-    report["command"] = "python -m bench.ingest " + " ".join(sys.argv[1:] if argv is None else argv)
-    if args.out:
-        write_json(args.out, report)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print_table(report)
-    return 0
+    report["command"] = command_line("bench.ingest", argv)
+    return publish(report, out=args.out, as_json=args.json, print_table=print_table)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import argparse
 import hashlib
 import json
 import random
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, replace
@@ -17,10 +16,12 @@ import numpy as np
 from bench.beir import TUNED_FILE, load_tuned, mode_config
 from bench.common import (
     bench_models,
+    command_line,
     default_workdir,
     log,
     machine,
     percentile,
+    publish,
     shared_data_dir,
     write_json,
 )
@@ -251,16 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_queries=args.queries,
     )
     report["machine"] = machine()
-    report["command"] = "python -m bench.latency " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
-    if args.out:
-        write_json(args.out, report)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print_table(report)
-    return 0
+    report["command"] = command_line("bench.latency", argv)
+    return publish(report, out=args.out, as_json=args.json, print_table=print_table)
 
 
 if __name__ == "__main__":

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import shlex
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from bench.beir_index import BeirIndex, open_index
-from bench.common import default_workdir, log, machine, shared_data_dir, write_json
+from bench.common import (
+    command_line,
+    default_workdir,
+    log,
+    machine,
+    publish,
+    shared_data_dir,
+)
 from ragcore.evaluation import BeirDataset, evaluate, load_beir, run_from_ranking
 from ragcore.models.loader import Models
 from ragcore.models.registry import facts_for
@@ -228,15 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         else f"judged documents + random others, {args.docs} in all",
         "rows": rows,
         "machine": machine(),
-        "command": "python -m bench.models " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "command": command_line("bench.models", argv),
     }
-    if args.out:
-        write_json(args.out, report)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print_table(report)
-    return 0
+    return publish(report, out=args.out, as_json=args.json, print_table=print_table)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -25,12 +23,13 @@ from bench.beir import (
 from bench.beir_index import BeirIndex, open_index
 from bench.common import (
     bench_models,
+    command_line,
     default_workdir,
     log,
     machine,
     percentile,
+    publish,
     shared_data_dir,
-    write_json,
 )
 from ingest.batch import ingest_texts
 from ingest.chunking import chunk_pages, split_sentences
@@ -356,14 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings(data_dir=args.workdir)
     report = run(args.data, args.workdir, settings, n_queries=args.queries, n_new=args.add)
     report["machine"] = machine()
-    report["command"] = "python -m bench.peer " + " ".join(sys.argv[1:] if argv is None else argv)
-    if args.out:
-        write_json(args.out, report)
-    if args.json:
-        print(json.dumps(report))
-    else:
-        print_table(report)
-    return 0
+    report["command"] = command_line("bench.peer", argv)
+    return publish(report, out=args.out, as_json=args.json, print_table=print_table)
 
 
 if __name__ == "__main__":
