@@ -157,10 +157,12 @@ class EmbeddedStore:
                 client.delete_collection(self.collection)
             self._dims = None
 
-    def scroll_points(self, doc_id: str | None = None) -> Iterator[Point]:
+    def _records(self, doc_id: str | None, *, with_vectors: bool) -> Iterator[models.Record]:
+        """Every point (of ``doc_id``), a page at a time."""
         only = _doc_filter([doc_id]) if doc_id is not None else None
         offset: models.ExtendedPointId | None = None
         while True:
+            # The lock is held per page, not across the caller's loop.
             with self._lock:
                 if self._spaces() is None:
                     return
@@ -170,17 +172,20 @@ class EmbeddedStore:
                     limit=self._batch_size,
                     offset=offset,
                     with_payload=True,
-                    with_vectors=True,
+                    with_vectors=with_vectors,
                 )
-            for record in records:
-                vectors = record.vector if isinstance(record.vector, dict) else {}
-                yield Point(
-                    id=str(record.id),
-                    vectors={k: list(v) for k, v in vectors.items()},  # type: ignore[arg-type]
-                    payload=dict(record.payload or {}),
-                )
+            yield from records
             if offset is None:
                 return
+
+    def scroll_points(self, doc_id: str | None = None) -> Iterator[Point]:
+        for record in self._records(doc_id, with_vectors=True):
+            vectors = record.vector if isinstance(record.vector, dict) else {}
+            yield Point(
+                id=str(record.id),
+                vectors={k: list(v) for k, v in vectors.items()},  # type: ignore[arg-type]
+                payload=dict(record.payload or {}),
+            )
 
     def upsert(self, points: Sequence[Point]) -> None:
         if not points:
@@ -219,25 +224,8 @@ class EmbeddedStore:
         return None
 
     def scroll(self, doc_id: str | None = None) -> Iterator[ScoredPoint]:
-        only = _doc_filter([doc_id]) if doc_id is not None else None
-        offset: models.ExtendedPointId | None = None
-        while True:
-            # The lock is held per page, not across the caller's loop.
-            with self._lock:
-                if self._spaces() is None:
-                    return
-                records, offset = self._client().scroll(
-                    self.collection,
-                    scroll_filter=only,
-                    limit=self._batch_size,
-                    offset=offset,
-                    with_payload=True,
-                    with_vectors=False,
-                )
-            for record in records:
-                yield ScoredPoint(id=str(record.id), score=0.0, payload=dict(record.payload or {}))
-            if offset is None:
-                return
+        for record in self._records(doc_id, with_vectors=False):
+            yield ScoredPoint(id=str(record.id), score=0.0, payload=dict(record.payload or {}))
 
     def query(
         self,
