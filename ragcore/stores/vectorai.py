@@ -292,7 +292,8 @@ class VectorAIStore:
             client.collections.delete(self.collection, strict=False)
         self._dims = None
 
-    def scroll_points(self, doc_id: str | None = None) -> Iterator[Point]:
+    def _records(self, doc_id: str | None, *, with_vectors: bool) -> Iterator[Any]:
+        """Every point (of ``doc_id``), a page at a time, the session held per page only."""
         only = _doc_filter([doc_id]) if doc_id is not None else None
         offset: PointIdValue | None = None
         while True:
@@ -305,17 +306,20 @@ class VectorAIStore:
                     limit=self._batch_size,
                     filter=only,
                     with_payload=True,
-                    with_vectors=True,
+                    with_vectors=with_vectors,
                 )
-            for record in page:
-                vectors = record.vectors if isinstance(record.vectors, dict) else {}
-                yield Point(
-                    id=_canonical(str(record.id)),
-                    vectors={k: [float(x) for x in v] for k, v in vectors.items()},
-                    payload=dict(record.payload or {}),
-                )
+            yield from page
             if offset is None or not page:
                 return
+
+    def scroll_points(self, doc_id: str | None = None) -> Iterator[Point]:
+        for record in self._records(doc_id, with_vectors=True):
+            vectors = record.vectors if isinstance(record.vectors, dict) else {}
+            yield Point(
+                id=_canonical(str(record.id)),
+                vectors={k: [float(x) for x in v] for k, v in vectors.items()},
+                payload=dict(record.payload or {}),
+            )
 
     def upsert(self, points: Sequence[Point]) -> None:
         if not points:
@@ -360,23 +364,8 @@ class VectorAIStore:
             return max(0, self.capacity - self._stored_vectors(client))
 
     def scroll(self, doc_id: str | None = None) -> Iterator[ScoredPoint]:
-        only = _doc_filter([doc_id]) if doc_id is not None else None
-        offset: PointIdValue | None = None
-        while True:
-            with self._session() as client:
-                if self._spaces(client) is None:
-                    return
-                page, offset = client.points.scroll(
-                    self.collection,
-                    offset=offset,
-                    limit=self._batch_size,
-                    filter=only,
-                    with_payload=True,
-                )
-            for record in page:
-                yield ScoredPoint(id=str(record.id), score=0.0, payload=dict(record.payload or {}))
-            if offset is None or not page:
-                return
+        for record in self._records(doc_id, with_vectors=False):
+            yield ScoredPoint(id=str(record.id), score=0.0, payload=dict(record.payload or {}))
 
     def query(
         self,
