@@ -112,8 +112,16 @@ def _watch_progress(
                 assert name in known, f"session {label} shows progress of unknown file {name!r}"
                 if line.endswith("— ready"):
                     ready[label].add(name)
-                else:
-                    assert name not in ready[label], f"session {label}: {name} left ready: {line}"
+                elif name in ready[label]:
+                    # While a rerun redraws the page, the browser can briefly show an element
+                    # of an older run before marking it stale; a real step back would stay.
+                    time.sleep(2.0)
+                    again = [
+                        other
+                        for other in harness.progress_lines(page)
+                        if other.startswith(f"{name} ") and not other.endswith("— ready")
+                    ]
+                    assert not again, f"session {label}: {name} left ready: {again}"
         if all(own[label] <= ready[label] for label in pages):
             return seen
         if time.monotonic() > deadline:
