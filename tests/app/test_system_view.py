@@ -67,21 +67,32 @@ def embedding_table(app: AppTest) -> pd.DataFrame:
     return next(d.value for d in app.dataframe if "collection" in d.value.columns)
 
 
+def open_system_view_with_two_models(
+    app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]
+) -> str:
+    """Two documents embedded with the runtime's model, "hash-32" loadable; the old model id."""
+    runtime.models.add_text_model(HashingEmbedder(32, model_id="hash-32"))
+    add_and_ingest(runtime, ingest_all)
+    app.run()
+    app.switch_page("views/system.py").run()
+    return runtime.models.text.model_id
+
+
+def click_reembed(app: AppTest, model_id: str) -> None:
+    app.text_input(key="reembed_other").set_value(model_id)
+    next(b for b in app.button if b.label == "Re-embed the library with this model").click()
+    app.run()
+
+
 def test_reembed_button_switches_the_model_after_the_job_runs(
     app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]
 ) -> None:
-    runtime.models.add_text_model(HashingEmbedder(32, model_id="hash-32"))
-    add_and_ingest(runtime, ingest_all)
-    old_model = runtime.models.text.model_id
-    app.run()
-    app.switch_page("views/system.py").run()
+    old_model = open_system_view_with_two_models(app, runtime, ingest_all)
     table = embedding_table(app)
     assert list(table.loc[table["status"] == "active", "model"]) == [old_model]
     assert "hash-32" not in set(table["model"])
 
-    app.text_input(key="reembed_other").set_value("hash-32")
-    next(b for b in app.button if b.label == "Re-embed the library with this model").click()
-    app.run()
+    click_reembed(app, "hash-32")
     assert not app.exception and not app.error
     assert any("Re-embedding with hash-32" in i.value for i in app.info)
     assert "Re-embedding with hash-32" in " ".join(str(p.proto.text) for p in app.get("progress"))
@@ -100,14 +111,8 @@ def test_reembed_button_switches_the_model_after_the_job_runs(
 def test_cancelling_a_reembed_keeps_the_current_model(
     app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]
 ) -> None:
-    runtime.models.add_text_model(HashingEmbedder(32, model_id="hash-32"))
-    add_and_ingest(runtime, ingest_all)
-    old_model = runtime.models.text.model_id
-    app.run()
-    app.switch_page("views/system.py").run()
-    app.text_input(key="reembed_other").set_value("hash-32")
-    next(b for b in app.button if b.label == "Re-embed the library with this model").click()
-    app.run()
+    old_model = open_system_view_with_two_models(app, runtime, ingest_all)
+    click_reembed(app, "hash-32")
     next(b for b in app.button if b.label == "Cancel re-embed").click()
     app.run()
     assert not app.exception
@@ -119,12 +124,8 @@ def test_cancelling_a_reembed_keeps_the_current_model(
 def test_reembed_with_a_model_that_cannot_load_says_why(
     app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]
 ) -> None:
-    add_and_ingest(runtime, ingest_all)
-    app.run()
-    app.switch_page("views/system.py").run()
-    app.text_input(key="reembed_other").set_value("nobody/no-such-model")
-    next(b for b in app.button if b.label == "Re-embed the library with this model").click()
-    app.run()
+    open_system_view_with_two_models(app, runtime, ingest_all)
+    click_reembed(app, "nobody/no-such-model")
     assert not app.exception
     assert "Cannot re-embed with nobody/no-such-model" in " ".join(e.value for e in app.error)
     assert runtime.catalog.pending_space() is None
