@@ -173,7 +173,7 @@ def print_table(report: Mapping[str, object], out: Callable[[str], None] = print
             f"{int(row['index_bytes_on_disk']) / 1e6:>10.1f}{row['chunks']:>8}"  # type: ignore[call-overload]
         )
     out(
-        "nDCG@10 and R@100: dense retrieval alone; hyb: dense + BM25 fused by RRF (k=60). "
+        "nDCG@10 and R@100: dense retrieval alone; hyb: dense + BM25 fused by the default weighted RRF. "
         f"passages/s: embed_passages on the first {THROUGHPUT_SAMPLE} corpus texts. index MB: the embedded "
         "store's folder (vectors + payload text)."
     )

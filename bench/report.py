@@ -508,7 +508,7 @@ def section_models(report: Mapping[str, Any] | None) -> str:
             "",
             f"{report['dataset']} {report['split']}, {report['queries']} queries, corpus: "
             f"{report['corpus']}; each model chunks to its own maximum length. Dense = the model "
-            "alone; hybrid = with BM25, RRF k=60, 100 deep per leg. Passages/s: `embed_passages` "
+            "alone; hybrid = with BM25 through the app's default weighted RRF, 100 deep per leg. Passages/s: `embed_passages` "
             f"on 64 abstracts (load average then: {report['machine']['load_average']}).",
             "",
             _table(
