@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -58,30 +59,43 @@ def progress_bar(start: str) -> Progress:
 # ── Benchmark (BEIR folder) ────────────────────────────────────────
 
 
-def run_beir(rt: Runtime, folder: str, split: str, max_queries: int, modes: list[str]) -> None:
-    settings = rt.settings
+def keep_result(key: str, failure: str, build: Callable[[], object]) -> None:
+    """Run ``build`` and keep its report under ``key``; a RagError shows and clears it instead."""
     try:
-        with st.spinner("Loading the models…"):
-            text = pin(rt.store, rt.models).text
-            reranker: Reranker | str | None = None
-            if any(m.endswith("+rerank") for m in modes):
-                reranker = rt.models.reranker or settings.reranker_model or None
-        report = evaluate_beir_folder(
-            Path(folder.strip()),
-            split=split.strip(),
-            models=eval_models(text, reranker, settings.models_dir),
-            params=chunking_params(settings),
-            workdir=settings.data_dir / "eval" / "beir",
-            modes=modes,
-            fusion=fusion_from_settings(settings),
-            max_queries=max_queries,
-            progress=progress_bar("Reading the folder…"),
-        )
+        report = build()
     except RagError as exc:
-        st.session_state.pop("beir_report", None)
-        st.error(f"No benchmark: {render.md_escape(str(exc))}")
+        st.session_state.pop(key, None)
+        st.error(f"{failure}: {render.md_escape(str(exc))}")
         return
-    st.session_state["beir_report"] = report
+    st.session_state[key] = report
+
+
+def run_beir(rt: Runtime, folder: str, split: str, max_queries: int, modes: list[str]) -> None:
+    keep_result(
+        "beir_report", "No benchmark", lambda: _beir_report(rt, folder, split, max_queries, modes)
+    )
+
+
+def _beir_report(
+    rt: Runtime, folder: str, split: str, max_queries: int, modes: list[str]
+) -> BeirReport:
+    settings = rt.settings
+    with st.spinner("Loading the models…"):
+        text = pin(rt.store, rt.models).text
+        reranker: Reranker | str | None = None
+        if any(m.endswith("+rerank") for m in modes):
+            reranker = rt.models.reranker or settings.reranker_model or None
+    return evaluate_beir_folder(
+        Path(folder.strip()),
+        split=split.strip(),
+        models=eval_models(text, reranker, settings.models_dir),
+        params=chunking_params(settings),
+        workdir=settings.data_dir / "eval" / "beir",
+        modes=modes,
+        fusion=fusion_from_settings(settings),
+        max_queries=max_queries,
+        progress=progress_bar("Reading the folder…"),
+    )
 
 
 def show_beir(report: BeirReport) -> None:
@@ -166,10 +180,11 @@ def run_chunking(rt: Runtime, n_questions: int, strategies: list[ChunkingParams]
         st.session_state.pop("chunking_report", None)
         st.error(render.md_escape(f"{NO_LLM} ({choice.status})"))
         return
-    try:
+
+    def build() -> ChunkingReport:
         with st.spinner("Loading the text model…"):
             text = pin(rt.store, rt.models).text
-        report = compare_chunking(
+        return compare_chunking(
             rt.catalog,
             choice.llm,
             text,
@@ -179,11 +194,8 @@ def run_chunking(rt: Runtime, n_questions: int, strategies: list[ChunkingParams]
             config=retrieval_config(settings),
             progress=progress_bar("Sampling your chunks…"),
         )
-    except RagError as exc:
-        st.session_state.pop("chunking_report", None)
-        st.error(f"No comparison: {render.md_escape(str(exc))}")
-        return
-    st.session_state["chunking_report"] = report
+
+    keep_result("chunking_report", "No comparison", build)
 
 
 def show_chunking(report: ChunkingReport) -> None:
