@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ragcore.catalog.fts import has_terms
 from ragcore.errors import LLMUnavailable
 from ragcore.generation.citations import DEFAULT_THRESHOLD, Citation, check_citations
 from ragcore.generation.extractive import extractive_answer
@@ -20,6 +21,11 @@ from ragcore.types import ChunkKind, Hit
 
 NOT_FOUND = "I could not find this in your documents."
 UNCITED_LABEL = "The model cited no sources; these passages bear on the question:"
+NO_WORDS = "Please ask a question with words in it: there is nothing to search for in this one."
+LLM_FAILED_LABEL = (
+    "The configured language model could not be used ({reason}); instead, an extractive answer, "
+    "the most relevant sentences from your documents:"
+)
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,8 @@ class AnswerStream:
             # The endpoint died mid-answer: fall back rather than leave the person with nothing.
             self.notes.append(f"language model failed ({exc}); showing an extractive answer")
             self._mode = "extractive"
-            self._parts = [extractive_answer(self.standalone_question, self.sources)]
+            label = LLM_FAILED_LABEL.format(reason=exc)
+            self._parts = [extractive_answer(self.standalone_question, self.sources, label=label)]
             yield "\n\n" + self._parts[0]
         self.timings["generate"] = _ms(self._started)
         self._done = True
@@ -224,17 +231,28 @@ class Answerer:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        standalone = self.rewrite(question, history)
-        if history:
+        # Emoji or punctuation alone match nothing by keyword, but any text has a nearest
+        # passage by embedding: searching would cite an unrelated sentence, so nothing is.
+        searchable = has_terms(question)
+        standalone = self.rewrite(question, history) if searchable else question
+        if history and searchable:
             timings["rewrite"] = _ms(t0)
-        retrieval = self.retriever.run(standalone, config, doc_ids=doc_ids)
+        retrieval = (
+            self.retriever.run(standalone, config, doc_ids=doc_ids)
+            if searchable
+            else RetrievalResult(standalone, (), {})
+        )
         timings.update({k: v for k, v in retrieval.timings.items() if k != "total"})
         notes = list(retrieval.notes)
         sources = retrieval.hits
-        if not sources or not self.gate.passes(sources):
+        if not searchable:
             mode = "not_found"
-            producer: Iterator[str] = iter([NOT_FOUND])
+            producer: Iterator[str] = iter([NO_WORDS])
             shown: tuple[Hit, ...] = ()
+        elif not sources or not self.gate.passes(sources):
+            mode = "not_found"
+            producer = iter([NOT_FOUND])
+            shown = ()
         elif self.llm is not None:
             mode = "llm"
             messages = build_messages(standalone, sources, history=history)

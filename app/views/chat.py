@@ -109,7 +109,9 @@ def show_answer(rt: Runtime, answer: Answer, prefix: str) -> None:
         unsafe_allow_html=True,
     )
     if answer.mode == "extractive":
-        st.caption("Extractive answer: the best-matching sentences, quoted (no language model).")
+        # answer.llm is set when a configured model was asked and failed.
+        why = "the language model failed" if answer.llm else "no language model"
+        st.caption(f"Extractive answer: the best-matching sentences, quoted ({why}).")
     elif answer.mode == "llm" and answer.llm:
         st.caption(f"Written by {render.md_escape(answer.llm)}")
     if answer.unsupported_sentences:

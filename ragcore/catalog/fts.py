@@ -33,6 +33,11 @@ def query_terms(text: str) -> list[str]:
     return terms[:MAX_TERMS]
 
 
+def has_terms(text: str) -> bool:
+    """Whether ``text`` holds a word or number to search for (emoji and punctuation are none)."""
+    return _TERM.search(text) is not None
+
+
 def sanitize_fts_query(text: str) -> str | None:
     """An FTS5 MATCH expression OR-ing every term of ``text`` as a quoted string; None if none.
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ragcore.errors import LLMUnavailable
+from ragcore.redaction import redact_text, redact_url, url_secrets
 
 # The openai package takes seconds to import; it is loaded when a model is first called,
 # so importing ragcore.generation (e.g. for the extractive fallback) stays fast.
@@ -43,7 +44,8 @@ class ChatLLM:
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(
-                f"the LLM base URL must start with http:// or https://, got {base_url!r}"
+                "the LLM base URL must start with http:// or https://, "
+                f"got {redact_url(base_url)!r}"
             )
         if not model.strip():
             raise ValueError("the LLM model name is empty")
@@ -55,7 +57,8 @@ class ChatLLM:
             raise ValueError(f"temperature must be between 0 and 2, got {temperature}")
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = base_url.rstrip("/")  # for the client only: it may hold credentials
+        self.address = redact_url(self.base_url)  # the form every message shows
         self.model = model
         self.timeout = timeout
         self.max_tokens = max_tokens
@@ -69,9 +72,9 @@ class ChatLLM:
         return f"ChatLLM({self.describe()})"
 
     def describe(self) -> str:
-        """Where answers come from, for the system view: base URL and model, never the key."""
+        """Where answers come from, for the system view: address and model, never a credential."""
         key = "with an API key" if self._api_key else "no API key"
-        return f"model {self.model!r} at {self.base_url} ({key})"
+        return f"model {self.model!r} at {self.address} ({key})"
 
     @property
     def client(self) -> openai.OpenAI:
@@ -104,7 +107,7 @@ class ChatLLM:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield chunk.choices[0].delta.content
         except openai.APIError as exc:
-            raise self._unavailable(exc) from _safe_cause(exc)
+            raise self._unavailable(exc) from self._safe_cause(exc)
 
     def complete(self, messages: Sequence[dict[str, str]]) -> str:
         """The whole answer at once."""
@@ -118,15 +121,15 @@ class ChatLLM:
                 temperature=self.temperature,
             )
         except openai.APIError as exc:
-            raise self._unavailable(exc) from _safe_cause(exc)
+            raise self._unavailable(exc) from self._safe_cause(exc)
         if not response.choices:
-            raise LLMUnavailable(f"the language model at {self.base_url} returned no answer")
+            raise LLMUnavailable(f"the language model at {self.address} returned no answer")
         return response.choices[0].message.content or ""
 
     def _unavailable(self, exc: openai.APIError) -> LLMUnavailable:
         import openai
 
-        where = f"the language model at {self.base_url}"
+        where = f"the language model at {self.address}"
         if isinstance(exc, openai.APITimeoutError):
             return LLMUnavailable(f"{where} did not answer within {self.timeout:g} seconds")
         if isinstance(exc, openai.APIConnectionError):
@@ -145,16 +148,20 @@ class ChatLLM:
         return LLMUnavailable(f"{where} failed: {self._detail(str(exc))}")
 
     def _detail(self, text: str) -> str:
+        # Servers and proxies echo the request's address, with its user:password or ?key=.
+        text = redact_text(text, self.base_url)
         if self._api_key:
             text = text.replace(self._api_key, "***")
         return text[:_MAX_DETAIL]
 
+    def _safe_cause(self, exc: openai.APIError) -> BaseException | None:
+        """The cause to chain: a status error's body may hold the key, and any error's chain
+        may print the address (the HTTP library's messages), so not when it holds credentials."""
+        import openai
 
-def _safe_cause(exc: openai.APIError) -> BaseException | None:
-    """The cause to chain: a status error's body may hold the key, a connection error's not."""
-    import openai
-
-    return None if isinstance(exc, openai.APIStatusError) else exc
+        if isinstance(exc, openai.APIStatusError) or url_secrets(self.base_url):
+            return None
+        return exc
 
 
 def _params(messages: Sequence[dict[str, str]]) -> list[ChatCompletionMessageParam]:

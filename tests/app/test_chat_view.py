@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -107,3 +108,31 @@ def test_not_found_shows_the_closest_passages(app: AppTest, library_ready: None)
     assert "could not find" in texts
     assert any("closest passages" in c.value for c in app.caption)
     assert not any(e.label == "What the model saw" for e in app.expander)
+
+
+def test_question_without_words_gets_asked_for_words(app: AppTest, library_ready: None) -> None:
+    app.run()
+    _ask(app, "🙂🙂 ?!")
+    texts = " ".join(m.value for m in app.markdown)
+    assert "ask a question with words in it" in texts
+    assert not any(e.label.startswith("\\[") for e in app.expander)  # no source cards
+    assert not any("closest passages" in c.value for c in app.caption)
+
+
+def test_failed_llm_is_named_masked_and_the_answer_is_extractive(
+    app: AppTest, library_ready: None, use_llm: Callable[[LLMChoice], None]
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    llm = ChatLLM(f"http://u:PASSWORD456@127.0.0.1:{port}/v1", "m", None, max_retries=0)
+    use_llm(LLMChoice(llm, f"LLM: {llm.describe()}"))
+    app.run()
+    _ask(app, "How often does the pump need oil?")
+    answer = _answer_html(app)
+    assert "could not be used" in answer and "extractive answer" in answer
+    assert "200 hours" in answer
+    captions = " ".join(c.value for c in app.caption)
+    assert "the language model failed" in captions
+    shown = " ".join(str(e.value) for e in (*app.markdown, *app.caption))
+    assert "PASSWORD456" not in shown

@@ -9,7 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 from ragcore import library
 from ragcore.generation.llm import ChatLLM
-from ragcore.runtime import LLMChoice, Runtime, chunking_params
+from ragcore.runtime import LLMChoice, Runtime, chunking_params, connect_llm
+from ragcore.settings import Settings
 from ragcore.testing.embedders import HashingEmbedder
 
 
@@ -129,3 +130,17 @@ def test_reembed_with_a_model_that_cannot_load_says_why(
     assert not app.exception
     assert "Cannot re-embed with nobody/no-such-model" in " ".join(e.value for e in app.error)
     assert runtime.catalog.pending_space() is None
+
+
+def test_credentials_in_the_llm_address_are_never_shown(
+    app: AppTest, use_llm: Callable[[LLMChoice], None]
+) -> None:
+    url = "http://u:PASSWORD456@127.0.0.1:9/v1?api_key=SECRET789"
+    use_llm(connect_llm(Settings(llm_base_url=url, local_llm=False)))
+    app.run()
+    app.switch_page("views/system.py").run()
+    next(b for b in app.button if b.label == "Start it now").click().run()
+    assert not app.exception
+    shown = " ".join(str(e.value) for e in (*app.markdown, *app.caption)).replace("\\", "")
+    assert "model 'default' at http://***@127.0.0.1:9/v1?api_key=*** (no API key)" in shown
+    assert "PASSWORD456" not in shown and "SECRET789" not in shown
