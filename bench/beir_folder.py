@@ -235,7 +235,7 @@ def evaluate_beir_folder(
                 workdir,
                 progress=lambda done, total: report("documents indexed", done, total),
             )
-        except ValueError as exc:  # e.g. two documents with the same text
+        except ValueError as exc:  # e.g. two documents mapped to one id (see beir_doc_ids)
             raise EvaluationError(f"{folder} cannot be indexed: {exc}") from exc
         try:
             rows = run_modes(dataset, index, models, modes, fusion, report)

@@ -6,7 +6,8 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,15 +23,34 @@ from ragcore.types import ChunkingParams
 INDEX_FORMAT = 1
 
 
-def beir_doc_id(doc: BeirDoc) -> str:
-    """Our document id for a BEIR document: the sha256 of its text, as for an uploaded file."""
-    return hashlib.sha256(doc.full_text.encode("utf-8")).hexdigest()
+def beir_doc_id(doc: BeirDoc, *, shared_text: bool = False) -> str:
+    """Our document id for a BEIR document: the sha256 of its text, as for an uploaded file.
+
+    A text that several corpus documents share is hashed with the document's own BEIR id, so
+    each copy stays a document: the qrels judge each id on its own (NFCorpus has 40 such pairs).
+    """
+    key = f"beir:{doc.id}\0{doc.full_text}" if shared_text else doc.full_text
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def beir_doc_ids(corpus: Mapping[str, BeirDoc]) -> dict[str, str]:
+    """BEIR id -> our document id for the whole corpus (so a subset's ids are the same).
+
+    Texts found once keep the plain content hash, so indexes of such corpora built before
+    duplicates were admitted stay valid.
+    """
+    copies = Counter(doc.full_text for doc in corpus.values())
+    return {
+        beir_id: beir_doc_id(doc, shared_text=copies[doc.full_text] > 1)
+        for beir_id, doc in corpus.items()
+    }
 
 
 def corpus_fingerprint(dataset: BeirDataset, doc_ids: Collection[str] | None) -> str:
+    ours = beir_doc_ids(dataset.corpus)
     digest = hashlib.sha256()
     for beir_id in sorted(doc_ids if doc_ids is not None else dataset.corpus):
-        digest.update(beir_id.encode() + b"\0" + beir_doc_id(dataset.corpus[beir_id]).encode())
+        digest.update(beir_id.encode() + b"\0" + ours[beir_id].encode())
     return digest.hexdigest()
 
 
@@ -88,9 +108,10 @@ def open_index(
     key = index_key(dataset, models.text.model_id, params, doc_ids)
     path = workdir / "index" / f"{dataset.name}-{key}"
     done_file = path / "done.json"
-    beir_ids = {beir_doc_id(dataset.corpus[d]): d for d in selected}
-    if len(beir_ids) != len(selected):
-        raise ValueError("two documents of the corpus have the same text; their ids would collide")
+    ours = beir_doc_ids(dataset.corpus)
+    beir_ids = {ours[d]: d for d in selected}
+    if len(beir_ids) != len(selected):  # only if a text spells out another document's hash key
+        raise ValueError("two documents of the corpus map to one document id")
 
     path.mkdir(parents=True, exist_ok=True)
     catalog = Catalog(path / "catalog.sqlite3")
@@ -103,7 +124,7 @@ def open_index(
                 progress(len(selected), len(selected))
         else:
             stats = _build(
-                dataset, models, params, path, catalog, store, selected, batch_size, progress
+                dataset, models, params, path, catalog, store, ours, selected, batch_size, progress
             )
             write_json(done_file, stats)
     except BaseException:
@@ -122,12 +143,13 @@ def _build(
     path: Path,
     catalog: Catalog,
     store: VectorStore,
+    ours: Mapping[str, str],
     selected: list[str],
     batch_size: int,
     progress: Callable[[int, int], None] | None,
 ) -> dict[str, object]:
     ready = {doc.id for doc in catalog.list_documents() if doc.status == "ready"}
-    todo = [d for d in selected if beir_doc_id(dataset.corpus[d]) not in ready]
+    todo = [d for d in selected if ours[d] not in ready]
     log(
         f"indexing {len(todo)} of {len(selected)} {dataset.name} documents into {path} "
         f"({models.text.model_id}, {params.strategy} chunks of <= {params.chunk_size} tokens)"
@@ -142,8 +164,7 @@ def _build(
 
     def texts() -> Iterator[tuple[str, str, str]]:
         for beir_id in todo:
-            doc = dataset.corpus[beir_id]
-            yield beir_doc_id(doc), f"{dataset.name}/{beir_id}", doc.full_text
+            yield ours[beir_id], f"{dataset.name}/{beir_id}", dataset.corpus[beir_id].full_text
 
     batch = ingest_texts(
         catalog, store, models, texts(), params, batch_size=batch_size, progress=batch_done

@@ -22,6 +22,10 @@ TINY_QUERIES = {
     "q4": "what makes sourdough rise",  # not judged in the test split
 }
 TINY_QRELS = {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d3": 2}}
+# As in NFCorpus: one title and text under two ids, each judged on its own by the qrels. q1
+# judges only the second copy, q2 both.
+TWIN_CORPUS = {**TINY_CORPUS, "d7": TINY_CORPUS["d1"], "d8": TINY_CORPUS["d2"]}
+TWIN_QRELS = {"q1": {"d7": 1}, "q2": {"d2": 1, "d8": 1}, "q3": {"d3": 2}}
 
 
 def write_beir_folder(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ragcore.errors import EvaluationError
 from ragcore.evaluation import BeirDataset, BeirDoc
 from ragcore.models.loader import Models
 from ragcore.settings import Settings
-from ragcore.testing.beir import write_beir_folder
+from ragcore.testing.beir import TWIN_CORPUS, TWIN_QRELS, write_beir_folder
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.types import ChunkingParams, Strategy
 
@@ -160,3 +161,16 @@ def test_a_stopped_run_lets_go_of_the_index_and_the_next_one_resumes(tmp_path: P
     report = _run(folder, tmp_path, HashingEmbedder(), modes=["bm25"])
     assert not report.index_reused and report.documents == 6
     assert report.rows[0].ndcg_at_10 == 1.0
+
+
+def test_documents_with_the_same_text_are_two_documents_each_scored(tmp_path: Path) -> None:
+    folder = write_beir_folder(tmp_path / "twins", TWIN_CORPUS, qrels=TWIN_QRELS)
+    report = _run(folder, tmp_path, HashingEmbedder(dim=128), modes=["bm25", "hybrid-rrf"])
+    assert report.documents == 8  # d7 and d8 are not merged into d1 and d2
+    for row in report.rows:
+        assert row.queries == 3
+        # Every judged id is found: the copy q1 judges, and both copies q2 judges.
+        assert row.recall_at_10 == 1.0, row
+    bm25 = report.rows[0]
+    # Copies tie in BM25: q2's two sit at the top (1.0); q1's one is first or second.
+    assert bm25.ndcg_at_10 is not None and bm25.ndcg_at_10 >= (1 / math.log2(3) + 2) / 3 - 1e-4

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from bench import beir as beir_bench
 from bench import models as model_bench
 from bench.beir import (
     FusionParams,
@@ -20,12 +27,14 @@ from bench.beir import (
 from bench.beir import (
     main as beir_main,
 )
-from bench.beir_index import BeirIndex, beir_doc_id, open_index
+from bench.beir_index import BeirIndex, beir_doc_id, beir_doc_ids, open_index
+from bench.common import REPO_ROOT
 from bench.latency import RandomUnitVectors
 from ragcore.evaluation import BeirDataset, BeirDoc
 from ragcore.models.base import TextEmbedder
 from ragcore.models.loader import Models
 from ragcore.retrieval import Retriever
+from ragcore.testing.beir import TWIN_CORPUS, TWIN_QRELS, write_beir_folder
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.testing.tokenizers import WhitespaceTokenizer
 from ragcore.types import ChunkingParams, Strategy
@@ -158,3 +167,66 @@ def test_models_flag_runs_the_model_comparison_on_the_same_data(
     assert "--models=a/one,b/two" in argv and "--limit-queries=7" in argv and "--json" in argv
     assert f"--data={tmp_path / 'beir'}" in argv
     assert f"--workdir={tmp_path / 'w' / 'models'}" in argv
+
+
+def test_doc_ids_keep_the_content_hash_and_split_shared_texts() -> None:
+    twin = BeirDoc("twin", CORPUS["3"].title, CORPUS["3"].text)
+    ids = beir_doc_ids({**CORPUS, "twin": twin})
+    # A text found once keeps its content hash: indexes of such corpora stay valid.
+    assert ids["4"] == hashlib.sha256(CORPUS["4"].full_text.encode()).hexdigest()
+    assert ids["4"] == beir_doc_id(CORPUS["4"]) == beir_doc_ids(CORPUS)["4"]
+    # Two ids with one text are two documents.
+    assert ids["3"] != ids["twin"] and ids["3"] != beir_doc_id(CORPUS["3"])
+    assert len(set(ids.values())) == len(CORPUS) + 1
+
+
+def test_index_holds_both_documents_of_a_shared_text(tmp_path: Path) -> None:
+    corpus = {**CORPUS, "twin": BeirDoc("twin", CORPUS["3"].title, CORPUS["3"].text)}
+    dataset = replace(DATASET, corpus=corpus)
+    idx = open_index(dataset, fake_models(HashingEmbedder(dim=32), tmp_path), PARAMS, tmp_path)
+    try:
+        assert idx.stats["documents"] == 41
+        assert set(idx.beir_ids.values()) == set(corpus)
+        assert set(point_to_beir(idx).values()) == set(corpus)
+    finally:
+        idx.close()
+
+
+def _twin_folder(tmp_path: Path) -> Path:
+    return write_beir_folder(tmp_path / "twins", TWIN_CORPUS, qrels=TWIN_QRELS)
+
+
+def test_main_scores_a_folder_with_shared_texts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(
+        beir_bench,
+        "bench_models",
+        lambda settings, reranker: fake_models(HashingEmbedder(), tmp_path),
+    )
+    argv = ["--data", str(_twin_folder(tmp_path)), "--workdir", str(tmp_path / "w")]
+    assert beir_main([*argv, "--modes", "bm25,dense", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["documents"] == 8 and report["queries"] == 3
+    assert [r["mode"] for r in report["rows"]] == ["bm25", "dense"]
+    assert report["rows"][0]["recall@10"] == 1.0  # each judged copy is retrieved
+
+
+@pytest.mark.integration
+def test_beir_cli_scores_a_folder_with_shared_texts(tmp_path: Path) -> None:
+    """``python -m bench.beir`` as a person runs it, with the offline MiniLM."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAG_RERANKER_MODEL": ""}
+    args = ["--data", str(_twin_folder(tmp_path)), "--workdir", str(tmp_path / "w")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.beir", *args, "--modes", "bm25,dense", "--json"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,  # run() kills the process when it expires
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["documents"] == 8
+    rows = {r["mode"]: r for r in report["rows"]}
+    assert rows["bm25"]["recall@10"] == 1.0 and rows["dense"]["recall@10"] == 1.0
