@@ -44,6 +44,26 @@ def _doc_ids(raw: str | None) -> list[str] | None:
     return [d.strip() for d in raw.split(",") if d.strip()] if raw else None
 
 
+def _doc_id_list(raw: str) -> str:
+    """``--docs`` as typed, once it names a document: an empty filter would search them all."""
+    if not _doc_ids(raw):
+        raise argparse.ArgumentTypeError(
+            f"names no document id, got {raw!r}: give comma-separated ids "
+            "(python -m ingest status lists them), or leave --docs out to search every document"
+        )
+    return raw
+
+
+def _passage_count(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     rt = build_runtime(settings)
     rt.models.status(load=True)  # load models before the clock starts: timings are per query
@@ -132,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("question")
-        p.add_argument("--docs", help="comma-separated document ids to search")
-        p.add_argument("--k", type=int, help="number of passages")
+        p.add_argument("--docs", type=_doc_id_list, help="comma-separated document ids to search")
+        p.add_argument("--k", type=_passage_count, help="number of passages (at least 1)")
         p.add_argument("--fusion", choices=[f.value for f in Fusion])
         p.add_argument("--json", action="store_true")
         if name == "search":
