@@ -2,30 +2,62 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ragcore.catalog.fts import has_terms
 from ragcore.errors import LLMUnavailable
-from ragcore.generation.citations import DEFAULT_THRESHOLD, Citation, check_citations
+from ragcore.generation.citations import (
+    DEFAULT_THRESHOLD,
+    Citation,
+    check_citations,
+    content_words,
+    overlap,
+    strip_markers,
+)
+from ragcore.generation.evidence import Evidence, EvidenceSelector, clean_text
 from ragcore.generation.extractive import extractive_answer
 from ragcore.generation.llm import ChatLLM
-from ragcore.generation.prompt import build_messages, build_rewrite_messages, sources_block
+from ragcore.generation.prompt import build_rewrite_messages
+from ragcore.generation.queue import GenerationQueue
+from ragcore.generation.quoted import (
+    GRAMMAR,
+    QuotedReply,
+    build_quoted_messages,
+    evidence_block,
+    parse_reply,
+)
+from ragcore.generation.quotes import find_quote
 from ragcore.models.base import TextEmbedder
 from ragcore.retrieval import RetrievalConfig, RetrievalResult, Retriever
 from ragcore.types import ChunkKind, Hit
 
 NOT_FOUND = "I could not find this in your documents."
-UNCITED_LABEL = "The model cited no sources; these passages bear on the question:"
 NO_WORDS = "Please ask a question with words in it: there is nothing to search for in this one."
 LLM_FAILED_LABEL = (
     "The configured language model could not be used ({reason}); instead, an extractive answer, "
     "the most relevant sentences from your documents:"
 )
+UNCITED_LABEL = "The model cited no sources; these passages bear on the question:"
+EXTRACT_LABEL = "The model's answer could not be checked against your documents; they say:"
+REFUSED_LABEL = "The model did not answer, but your documents say:"
+UNVERIFIED = "unverified"
+# Longer questions are refused with a message: a pasted page is not a question, and its
+# prompt alone would take minutes on a small machine.
+MAX_QUESTION_CHARS = 1000
+# A verified answer may use the question's and the quoted passage's words; at least this
+# share of its content words must come from them, and every number must.
+MIN_GROUNDED_SHARE = 0.6
+# The best evidence sentence must score this much (EvidenceWeights) before a refused or
+# unverifiable reply is replaced by an extract; below it the answer is "not found".
+STRONG_EVIDENCE = 0.62
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 @dataclass(frozen=True)
@@ -61,11 +93,32 @@ class RelevanceGate:
 
 
 @dataclass(frozen=True)
+class VerifiedQuote:
+    """Words the model copied, found in source ``number`` at ``start:end`` of its text."""
+
+    number: int
+    start: int
+    end: int
+    text: str  # the passage's own words at that span
+    score: float  # 100 = exact after normalising; else the fuzzy match score
+    cited: int | None  # the number the model gave, when it named another source
+
+
+@dataclass(frozen=True)
 class Answer:
+    """A finished answer. ``mode`` says what the headline ``text`` is:
+
+    - ``llm``: the model's answer, resting on a quote found on the cited page;
+    - ``extract``: the model refused or could not be verified, so the headline is the
+      documents' own sentences (``model_text`` keeps the unverified reply, labelled);
+    - ``extractive``: no model is configured (or it failed): the best sentences, cited;
+    - ``not_found``: nothing good enough was found; ``closest`` shows what was.
+    """
+
     question: str
     standalone_question: str
     text: str  # the checked answer: out-of-range [n] removed
-    mode: str  # "llm" | "extractive" | "not_found"
+    mode: str  # "llm" | "extract" | "extractive" | "not_found"
     citations: tuple[Citation, ...]
     removed_citations: tuple[int, ...]
     unsupported_sentences: tuple[str, ...]
@@ -75,6 +128,15 @@ class Answer:
     notes: tuple[str, ...] = ()
     llm: str = ""
     closest: tuple[Hit, ...] = ()  # when not found: the nearest passages, for the person to judge
+    quotes: tuple[VerifiedQuote, ...] = ()
+    # Per source, the (start, end) spans of its text that the model read.
+    excerpts: tuple[tuple[tuple[int, int], ...], ...] = ()
+    model_text: str = ""  # the model's reply as written, when it is not the headline
+    verdict: str = ""  # why the headline is what it is, in a person's words
+
+    @property
+    def unverified(self) -> bool:
+        return bool(self.model_text)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -82,22 +144,36 @@ class Answer:
             "standalone_question": self.standalone_question,
             "answer": self.text,
             "mode": self.mode,
+            "verdict": self.verdict,
             "llm": self.llm,
+            "quotes": [q.__dict__ for q in self.quotes],
+            "model_text": self.model_text,
             "citations": [c.__dict__ | {"sentences": list(c.sentences)} for c in self.citations],
             "removed_citations": list(self.removed_citations),
             "unsupported_sentences": list(self.unsupported_sentences),
-            "sources": [hit_json(h, n) for n, h in enumerate(self.sources, start=1)],
+            "sources": [
+                hit_json(h, n) | {"excerpt": [list(s) for s in self.excerpt_spans(n)]}
+                for n, h in enumerate(self.sources, start=1)
+            ],
             "closest": [hit_json(h, None) for h in self.closest],
             "prompt_sources": self.prompt_sources,
             "timings_ms": self.timings,
             "notes": list(self.notes),
         }
 
+    def excerpt_spans(self, number: int) -> tuple[tuple[int, int], ...]:
+        """The spans of source ``number`` the model read (its whole text if not cut down)."""
+        if 1 <= number <= len(self.excerpts):
+            return self.excerpts[number - 1]
+        hit = self.sources[number - 1] if 1 <= number <= len(self.sources) else None
+        return ((0, len(hit.text)),) if hit is not None else ()
+
 
 def hit_json(hit: Hit, number: int | None) -> dict[str, object]:
     ev = hit.evidence
     return {
         "n": number,
+        "point_id": hit.point_id,
         "file_name": hit.file_name,
         "doc_id": hit.doc_id,
         "page": hit.page,
@@ -123,9 +199,16 @@ def hit_json(hit: Hit, number: int | None) -> dict[str, object]:
     }
 
 
+Status = Callable[[str], None]
+
+
 @dataclass
 class AnswerStream:
-    """A started answer: iterate ``tokens()`` to stream it, then read ``result()``."""
+    """A started answer: iterate ``tokens()`` to stream it, then read ``result()``.
+
+    ``cancel()`` (a Stop button, a closed page) ends the model's request: llama.cpp stops
+    generating as soon as the connection closes.
+    """
 
     question: str
     standalone_question: str
@@ -136,19 +219,33 @@ class AnswerStream:
     _finish: Callable[[str, str], Answer]
     _producer: Iterator[str]
     _mode: str
+    _queue: GenerationQueue | None = None
     _parts: list[str] = field(default_factory=list)
     _done: bool = False
+    _cancelled: bool = False
     _started: float = field(default_factory=time.perf_counter)
 
-    def tokens(self) -> Iterator[str]:
+    def tokens(self, status: Status | None = None) -> Iterator[str]:
+        """The reply as it is written; ``status`` hears the stage ("waiting: 1 answer ahead",
+        "reading 3 sources", "writing")."""
+        say = status or (lambda _text: None)
         first = True
         try:
-            for piece in self._producer:
-                if first:
-                    self.timings["first_token"] = _ms(self._started)
-                    first = False
-                self._parts.append(piece)
-                yield piece
+            with self._turn(say):
+                if self._mode == "llm":
+                    say(
+                        f"reading {len(self.sources)} source{'s' if len(self.sources) != 1 else ''}"
+                    )
+                for piece in self._producer:
+                    if self._cancelled:
+                        break
+                    if first:
+                        self.timings["first_token"] = _ms(self._started)
+                        first = False
+                        if self._mode == "llm":
+                            say("writing")
+                    self._parts.append(piece)
+                    yield piece
         except LLMUnavailable as exc:
             # The endpoint died mid-answer: fall back rather than leave the person with nothing.
             self.notes.append(f"language model failed ({exc}); showing an extractive answer")
@@ -156,23 +253,55 @@ class AnswerStream:
             label = LLM_FAILED_LABEL.format(reason=exc)
             self._parts = [extractive_answer(self.standalone_question, self.sources, label=label)]
             yield "\n\n" + self._parts[0]
+        finally:
+            close = getattr(self._producer, "close", None)
+            if close is not None:
+                close()  # a generator over an HTTP stream: closing it ends the request
         self.timings["generate"] = _ms(self._started)
         self._done = True
+
+    @contextlib.contextmanager
+    def _turn(self, say: Status) -> Iterator[None]:
+        if self._mode != "llm" or self._queue is None:
+            yield
+            return
+        waited = time.perf_counter()
+        with self._queue.turn(
+            lambda ahead: say(_waiting(ahead)), cancelled=lambda: self._cancelled
+        ):
+            if time.perf_counter() - waited > 0.05:
+                self.timings["queue"] = _ms(waited)
+            yield
+
+    def cancel(self) -> None:
+        """Stop the model's reply; ``result()`` then reports what was written, marked stopped."""
+        self._cancelled = True
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
 
     def result(self) -> Answer:
         if not self._done:
             for _ in self.tokens():
                 pass
+        if self._cancelled:
+            self.notes.append("stopped by the person before the model finished")
         return self._finish("".join(self._parts), self._mode)
 
 
+def _waiting(ahead: int) -> str:
+    return f"waiting: {ahead} answer{'s' if ahead != 1 else ''} ahead of this one"
+
+
 class Answerer:
-    """Rewrites follow-ups, retrieves, asks the LLM (or answers extractively), checks citations.
+    """Rewrites follow-ups, retrieves, picks the evidence sentences, asks the LLM to quote then
+    answer (or answers extractively), and checks the quote on the page and the answer against it.
 
     >>> stream = Answerer(retriever, llm, embedder=models.text).start("What is ZTA?", config=cfg)
     >>> for token in stream.tokens(): print(token, end="")
-    >>> stream.result().citations[0].supported
-    True
+    >>> stream.result().quotes[0].number
+    1
     """
 
     def __init__(
@@ -183,12 +312,19 @@ class Answerer:
         embedder: TextEmbedder | None = None,
         gate: RelevanceGate = RelevanceGate(),
         llm_note: str = "",
+        selector: EvidenceSelector | None = None,
+        queue: GenerationQueue | None = None,
+        grammar: bool = False,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
         self.embedder = embedder
         self.gate = gate
         self.llm_note = llm_note
+        self.selector = selector or EvidenceSelector(embedder=embedder)
+        self.queue = queue
+        # llama.cpp's server takes a GBNF grammar; other endpoints would reject the field.
+        self.grammar = grammar
 
     def _similarity(self) -> Callable[[str, str], float] | None:
         embedder = self.embedder
@@ -227,16 +363,26 @@ class Answerer:
         config: RetrievalConfig,
         history: Sequence[tuple[str, str]] = (),
         doc_ids: Sequence[str] | None = None,
+        standalone: str | None = None,
     ) -> AnswerStream:
+        """Begin answering. ``standalone`` is the question as the person confirmed or edited it
+        after seeing the rewrite; given, no rewrite is asked for."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
+        question = question.strip()
+        if len(question) > MAX_QUESTION_CHARS:
+            raise ValueError(
+                f"the question is {len(question):,} characters long; ask in at most "
+                f"{MAX_QUESTION_CHARS:,} (a question, not a document)"
+            )
         t0 = time.perf_counter()
         # Emoji or punctuation alone match nothing by keyword, but any text has a nearest
         # passage by embedding: searching would cite an unrelated sentence, so nothing is.
-        searchable = has_terms(question)
-        standalone = self.rewrite(question, history) if searchable else question
-        if history and searchable:
-            timings["rewrite"] = _ms(t0)
+        searchable = has_terms(question) or (standalone is not None and has_terms(standalone))
+        if standalone is None:
+            standalone = self.rewrite(question, history) if searchable else question
+            if history and searchable:
+                timings["rewrite"] = _ms(t0)
         retrieval = (
             self.retriever.run(standalone, config, doc_ids=doc_ids)
             if searchable
@@ -244,42 +390,39 @@ class Answerer:
         )
         timings.update({k: v for k, v in retrieval.timings.items() if k != "total"})
         notes = list(retrieval.notes)
-        sources = retrieval.hits
-        if not searchable:
-            mode = "not_found"
-            producer: Iterator[str] = iter([NO_WORDS])
-            shown: tuple[Hit, ...] = ()
-        elif not sources or not self.gate.passes(sources):
-            mode = "not_found"
-            producer = iter([NOT_FOUND])
-            shown = ()
-        elif self.llm is not None:
-            mode = "llm"
-            messages = build_messages(standalone, sources, history=history)
-            producer = self.llm.stream(messages)
-            shown = sources
-        else:
-            mode = "extractive"
-            if self.llm_note:
-                notes.append(self.llm_note)
-            producer = iter([extractive_answer(standalone, sources)])
-            shown = sources
+        hits = retrieval.hits
+        evidence = Evidence(())
+        mode = "not_found"
+        producer: Iterator[str] = iter([NOT_FOUND if searchable else NO_WORDS])
+        if hits and self.gate.passes(hits):
+            t0 = time.perf_counter()
+            evidence = self.selector.select(standalone, hits)
+            timings["evidence"] = _ms(t0)
+            if not evidence.sources:
+                pass
+            elif self.llm is not None:
+                mode = "llm"
+                messages = build_quoted_messages(standalone, evidence)
+                timings["prompt_tokens"] = float(sum(len(m["content"]) for m in messages) // 4)
+                producer = self.llm.stream(messages, grammar=GRAMMAR if self.grammar else None)
+            else:
+                mode = "extractive"
+                if self.llm_note:
+                    notes.append(self.llm_note)
+                producer = iter([extractive_answer(standalone, evidence.hits)])
+        shown = evidence.hits
         llm_name = self.llm.describe() if (self.llm is not None and mode == "llm") else ""
 
         def finish(raw: str, final_mode: str) -> Answer:
             t1 = time.perf_counter()
-            similarity = self._similarity()
-            report = check_citations(raw, shown, similarity=similarity) if shown else None
-            if report is not None and final_mode == "llm" and not report.citations:
-                # Small local models often answer without any [n]: rather than present an
-                # unsourced answer, show the passages that bear on it, each with its number.
-                raw = (
-                    raw.rstrip()
-                    + "\n\n"
-                    + extractive_answer(standalone, shown, label=UNCITED_LABEL)
+            verdict = _Verdict(text=raw, mode=final_mode)
+            if final_mode == "llm":
+                verdict = self._judge(standalone, raw, evidence)
+            report = None
+            if verdict.mode in ("llm", "extract", "extractive") and shown:
+                report = check_citations(
+                    verdict.text, _as_read(evidence), similarity=self._similarity()
                 )
-                notes.append("the model cited no sources; the closest passages were added, cited")
-                report = check_citations(raw, shown, similarity=similarity)
             timings["check"] = _ms(t1)
             timings["total"] = _ms(started)
             removed = report.removed if report else ()
@@ -288,20 +431,27 @@ class Answerer:
                     "removed citation numbers that match no source: "
                     + ", ".join(f"[{n}]" for n in removed)
                 )
+            closest = retrieval.hits[:3] if verdict.mode == "not_found" else ()
             return Answer(
                 question=question,
                 standalone_question=standalone,
-                text=report.text if report else raw,
-                mode=final_mode,
+                text=report.text if report else verdict.text,
+                mode=verdict.mode,
                 citations=report.citations if report else (),
                 removed_citations=removed,
                 unsupported_sentences=report.unsupported_sentences if report else (),
-                sources=shown,
-                prompt_sources=sources_block(shown) if shown else "",
+                sources=shown if verdict.mode != "not_found" or verdict.model_text else (),
+                prompt_sources=evidence_block(evidence) if shown else "",
                 timings=timings,
                 notes=tuple(notes),
                 llm=llm_name,
-                closest=retrieval.hits[:3] if final_mode == "not_found" else (),
+                closest=closest,
+                quotes=verdict.quotes,
+                excerpts=tuple(
+                    tuple((s.start, s.end) for s in src.spans) for src in evidence.sources
+                ),
+                model_text=verdict.model_text,
+                verdict=verdict.why,
             )
 
         return AnswerStream(
@@ -314,7 +464,60 @@ class Answerer:
             _finish=finish,
             _producer=producer,
             _mode=mode,
+            _queue=self.queue,
         )
+
+    def _judge(self, question: str, raw: str, evidence: Evidence) -> _Verdict:
+        """What the person reads: the model's answer if its quote is on the page and the answer
+        rests on it; else the documents' own words when they are strong; else "not found"."""
+        reply = parse_reply(raw)
+        texts = [s.hit.text for s in evidence.sources]
+        quotes: list[VerifiedQuote] = []
+        failed = 0
+        for quote in reply.quotes:
+            match = find_quote(quote.text, texts, cited=quote.number)
+            if match is None:
+                failed += 1
+                continue
+            hit = evidence.sources[match.number - 1].hit
+            quotes.append(
+                VerifiedQuote(
+                    number=match.number,
+                    start=match.start,
+                    end=match.end,
+                    text=hit.text[match.start : match.end],
+                    score=round(match.score, 1),
+                    cited=quote.number if quote.number != match.number else None,
+                )
+            )
+        best = max((s.best for s in evidence.sources), default=0.0)
+        strong = best >= STRONG_EVIDENCE
+        if reply.refused or not reply.answer:
+            if quotes:
+                # "The documents do not say" beside a quote that is on the page: the quote is
+                # the better answer, and it has been checked.
+                return _Verdict(
+                    _extract(REFUSED_LABEL, quotes), "extract", tuple(quotes), raw.strip(),
+                    "the model declined to answer, but the sentence it quoted is on the page",
+                )  # fmt: skip
+            if strong:
+                return _Verdict(
+                    _evidence_extract(REFUSED_LABEL, evidence), "extract", (), raw.strip(),
+                    "the model declined to answer; the closest sentences are shown instead",
+                )  # fmt: skip
+            return _Verdict(NOT_FOUND, "not_found", (), "", "the model found no answer")
+        problem = _ungrounded(question, reply, quotes, evidence, failed)
+        if problem is None:
+            return _Verdict(_with_citation(reply.answer, quotes), "llm", tuple(quotes), "", "")
+        if quotes:
+            return _Verdict(
+                _extract(EXTRACT_LABEL, quotes), "extract", tuple(quotes), raw.strip(), problem
+            )
+        if strong:
+            return _Verdict(
+                _evidence_extract(EXTRACT_LABEL, evidence), "extract", (), raw.strip(), problem
+            )
+        return _Verdict(NOT_FOUND, "not_found", (), raw.strip(), problem)
 
     def ask(
         self,
@@ -323,8 +526,74 @@ class Answerer:
         config: RetrievalConfig,
         history: Sequence[tuple[str, str]] = (),
         doc_ids: Sequence[str] | None = None,
+        standalone: str | None = None,
     ) -> Answer:
-        return self.start(question, config=config, history=history, doc_ids=doc_ids).result()
+        return self.start(
+            question, config=config, history=history, doc_ids=doc_ids, standalone=standalone
+        ).result()
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    text: str
+    mode: str
+    quotes: tuple[VerifiedQuote, ...] = ()
+    model_text: str = ""
+    why: str = ""
+
+
+def _as_read(evidence: Evidence) -> list[Hit]:
+    """The sources with the text the model read, for checking what the answer says."""
+    return [replace(s.hit, text=s.text) for s in evidence.sources]
+
+
+def _ungrounded(
+    question: str,
+    reply: QuotedReply,
+    quotes: Sequence[VerifiedQuote],
+    evidence: Evidence,
+    failed: int,
+) -> str | None:
+    """Why the answer cannot be shown as verified, or None when it rests on its quotes."""
+    if not quotes:
+        if failed:
+            return "its quote is not on the cited page"
+        return "it quoted nothing from the sources"
+    backing = " ".join(q.text for q in quotes)
+    said = strip_markers(reply.answer)
+    numbers_ok = set(_NUMBER.findall(said)) <= set(_NUMBER.findall(backing + " " + question))
+    if not numbers_ok:
+        return "it gives a number its quote does not contain"
+    allowed = content_words(backing) | content_words(question)
+    answer_words = content_words(said)
+    if overlap(answer_words, allowed) < MIN_GROUNDED_SHARE:
+        return "it says more than the sentence it quoted"
+    return None
+
+
+def _with_citation(answer: str, quotes: Sequence[VerifiedQuote]) -> str:
+    """The answer, cited by its quotes' sources when the model left the [n] out."""
+    answer = answer.strip()
+    numbers = sorted({q.number for q in quotes})
+    if re.search(r"\[\s*\d", answer) or not numbers:
+        return answer
+    marker = "[" + ", ".join(str(n) for n in numbers) + "]"
+    if answer.endswith((".", "!", "?")):
+        return f"{answer[:-1]} {marker}{answer[-1]}"
+    return f"{answer} {marker}"
+
+
+def _extract(label: str, quotes: Sequence[VerifiedQuote]) -> str:
+    lines = [f"- {clean_text(q.text)} [{q.number}]" for q in quotes]
+    return label + "\n" + "\n".join(dict.fromkeys(lines))
+
+
+def _evidence_extract(label: str, evidence: Evidence, count: int = 2) -> str:
+    spans = sorted(
+        ((span, n) for n, src in enumerate(evidence.sources, start=1) for span in src.spans),
+        key=lambda pair: -pair[0].score,
+    )[:count]
+    return label + "\n" + "\n".join(f"- {span.text} [{n}]" for span, n in spans)
 
 
 def _ms(t0: float) -> float:

@@ -89,10 +89,17 @@ class ChatLLM:
             )
         return self._client
 
-    def stream(self, messages: Sequence[dict[str, str]]) -> Iterator[str]:
-        """Yield the answer's text as it arrives, piece by piece."""
+    def stream(
+        self, messages: Sequence[dict[str, str]], *, grammar: str | None = None
+    ) -> Iterator[str]:
+        """Yield the answer's text as it arrives, piece by piece.
+
+        ``grammar`` (GBNF) constrains the reply on a llama.cpp server. Closing the generator
+        closes the HTTP stream, which is how a llama.cpp server learns to stop generating.
+        """
         import openai
 
+        extra = {"grammar": grammar} if grammar else None
         try:
             response = self.client.chat.completions.create(
                 model=self.model,
@@ -100,12 +107,14 @@ class ChatLLM:
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
                 stream=True,
+                extra_body=extra,
             )
-            for chunk in response:
-                # Servers send chunks without choices (usage) and deltas without content
-                # (the role, the finish reason).
-                if chunk.choices and chunk.choices[0].delta.content:
-                    yield chunk.choices[0].delta.content
+            with response:
+                for chunk in response:
+                    # Servers send chunks without choices (usage) and deltas without content
+                    # (the role, the finish reason).
+                    if chunk.choices and chunk.choices[0].delta.content:
+                        yield chunk.choices[0].delta.content
         except openai.APIError as exc:
             raise self._unavailable(exc) from self._safe_cause(exc)
 

@@ -62,16 +62,26 @@ def _attr(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _source(number: int, hit: Hit) -> str:
+def source_attrs(number: int, hit: Hit) -> str:
+    """The attributes of source ``number``'s fence: id, file, page, section, kind."""
     attrs = f'id="{number}" file="{_attr(hit.file_name)}" page="{hit.page}"'
     if hit.section:
         attrs += f' section="{_attr(hit.section)}"'
     if hit.kind == ChunkKind.IMAGE:
         attrs += ' kind="image"'
+    return attrs
+
+
+def escape_source_text(text: str) -> str:
+    """Source text with anything that could open or close a fence neutralised."""
+    return _escape_text(text, _FENCE_TAG)
+
+
+def _source(number: int, hit: Hit) -> str:
     text = hit.text.strip()
     if not text:
         text = "(an image or figure with no text)" if hit.kind == ChunkKind.IMAGE else "(empty)"
-    return f"<source {attrs}>\n{_escape_text(text, _FENCE_TAG)}\n</source>"
+    return f"<source {source_attrs(number, hit)}>\n{escape_source_text(text)}\n</source>"
 
 
 def sources_block(hits: Sequence[Hit]) -> str:

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tests.processes import started
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page, Playwright, ViewportSize
 
@@ -80,19 +82,15 @@ def running_app(data_dir: Path, *, startup_timeout: float = 120.0) -> Iterator[s
         "--client.toolbarMode",
         "minimal",
     ]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    with (
+        log_path.open("wb") as log,
+        started(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, grace=20.0
+        ) as process,
+    ):  # the app, its parse fork server and any model server: one group, stopped
+        url = f"http://127.0.0.1:{port}"
         _wait_healthy(url, process, log_path, startup_timeout)
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:

@@ -25,6 +25,7 @@ from ragcore.settings import Settings
 from ragcore.spaces import SpaceRouter
 from ragcore.stores.embedded import EmbeddedStore
 from ragcore.types import ChunkingParams, Strategy
+from tests.processes import Processes
 from tests.tiny_text import tiny_text_model
 
 pytestmark = pytest.mark.integration
@@ -172,7 +173,7 @@ def _env(data_dir: Path, tiny: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_a_reembed_killed_mid_way_resumes_where_it_stopped(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, processes: Processes
 ) -> None:
     tiny = tiny_text_model(tmp_path_factory, "prompted")
     target = str(tiny_text_model(tmp_path_factory, "wide"))
@@ -186,7 +187,7 @@ def test_a_reembed_killed_mid_way_resumes_where_it_stopped(
 
     command = [sys.executable, "-m", "ingest", "reembed", "--model", target, "--wait", "--json"]
     env = _env(data_dir, tiny)
-    first = subprocess.Popen(
+    first = processes.start(
         command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     catalog = Catalog(data_dir / "catalog.sqlite3")
@@ -231,6 +232,4 @@ def test_a_reembed_killed_mid_way_resumes_where_it_stopped(
         assert held_per_doc(store, pending.name) == Counter(r.doc_id for r in catalog.chunks())
         store.close()
     finally:
-        if first.poll() is None:
-            first.kill()
         catalog.close()

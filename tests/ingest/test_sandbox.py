@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import threading
@@ -21,6 +20,7 @@ from ragcore.errors import CorruptFile, EncryptedFile, FileTooLarge
 from ragcore.testing.documents import make_png, make_text_pdf
 from ragcore.testing.runtime import make_runtime
 from ragcore.types import ChunkingParams, Strategy
+from tests.processes import Processes
 from tests.robustness import targets
 
 REPO = Path(__file__).resolve().parents[2]
@@ -135,7 +135,7 @@ def test_tick_runs_while_waiting_and_its_exception_stops_the_child(tmp_path: Pat
     assert _wait_gone(int(Path(f"{path}.pid").read_text()), 5)
 
 
-def test_a_killed_parent_leaves_no_parse_behind(tmp_path: Path) -> None:
+def test_a_killed_parent_leaves_no_parse_behind(tmp_path: Path, processes: Processes) -> None:
     path = tmp_path / "orphan.pdf"
     path.write_bytes(b"%PDF-1.7")
     script = textwrap.dedent(
@@ -150,7 +150,7 @@ def test_a_killed_parent_leaves_no_parse_behind(tmp_path: Path) -> None:
             )
         """
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
+    parent = processes.start([sys.executable, "-c", script], cwd=REPO)
     pid_file = Path(f"{path}.pid")
     deadline = time.monotonic() + 30
     while not pid_file.exists() and time.monotonic() < deadline:

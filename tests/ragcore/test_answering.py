@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from ingest.service import build_worker
 from ragcore import library
-from ragcore.answering import NOT_FOUND, Answerer
+from ragcore.answering import EXTRACT_LABEL, NOT_FOUND, REFUSED_LABEL, Answerer
 from ragcore.generation.llm import ChatLLM
+from ragcore.generation.queue import GenerationQueue
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime
 from ragcore.testing.llm_server import ScriptedLLMServer
@@ -52,18 +55,18 @@ def _source_number(answer_sources: tuple, name: str) -> int:  # type: ignore[typ
     return next(n for n, h in enumerate(answer_sources, start=1) if h.file_name == name)
 
 
-def test_streamed_answer_with_checked_citations(rt: Runtime) -> None:
+def _number_of(messages: list[dict[str, str]], file_name: str) -> int:
+    user = messages[-1]["content"]
+    at = user.index(f'file="{file_name}"')
+    return int(user[:at].rsplit('id="', 1)[1].split('"')[0])
+
+
+def test_streamed_answer_rests_on_a_quote_found_on_the_page(rt: Runtime) -> None:
     def script(messages: list[dict[str, str]]) -> str:
-        # Cite the FIPS passage by the number the prompt gave it, plus a bogus [9].
-        user = messages[-1]["content"]
-        number = next(
-            line.split('id="')[1].split('"')[0]
-            for line in user.splitlines()
-            if 'file="fips.txt"' in line
-        )
+        n = _number_of(messages, "fips.txt")
         return (
-            f"FIPS 199 defines three security categories: low, moderate and high [{number}]. "
-            f"Penguins invented the telescope in Antarctica [{number}]. See also [9]."
+            f'Quote [{n}]: "FIPS 199 defines three security categories: low, moderate and '
+            f'high impact."\nAnswer: Low, moderate and high [{n}]. See also [9].'
         )
 
     with ScriptedLLMServer(script) as server:
@@ -71,22 +74,153 @@ def test_streamed_answer_with_checked_citations(rt: Runtime) -> None:
         stream = _answerer(rt, llm).start(
             "Which security categories does FIPS 199 define?", config=CONFIG
         )
-        pieces = list(stream.tokens())
+        stages: list[str] = []
+        pieces = list(stream.tokens(stages.append))
         answer = stream.result()
         seen = server.requests[-1].messages
-    assert len(pieces) > 5 and "".join(pieces).startswith("FIPS 199")
-    assert answer.mode == "llm"
-    assert answer.removed_citations == (9,) and "[9]" not in answer.text
+    assert len(pieces) > 5 and "".join(pieces).startswith("Quote [")
+    assert stages[0].startswith("reading") and "writing" in stages
+    assert answer.mode == "llm" and answer.model_text == "" and answer.verdict == ""
+    assert answer.text.startswith("Low, moderate and high [")
     n = _source_number(answer.sources, "fips.txt")
-    citation = next(c for c in answer.citations if c.number == n)
-    assert citation.file_name == "fips.txt"
-    assert any("Penguins" in s for s in answer.unsupported_sentences)
-    assert not any("three security categories" in s for s in answer.unsupported_sentences)
-    # What the UI shows as "what the model saw" is exactly the sources block in the prompt.
+    (quote,) = answer.quotes
+    assert quote.number == n and quote.score == 100.0 and quote.cited is None
+    hit = answer.sources[n - 1]
+    assert hit.text[quote.start : quote.end].startswith("FIPS 199 defines three")
+    assert answer.removed_citations == (9,)
+    # Exactly what the model saw is kept: the evidence sentences, fenced, and no history.
     assert answer.prompt_sources in seen[-1]["content"]
-    assert {"encode", "dense", "bm25", "fuse", "first_token", "generate", "total"} <= set(
+    assert len(seen) == 2 and "FIPS 199 defines three" in answer.prompt_sources
+    assert answer.excerpt_spans(n) and all(e <= len(hit.text) for _, e in answer.excerpt_spans(n))
+    assert {"first_token", "generate", "check", "total", "evidence", "prompt_tokens"} <= set(
         answer.timings
     )
+
+
+def test_a_fabricated_quote_is_never_the_headline(rt: Runtime) -> None:
+    reply = (
+        'Quote [1]: "FIPS 199 was written by the Penguin Institute in 1802."\n'
+        "Answer: The Penguin Institute wrote it in 1802 [1]."
+    )
+    with ScriptedLLMServer(reply) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask(
+            "Which security categories does FIPS 199 define?", config=CONFIG
+        )
+    assert answer.mode in ("extract", "not_found")
+    assert "Penguin" not in answer.text and answer.model_text.startswith("Quote [1]")
+    assert answer.verdict == "its quote is not on the cited page"
+    if answer.mode == "extract":
+        assert answer.text.startswith(EXTRACT_LABEL) and "[" in answer.text
+
+
+def test_a_number_the_quote_does_not_hold_is_not_verified(rt: Runtime) -> None:
+    def script(messages: list[dict[str, str]]) -> str:
+        n = _number_of(messages, "fips.txt")
+        return (
+            f'Quote [{n}]: "FIPS 199 defines three security categories"\n'
+            f"Answer: FIPS 199 defines 7 categories [{n}]."
+        )
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask("How many categories does FIPS 199 define?", config=CONFIG)
+    assert answer.mode == "extract" and "7 categories" not in answer.text
+    assert answer.verdict == "it gives a number its quote does not contain"
+    assert answer.quotes and "FIPS 199 defines three" in answer.text
+
+
+def test_a_refusal_beside_a_quote_on_the_page_shows_the_quote(rt: Runtime) -> None:
+    def script(messages: list[dict[str, str]]) -> str:
+        n = _number_of(messages, "fips.txt")
+        return (
+            f'Quote [{n}]: "The categories apply to confidentiality, integrity and '
+            f'availability."\nAnswer: The documents do not say.'
+        )
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask(
+            "Which security categories does FIPS 199 define and apply to?", config=CONFIG
+        )
+    assert answer.mode == "extract" and answer.text.startswith(REFUSED_LABEL)
+    assert "confidentiality, integrity and availability" in answer.text
+    assert "do not say" not in answer.text and "do not say" in answer.model_text
+
+
+def test_a_bare_refusal_with_weak_evidence_is_not_found(rt: Runtime) -> None:
+    with ScriptedLLMServer("Answer: The documents do not say.") as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask(
+            "What key size does FIPS 199 require for availability?", config=CONFIG
+        )
+    assert answer.mode in ("not_found", "extract")
+    if answer.mode == "not_found":
+        assert answer.text == NOT_FOUND and answer.closest
+
+
+def test_a_quote_under_the_wrong_number_is_moved_to_its_source(rt: Runtime) -> None:
+    def script(messages: list[dict[str, str]]) -> str:
+        wrong = 1 if _number_of(messages, "fips.txt") != 1 else 2
+        return (
+            f'Quote [{wrong}]: "FIPS 199 defines three security categories"\n'
+            f"Answer: Three categories [{wrong}]."
+        )
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask(
+            "Which security categories does FIPS 199 define?", config=CONFIG
+        )
+    (quote,) = answer.quotes
+    assert answer.sources[quote.number - 1].file_name == "fips.txt"
+    assert quote.cited is not None and quote.cited != quote.number
+
+
+def test_an_overlong_question_is_refused_with_a_message(rt: Runtime) -> None:
+    with pytest.raises(ValueError, match="characters long"):
+        _answerer(rt, None).ask("why " * 400, config=CONFIG)
+
+
+def test_answers_queue_one_at_a_time_and_say_where_they_stand(rt: Runtime) -> None:
+    queue = GenerationQueue(poll_seconds=0.02)
+    reply = 'Quote [1]: "FIPS 199 defines three security categories"\nAnswer: Three [1].'
+    with ScriptedLLMServer(reply, delay=0.02) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answerer = Answerer(
+            Retriever(rt.catalog, rt.store, rt.models), llm, embedder=rt.models.text, queue=queue
+        )
+        first = answerer.start("Which security categories does FIPS 199 define?", config=CONFIG)
+        second = answerer.start("Which security categories does FIPS 199 define?", config=CONFIG)
+        tokens = first.tokens()
+        next(tokens)  # the first holds the model now
+        heard: list[str] = []
+        waiter = threading.Thread(target=lambda: list(second.tokens(heard.append)))
+        waiter.start()
+        time.sleep(0.3)
+        assert heard and heard[0] == "waiting: 1 answer ahead of this one"
+        list(tokens)
+        waiter.join(10)
+    assert not waiter.is_alive()
+    assert first.result().text and second.result().text
+    assert "queue" in second.result().timings
+
+
+def test_stop_ends_the_reply_and_says_so(rt: Runtime) -> None:
+    reply = 'Quote [1]: "FIPS 199 defines three security categories"\nAnswer: ' + "word " * 200
+    with ScriptedLLMServer(reply, delay=0.01) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        stream = _answerer(rt, llm).start(
+            "Which security categories does FIPS 199 define?", config=CONFIG
+        )
+        got = []
+        for piece in stream.tokens():
+            got.append(piece)
+            if len(got) == 5:
+                stream.cancel()
+        answer = stream.result()
+    assert len(got) == 5
+    assert any("stopped" in n for n in answer.notes)
 
 
 def test_irrelevant_question_is_refused_not_guessed(rt: Runtime) -> None:
@@ -112,7 +246,7 @@ def test_follow_up_is_rewritten_before_retrieval(rt: Runtime) -> None:
         system = messages[0]["content"].lower()
         if "standalone" in system or "rewrite" in system:
             return "What are the essential characteristics of cloud computing?"
-        return "Five characteristics [1]."
+        return 'Quote [1]: "Cloud computing has five essential characteristics"\nAnswer: Five [1].'
 
     history = [("user", "Tell me about cloud computing"), ("assistant", "It is a model [1].")]
     with ScriptedLLMServer(script) as server:
@@ -125,10 +259,31 @@ def test_follow_up_is_rewritten_before_retrieval(rt: Runtime) -> None:
     )
     assert answer.sources[0].file_name == "cloud.txt"
     assert "rewrite" in answer.timings
+    # Earlier turns shaped the question; they are not in the answer's prompt.
+    assert "It is a model" not in server.requests[-1].messages[-1]["content"]
+    assert len(server.requests[-1].messages) == 2
+
+
+def test_a_confirmed_rewrite_is_used_as_given(rt: Runtime) -> None:
+    history = [("user", "Tell me about cloud computing"), ("assistant", "It is a model [1].")]
+    with ScriptedLLMServer("Answer: The documents do not say.") as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask(
+            "and its traits?",
+            config=CONFIG,
+            history=history,
+            standalone="What are the characteristics of cloud computing?",
+        )
+        asked = [r.messages[0]["content"] for r in server.requests]
+    assert answer.standalone_question == "What are the characteristics of cloud computing?"
+    assert not any("standalone" in system for system in asked)  # no rewrite was requested
 
 
 def test_prompt_injection_stays_data(rt: Runtime) -> None:
-    with ScriptedLLMServer("Umbrella sales rose in rainy months [1].") as server:
+    reply = (
+        'Quote [1]: "Quarterly sales of umbrellas rose in rainy months."\nAnswer: They rose [1].'
+    )
+    with ScriptedLLMServer(reply) as server:
         llm = ChatLLM(server.base_url, server.model, None)
         answer = _answerer(rt, llm).ask(
             "How did quarterly sales of umbrellas change in rainy months?", config=CONFIG
@@ -140,7 +295,8 @@ def test_prompt_injection_stays_data(rt: Runtime) -> None:
     assert user["content"].rfind("<source", 0, injected) > user["content"].rfind(
         "</source>", 0, injected
     )
-    assert answer.citations and answer.citations[0].file_name == "inject.txt"
+    assert answer.mode == "llm" and answer.citations
+    assert answer.citations[0].file_name == "inject.txt" and "PWNED" not in answer.text
 
 
 def test_llm_dying_mid_answer_falls_back(rt: Runtime) -> None:
@@ -170,20 +326,19 @@ def test_real_tiny_llm_answers_through_the_pipeline(rt: Runtime) -> None:
         answer = _answerer(rt, llm).ask(
             "Which security categories does FIPS 199 define?", config=CONFIG
         )
-    assert answer.mode in ("llm", "extractive")
+    assert answer.mode in ("llm", "extract", "extractive", "not_found")
     assert answer.text.strip()
     # Whatever the tiny model wrote, every surviving [n] points at a source it was given.
     assert all(1 <= c.number <= len(answer.sources) for c in answer.citations)
 
 
-def test_uncited_llm_answer_gets_its_passages_cited(rt: Runtime) -> None:
+def test_an_unlabelled_reply_is_shown_as_unverified(rt: Runtime) -> None:
     with ScriptedLLMServer("There are three categories: low, moderate and high.") as server:
         llm = ChatLLM(server.base_url, server.model, None)
         answer = _answerer(rt, llm).ask(
             "Which security categories does FIPS 199 define?", config=CONFIG
         )
-    assert answer.mode == "llm"
-    assert answer.text.startswith("There are three categories")
-    assert "cited no sources" in answer.text and answer.citations
+    assert answer.mode in ("extract", "not_found")
+    assert answer.model_text == "There are three categories: low, moderate and high."
+    assert answer.verdict == "it quoted nothing from the sources"
     assert all(1 <= c.number <= len(answer.sources) for c in answer.citations)
-    assert any("cited no sources" in n for n in answer.notes)

@@ -25,6 +25,7 @@ from ragcore.testing.documents import make_text_pdf
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.testing.runtime import make_runtime
 from ragcore.types import ChunkingParams, Strategy
+from tests.processes import Processes
 from tests.robustness.worker_proc import DIM
 
 pytestmark = pytest.mark.slow
@@ -72,8 +73,8 @@ def medium_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = random.Random(6)
     pages = [
         "\n".join(" ".join(rng.choice(WORDS) for _ in range(12)) for _ in range(25))
-        for _ in range(20)
-    ]  # 6,000 words: ~170 chunks of 40 tokens, two embedding batches
+        for _ in range(40)
+    ]  # 12,000 words: ~400 chunks of 40 tokens, four embedding batches of 128
     return make_text_pdf(tmp_path_factory.mktemp("doc") / "medium.pdf", pages)
 
 
@@ -118,20 +119,27 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _start_worker(data_dir: Path, *command: str, **extra: str) -> subprocess.Popen[bytes]:
-    """A worker process; its stderr goes to a file (a full pipe would stall it)."""
+def _start_worker(
+    processes: Processes, data_dir: Path, *command: str, **extra: str
+) -> subprocess.Popen[bytes]:
+    """A worker process in its own group (stopped at teardown); stderr goes to a file (a full
+    pipe would stall it)."""
     log = (data_dir / f"worker-{time.monotonic_ns()}.log").open("wb")
-    return subprocess.Popen(
-        list(command or (sys.executable, "-m", "tests.robustness.worker_proc")),
+    return processes.start(
+        command or (sys.executable, "-m", "tests.robustness.worker_proc"),
         cwd=REPO,
         env=_env(data_dir, **extra),
         stderr=log,
     )
 
 
+def _worker_logs(data_dir: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in data_dir.glob("worker-*.log"))
+
+
 def _still_running(worker: subprocess.Popen[bytes], data_dir: Path) -> None:
     if worker.poll() is not None:
-        logs = "\n".join(p.read_text(errors="replace") for p in data_dir.glob("worker-*.log"))
+        logs = _worker_logs(data_dir)
         raise AssertionError(f"the worker exited with {worker.returncode}:\n{logs[-3000:]}")
 
 
@@ -158,10 +166,10 @@ def _runtime(data_dir: Path) -> Runtime:
 
 
 def _kill_during(
-    data_dir: Path, catalog: Catalog, job_id: int, stage: str
+    processes: Processes, data_dir: Path, catalog: Catalog, job_id: int, stage: str
 ) -> subprocess.Popen[bytes]:
     delay, ready = STAGES[stage]
-    worker = _start_worker(data_dir, ROBUST_SLOW=stage, ROBUST_DELAY=str(delay))
+    worker = _start_worker(processes, data_dir, ROBUST_SLOW=stage, ROBUST_DELAY=str(delay))
 
     def in_stage() -> bool:
         _still_running(worker, data_dir)
@@ -179,8 +187,8 @@ def _kill_during(
     return worker
 
 
-def _finish(data_dir: Path, catalog: Catalog, job_id: int) -> JobRecord:
-    worker = _start_worker(data_dir)
+def _finish(processes: Processes, data_dir: Path, catalog: Catalog, job_id: int) -> JobRecord:
+    worker = _start_worker(processes, data_dir)
     try:
         _wait_for(
             f"job {job_id} to finish after the restart",
@@ -223,14 +231,14 @@ def _assert_exactly(data_dir: Path, expected: list[tuple[object, ...]]) -> None:
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_sigkill_in_each_stage_then_restart_gives_exactly_the_right_chunks(
     stage: str, big_pdf: Path, reference: dict[tuple[str, int], list[tuple[object, ...]]],
-    data_dir: Path,
+    data_dir: Path, processes: Processes,
 ) -> None:  # fmt: skip
     catalog = Catalog(data_dir / "catalog.sqlite3")
     try:
         added = library.add_file(catalog, data_dir / "uploads", big_pdf, PARAMS)
         assert added.job is not None
         job_id, doc_id = added.job.id, added.document.id
-        _kill_during(data_dir, catalog, job_id, stage)
+        _kill_during(processes, data_dir, catalog, job_id, stage)
 
         if stage == "parsing":
             # The parse child (napping before it reads) died with its worker.
@@ -256,7 +264,7 @@ def test_sigkill_in_each_stage_then_restart_gives_exactly_the_right_chunks(
         finally:
             rt.close()
 
-        job = _finish(data_dir, catalog, job_id)
+        job = _finish(processes, data_dir, catalog, job_id)
         assert job.attempts == 2
         doc = catalog.get_document(doc_id)
         assert doc is not None and doc.status == "ready" and doc.error is None
@@ -266,7 +274,10 @@ def test_sigkill_in_each_stage_then_restart_gives_exactly_the_right_chunks(
 
 
 def test_sigkill_while_rewriting_a_reindexed_document(
-    big_pdf: Path, reference: dict[tuple[str, int], list[tuple[object, ...]]], data_dir: Path
+    big_pdf: Path,
+    reference: dict[tuple[str, int], list[tuple[object, ...]]],
+    data_dir: Path,
+    processes: Processes,
 ) -> None:
     """The worst moment of a re-index: old points deleted, some new ones written, old chunk rows
     still in the catalog. After the restart only the new chunking is left, everywhere."""
@@ -280,8 +291,8 @@ def test_sigkill_while_rewriting_a_reindexed_document(
         rt.close()
     catalog = Catalog(data_dir / "catalog.sqlite3")
     try:
-        _kill_during(data_dir, catalog, job.id, "writing")
-        finished = _finish(data_dir, catalog, job.id)
+        _kill_during(processes, data_dir, catalog, job.id, "writing")
+        finished = _finish(processes, data_dir, catalog, job.id)
         assert finished.attempts == 2
     finally:
         catalog.close()
@@ -290,7 +301,7 @@ def test_sigkill_while_rewriting_a_reindexed_document(
 
 @pytest.mark.integration
 def test_cli_worker_with_the_real_model_killed_while_embedding(
-    medium_pdf: Path, data_dir: Path
+    medium_pdf: Path, data_dir: Path, processes: Processes
 ) -> None:
     """`python -m ingest worker` as shipped (MiniLM, sandboxed parsing), SIGKILLed mid-embedding,
     then `python -m ingest worker --once` finishes the job and `ingest check` is clean."""
@@ -307,16 +318,20 @@ def test_cli_worker_with_the_real_model_killed_while_embedding(
     try:
         job_id = catalog.jobs(doc_id=doc_id)[0].id
         worker = _start_worker(
-            data_dir, sys.executable, "-m", "ingest", "worker",
+            processes, data_dir, sys.executable, "-m", "ingest", "worker",
             RAG_IMAGE_MODEL="", RAG_RERANKER_MODEL="", RAG_LOCAL_LLM="false",
         )  # fmt: skip
 
         def embedding() -> bool:
             _still_running(worker, data_dir)
             job = catalog.get_job(job_id)
+            embedding.last = job  # type: ignore[attr-defined]
             return job is not None and job.stage == "embedding" and job.progress >= 0.3
 
-        _wait_for("the real worker to be embedding", embedding, 180)
+        try:
+            _wait_for("the real worker to be embedding", embedding, 180)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nworker log:\n{_worker_logs(data_dir)[-4000:]}") from None
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         time.sleep(LEASE + 0.5)  # the lease runs out; the next worker may take the job

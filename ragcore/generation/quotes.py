@@ -1,0 +1,190 @@
+"""Find a quoted sentence in the passage it cites: exact after normalising, else close enough.
+
+A quote is the strongest citation check there is: either the words are on the page or they
+are not. Word overlap (``citations.check_citations``) cannot tell "NIST coined zero trust"
+from "Forrester coined zero trust" when the page names both; a quote that must be found on the
+page can. The match also gives the exact span, so the source card highlights those words.
+
+Normalising makes PDF text and a model's copy of it comparable: case, curly quotes and
+dashes, runs of white space, hyphenation across a line break ("pas- sages" / "passages"), and
+footnote digits glued to a word ("Kindervag1"). Offsets into the original passage are kept
+through all of it, so the span can be highlighted in the text as stored.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz
+
+# A quote counts when the best window of the passage matches it this well (rapidfuzz's
+# partial ratio, 0-100): one or two slips of the model's copy in a sentence pass, a changed
+# name or number in a short clause does not (see tests/ragcore/test_quotes.py).
+MIN_SCORE = 92.0
+# Shorter quotes must be found exactly: a few fuzzy characters prove nothing.
+MIN_FUZZY_CHARS = 24
+# Fewer characters than this is not a quote anyone can check ("yes", "[1]").
+MIN_QUOTE_CHARS = 8
+
+_TRANSLATE = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u00ad": "",  # soft hyphen
+        "\u00a0": " ",
+    }
+)
+_MARKER = re.compile(r"\[\s*\d+(?:\s*[,;\-–]\s*\d+)*\s*\]")
+_ELLIPSIS = re.compile(r"\s*(?:\.\.\.|…)\s*")
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """``text`` normalised, with ``origin[i]`` the index in the original of ``text[i]``."""
+
+    text: str
+    origin: tuple[int, ...]
+
+    def span(self, begin: int, end: int) -> tuple[int, int]:
+        """The original ``(start, end)`` of normalised ``text[begin:end]``."""
+        if not self.origin or begin >= end:
+            return (0, 0)
+        return (self.origin[begin], self.origin[end - 1] + 1)
+
+
+def normalise(text: str) -> Normalised:
+    """Lowercase, unify quotes and dashes, collapse white space, undo PDF hyphenation and
+    footnote digits, keeping where each character came from."""
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, raw in enumerate(text):
+        for char in unicodedata.normalize("NFKC", raw).translate(_TRANSLATE).lower():
+            if char.isspace():
+                if chars and chars[-1] != " ":
+                    chars.append(" ")
+                    origin.append(index)
+                continue
+            chars.append(char)
+            origin.append(index)
+    out = "".join(chars)
+    keep = [True] * len(out)
+    for match in _GLUE.finditer(out):
+        # A hyphen (and the space after it) inside a word, or digits glued to its end.
+        for i in range(match.start(1), match.end(1)):
+            keep[i] = False
+    text_out = "".join(c for c, k in zip(out, keep, strict=True) if k)
+    origin_out = tuple(o for o, k in zip(origin, keep, strict=True) if k)
+    stripped = text_out.strip()
+    lead = len(text_out) - len(text_out.lstrip())
+    return Normalised(stripped, origin_out[lead : lead + len(stripped)])
+
+
+# "pas- sages", "pas-sages", "well-known": the hyphen goes, so either spelling matches the
+# other; "Kindervag1," / "CSF2 " (a footnote number): the digits go. Both sides of a comparison
+# are normalised alike, so what is lost ("sha256" -> "sha") is lost on both.
+_GLUE = re.compile(r"(?<=[a-z])(- ?(?=[a-z])|\d{1,2}(?=[^a-z0-9]|$))")
+
+
+@dataclass(frozen=True)
+class QuoteMatch:
+    """Where a quote was found: source number, span in that passage's text, and how well."""
+
+    number: int
+    start: int
+    end: int
+    score: float  # 100 for an exact match after normalising
+
+    @property
+    def exact(self) -> bool:
+        return self.score >= 100.0
+
+
+def clean_quote(quote: str) -> str:
+    """The quote without citation markers and the quotation marks around it."""
+    text = _MARKER.sub("", quote).strip()
+    return text.strip(" \"'“”‘’«»").strip()
+
+
+def _parts(quote: str) -> list[str]:
+    # "The framework ... is voluntary": each side of an ellipsis must be found on its own.
+    return [p for p in _ELLIPSIS.split(quote) if len(p.strip()) >= MIN_QUOTE_CHARS // 2]
+
+
+def locate(
+    quote: str, passage: str, *, min_score: float = MIN_SCORE
+) -> tuple[int, int, float] | None:
+    """The ``(start, end, score)`` in ``passage`` of the words ``quote`` copies, or None."""
+    quote = clean_quote(quote)
+    if len(quote) < MIN_QUOTE_CHARS:
+        return None
+    haystack = normalise(passage)
+    spans: list[tuple[int, int, float]] = []
+    for part in _parts(quote) or [quote]:
+        needle = normalise(part).text.strip(" .,;:")
+        if not needle:
+            continue
+        at = haystack.text.find(needle)
+        if at >= 0:
+            spans.append((at, at + len(needle), 100.0))
+            continue
+        if len(needle) < MIN_FUZZY_CHARS:
+            return None
+        found = fuzz.partial_ratio_alignment(needle, haystack.text, score_cutoff=min_score)
+        if found is None:
+            return None
+        spans.append((found.dest_start, found.dest_end, float(found.score)))
+    if not spans:
+        return None
+    begin = min(s[0] for s in spans)
+    end = max(s[1] for s in spans)
+    start, stop = _whole_words(passage, *haystack.span(begin, end))
+    return (start, stop, min(s[2] for s in spans))
+
+
+def _whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen a fuzzy match that stops inside a word ("para" of "para-digms") to whole words."""
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and (text[end].isalnum() or (text[end] == "-" and end + 1 < len(text))):
+        if text[end] == "-" and not text[end + 1].isalnum() and text[end + 1] != "\n":
+            break
+        end += 1
+        while end < len(text) and text[end] == "\n" and text[end - 1] == "-":
+            end += 1
+    return start, end
+
+
+def find_quote(
+    quote: str, passages: Sequence[str], *, cited: int | None = None, min_score: float = MIN_SCORE
+) -> QuoteMatch | None:
+    """The best place among ``passages`` (source n is ``passages[n-1]``) that ``quote`` copies.
+
+    The passage the model ``cited`` is tried first and wins a tie; a quote found only in
+    another passage is attributed to that one, since the words are what can be checked.
+    """
+    order = list(range(1, len(passages) + 1))
+    if cited is not None and 1 <= cited <= len(passages):
+        order.remove(cited)
+        order.insert(0, cited)
+    best: QuoteMatch | None = None
+    for number in order:
+        found = locate(quote, passages[number - 1], min_score=min_score)
+        if found is None:
+            continue
+        match = QuoteMatch(number, found[0], found[1], found[2])
+        if match.exact:
+            return match
+        if best is None or match.score > best.score:
+            best = match
+    return best
