@@ -325,12 +325,17 @@ def _page_ranges(
     params: ChunkingParams,
     tokenizer: Tokenizer,
     done: Callable[[int], None] | None = None,
+    stop_after: int | None = None,
 ) -> list[Range]:
-    """The page's chunk ranges; ``done`` hears how many characters are chunked, per segment."""
+    """The page's chunk ranges; ``done`` hears how many characters are chunked, per segment.
+
+    With ``stop_after``, the ranges stop at the first segment that makes them more than that
+    many (the caller refuses the document, so the rest need not be chunked).
+    """
     text = page.text
     if not text.strip():
         return []
-    fitted: list[Range] = []
+    ranges: list[Range] = []
     for offset, segment_end in page_segments(text):
         if done is not None and offset:
             done(offset)
@@ -338,6 +343,7 @@ def _page_ranges(
         if not segment.strip():
             continue
         tokens = _Tokens(segment, tokenizer.spans(segment))
+        fitted: list[Range] = []
         for a, b in _STRATEGIES[params.strategy](tokens, params):
             a, b = _strip(segment, a, b)
             if a < b:
@@ -345,12 +351,15 @@ def _page_ranges(
                     (offset + x, offset + y)
                     for x, y in _fit(segment, a, b, params.chunk_size, tokenizer)
                 )
-    # Re-split parts of overlapping chunks can interleave: put them in page order and drop any
-    # part that lies inside one already kept (it would add nothing to retrieve).
-    ranges: list[Range] = []
-    for a, b in sorted(fitted, key=lambda r: (r[0], -r[1])):
-        if not ranges or b > ranges[-1][1]:
-            ranges.append((a, b))
+        # Re-split parts of overlapping chunks can interleave: put them in page order and drop
+        # any part that lies inside one already kept (it would add nothing to retrieve). No
+        # chunk spans two segments, so doing this a segment at a time is the same as for the page.
+        kept_before = len(ranges)
+        for a, b in sorted(fitted, key=lambda r: (r[0], -r[1])):
+            if len(ranges) == kept_before or b > ranges[-1][1]:
+                ranges.append((a, b))
+        if stop_after is not None and len(ranges) > stop_after:
+            break
     return ranges
 
 
@@ -368,6 +377,7 @@ def _chunk_page(
     sections: Sequence[tuple[int, str]],
     default_section: str,
     done: Callable[[int], None] | None = None,
+    stop_after: int | None = None,
 ) -> list[Chunk]:
     ordered = sorted(sections, key=lambda s: s[0])
     starts = [offset for offset, _ in ordered]
@@ -383,7 +393,7 @@ def _chunk_page(
             kind=ChunkKind.TEXT,
             section=_section_at(a, starts, paths, default_section),
         )
-        for n, (a, b) in enumerate(_page_ranges(page, params, tokenizer, done))
+        for n, (a, b) in enumerate(_page_ranges(page, params, tokenizer, done, stop_after))
     ]
 
 
@@ -420,6 +430,7 @@ def chunk_pages(
     *,
     sections_by_page: Mapping[int, Sequence[tuple[int, str]]] | None = None,
     progress: Callable[[float], None] | None = None,
+    stop_after: int | None = None,
 ) -> list[Chunk]:
     """The text chunks of a document's pages, numbered 0..n-1 across the document.
 
@@ -427,6 +438,10 @@ def chunk_pages(
     before a page's first heading belongs to ``page.section`` if set, else to the last
     heading of the pages before it. ``progress`` hears the share of the text chunked so far
     (0 to 1), after every page and every segment of a long one.
+
+    With ``stop_after``, chunking stops soon after it has made more than that many chunks and
+    returns those: more than ``stop_after`` chunks means the document is over its limit, and
+    the caller refuses it without the hours the rest could take.
     """
     _check(params, tokenizer)
     by_page = sections_by_page or {}
@@ -447,8 +462,11 @@ def chunk_pages(
                 sections,
                 page.section or carried,
                 done,
+                None if stop_after is None else stop_after - len(chunks),
             )
         )
+        if stop_after is not None and len(chunks) > stop_after:
+            break
         before += len(page.text)
         if progress is not None:
             progress(before / total)

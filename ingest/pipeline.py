@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -13,9 +12,11 @@ import numpy as np
 
 from ingest.chunking import chunk_pages
 from ingest.parsers import DEFAULT_LIMITS, ParseLimits, markdown_sections, parse_file
+from ingest.parsers.detect import PDF
+from ingest.parsers.image import THUMB_SIDE, to_png
 from ingest.sandbox import ParseSandbox
 from ragcore.catalog import Catalog, SpaceChanged
-from ragcore.errors import CapacityExceeded, IngestError
+from ragcore.errors import CapacityExceeded, FileTooLarge, IngestError
 from ragcore.models.base import ImageEmbedder, TextEmbedder
 from ragcore.models.loader import Models
 from ragcore.models.provenance import fingerprint_of
@@ -28,6 +29,7 @@ from ragcore.types import (
     ChunkingParams,
     ChunkKind,
     Page,
+    PageImage,
     ParsedDocument,
     Point,
 )
@@ -39,7 +41,6 @@ KNOWN_IMAGE_DIMS = {"sentence-transformers/clip-ViT-B-32": 512, "clip-ViT-B-32":
 ProgressFn = Callable[[str, float], None]
 EMBED_BATCH = 128
 WRITE_BATCH = 256
-THUMB_SIDE = 384
 
 
 class JobLost(Exception):
@@ -80,6 +81,27 @@ def image_context(page: Page, text: TextEmbedder, *, max_tokens: int = 64) -> tu
     return spans[0][0], last[1]
 
 
+@dataclass(frozen=True)
+class JobLimits:
+    """What one document's ingestion may cost after parsing, so no file holds a worker for long.
+
+    ``max_chunks`` counts text and image chunks; chunking stops as soon as it is passed.
+    ``timeout_seconds`` is the whole job's wall-clock budget (parse, chunk, embed), checked
+    between chunking segments and between embedding batches; None means no budget.
+
+    >>> JobLimits(max_chunks=10_000, timeout_seconds=900.0)
+    """
+
+    max_chunks: int = 10_000
+    timeout_seconds: float | None = 900.0
+
+    def __post_init__(self) -> None:
+        if self.max_chunks <= 0:
+            raise ValueError(f"max_chunks must be > 0, got {self.max_chunks}")
+        if self.timeout_seconds is not None and self.timeout_seconds <= 0:
+            raise ValueError(f"timeout_seconds must be > 0 or None, got {self.timeout_seconds}")
+
+
 class Ingestor:
     """Turns a queued document into chunks in the catalog (with FTS) and points in the store.
 
@@ -94,6 +116,7 @@ class Ingestor:
         *,
         thumbs_dir: Path,
         limits: ParseLimits = DEFAULT_LIMITS,
+        job_limits: JobLimits = JobLimits(),
         image_model_id: str | None = None,
         sandbox: ParseSandbox | None = None,
     ) -> None:
@@ -102,6 +125,7 @@ class Ingestor:
         self.models = models
         self.thumbs_dir = thumbs_dir
         self.limits = limits
+        self.job_limits = job_limits
         self.image_model_id = image_model_id
         # None parses in this process (tests, tools); the worker parses in a bounded child.
         self.sandbox = sandbox
@@ -134,22 +158,29 @@ class Ingestor:
         ingested once more, into the new space.
         """
         self._last_pin = None
+        started = time.monotonic()
         try:
-            return self._ingest_once(doc_id, params, progress)
+            return self._ingest_once(doc_id, params, progress, started)
         except Exception as exc:
             last = self._last_pin
             if not isinstance(exc, SpaceChanged) and not (last and moved_since(last, self.store)):
                 raise
-            return self._ingest_once(doc_id, params, progress)
+            # The second pass spends what is left of the same budget.
+            return self._ingest_once(doc_id, params, progress, started)
 
     def _ingest_once(
-        self, doc_id: str, params: ChunkingParams, progress: ProgressFn | None = None
+        self,
+        doc_id: str,
+        params: ChunkingParams,
+        progress: ProgressFn | None,
+        started: float,
     ) -> IngestReport:
         report = progress or (lambda stage, fraction: None)
         doc = self.catalog.get_document(doc_id)
         if doc is None:
             raise IngestError(f"document {doc_id[:12]} is no longer in the library (deleted?)")
         seconds: dict[str, float] = {}
+        deadline = _JobDeadline(doc.name, self.job_limits.timeout_seconds, started)
 
         t0 = time.perf_counter()
         report("parsing", 0.02)
@@ -171,7 +202,7 @@ class Ingestor:
         # One (model, collection) pair throughout: the active space's when the store follows spaces.
         pinned = self._last_pin = pin(self.store, self.models)
         text_model, store = pinned.text, pinned.store
-        chunks = self._chunk(parsed, params, text_model, report)
+        chunks = self._chunk(parsed, params, text_model, report, deadline)
         seconds["chunk"] = time.perf_counter() - t0
         if not chunks:
             raise IngestError(_nothing_to_index(parsed))
@@ -179,7 +210,9 @@ class Ingestor:
         t0 = time.perf_counter()
         report("embedding", 0.15)
         self.ensure_collection(pinned)
-        points = self._embed(parsed, chunks, params, text_model, self.models.image, report)
+        points = self._embed(
+            parsed, chunks, params, text_model, self.models.image, report, deadline
+        )
         seconds["embed"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -229,20 +262,32 @@ class Ingestor:
         params: ChunkingParams,
         text_model: TextEmbedder,
         report: ProgressFn | None = None,
+        deadline: _JobDeadline | None = None,
     ) -> list[Chunk]:
         sections = None
         if parsed.mime == "text/markdown":
             sections = {p.number: markdown_sections(p.text) for p in parsed.pages}
-        # Progress renews the job's lease too: a 50 MB text file takes minutes to chunk.
         say = report or (lambda stage, fraction: None)
+        max_chunks = self.job_limits.max_chunks
+        images = sum(len(p.images) for p in parsed.pages)
+
+        def progress(share: float) -> None:
+            # Progress renews the job's lease too: a 50 MB text file takes minutes to chunk.
+            say("chunking", 0.10 + 0.05 * share)
+            if deadline is not None:
+                deadline.check(f"chunking, {share:.0%} of the text done")
+
         chunks = chunk_pages(
             parsed.doc_id,
             parsed.pages,
             params,
             text_model.tokenizer,
             sections_by_page=sections,
-            progress=lambda share: say("chunking", 0.10 + 0.05 * share),
+            progress=progress,
+            stop_after=max(0, max_chunks - images),
         )
+        if len(chunks) + images > max_chunks:
+            raise _too_many_chunks(parsed.name, max_chunks, params)
         next_no = len(chunks)
         for page in parsed.pages:
             if not page.images:
@@ -276,12 +321,15 @@ class Ingestor:
         text_model: TextEmbedder,
         clip: ImageEmbedder | None,
         report: ProgressFn,
+        deadline: _JobDeadline | None = None,
     ) -> list[Point]:
         with_text = [c for c in chunks if c.text.strip()]
         text_vecs: dict[int, np.ndarray] = {}
         total = len(with_text) + sum(1 for c in chunks if c.kind == ChunkKind.IMAGE)
         done = 0
         for i in range(0, len(with_text), EMBED_BATCH):
+            if deadline is not None:
+                deadline.check(f"embedding, {done:,} of {total:,} chunks done")
             batch = with_text[i : i + EMBED_BATCH]
             vecs = text_model.embed_passages([c.text for c in batch])
             for chunk, vec in zip(batch, vecs, strict=True):
@@ -293,6 +341,8 @@ class Ingestor:
             by_key = {(img.page, img.index): img for p in parsed.pages for img in p.images}
             image_chunks = [c for c in chunks if c.kind == ChunkKind.IMAGE]
             for i in range(0, len(image_chunks), 16):
+                if deadline is not None:
+                    deadline.check(f"embedding, {done:,} of {total:,} chunks done")
                 batch = image_chunks[i : i + 16]
                 vecs = clip.embed_images([by_key[(c.page, c.image_index or 0)].data for c in batch])
                 for chunk, vec in zip(batch, vecs, strict=True):
@@ -335,8 +385,8 @@ class Ingestor:
             )
 
     def _save_thumbnails(self, parsed: ParsedDocument, chunks: Sequence[Chunk]) -> None:
-        from PIL import Image
-
+        # The parser made the thumbnails in its sandbox: the worker only writes bytes, and never
+        # decodes an image the size of the original (an 8,000 x 8,000 PNG is 256 MB of pixels).
         by_key = {(img.page, img.index): img for p in parsed.pages for img in p.images}
         folder = self.thumbs_dir / parsed.doc_id
         for chunk in chunks:
@@ -344,10 +394,7 @@ class Ingestor:
                 continue
             image = by_key[(chunk.page, chunk.image_index or 0)]
             folder.mkdir(parents=True, exist_ok=True)
-            with Image.open(io.BytesIO(image.data)) as img:
-                thumb = img.convert("RGB")
-                thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
-                thumb.save(folder / f"{chunk.chunk_no}.png", "PNG")
+            (folder / f"{chunk.chunk_no}.png").write_bytes(image.thumbnail or _thumbnail(image))
 
 
 def thumbnail_path(thumbs_dir: Path, doc_id: str, chunk_no: int) -> Path:
@@ -380,7 +427,45 @@ def _caption(parsed: ParsedDocument, page: Page, index: int) -> str:
     return f"Image {index + 1} on page {page.number} of {parsed.name}"
 
 
+class _JobDeadline:
+    """The job's time budget: ``check`` raises a ``FileTooLarge`` naming the document once it
+    is spent, saying where the job stopped."""
+
+    def __init__(self, name: str, seconds: float | None, started: float) -> None:
+        self._name = name
+        self._seconds = seconds
+        self._ends = None if seconds is None else started + seconds
+
+    def check(self, where: str) -> None:
+        if self._ends is not None and time.monotonic() > self._ends:
+            raise FileTooLarge(
+                f"{self._name} took longer than the {self._seconds:g}-second limit for "
+                f"ingesting one document (stopped while {where}); it was not ingested."
+            )
+
+
+def _thumbnail(image: PageImage) -> bytes:
+    """A thumbnail for an image that came without one (built by hand, not by our parsers)."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(image.data)) as img:
+        thumb = img.convert("RGB")
+        thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
+        return to_png(thumb)
+
+
+def _too_many_chunks(name: str, max_chunks: int, params: ChunkingParams) -> FileTooLarge:
+    return FileTooLarge(
+        f"{name} makes more than {max_chunks:,} chunks of {params.chunk_size} tokens, the "
+        "limit for one document; split it into smaller files."
+    )
+
+
 def _nothing_to_index(parsed: ParsedDocument) -> str:
+    if parsed.mime != PDF:
+        return f"{parsed.name} has no text in it and no images; there is nothing to index."
     if parsed.pages and parsed.pages_without_text == len(parsed.pages):
         return (
             f"{parsed.name} has no text layer on any of its {len(parsed.pages)} pages "

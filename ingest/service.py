@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from ingest.parsers import ParseLimits
-from ingest.pipeline import Ingestor
+from ingest.pipeline import Ingestor, JobLimits
 from ingest.reembed import Reembedder
 from ingest.sandbox import ParseSandbox, SandboxLimits
 from ingest.worker import Worker
@@ -20,9 +20,17 @@ def parse_limits(settings: Settings) -> ParseLimits:
         max_pages=settings.max_pages,
         max_image_pixels=settings.max_image_pixels,
         max_text_chars=settings.max_text_chars,
+        max_chars_per_byte=settings.max_chars_per_byte,
+        min_text_chars=settings.min_text_chars,
         max_images_per_page=settings.max_images_per_page,
         min_image_side=settings.min_image_side,
         timeout_seconds=settings.parse_timeout_seconds,
+    )
+
+
+def job_limits(settings: Settings) -> JobLimits:
+    return JobLimits(
+        max_chunks=settings.max_chunks_per_document, timeout_seconds=settings.job_timeout_seconds
     )
 
 
@@ -45,6 +53,7 @@ def build_worker(runtime: Runtime, *, worker_id: str | None = None) -> Worker:
         runtime.models,
         thumbs_dir=runtime.thumbs_dir,
         limits=parse_limits(settings),
+        job_limits=job_limits(settings),
         image_model_id=settings.image_model or None,
         sandbox=parse_sandbox(settings),
     )

@@ -57,6 +57,16 @@ class Settings(BaseSettings):
     max_pages: int = 5000
     max_image_pixels: int = 64_000_000
     max_text_chars: int = 60_000_000
+    # A file's text may also be at most this many characters per byte of the file (but always
+    # min_text_chars): a 788 KB PDF repeating one page 5,000 times holds 52 million, which take
+    # an hour to embed; our real PDFs hold at most 0.4 per byte, text files at most 1.
+    max_chars_per_byte: float = 4.0
+    min_text_chars: int = 1_000_000
+    # After parsing, what one document may cost: chunks (10,000 is ~1,850 pages as dense as our
+    # real PDFs, whose 23 files make 2,007 in all) and the job's wall-clock seconds (at the
+    # measured 14 chunks/s, 10,000 chunks take ~12 minutes; the largest real PDF ~30 s).
+    max_chunks_per_document: int = 10_000
+    job_timeout_seconds: float = 900.0
     max_images_per_page: int = 20
     min_image_side: int = 32  # smaller embedded images are icons and rules, not figures
     # Each file is parsed in a child process that is stopped past these limits (ingest/sandbox.py).

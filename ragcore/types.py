@@ -53,7 +53,13 @@ class ChunkingParams:
 
 @dataclass(frozen=True)
 class PageImage:
-    """An image found on a page (or the image file itself), as encoded bytes."""
+    """An image found on a page (or the image file itself), as encoded bytes.
+
+    ``data`` is at most ``EMBED_SIDE`` (1024) pixels a side and ``thumbnail`` a PNG of at most
+    ``THUMB_SIDE`` (384), both made by the parser (ingest/parsers/image.py) in the parse
+    sandbox, so the worker never decodes a full-size image; ``width`` and ``height`` are the
+    original's.
+    """
 
     page: int  # 1-based
     index: int  # position on the page
@@ -61,6 +67,7 @@ class PageImage:
     mime: str
     width: int
     height: int
+    thumbnail: bytes = b""
 
 
 @dataclass(frozen=True)

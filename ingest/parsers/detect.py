@@ -154,9 +154,65 @@ def _mismatch(name: str, claimed: str, data_head: bytes) -> UnsupportedFile:
     )
 
 
+# UTF-32 marks first: the little-endian one starts with the UTF-16 little-endian mark.
+_BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+
+
+def wide_unicode(data_head: bytes) -> str | None:
+    """The Python codec of UTF-32 or UTF-16 text, judged by its first bytes; None for others.
+
+    A byte-order mark gives ``"utf-32"`` or ``"utf-16"`` (codecs that read the mark). Without
+    one, text in these encodings is recognised by where its zero bytes fall, which works for
+    text mostly in Latin script (the high byte of each character is zero):
+    ``"utf-32-le"``, ``"utf-32-be"``, ``"utf-16-le"`` or ``"utf-16-be"``.
+
+    >>> wide_unicode("Zürich".encode("utf-16-le"))
+    'utf-16-le'
+    """
+    for mark, codec in _BYTE_ORDER_MARKS:
+        if data_head.startswith(mark):
+            return codec
+    return _utf32_by_zeros(data_head) or _utf16_by_zeros(data_head)
+
+
+def _utf32_by_zeros(data: bytes) -> str | None:
+    # Every Unicode character is below 0x110000: one of the four bytes is always zero and the
+    # next at most 0x10. Units that are all zero (NUL characters) would say nothing.
+    end = len(data) // 4 * 4
+    if end < 8:
+        return None
+    for codec, zero, small in (("utf-32-le", 3, 2), ("utf-32-be", 0, 1)):
+        if data[zero:end:4].count(0) == end // 4 and max(data[small:end:4]) <= 0x10:
+            nul_units = sum(1 for i in range(0, end, 4) if data[i : i + 4] == bytes(4))
+            if nul_units * 100 <= end // 4:
+                return codec
+    return None
+
+
+def _utf16_by_zeros(data: bytes) -> str | None:
+    # Latin-script text has a zero high byte in most characters (letters, spaces, digits)
+    # and almost never a zero low byte; binary data that happens to look like this is full of
+    # control characters once decoded, and the text parser refuses it then.
+    end = len(data) // 2 * 2
+    if end < 4:
+        return None
+    units = end // 2
+    even_zeros, odd_zeros = data[0:end:2].count(0), data[1:end:2].count(0)
+    if odd_zeros * 4 > units and even_zeros * 8 <= odd_zeros:
+        return "utf-16-le"
+    if even_zeros * 4 > units and odd_zeros * 8 <= even_zeros:
+        return "utf-16-be"
+    return None
+
+
 def _looks_binary(data: bytes) -> bool:
-    # UTF-16 text is full of NUL bytes, so a UTF-16 byte-order mark means text.
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    # UTF-16 and UTF-32 text is full of NUL bytes: text all the same.
+    if wide_unicode(data) is not None:
         return False
     if b"\x00" in data:
         return True

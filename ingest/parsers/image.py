@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
@@ -17,10 +18,35 @@ _FORMAT_NAME = {PNG: "PNG", JPEG: "JPEG", WEBP: "WebP", GIF: "GIF"}
 _PLAIN_MODES = frozenset({"1", "L", "LA", "RGB", "RGBA"})
 
 
+# The chat view shows a figure next to an answer at this size.
+THUMB_SIDE = 384
+# CLIP looks at 224 x 224 pixels; a copy at most this large keeps its detail while bounding what
+# the worker decodes: every image is decoded full size only here, inside the parse sandbox.
+EMBED_SIDE = 1024
+
+
+@dataclass(frozen=True)
+class ImageCopies:
+    """What the worker gets of one image: a copy for the image embedder and a thumbnail.
+
+    ``data`` is the file's own bytes when they are PNG or plain JPEG and at most
+    ``EMBED_SIDE`` pixels a side, else a re-encoded, downscaled copy; ``thumbnail`` is a PNG of
+    at most ``THUMB_SIDE`` pixels a side.
+
+    >>> copies = image_copies(img, data, "image/png")
+    >>> copies.mime, len(copies.thumbnail) < len(data)
+    ('image/png', True)
+    """
+
+    data: bytes
+    mime: str
+    thumbnail: bytes
+
+
 def parse_image(
     data: bytes, *, name: str, doc_id: str, mime: str, limits: ParseLimits
 ) -> ParsedDocument:
-    """One page without text whose only image is the file (re-encoded to PNG when needed).
+    """One page without text whose only image is the file (downscaled or re-encoded when needed).
 
     >>> parse_image(png_bytes, name="cat.png", doc_id="d1", mime="image/png", limits=ParseLimits())
     """
@@ -32,7 +58,13 @@ def parse_image(
         raise FileTooLarge(
             f"{name} has too many pixels to open safely ({short_reason(exc)}); it was not ingested."
         ) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except UnidentifiedImageError as exc:
+        # Pillow's own message names its in-memory file object, which tells a person nothing.
+        raise CorruptFile(
+            f"{name} is not a readable {kind} image (it starts like one, but the rest could not "
+            "be recognised); it may be damaged."
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
         raise CorruptFile(
             f"{name} is not a readable {kind} image ({short_reason(exc)}); it may be damaged."
         ) from exc
@@ -46,8 +78,16 @@ def parse_image(
                 f"{name} could not be decoded as a {kind} image ({short_reason(exc)}); "
                 "it may be truncated or damaged."
             ) from exc
-        encoded, encoded_mime = encode_for_embedding(img, data, mime)
-    image = PageImage(page=1, index=0, data=encoded, mime=encoded_mime, width=width, height=height)
+        copies = image_copies(img, data, mime)
+    image = PageImage(
+        page=1,
+        index=0,
+        data=copies.data,
+        mime=copies.mime,
+        width=width,
+        height=height,
+        thumbnail=copies.thumbnail,
+    )
     return ParsedDocument(
         doc_id=doc_id, name=name, mime=mime, pages=(Page(number=1, text="", images=(image,)),)
     )
@@ -60,6 +100,21 @@ def check_pixels(width: int, height: int, max_pixels: int, *, what: str) -> None
             f"{what} is {width:,} x {height:,} pixels ({width * height / 1e6:.0f} megapixels), "
             f"more than the {max_pixels / 1e6:g}-megapixel limit; it was not ingested."
         )
+
+
+def image_copies(img: Image.Image, data: bytes, mime: str) -> ImageCopies:
+    """The embedding copy and the thumbnail of a decoded image (``data`` are its file bytes)."""
+    if max(img.size) <= EMBED_SIDE:
+        encoded, encoded_mime = encode_for_embedding(img, data, mime)
+        small = img
+    else:
+        small = _downscaled(_plain(img, for_resizing=True), EMBED_SIDE)
+        if mime == JPEG and small.mode in ("L", "RGB"):
+            encoded, encoded_mime = _save(small, "JPEG", quality=90), JPEG
+        else:
+            encoded, encoded_mime = to_png(small), PNG
+    thumb = _downscaled(_plain(small).convert("RGB"), THUMB_SIDE)
+    return ImageCopies(data=encoded, mime=encoded_mime, thumbnail=_save(thumb, "PNG"))
 
 
 def encode_for_embedding(img: Image.Image, data: bytes, mime: str) -> tuple[bytes, str]:
@@ -77,9 +132,32 @@ def encode_for_embedding(img: Image.Image, data: bytes, mime: str) -> tuple[byte
 
 def to_png(img: Image.Image) -> bytes:
     """The image as PNG bytes, converted to RGB(A) first when its mode is unusual (CMYK, P, 16-bit)."""
-    if img.mode not in _PLAIN_MODES:
-        has_alpha = "A" in img.getbands() or "transparency" in img.info
-        img = img.convert("RGBA" if has_alpha else "RGB")
+    return _save(_plain(img), "PNG")
+
+
+def _plain(img: Image.Image, *, for_resizing: bool = False) -> Image.Image:
+    """The image in a mode every reader handles; 1-bit as greyscale when it is to be resized,
+    since Pillow resizes 1-bit images by dropping pixels, which loses thin lines of a scan."""
+    if for_resizing and img.mode == "1":
+        return img.convert("L")
+    if img.mode in _PLAIN_MODES:
+        return img
+    has_alpha = "A" in img.getbands() or "transparency" in img.info
+    return img.convert("RGBA" if has_alpha else "RGB")
+
+
+def _downscaled(img: Image.Image, side: int) -> Image.Image:
+    """A copy at most ``side`` pixels on its longer side, in proportion; the image if it fits."""
+    width, height = img.size
+    if max(width, height) <= side:
+        return img
+    scale = side / max(width, height)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    # reducing_gap first shrinks by whole factors (cheap), as Image.thumbnail does.
+    return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+
+
+def _save(img: Image.Image, fmt: str, **options: object) -> bytes:
     buffer = io.BytesIO()
-    img.save(buffer, "PNG")
+    img.save(buffer, fmt, **options)
     return buffer.getvalue()

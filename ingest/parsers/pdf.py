@@ -10,9 +10,9 @@ from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import DependencyError
 from pypdf.generic import DictionaryObject, IndirectObject, StreamObject
 
-from ingest.parsers.common import Deadline, ParseLimits, short_reason
+from ingest.parsers.common import Deadline, ParseLimits, short_reason, too_much_text
 from ingest.parsers.detect import JPEG, PNG
-from ingest.parsers.image import encode_for_embedding
+from ingest.parsers.image import image_copies
 from ingest.parsers.text import normalize_newlines
 from ragcore.errors import CorruptFile, EncryptedFile, FileTooLarge, IngestError
 from ragcore.types import Page, PageImage, ParsedDocument
@@ -64,6 +64,7 @@ def parse_pdf(data: bytes, *, name: str, doc_id: str, limits: ParseLimits) -> Pa
     pages: list[Page] = []
     unreadable_pages = 0
     total_chars = 0
+    max_chars = limits.text_chars_limit(len(data))
     seen_images: set[tuple[int, int]] = set()
     try:
         for number in range(1, page_count + 1):
@@ -74,10 +75,9 @@ def parse_pdf(data: bytes, *, name: str, doc_id: str, limits: ParseLimits) -> Pa
                 unreadable_pages += 1
                 text = ""
             total_chars += len(text)
-            if total_chars > limits.max_text_chars:
-                raise FileTooLarge(
-                    f"{name} holds more than {limits.max_text_chars:,} characters of text "
-                    f"(the limit was passed on page {number}); split it into smaller files."
+            if total_chars > max_chars:
+                raise too_much_text(
+                    name, len(data), limits, where=f" (the limit was passed on page {number})"
                 )
             images = _page_images(page, number, name, limits, warnings, seen_images)
             pages.append(Page(number=number, text=text, images=images))
@@ -230,7 +230,7 @@ def _page_images(
                 continue
             suffix = image_file.name[image_file.name.rfind(".") :].lower()
             raw_mime = _EXTENSION_MIME.get(suffix, "")
-            encoded, mime = encode_for_embedding(img, image_file.data, raw_mime)
+            copies = image_copies(img, image_file.data, raw_mime)
         except DependencyError as exc:
             if _needs_crypto(exc):
                 raise
@@ -249,7 +249,13 @@ def _page_images(
             continue
         kept.append(
             PageImage(
-                page=number, index=len(kept), data=encoded, mime=mime, width=width, height=height
+                page=number,
+                index=len(kept),
+                data=copies.data,
+                mime=copies.mime,
+                width=width,
+                height=height,
+                thumbnail=copies.thumbnail,
             )
         )
     return tuple(kept)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 
-from ingest.parsers.common import ParseLimits
-from ragcore.errors import FileTooLarge, UnsupportedFile
+from ingest.parsers.common import ParseLimits, too_much_text
+from ingest.parsers.detect import HEAD_BYTES, wide_unicode
+from ragcore.errors import CorruptFile, UnsupportedFile
 from ragcore.types import Page, ParsedDocument
 
 _UTF8_BOM = b"\xef\xbb\xbf"
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+# What "surrogateescape" decodes an invalid byte 0x80-0xFF to.
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 # Control characters that do occur in real text files: tab, newline, vertical tab, form feed,
 # carriage return, escape (ANSI colours in logs).
 _TEXT_CONTROLS = frozenset("\t\n\x0b\x0c\r\x1b")
@@ -34,11 +37,13 @@ def parse_text(
         )
     # A stray NUL means nothing in text and breaks some databases downstream.
     text = normalize_newlines(text).replace("\x00", "")
-    if len(text) > limits.max_text_chars:
-        raise FileTooLarge(
-            f"{name} holds {len(text):,} characters of text, more than the "
-            f"{limits.max_text_chars:,}-character limit; split it into smaller files."
+    if not text.strip():
+        holds = "only a byte-order mark" if not text else "only spaces and line breaks"
+        raise CorruptFile(
+            f"{name} has no text in it (it holds {holds}); there is nothing to index."
         )
+    if len(text) > limits.text_chars_limit(len(data)):
+        raise too_much_text(name, len(data), limits, chars=len(text))
     warnings = (encoding_note,) if encoding_note else ()
     return ParsedDocument(
         doc_id=doc_id, name=name, mime=mime, pages=(Page(number=1, text=text),), warnings=warnings
@@ -46,29 +51,29 @@ def parse_text(
 
 
 def decode_text(data: bytes, *, name: str) -> tuple[str, str | None]:
-    """The text and, when it was not UTF-8, a warning saying which encoding was used instead.
+    """The text and, when it was not plain UTF-8, a warning saying how it was read instead.
 
-    UTF-8 (with or without a byte-order mark) first; UTF-16 when a byte-order mark says so;
-    then Windows-1252, and Latin-1, which accepts any bytes, as the last resort.
+    UTF-8 with a byte-order mark; UTF-32 or UTF-16, by their mark or their zero bytes (see
+    :func:`wide_unicode`); UTF-8; UTF-8 with its few bad bytes replaced, when it is mostly
+    UTF-8; then Windows-1252, and Latin-1, which accepts any bytes, as the last resort.
     """
     if data.startswith(_UTF8_BOM):
         try:
             return data[len(_UTF8_BOM) :].decode("utf-8"), None
         except UnicodeDecodeError:
             data = data[len(_UTF8_BOM) :]  # a wrong mark: judge the rest like any other bytes
-    elif data.startswith(_UTF16_BOMS):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise UnsupportedFile(
-                f"{name} starts like a UTF-16 text file but is not valid UTF-16 "
-                f"(bad bytes at position {exc.start}); it was not ingested."
-            ) from exc
-        return text, f"{name} is not UTF-8; it was read as UTF-16, as its byte-order mark says."
+    else:
+        # Before UTF-8: UTF-16 text of plain letters is valid UTF-8 too, one NUL per letter.
+        codec = wide_unicode(data[:HEAD_BYTES])
+        if codec is not None:
+            return _decode_wide(data, codec, name)
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError:
         pass
+    mostly = _mostly_utf8(data, name)
+    if mostly is not None:
+        return mostly
     # Binary data lands here too (Latin-1 accepts any bytes); parse_text refuses it afterwards
     # by its share of control characters.
     for encoding, label in (("cp1252", "Windows-1252"), ("latin-1", "Latin-1")):
@@ -81,6 +86,47 @@ def decode_text(data: bytes, *, name: str) -> tuple[str, str | None]:
             "so a few characters may be shown wrongly."
         )
     raise AssertionError("latin-1 decodes any bytes")
+
+
+def _decode_wide(data: bytes, codec: str, name: str) -> tuple[str, str]:
+    family = codec[:6].upper()  # "UTF-16" or "UTF-32"
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise UnsupportedFile(
+            f"{name} starts like a {family} text file but is not valid {family} "
+            f"(bad bytes at position {exc.start}); it was not ingested."
+        ) from exc
+    if codec == family.lower():
+        return text, f"{name} is not UTF-8; it was read as {family}, as its byte-order mark says."
+    order = "little-endian" if codec.endswith("le") else "big-endian"
+    return text, (
+        f"{name} is not UTF-8; it was read as {family} ({order}), judged by its pattern of "
+        "zero bytes, since it has no byte-order mark."
+    )
+
+
+def _mostly_utf8(data: bytes, name: str) -> tuple[str, str] | None:
+    """UTF-8 text with its invalid bytes shown as U+FFFD, and a warning counting them.
+
+    None unless the file's valid multi-byte characters outnumber its invalid bytes. Windows-1252
+    and Latin-1 text almost never forms a valid multi-byte sequence (it would take an accented
+    capital followed by a symbol), so such a file is UTF-8 with damaged bytes; reading it as
+    Windows-1252 would garble every accented letter ("KrakÃ³w") to spare a few, and Latin-1
+    would even make it look like binary data.
+    """
+    # surrogateescape maps each invalid byte to one lone surrogate, so they can be counted.
+    escaped = data.decode("utf-8", errors="surrogateescape")
+    text, bad = _ESCAPED_BYTE.subn("\ufffd", escaped)
+    ascii_chars = len(data.translate(None, _HIGH_BYTES))
+    valid_multibyte = len(escaped) - ascii_chars - bad
+    if valid_multibyte <= bad:
+        return None
+    what = "1 byte that is" if bad == 1 else f"{bad:,} bytes that are"
+    return text, (
+        f"{name} has {what} not valid UTF-8; it was read as UTF-8 with "
+        f"{'that byte' if bad == 1 else 'those bytes'} shown as \ufffd."
+    )
 
 
 def normalize_newlines(text: str) -> str:

@@ -48,8 +48,9 @@ class HostileCase:
     """One file of the corpus and the outcome it must have.
 
     ``expect`` is ``"ingested"`` or ``"failed"``; a failure's message must match
-    ``message`` (a regular expression) and name the file. ``heavy`` cases (the 50 MB file) take
-    tens of seconds.
+    ``message`` (a regular expression) and name the file, and an ingested file with a
+    ``message`` must have a warning matching it. ``heavy`` cases (the 50 MB file) take tens of
+    seconds.
     """
 
     key: str
@@ -260,6 +261,26 @@ def deep_nesting_pdf(folder: Path) -> bytes:
     return _raw_pdf(objects)
 
 
+def shared_page_pdf(folder: Path) -> bytes:
+    """5,000 pages drawing one compressed page of ~10,000 characters: under 1 MB on disk,
+    52 million characters of text once read (an hour of embedding)."""
+    rng = random.Random(75)
+    lines = []
+    for _ in range(40):
+        words = " ".join(rng.choice(_WORDS) for _ in range(38))
+        lines.append(f"({words}) '".encode())
+    text = b"BT /F1 8 Tf 20 780 Td 10 TL " + b" ".join(lines) + b" ET"
+    pages = 5000
+    objects = _page_objects(_stream(b"/Filter /FlateDecode", zlib.compress(text, 9)))
+    kids = b" ".join(f"{6 + i} 0 R".encode() for i in range(pages))
+    objects[2] = b"<< /Type /Pages /Kids [" + kids + f"] /Count {pages} >>".encode()
+    for i in range(pages):
+        objects[6 + i] = objects[3]
+    del objects[3]
+    objects[3] = b"<< >>"  # keeps the object numbers dense for _raw_pdf's table
+    return _raw_pdf(objects)
+
+
 # ── images ─────────────────────────────────────────────────────────
 
 
@@ -312,6 +333,27 @@ def png_named_jpg(folder: Path) -> bytes:
     return _save(Image.new("RGB", (80, 60), (20, 90, 200)), "PNG")
 
 
+def png_signature_junk(folder: Path) -> bytes:
+    """A PNG signature followed by junk: Pillow's refusal names its in-memory file object."""
+    return _PNG_HEAD + bytes(random.Random(4).randrange(256) for _ in range(400))
+
+
+def large_png(folder: Path) -> bytes:
+    """8,000 x 8,000 pixels (192 MB decoded as RGB) in about 200 KB: a plain large image, which
+    must be decoded and downscaled in the parse sandbox, never in the worker."""
+    side = 8000
+    compressor = zlib.compressobj(9)
+    row = b"\x00" + bytes([30, 120, 200]) * side  # filter byte + one colour
+    pixels = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    return (
+        _PNG_HEAD
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", pixels)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
 # ── text and Markdown ──────────────────────────────────────────────
 
 
@@ -321,6 +363,33 @@ def utf16_text(folder: Path) -> bytes:
 
 def latin1_text(folder: Path) -> bytes:
     return ("Café crème brûlée à la façon de l'hôtel. " + _sentences(91, 12)).encode("latin-1")
+
+
+_ACCENTED = "Kraków, Łódź and Gdańsk: zażółć gęślą jaźń, Ærøskøbing, São Paulo, Zürich. "
+
+
+def utf8_bad_byte_text(folder: Path) -> bytes:
+    """Accented UTF-8 with one 0xFF byte in the middle (a read as Windows-1252 garbles it all)."""
+    data = (_ACCENTED + _sentences(96, 6) + " " + _ACCENTED).encode()
+    middle = len(data) // 2
+    while data[middle] >= 0x80:  # between characters, not inside one
+        middle += 1
+    return data[:middle] + b"\xff" + data[middle:]
+
+
+def _wide_text(codec: str) -> Builder:
+    def build(folder: Path) -> bytes:
+        return (_ACCENTED + _sentences(97, 8)).encode(codec)
+
+    return build
+
+
+def bom_only_text(folder: Path) -> bytes:
+    return b"\xef\xbb\xbf"
+
+
+def newlines_only_text(folder: Path) -> bytes:
+    return b"\r\n" * 200
 
 
 def nul_bytes_text(folder: Path) -> bytes:
@@ -518,6 +587,14 @@ _SPECS = [
         INGESTED,
     ),
     _Spec(
+        "shared_page_pdf",
+        "PDF of 5,000 pages sharing one compressed page (52 million characters)",
+        "repeat.pdf",
+        shared_page_pdf,
+        FAILED,
+        r"more than [\d,]+ characters of text .*the limit for a file of",
+    ),
+    _Spec(
         "page_loop_pdf",
         "PDF whose page tree contains itself",
         "loop.pdf",
@@ -553,8 +630,63 @@ _SPECS = [
         r"truncated or damaged|not a readable",
     ),
     _Spec("png_as_jpg", "PNG named .jpg", "photo.jpg", png_named_jpg, INGESTED),
+    _Spec(
+        "png_signature_junk",
+        "PNG signature followed by junk",
+        "junk.png",
+        png_signature_junk,
+        FAILED,
+        r"not a readable PNG image",
+    ),
+    _Spec(
+        "large_png",
+        "PNG of 8,000 x 8,000 pixels (192 MB decoded)",
+        "poster.png",
+        large_png,
+        INGESTED,
+    ),
     _Spec("utf16_text", "UTF-16 text with a byte-order mark", "utf16.txt", utf16_text, INGESTED),
     _Spec("latin1_text", "Latin-1 text", "latin1.txt", latin1_text, INGESTED),
+    _Spec(
+        "utf8_bad_byte_text",
+        "accented UTF-8 text with one 0xFF byte",
+        "krakow.txt",
+        utf8_bad_byte_text,
+        INGESTED,
+        r"1 byte that is not valid UTF-8",
+    ),
+    _Spec(
+        "utf16le_text",
+        "UTF-16 little-endian text without a byte-order mark",
+        "utf16le.txt",
+        _wide_text("utf-16-le"),
+        INGESTED,
+        r"read as UTF-16 \(little-endian\)",
+    ),
+    _Spec(
+        "utf16be_text",
+        "UTF-16 big-endian text without a byte-order mark",
+        "utf16be.txt",
+        _wide_text("utf-16-be"),
+        INGESTED,
+        r"read as UTF-16 \(big-endian\)",
+    ),
+    _Spec(
+        "utf32_text",
+        "UTF-32 text with a byte-order mark",
+        "utf32.txt",
+        _wide_text("utf-32"),
+        INGESTED,
+        r"read as UTF-32",
+    ),
+    _Spec(
+        "utf32le_text",
+        "UTF-32 little-endian text without a byte-order mark",
+        "utf32le.txt",
+        _wide_text("utf-32-le"),
+        INGESTED,
+        r"read as UTF-32 \(little-endian\)",
+    ),
     _Spec(
         "nul_bytes_text",
         "text with NUL bytes between words",
@@ -572,6 +704,22 @@ _SPECS = [
         r"binary data",
     ),
     _Spec("empty_text", "empty file (0 bytes)", "empty.txt", empty_text, FAILED, r"is empty"),
+    _Spec(
+        "bom_only_text",
+        "text file holding only a UTF-8 byte-order mark",
+        "bom.txt",
+        bom_only_text,
+        FAILED,
+        r"has no text in it \(it holds only a byte-order mark\)",
+    ),
+    _Spec(
+        "newlines_only_text",
+        "text file holding only line breaks",
+        "blank.txt",
+        newlines_only_text,
+        FAILED,
+        r"has no text in it \(it holds only spaces and line breaks\)",
+    ),
     _Spec(
         "five_mb_word",
         "5 MB single word (no space, no newline)",
@@ -678,7 +826,8 @@ _SPECS = [
         "50 MB text file on a single line",
         "oneline.txt",
         fifty_mb_line,
-        INGESTED,
+        FAILED,
+        r"more than 10,000 chunks of \d+ tokens, the limit for one document",
         heavy=True,
     ),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import zipfile
 import zlib
@@ -23,6 +24,8 @@ from ingest.parsers import (
     markdown_sections,
     parse_file,
 )
+from ingest.parsers.common import short_reason
+from ingest.parsers.image import EMBED_SIDE, THUMB_SIDE
 from ragcore.errors import CorruptFile, EncryptedFile, FileTooLarge, IngestError, UnsupportedFile
 from ragcore.testing.documents import make_png, make_text_pdf
 from ragcore.types import ParsedDocument
@@ -228,6 +231,30 @@ def test_pdf_over_text_limit_is_too_large(tmp_path: Path) -> None:
         parse(path, ParseLimits(max_text_chars=100))
 
 
+def test_pdf_text_limit_grows_with_the_file_size(tmp_path: Path) -> None:
+    path = make_text_pdf(tmp_path / "dense.pdf", ["word " * 400, "word " * 400])
+    size = path.stat().st_size
+    # Allowed: the two pages' 4,000 characters fit in 4 characters per byte of this file.
+    assert len(parse(path, ParseLimits(min_text_chars=1)).pages) == 2
+    tight = ParseLimits(min_text_chars=1, max_chars_per_byte=2500 / size)
+    assert tight.text_chars_limit(size) < 4000
+    with pytest.raises(
+        FileTooLarge,
+        match=r"^dense\.pdf holds more than [\d,]+ characters of text \(the limit was passed on "
+        r"page 2\), the limit for a file of [\d.]+ KB \([\d.]+ characters per byte, at least 1\)",
+    ):
+        parse(path, tight)
+
+
+def test_text_limit_is_per_byte_between_a_floor_and_a_ceiling() -> None:
+    limits = ParseLimits(max_text_chars=10_000_000, max_chars_per_byte=4.0, min_text_chars=1000)
+    assert limits.text_chars_limit(10) == 1000
+    assert limits.text_chars_limit(788_000) == 3_152_000
+    assert limits.text_chars_limit(50_000_000) == 10_000_000
+    with pytest.raises(ValueError, match="max_chars_per_byte must be > 0"):
+        ParseLimits(max_chars_per_byte=0)
+
+
 def test_pdf_over_time_limit_is_refused(tmp_path: Path) -> None:
     path = make_text_pdf(tmp_path / "slow.pdf", ["a", "b"])
     with pytest.raises(FileTooLarge, match=r"slow\.pdf took longer than"):
@@ -422,6 +449,86 @@ def test_utf16_text_with_bom_is_read(tmp_path: Path) -> None:
     assert "UTF-16" in doc.warnings[0]
 
 
+ACCENTED = "Kraków, Łódź and Gdańsk: zażółć gęślą jaźń; São Paulo, Zürich, Ærøskøbing.\n"
+
+
+def test_utf8_with_one_bad_byte_is_read_as_utf8_saying_how_many_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "krakow.txt"
+    data = (ACCENTED * 3).encode()
+    path.write_bytes(data[:40] + b"\xff" + data[40:])
+    doc = parse(path)
+    assert doc.pages[0].text.replace("\ufffd", "") == ACCENTED * 3
+    assert doc.pages[0].text.count("\ufffd") == 1
+    assert "Ã" not in doc.pages[0].text
+    assert doc.warnings == (
+        "krakow.txt has 1 byte that is not valid UTF-8; it was read as UTF-8 with that byte "
+        "shown as \ufffd.",
+    )
+
+    path.write_bytes(data[:40] + b"\xff\xfe" + data[40:] + b"\xe2\x82")  # cut-off euro sign
+    assert "4 bytes that are not valid UTF-8" in parse(path).warnings[0]
+
+
+def test_mostly_windows_1252_text_is_not_read_as_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "old.txt"
+    # One pair of bytes happens to be valid UTF-8 ("Ã©"), every other accent is not.
+    path.write_bytes("Café crème, déjà vu, naïve — Ã© once.".encode("cp1252"))
+    doc = parse(path)
+    assert doc.pages[0].text == "Café crème, déjà vu, naïve — Ã© once."
+    assert "Windows-1252" in doc.warnings[0]
+    # Plain ASCII with one stray high byte has no sign of UTF-8: most likely a Latin-1 letter.
+    path.write_bytes(b"The caf\xe9 on the corner opens at nine.")
+    assert parse(path).pages[0].text == "The café on the corner opens at nine."
+
+
+@pytest.mark.parametrize(
+    ("codec", "warning"),
+    [
+        ("utf-16-le", r"read as UTF-16 \(little-endian\), judged by its pattern of zero bytes"),
+        ("utf-16-be", r"read as UTF-16 \(big-endian\), judged by its pattern of zero bytes"),
+        ("utf-32", r"read as UTF-32, as its byte-order mark says"),
+        ("utf-32-le", r"read as UTF-32 \(little-endian\)"),
+        ("utf-32-be", r"read as UTF-32 \(big-endian\)"),
+    ],
+)
+def test_utf16_without_bom_and_utf32_are_read(tmp_path: Path, codec: str, warning: str) -> None:
+    path = tmp_path / "wide.txt"
+    path.write_bytes((ACCENTED * 4).encode(codec))
+    assert detect_type(path.read_bytes()[:8192], "wide.txt") == "text/plain"
+    doc = parse(path)
+    assert doc.pages[0].text == ACCENTED * 4
+    assert re.search(warning, doc.warnings[0]), doc.warnings
+
+
+def test_binary_with_zeros_like_utf16_is_still_refused(tmp_path: Path) -> None:
+    # 16-bit little-endian samples below 256: zero high bytes, as UTF-16 text has, but the
+    # characters they decode to are control codes.
+    path = tmp_path / "samples.txt"
+    path.write_bytes(struct.pack("<4096H", *(i % 31 + 1 for i in range(4096))))
+    with pytest.raises(UnsupportedFile, match=r"samples\.txt .*binary data"):
+        parse(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "holds"),
+    [
+        (b"\xef\xbb\xbf", "only a byte-order mark"),
+        (b"\xff\xfe", "only a byte-order mark"),
+        (b"\n\n\r\n  \t\n", "only spaces and line breaks"),
+        ("\n\n".encode("utf-16"), "only spaces and line breaks"),
+    ],
+)
+def test_text_file_without_text_says_so(tmp_path: Path, data: bytes, holds: str) -> None:
+    path = tmp_path / "blank.md"
+    path.write_bytes(data)
+    with pytest.raises(CorruptFile) as info:
+        parse(path)
+    assert str(info.value) == (
+        f"blank.md has no text in it (it holds {holds}); there is nothing to index."
+    )
+    assert "scan" not in str(info.value) and "OCR" not in str(info.value)
+
+
 def test_text_over_char_limit_is_too_large(tmp_path: Path) -> None:
     path = tmp_path / "long.md"
     path.write_text("word " * 100)
@@ -567,6 +674,66 @@ def test_truncated_image_is_corrupt(tmp_path: Path) -> None:
     path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
     with pytest.raises(CorruptFile, match=r"cut\.png could not be decoded as a PNG image"):
         parse(path)
+
+
+@pytest.mark.parametrize("name", ["junk.png", "junk.jpg", "junk.gif", "junk.webp"])
+def test_image_with_a_signature_and_junk_gets_a_clean_message(tmp_path: Path, name: str) -> None:
+    heads = {".png": PNG_HEAD, ".jpg": b"\xff\xd8\xff", ".gif": b"GIF89a"}
+    head = heads.get(Path(name).suffix, b"RIFF\x00\x00\x00\x00WEBP")
+    path = tmp_path / name
+    path.write_bytes(head + b"junk " * 40)
+    with pytest.raises(CorruptFile) as info:
+        parse(path)
+    message = str(info.value)
+    assert message.startswith(f"{name} is not a readable "), message
+    assert "object at 0x" not in message and "BytesIO" not in message
+
+
+def test_short_reason_drops_object_reprs() -> None:
+    exc = OSError("cannot identify image file <_io.BytesIO object at 0x7f27b5576d90>.")
+    assert short_reason(exc) == "cannot identify image file"
+    assert short_reason(OSError("<_io.BytesIO object at 0x7f27b5576d90>")) == "OSError"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mime"), [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("GIF", "image/png")]
+)
+def test_large_image_comes_downscaled_with_a_thumbnail(tmp_path: Path, fmt: str, mime: str) -> None:
+    path = tmp_path / f"wide.{fmt.lower()}"
+    path.write_bytes(image_bytes("RGB", (3000, 1200), fmt))
+    (image,) = parse(path).pages[0].images
+    # The original's size is kept as metadata; the pixels the worker gets are bounded.
+    assert (image.width, image.height, image.mime) == (3000, 1200, mime)
+    assert decoded(image.data).size == (EMBED_SIDE, 410)
+    thumb = decoded(image.thumbnail)
+    assert thumb.format == "PNG" and thumb.size == (THUMB_SIDE, 154) and thumb.mode == "RGB"
+
+
+def test_small_image_is_kept_as_is_with_a_thumbnail(tmp_path: Path) -> None:
+    data = image_bytes("RGB", (500, 200), "PNG")
+    path = tmp_path / "small.png"
+    path.write_bytes(data)
+    (image,) = parse(path).pages[0].images
+    assert image.data == data
+    assert decoded(image.thumbnail).size == (THUMB_SIDE, 154)
+
+
+def test_large_1bit_scan_is_downscaled_in_grey(tmp_path: Path) -> None:
+    path = tmp_path / "scan.png"
+    path.write_bytes(black_1bit_png(4000, 2000))
+    (image,) = parse(path).pages[0].images
+    small = decoded(image.data)
+    assert small.size == (EMBED_SIDE, 512) and small.mode == "L"
+
+
+def test_pdf_image_comes_downscaled_with_a_thumbnail(tmp_path: Path) -> None:
+    path = make_text_pdf(
+        tmp_path / "poster.pdf", ["a poster"], image_on_page=1, image_size=(2048, 1024)
+    )
+    (image,) = parse(path).pages[0].images
+    assert (image.width, image.height) == (2048, 1024)
+    assert decoded(image.data).size == (EMBED_SIDE, 512)
+    assert decoded(image.thumbnail).size == (THUMB_SIDE, 192)
 
 
 def test_image_over_pixel_limit_is_too_large(tmp_path: Path) -> None:
