@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from ragcore.runtime import Runtime, build_runtime, chunking_params
 from ragcore.settings import Settings
 from ragcore.spaces import SpaceRouter
 from ragcore.types import ChunkingParams, Strategy
+from ragcore.uploads import display_name, has_undecodable_bytes, readable
 
 
 def _params(args: argparse.Namespace, settings: Settings) -> ChunkingParams:
@@ -62,9 +63,15 @@ def _say(args: argparse.Namespace, obj: dict[str, Any], text: str) -> None:
 
 
 def _wait_for(rt: Runtime, job_ids: list[int], quiet: bool) -> None:
-    """Run the jobs here, or, when the app holds the store, wait for its worker to run them."""
+    """Run the jobs here, or, when the app holds the store, wait for its worker to run them.
+
+    Only these jobs: a job another command queued (or left behind when it was killed) is for
+    the app's worker or `ingest worker`, and never keeps this command waiting.
+    """
     try:
-        worker = build_worker(rt)
+        # Opens the store now: building a worker does not, and a job run without the store
+        # would fail its document instead of leaving it to the app.
+        rt.store.count()
     except StoreUnavailable as exc:
         if not quiet:
             print(
@@ -76,43 +83,95 @@ def _wait_for(rt: Runtime, job_ids: list[int], quiet: bool) -> None:
         ):
             time.sleep(0.5)
         return
-    worker.run_until_idle(job_ids)
+    build_worker(rt).run_until_idle(job_ids)
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """An argument of `add` that did not become a document, and why."""
+
+    name: str
+    error: str
+
+
+def _add_one(
+    rt: Runtime, raw: str, params: ChunkingParams, max_bytes: int
+) -> library.Added | _Refused:
+    shown = readable(raw)  # bytes that are not UTF-8 cannot be printed or stored as they are
+    path = Path(raw)
+    try:
+        if not path.is_file():
+            hint = " (after `--` every argument is a file name)" if raw.startswith("-") else ""
+            return _Refused(display_name(raw), f"{shown} is not a file{hint}")
+        return library.add_file(
+            rt.catalog, rt.settings.uploads_dir, path, params, max_bytes=max_bytes
+        )
+    except (OSError, RagError) as exc:
+        return _Refused(display_name(raw), readable(str(exc)))
+    except Exception as exc:  # one file's failure must not keep the others from being reported
+        logging.getLogger(__name__).debug("adding %s failed", shown, exc_info=True)
+        return _Refused(display_name(raw), f"{display_name(raw)} could not be added: {exc!r}")
+
+
+def _report_added(args: argparse.Namespace, rt: Runtime, raw: str, added: library.Added) -> bool:
+    """Print one added document's outcome; True when it is not in the library as asked."""
+    note = None
+    if has_undecodable_bytes(raw):
+        note = (
+            "its file name is not valid UTF-8; "
+            "each undecodable byte is shown as \N{REPLACEMENT CHARACTER}"
+        )
+    doc = rt.catalog.get_document(added.document.id)
+    if doc is None:  # deleted (in the app, or by `ingest delete`) before we report it
+        gone = added.document
+        error = "deleted from the library while it was being added"
+        _say(
+            args,
+            doc_json(gone, status="deleted", error=error, duplicate=added.duplicate, note=note),
+            f"{'deleted':<8} {gone.name}  id={gone.id[:12]}\n         {error}"
+            + (f"\n         note: {note}" if note else ""),
+        )
+        return True
+    dup = " (already in the library)" if added.duplicate else ""
+    text = (
+        f"{doc.status:<8} {doc.name}{dup}  id={doc.id[:12]} pages={doc.pages} "
+        f"chunks={doc.chunks} images={doc.images}"
+    )
+    if doc.error:
+        text += f"\n         {doc.error}"
+    if note:
+        text += f"\n         note: {note}"
+    _say(args, doc_json(doc, duplicate=added.duplicate, note=note), text)
+    return doc.status == "failed"
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     rt = build_runtime(settings)
-    params = _params(args, settings)
-    entries: list[tuple[str, Any]] = []  # (name, Added or error text)
-    for raw in args.paths:
-        path = Path(raw)
-        try:
-            if not path.is_file():
-                raise FileNotFoundError(f"{raw} is not a file")
-            entries.append(
-                (path.name, library.add_file(rt.catalog, settings.uploads_dir, path, params))
-            )
-        except (OSError, RagError) as exc:
-            entries.append((path.name, str(exc)))
-    job_ids = [a.job.id for _, a in entries if not isinstance(a, str) and a.job is not None]
-    if args.wait and job_ids:
-        _wait_for(rt, job_ids, quiet=args.json)
-    failed = 0
-    for name, added in entries:
-        if isinstance(added, str):
-            failed += 1
-            _say(
-                args, {"name": name, "status": "failed", "error": added}, f"failed  {name}: {added}"
-            )
-            continue
-        doc = rt.catalog.get_document(added.document.id) or added.document
-        failed += doc.status == "failed"
-        note = " (already in the library)" if added.duplicate else ""
-        text = f"{doc.status:<8} {doc.name}{note}  id={doc.id[:12]} pages={doc.pages} chunks={doc.chunks} images={doc.images}"
-        if doc.error:
-            text += f"\n         {doc.error}"
-        _say(args, doc_json(doc, duplicate=added.duplicate), text)
-    rt.close()
-    return 1 if (failed and args.wait) else 0
+    try:
+        params = _params(args, settings)
+        max_bytes = int(settings.max_file_mb * 1024 * 1024)
+        entries = [(raw, _add_one(rt, raw, params, max_bytes)) for raw in args.paths]
+        job_ids = [
+            a.job.id for _, a in entries if isinstance(a, library.Added) and a.job is not None
+        ]
+        if args.wait and job_ids:
+            _wait_for(rt, job_ids, quiet=args.json)
+        refused = not_added = 0
+        for raw, added in entries:
+            if isinstance(added, _Refused):
+                refused += 1
+                _say(
+                    args,
+                    {"name": added.name, "status": "failed", "error": added.error},
+                    f"failed   {added.name}: {added.error}",
+                )
+            else:
+                not_added += _report_added(args, rt, raw, added)
+    finally:
+        rt.close()
+    # An argument that is no readable file is an error at once; a file that fails to ingest
+    # is one only when we waited to see it.
+    return 1 if refused or (not_added and args.wait) else 0
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -277,10 +336,20 @@ def _resolve_doc(rt: Runtime, prefix: str) -> DocumentRecord:
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     rt = build_runtime(settings)
-    doc = _resolve_doc(rt, args.doc_id)
-    library.delete_document(rt.catalog, rt.store, doc.id)
-    print(f"deleted {doc.name} ({doc.id[:12]})")
-    rt.close()
+    try:
+        doc = _resolve_doc(rt, args.doc_id)
+        try:
+            library.delete_document(rt.catalog, rt.store, doc.id)
+        except StoreUnavailable as exc:
+            print(
+                f"error: {exc}\nNothing was deleted: {doc.name} ({doc.id[:12]}) is still in the "
+                "library. Delete it in the app, or again once the other process has finished.",
+                file=sys.stderr,
+            )
+            return 2
+        print(f"deleted {doc.name} ({doc.id[:12]})")
+    finally:
+        rt.close()
     return 0
 
 
@@ -301,17 +370,19 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
     rt = build_runtime(settings)
     try:
-        report = check_library(rt.catalog, rt.store, thumbs_dir=rt.thumbs_dir)
+        thumbs, uploads = rt.thumbs_dir, settings.uploads_dir
+        report = check_library(rt.catalog, rt.store, thumbs_dir=thumbs, uploads_dir=uploads)
         if args.repair and not report.clean:
             done = repair_library(
                 rt.catalog,
                 rt.store,
                 report,
                 default_params=chunking_params(settings),
-                thumbs_dir=rt.thumbs_dir,
+                thumbs_dir=thumbs,
+                uploads_dir=uploads,
             )
             before = report
-            report = check_library(rt.catalog, rt.store, thumbs_dir=rt.thumbs_dir)
+            report = check_library(rt.catalog, rt.store, thumbs_dir=thumbs, uploads_dir=uploads)
             report = replace(report, repaired=tuple(done))
             if not args.json:
                 print(describe(before), end="\n\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections import defaultdict
@@ -21,6 +22,7 @@ from ragcore.catalog.integrity import (
 )
 from ragcore.stores.base import VectorStore
 from ragcore.types import ChunkingParams, Strategy
+from ragcore.uploads import UPLOAD_NAME, human_size
 
 # Problem kinds, in the order a report lists them, and what --repair does about each.
 REPAIRS = {
@@ -35,6 +37,7 @@ REPAIRS = {
     "ready_without_chunks": "re-index the document",
     "chunk_counts": "re-index the document",
     "thumbnails_without_document": "delete those thumbnail folders",
+    "uploads_without_document": "delete those uploaded files",
 }
 # Differences inside one document: ingesting it again rewrites its points, then its chunks.
 _REINDEX = frozenset(
@@ -49,6 +52,9 @@ _REINDEX = frozenset(
 )
 _INDEXING_KINDS = ("ingest", "reindex")
 _SAMPLE = 5
+# An add stores its copy a moment before the catalog lists it, and a person's upload streams
+# for seconds: younger files are not called stray.
+UPLOAD_GRACE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ def check_library(
     store: VectorStore,
     *,
     thumbs_dir: Path | None = None,
+    uploads_dir: Path | None = None,
     now: float | None = None,
 ) -> CheckReport:
     """Compare every document's chunk rows, keyword entries and vector-store points.
@@ -211,6 +218,9 @@ def check_library(
                     f"({', '.join(s[:12] for s in strays[:_SAMPLE])}).",
                 )
             )
+
+    if uploads_dir is not None:
+        problems.extend(stray_upload_problems(catalog, uploads_dir, now=now))
 
     if busy:
         names = ", ".join(docs[d].name for d in sorted(busy)[:_SAMPLE] if d in docs)
@@ -356,6 +366,7 @@ def repair_library(
     *,
     default_params: ChunkingParams,
     thumbs_dir: Path | None = None,
+    uploads_dir: Path | None = None,
 ) -> list[str]:
     """Fix each problem of ``report``; returns what was done, one sentence per action.
 
@@ -395,6 +406,9 @@ def repair_library(
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1
         done.append(f"deleted {removed} thumbnail folders of documents that are not in the library")
+    if "uploads_without_document" in kinds and uploads_dir is not None:
+        removed = remove_stray_uploads(catalog, uploads_dir)
+        done.append(f"deleted {_files(removed)} that no document in the library reads")
     return done
 
 
@@ -431,3 +445,61 @@ def describe(report: CheckReport) -> str:
             "run `python -m ingest check --repair` to fix them."
         )
     return "\n".join(lines)
+
+
+def stray_uploads(catalog: Catalog, uploads_dir: Path, *, now: float | None = None) -> list[Path]:
+    """Files in ``uploads_dir`` no document reads: copies whose adding failed or whose
+    document went without them, and temporary files of copies that never finished."""
+    if not uploads_dir.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - UPLOAD_GRACE_SECONDS
+    # By name, not by path: the catalog's paths may be relative to another working directory.
+    kept = {Path(d.path).name for d in catalog.list_documents()}
+    found = [
+        p
+        for p in uploads_dir.glob("*/*")
+        if UPLOAD_NAME.match(p.name) and p.parent.name == p.name[:2] and p.name not in kept
+    ]
+    found += uploads_dir.glob(".upload-*")
+    out = []
+    for path in sorted(found):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                out.append(path)
+        except OSError:  # removed meanwhile
+            continue
+    return out
+
+
+def stray_upload_problems(
+    catalog: Catalog, uploads_dir: Path, *, now: float | None = None
+) -> list[Problem]:
+    strays = stray_uploads(catalog, uploads_dir, now=now)
+    if not strays:
+        return []
+    size = 0
+    for path in strays:
+        with contextlib.suppress(OSError):  # removed meanwhile
+            size += path.stat().st_size
+    return [
+        Problem(
+            "uploads_without_document",
+            None,
+            len(strays),
+            f"{_files(len(strays))} ({human_size(size)}) belong to no document "
+            f"({', '.join(p.name[:12] for p in strays[:_SAMPLE])}).",
+        )
+    ]
+
+
+def _files(n: int) -> str:
+    return f"{n} uploaded file{'' if n == 1 else 's'}"
+
+
+def remove_stray_uploads(catalog: Catalog, uploads_dir: Path) -> int:
+    """Delete what stray_uploads finds now (the catalog is read again: an add may have landed)."""
+    removed = 0
+    for path in stray_uploads(catalog, uploads_dir):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed

@@ -76,10 +76,12 @@ class Worker:
         # Runs 'reembed' jobs (switching the embedding model) when given; else they wait.
         self.reembedder = reembedder
 
-    def run_once(self) -> JobOutcome | None:
-        """Claim and run one job; None when the queue is empty."""
+    def run_once(self, job_ids: Collection[int] | None = None) -> JobOutcome | None:
+        """Claim and run one job (one of ``job_ids`` when given); None when there is none to run."""
         kinds = ("ingest", "reindex") + (("reembed",) if self.reembedder is not None else ())
-        job = self.catalog.claim_job(self.worker_id, lease_seconds=self.lease_seconds, kinds=kinds)
+        job = self.catalog.claim_job(
+            self.worker_id, lease_seconds=self.lease_seconds, kinds=kinds, ids=job_ids
+        )
         if job is None:
             return None
         outcome = self._run(job)
@@ -168,10 +170,15 @@ class Worker:
         return JobOutcome(job.id, job.doc_id, ok=False, error=message)
 
     def run_until_idle(self, job_ids: Collection[int] | None = None) -> list[JobOutcome]:
-        """Run jobs until none is queued (or, given ids, until those are all finished)."""
+        """Run jobs until none is queued; given ids, run only those, until they are all finished.
+
+        A command waiting for its own files passes their jobs' ids: another command's job (one
+        left behind by a killed ``add --wait``, say) is the worker's or the app's to run, not a
+        reason to keep this one waiting.
+        """
         outcomes: list[JobOutcome] = []
         while True:
-            outcome = self.run_once()
+            outcome = self.run_once(job_ids)
             if outcome is not None:
                 outcomes.append(outcome)
                 continue

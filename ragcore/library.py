@@ -29,7 +29,19 @@ def _params_dict(params: ChunkingParams) -> dict[str, object]:
 
 
 def register_upload(catalog: Catalog, upload: StoredUpload, params: ChunkingParams) -> Added:
-    """Record an upload and queue its ingestion; the same content twice is one document."""
+    """Record an upload and queue its ingestion; the same content twice is one document.
+
+    If the catalog refuses the upload, its copy is removed again: no bytes are kept for a
+    document that does not exist.
+    """
+    try:
+        return _register(catalog, upload, params)
+    except BaseException:
+        _discard_unused(catalog, upload)
+        raise
+
+
+def _register(catalog: Catalog, upload: StoredUpload, params: ChunkingParams) -> Added:
     now = time.time()
     record = DocumentRecord(
         id=upload.doc_id,
@@ -52,22 +64,52 @@ def register_upload(catalog: Catalog, upload: StoredUpload, params: ChunkingPara
     )
     doc, created = catalog.upsert_document(record)
     if not created and doc.status in ("ready", "queued", "processing"):
+        # The same content under another suffix is a second file the document never reads.
+        if Path(doc.path).name != upload.path.name:
+            upload.path.unlink(missing_ok=True)
         active = catalog.jobs(doc_id=doc.id, active_only=True)
         return Added(doc, active[0] if active else None, duplicate=True)
     if not created:  # a failed document uploaded again: try once more
         catalog.set_document_status(doc.id, "queued", error=None, path=str(upload.path))
+        if Path(doc.path).name != upload.path.name:
+            Path(doc.path).unlink(missing_ok=True)
     job = catalog.enqueue(doc.id, "ingest", _params_dict(params))
     return Added(catalog.get_document(doc.id) or doc, job, duplicate=not created)
 
 
-def add_file(catalog: Catalog, uploads_dir: Path, path: Path, params: ChunkingParams) -> Added:
-    return register_upload(catalog, store_file(uploads_dir, path), params)
+def _discard_unused(catalog: Catalog, upload: StoredUpload) -> None:
+    try:
+        doc = catalog.get_document(upload.doc_id)
+    except Exception:  # the catalog cannot say: keep the file, `ingest check` finds it later
+        return
+    if doc is None or Path(doc.path).name != upload.path.name:
+        upload.path.unlink(missing_ok=True)
+
+
+def add_file(
+    catalog: Catalog,
+    uploads_dir: Path,
+    path: Path,
+    params: ChunkingParams,
+    *,
+    max_bytes: int | None = None,
+) -> Added:
+    """Copy a file into the library and queue it; one over ``max_bytes`` is refused uncopied."""
+    return register_upload(catalog, store_file(uploads_dir, path, max_bytes=max_bytes), params)
 
 
 def add_bytes(
-    catalog: Catalog, uploads_dir: Path, name: str, blocks: Iterable[bytes], params: ChunkingParams
+    catalog: Catalog,
+    uploads_dir: Path,
+    name: str,
+    blocks: Iterable[bytes],
+    params: ChunkingParams,
+    *,
+    max_bytes: int | None = None,
 ) -> Added:
-    return register_upload(catalog, store_bytes(uploads_dir, name, blocks), params)
+    """Stream an upload into the library and queue it; past ``max_bytes`` nothing is kept."""
+    upload = store_bytes(uploads_dir, name, blocks, max_bytes=max_bytes)
+    return register_upload(catalog, upload, params)
 
 
 def reindex(catalog: Catalog, doc_id: str, params: ChunkingParams) -> JobRecord:
@@ -78,7 +120,13 @@ def reindex(catalog: Catalog, doc_id: str, params: ChunkingParams) -> JobRecord:
 
 
 def delete_document(catalog: Catalog, store: VectorStore, doc_id: str) -> bool:
-    """Remove a document everywhere; the catalog goes first so no answer can cite it meanwhile."""
+    """Remove a document everywhere; the catalog goes first so no answer can cite it meanwhile.
+
+    The store is opened before anything changes: when another process holds it (the embedded
+    store admits one), StoreUnavailable is raised and the document is left whole, never half
+    deleted.
+    """
+    store.count()  # opens it; counting everything is a cheap mask, one document's a payload scan
     doc = catalog.get_document(doc_id)
     existed = catalog.delete_document(doc_id)
     store.delete_document(doc_id)

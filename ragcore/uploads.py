@@ -6,12 +6,20 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ragcore.errors import FileTooLarge
+
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Python hands over file-name bytes that are not UTF-8 as lone surrogates (surrogateescape);
+# SQLite, JSON and terminals refuse those, so they never leave this module.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# An upload file is named by its content: ``<sha256><suffix>`` in a folder named by its first
+# two hex digits. Anything else in the folder (a temporary ``.upload-*``) is not a stored upload.
+UPLOAD_NAME = re.compile(r"^[0-9a-f]{64}(\.[a-z0-9]{1,8})?$")
 
 
 @dataclass(frozen=True)
@@ -22,9 +30,23 @@ class StoredUpload:
     size: int
 
 
+def has_undecodable_bytes(raw: str) -> bool:
+    """Whether ``raw`` (a name from the command line or the disk) held bytes that are not UTF-8."""
+    return _SURROGATE.search(raw) is not None
+
+
+def readable(raw: str) -> str:
+    r"""``raw`` with the bytes that are not UTF-8 replaced by U+FFFD, so it can be stored and shown.
+
+    >>> readable(os.fsdecode(b"caf\xe9.txt")) == "caf\N{REPLACEMENT CHARACTER}.txt"
+    True
+    """
+    return _SURROGATE.sub("\N{REPLACEMENT CHARACTER}", raw)
+
+
 def display_name(raw: str, *, max_len: int = 200) -> str:
     """What we show and log for a user-supplied file name: its last path part, no control chars."""
-    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    base = readable(raw).replace("\\", "/").rsplit("/", 1)[-1]
     base = _CONTROL.sub("", base).strip() or "unnamed"
     if base in {".", ".."}:
         base = "unnamed"
@@ -35,13 +57,42 @@ def display_name(raw: str, *, max_len: int = 200) -> str:
     return base
 
 
+def human_size(n_bytes: int) -> str:
+    """A byte count as a person says it: "512 bytes", "3.4 MB", "300 MB"."""
+    if n_bytes < 1024:
+        return f"{n_bytes} bytes"
+    size = float(n_bytes)
+    for unit in ("KB", "MB", "GB"):
+        size /= 1024
+        if size < 1024 or unit == "GB":
+            break
+    return f"{size:.1f} {unit}" if size < 10 else f"{size:.0f} {unit}"
+
+
+def too_large(name: str, size: int, max_bytes: int) -> FileTooLarge:
+    """The error for a file over the upload limit; ``size`` is what was seen (at least)."""
+    return FileTooLarge(
+        f"{name} is {human_size(size)}, more than the limit of {human_size(max_bytes)} "
+        "for one file; it was not added."
+    )
+
+
 def _suffix(name: str) -> str:
     suffix = Path(name).suffix.lower()
     return suffix if _SUFFIX.match(suffix) else ""
 
 
-def store_bytes(uploads_dir: Path, name: str, chunks: Iterable[bytes]) -> StoredUpload:
-    """Stream content into ``uploads_dir/<sha[:2]>/<sha><suffix>``; identical content is kept once."""
+def store_bytes(
+    uploads_dir: Path, name: str, chunks: Iterable[bytes], *, max_bytes: int | None = None
+) -> StoredUpload:
+    """Stream content into ``uploads_dir/<sha[:2]>/<sha><suffix>``; identical content is kept once.
+
+    More than ``max_bytes`` raises FileTooLarge as soon as the stream passes the limit, and
+    nothing of it is kept.
+    """
+    if max_bytes is not None and max_bytes <= 0:
+        raise ValueError(f"max_bytes must be > 0, got {max_bytes}")
+    clean = display_name(name)
     uploads_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     size = 0
@@ -49,11 +100,12 @@ def store_bytes(uploads_dir: Path, name: str, chunks: Iterable[bytes]) -> Stored
     try:
         with os.fdopen(fd, "wb") as out:
             for block in chunks:
-                digest.update(block)
                 size += len(block)
+                if max_bytes is not None and size > max_bytes:
+                    raise too_large(clean, size, max_bytes)
+                digest.update(block)
                 out.write(block)
         doc_id = digest.hexdigest()
-        clean = display_name(name)
         target = uploads_dir / doc_id[:2] / f"{doc_id}{_suffix(clean)}"
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp_name, target)
@@ -63,10 +115,34 @@ def store_bytes(uploads_dir: Path, name: str, chunks: Iterable[bytes]) -> Stored
     return StoredUpload(doc_id=doc_id, name=clean, path=target, size=size)
 
 
-def store_file(uploads_dir: Path, source: Path, *, name: str | None = None) -> StoredUpload:
-    def blocks() -> Iterable[bytes]:
+def store_file(
+    uploads_dir: Path, source: Path, *, name: str | None = None, max_bytes: int | None = None
+) -> StoredUpload:
+    """Copy ``source`` in; one over ``max_bytes`` is refused before a byte is copied."""
+    shown = display_name(name or source.name)
+    if max_bytes is not None and (size := source.stat().st_size) > max_bytes:
+        raise too_large(shown, size, max_bytes)
+
+    def blocks() -> Iterator[bytes]:
         with source.open("rb") as handle:
             while block := handle.read(1 << 20):
                 yield block
 
-    return store_bytes(uploads_dir, name or source.name, blocks())
+    # The stream is held to the limit too: the file may grow after stat().
+    return store_bytes(uploads_dir, shown, blocks(), max_bytes=max_bytes)
+
+
+def stored_uploads(uploads_dir: Path) -> list[StoredUpload]:
+    """Every upload in ``uploads_dir``, found by its content-addressed name, sorted by id.
+
+    The person's file name is not kept there, only its suffix: ``name`` is the stored file's
+    own name. Temporary files of unfinished uploads are left out.
+    """
+    if not uploads_dir.is_dir():
+        return []
+    found = [
+        StoredUpload(doc_id=p.name[:64], name=p.name, path=p, size=p.stat().st_size)
+        for p in uploads_dir.glob("*/*")
+        if UPLOAD_NAME.match(p.name) and p.parent.name == p.name[:2] and p.is_file()
+    ]
+    return sorted(found, key=lambda u: u.doc_id)

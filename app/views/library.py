@@ -54,7 +54,7 @@ def add_uploads(
 ) -> list[tuple[str, str]]:
     """Save each upload and queue it; returns (level, message) notes for the person."""
     settings = rt.settings
-    limit = settings.max_file_mb * 1024 * 1024
+    limit = int(settings.max_file_mb * 1024 * 1024)
     if len(uploads) > resources.MAX_FILES_PER_UPLOAD:
         return [
             (
@@ -82,8 +82,9 @@ def add_uploads(
             )
             continue
         try:
+            # The stream is held to the limit as well, so no bytes over it are ever kept.
             added = library.add_bytes(
-                rt.catalog, settings.uploads_dir, name, _blocks(upload), params
+                rt.catalog, settings.uploads_dir, name, _blocks(upload), params, max_bytes=limit
             )
         except (OSError, RagError) as exc:
             notes.append(("error", f"{name} could not be saved: {exc}"))
@@ -256,7 +257,8 @@ def delete_controls(rt: Runtime, doc_id: str, name: str) -> None:
         try:
             library.delete_document(rt.catalog, rt.store, doc_id)
         except RagError as exc:
-            st.error(render.md_escape(f"{name} could not be fully deleted: {exc}"))
+            # The store is opened before the catalog is touched: a failure leaves it whole.
+            st.error(render.md_escape(f"{name} was not deleted: {exc}"))
             return
         st.session_state["upload_notes"] = [("success", f"{name} deleted.")]
         st.rerun()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from ragcore.catalog.database import CatalogDatabase
 from ragcore.catalog.records import JOB_KINDS, JOB_STAGES, JobRecord, check_choice
@@ -59,10 +59,16 @@ class JobsMixin(CatalogDatabase):
         return JobRecord.from_row(row)
 
     def claim_job(
-        self, worker_id: str, *, lease_seconds: float, kinds: Sequence[str] | None = None
+        self,
+        worker_id: str,
+        *,
+        lease_seconds: float,
+        kinds: Sequence[str] | None = None,
+        ids: Collection[int] | None = None,
     ) -> JobRecord | None:
         """Take the oldest queued job, or a running one whose worker let its lease expire.
 
+        ``ids`` limits the choice to those jobs (a command waiting for its own files).
         Every claim counts as an attempt. A job already claimed ``max_attempts`` times whose
         lease expired again has crashed or hung its worker each time: it is failed (with its
         document) instead of being handed to yet another worker.
@@ -71,14 +77,16 @@ class JobsMixin(CatalogDatabase):
         wanted = list(JOB_KINDS if kinds is None else kinds)
         for kind in wanted:
             check_choice("job kind", kind, JOB_KINDS)
+        only = None if ids is None else json.dumps(sorted(int(i) for i in ids))
         with self._write() as conn:
             now = self._now()
             while True:
                 row = conn.execute(
                     "SELECT * FROM jobs WHERE kind IN (SELECT value FROM json_each(?)) AND "
+                    "(? IS NULL OR id IN (SELECT value FROM json_each(?))) AND "
                     "(status = 'queued' OR (status = 'running' AND lease_until < ?)) "
                     "ORDER BY id LIMIT 1",
-                    (json.dumps(wanted), now),
+                    (json.dumps(wanted), only, only, now),
                 ).fetchone()
                 if row is None:
                     return None

@@ -100,6 +100,18 @@ def test_too_many_or_oversized_files_are_refused(app: AppTest, runtime: Runtime)
     assert runtime.catalog.list_documents() == []
 
 
+def test_an_oversized_upload_is_refused_before_it_is_stored(app: AppTest, runtime: Runtime) -> None:
+    runtime.settings.max_file_mb = 0.001  # about 1 KB, so the test needs no big file
+    app.run()
+    _upload(app, [("big.txt", b"x" * 4096, "text/plain"), ("ok.txt", b"Fine.", "text/plain")])
+    assert not app.exception
+    errors = [shown(e.value) for e in app.error]
+    assert any("big.txt is 0.0 MB; the limit is 0.001 MB" in e for e in errors), errors
+    assert [d.name for d in runtime.catalog.list_documents()] == ["ok.txt"]
+    kept = [p for p in runtime.settings.uploads_dir.rglob("*") if p.is_file()]
+    assert [p.read_bytes() for p in kept] == [b"Fine."]  # no byte of the refused file
+
+
 def test_delete_asks_first(app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]) -> None:
     app.run()
     _upload(app, [("a.txt", b"Alpha text about apples.", "text/plain")])

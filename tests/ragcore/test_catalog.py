@@ -599,3 +599,18 @@ def test_two_processes_never_claim_the_same_job(db_path: Path) -> None:
             p.join(timeout=10)
     assert [p.exitcode for p in procs] == [0, 0]
     _assert_each_job_claimed_once(expected, claims)
+
+
+def test_claim_can_be_limited_to_given_jobs(catalog: Catalog, clock: FakeClock) -> None:
+    """A command waiting for its own files claims only their jobs, even behind older ones."""
+    abandoned = catalog.enqueue("doc-old")
+    assert catalog.claim_job("killed", lease_seconds=10) is not None
+    queued = catalog.enqueue("doc-other")
+    mine = catalog.enqueue("doc-mine")
+    clock.advance(11)  # the killed command's lease has expired: any worker may retry it
+    claimed = catalog.claim_job("me", lease_seconds=10, ids=[mine.id])
+    assert claimed is not None and claimed.id == mine.id
+    assert catalog.claim_job("me", lease_seconds=10, ids=[mine.id]) is None
+    assert catalog.claim_job("me", lease_seconds=10, ids=[]) is None
+    left = {j.id: (j.status, j.worker_id) for j in catalog.jobs()}
+    assert left[abandoned.id] == ("running", "killed") and left[queued.id] == ("queued", None)
