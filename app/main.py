@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app import resources
-from ragcore.errors import RagError
+from ragcore.errors import CatalogCorrupt, DiskFull, RagError
 
 st.set_page_config(page_title="docqa — ask your documents", page_icon="📚", layout="wide")
 
@@ -25,4 +25,8 @@ page = st.navigation(
         st.Page("views/system.py", title="System", icon=":material/monitor_heart:"),
     ]
 )
-page.run()
+try:
+    page.run()
+except (CatalogCorrupt, DiskFull) as exc:
+    # The catalog was damaged, or the disk filled, while the app ran: what to do, not a stack dump.
+    st.error(str(exc))

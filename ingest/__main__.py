@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -19,7 +20,13 @@ from ingest.service import build_worker
 from ingest.worker import JobOutcome
 from ragcore import library
 from ragcore.catalog import DocumentRecord
-from ragcore.errors import RagError, StoreUnavailable
+from ragcore.errors import (
+    CatalogCorrupt,
+    RagError,
+    StoreUnavailable,
+    disk_full_error,
+    is_disk_full,
+)
 from ragcore.models.provenance import SpaceSummary, space_summary
 from ragcore.runtime import Runtime, build_runtime, chunking_params
 from ragcore.settings import Settings
@@ -366,14 +373,25 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.consistency import check_library, describe, repair_library
+    from ingest.consistency import check_library, corrupt_report, describe, repair_library
+    from ingest.recovery import recover_catalog
 
-    rt = build_runtime(settings)
+    recovered: list[str] = []  # what replacing a damaged catalog did
+    try:
+        rt = build_runtime(settings)
+    except CatalogCorrupt as exc:
+        if not args.repair:
+            report = corrupt_report(exc)
+            print(json.dumps(report.to_json()) if args.json else describe(report))
+            return 1
+        if not args.json:
+            print(describe(corrupt_report(exc)), end="\n\n")
+        rt, recovered = recover_catalog(settings)
     try:
         thumbs, uploads = rt.thumbs_dir, settings.uploads_dir
         report = check_library(rt.catalog, rt.store, thumbs_dir=thumbs, uploads_dir=uploads)
-        if args.repair and not report.clean:
-            done = repair_library(
+        if args.repair and (recovered or not report.clean):
+            done = recovered + repair_library(
                 rt.catalog,
                 rt.store,
                 report,
@@ -384,7 +402,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             before = report
             report = check_library(rt.catalog, rt.store, thumbs_dir=thumbs, uploads_dir=uploads)
             report = replace(report, repaired=tuple(done))
-            if not args.json:
+            if not args.json and not before.clean:
                 print(describe(before), end="\n\n")
         print(json.dumps(report.to_json()) if args.json else describe(report))
     finally:
@@ -452,6 +470,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, settings))
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as exc:
+        # A library that let a full disk through unnamed (qdrant's local mode, PIL).
+        if not is_disk_full(exc):
+            raise
+        print(f"error: {disk_full_error(settings.data_dir)}", file=sys.stderr)
         return 2
 
 

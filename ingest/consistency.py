@@ -20,12 +20,15 @@ from ragcore.catalog.integrity import (
     fts_state,
     rebuild_fts,
 )
+from ragcore.errors import CatalogCorrupt
 from ragcore.stores.base import VectorStore
 from ragcore.types import ChunkingParams, Strategy
 from ragcore.uploads import UPLOAD_NAME, human_size
 
 # Problem kinds, in the order a report lists them, and what --repair does about each.
 REPAIRS = {
+    "catalog_corrupt": "keep the damaged file aside, restore the newest sound backup (or start "
+    "a new catalog) and queue the uploaded files it does not list",
     "keyword_index": "rebuild the keyword index from the chunk rows",
     "chunks_without_document": "delete those chunk rows",
     "points_without_document": "delete those points from the vector store",
@@ -129,6 +132,7 @@ def check_library(
     problems: list[Problem] = []
     notes: list[str] = []
 
+    catalog.quick_check()  # raises CatalogCorrupt: nothing below can be trusted on a damaged file
     fts = fts_state(catalog)
     if not fts.ok:
         parts = []
@@ -424,12 +428,19 @@ def _document_params(doc: DocumentRecord, default: ChunkingParams) -> ChunkingPa
         return default
 
 
+def corrupt_report(error: CatalogCorrupt) -> CheckReport:
+    """What `ingest check` says of a catalog too damaged to compare anything in it."""
+    return CheckReport(0, 0, 0, 0, problems=(Problem("catalog_corrupt", None, 1, str(error)),))
+
+
 def describe(report: CheckReport) -> str:
     """The report as lines a person reads in a terminal."""
     lines = [
         f"catalog: {report.documents} documents, {report.chunks} chunks, "
         f"{report.keyword_rows} keyword-index rows; vector store: {report.points} points"
     ]
+    if any(p.kind == "catalog_corrupt" for p in report.problems):
+        lines = []  # it could not be counted
     for problem in report.problems:
         lines.append(f"  problem: {problem.detail}  (--repair will {problem.repair})")
     for note in report.notes:

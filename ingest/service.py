@@ -9,7 +9,7 @@ from ingest.pipeline import Ingestor, JobLimits
 from ingest.reembed import Reembedder
 from ingest.sandbox import ParseSandbox, SandboxLimits
 from ingest.worker import Worker
-from ragcore.runtime import Runtime, chunking_params
+from ragcore.runtime import Runtime, catalog_backups, chunking_params
 from ragcore.settings import Settings
 from ragcore.spaces import SpaceRouter
 
@@ -65,6 +65,7 @@ def build_worker(runtime: Runtime, *, worker_id: str | None = None) -> Worker:
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.worker_poll_seconds,
         reembedder=build_reembedder(runtime),
+        backups=catalog_backups(settings),
     )
 
 

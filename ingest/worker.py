@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 from ingest.pipeline import Ingestor, IngestReport, JobLost
 from ingest.reembed import Reembedder, ReembedReport
 from ragcore.catalog import Catalog, DocumentNotFound, JobRecord
-from ragcore.errors import RagError
+from ragcore.catalog.backup import CatalogBackups
+from ragcore.errors import RagError, disk_full_error, is_disk_full
 from ragcore.types import ChunkingParams, Strategy
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class Worker:
         poll_seconds: float = 0.5,
         on_outcome: Callable[[JobOutcome], None] | None = None,
         reembedder: Reembedder | None = None,
+        backups: CatalogBackups | None = None,
     ) -> None:
         if lease_seconds <= HEARTBEAT_EVERY:
             raise ValueError(f"lease_seconds must be > {HEARTBEAT_EVERY}, got {lease_seconds}")
@@ -75,6 +78,9 @@ class Worker:
         self.on_outcome = on_outcome
         # Runs 'reembed' jobs (switching the embedding model) when given; else they wait.
         self.reembedder = reembedder
+        # Copies of the catalog for `ingest check --repair`, taken after jobs changed it.
+        self.backups = backups
+        self._unsaved = False
 
     def run_once(self, job_ids: Collection[int] | None = None) -> JobOutcome | None:
         """Claim and run one job (one of ``job_ids`` when given); None when there is none to run."""
@@ -83,8 +89,11 @@ class Worker:
             self.worker_id, lease_seconds=self.lease_seconds, kinds=kinds, ids=job_ids
         )
         if job is None:
+            self._back_up(idle=True)
             return None
         outcome = self._run(job)
+        self._unsaved = True
+        self._back_up(idle=False)
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return outcome
@@ -126,6 +135,8 @@ class Worker:
         except MemoryError:
             return self._fail(job, "the document needed more memory than this machine allows")
         except Exception as exc:  # a bug must fail this job only, never the worker
+            if is_disk_full(exc):  # the store or a thumbnail ran out of room
+                return self._fail(job, str(self._disk_full()))
             log.exception("job %s crashed", job.id)
             return self._fail(job, f"internal error while ingesting: {type(exc).__name__}: {exc}")
         self.catalog.finish_job(job.id, self.worker_id)
@@ -150,6 +161,8 @@ class Worker:
             reembedder.after_lost(job)
             return JobOutcome(job.id, job.doc_id, ok=False, error=str(exc))
         except Exception as exc:  # a bug or a store error fails this job, never the worker
+            if is_disk_full(exc):
+                exc = self._disk_full()
             if not isinstance(exc, RagError):
                 log.exception("re-embed job %s crashed", job.id)
             message = (
@@ -162,6 +175,20 @@ class Worker:
             return JobOutcome(job.id, job.doc_id, ok=False, error=message)
         self.catalog.finish_job(job.id, self.worker_id)
         return JobOutcome(job.id, job.doc_id, ok=True, reembed=result)
+
+    def _disk_full(self) -> RagError:
+        return disk_full_error(self.catalog.path.parent)
+
+    def _back_up(self, *, idle: bool) -> None:
+        """Copy the catalog once jobs changed it: when the queue empties, and while it is busy
+        at most every ``backups.min_interval`` seconds (a large catalog takes a while to copy)."""
+        if self.backups is None or not self._unsaved or not (idle or self.backups.due()):
+            return
+        self._unsaved = False
+        try:
+            self.backups.take(self.catalog)
+        except (RagError, OSError, sqlite3.Error) as exc:  # the jobs are done; a backup is spare
+            log.warning("no catalog backup this time: %s", exc)
 
     def _fail(self, job: JobRecord, message: str) -> JobOutcome:
         self.catalog.fail_job(job.id, self.worker_id, message)
@@ -194,6 +221,9 @@ class Worker:
             try:
                 if self.run_once() is None:
                     stop.wait(self.poll_seconds)
+            except RagError as exc:  # a full disk, a damaged catalog: say so, keep serving
+                log.warning("worker: %s", exc)
+                stop.wait(max(self.poll_seconds, 5.0))
             except Exception:  # the catalog briefly locked, a store hiccup: keep serving
                 log.exception("worker loop error")
                 stop.wait(max(self.poll_seconds, 1.0))

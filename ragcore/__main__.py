@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections.abc import Sequence
 
 from ragcore.answering import Answer, Answerer, hit_json
-from ragcore.errors import RagError
+from ragcore.errors import RagError, disk_full_error, is_disk_full
 from ragcore.retrieval import Retriever
 from ragcore.runtime import build_runtime, connect_llm, retrieval_config
 from ragcore.settings import Settings
@@ -170,6 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, settings))
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, sqlite3.Error) as exc:
+        # A library that let a full disk through unnamed (qdrant's local mode, PIL).
+        if not is_disk_full(exc):
+            raise
+        print(f"error: {disk_full_error(settings.data_dir)}", file=sys.stderr)
         return 2
 
 

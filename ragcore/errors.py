@@ -1,5 +1,10 @@
 """Errors a person can read: the UI and CLIs show their message as is."""
 
+from __future__ import annotations
+
+import errno
+import sqlite3
+
 
 class RagError(Exception):
     """Base of every error this project raises on purpose."""
@@ -47,3 +52,53 @@ class LLMUnavailable(RagError):
 
 class EvaluationError(RagError):
     """An evaluation cannot run: not BEIR data, no language model for questions, another running."""
+
+
+class CatalogCorrupt(RagError):
+    """The catalog file is damaged; nothing is written to it until `ingest check --repair` ran."""
+
+
+class DiskFull(RagError):
+    """The disk holding the data folder has no space left, so a write was refused."""
+
+
+def disk_full_error(folder: object) -> DiskFull:
+    """The one wording of a full disk, for every place that can run into one."""
+    return DiskFull(
+        f"The disk holding {folder} is full, so nothing more can be saved there. "
+        "Free some space, then run `python -m ingest check --repair` to finish or undo "
+        "what was cut short."
+    )
+
+
+# SQLite's primary result code for a full disk; extended codes keep it in their low byte.
+_SQLITE_FULL = 13
+# A WAL database opened on a full disk cannot grow its shared-memory file, even to read;
+# SQLite reports that as this I/O error, not as SQLITE_FULL.
+_SQLITE_IOERR_SHMSIZE = 4874
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it was raised from, is a full disk (ENOSPC, SQLITE_FULL).
+
+    Libraries wrap it differently (qdrant's local mode lets SQLite's error through, PIL an
+    OSError), so the chain of causes is searched too.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DiskFull):
+            return True
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        if isinstance(current, sqlite3.Error):
+            code = getattr(current, "sqlite_errorcode", None) or 0
+            if (
+                code & 0xFF == _SQLITE_FULL
+                or code == _SQLITE_IOERR_SHMSIZE
+                or "disk is full" in str(current)
+            ):
+                return True
+        current = current.__cause__ or current.__context__
+    return False

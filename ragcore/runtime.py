@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcore.catalog import Catalog
+from ragcore.catalog.backup import CatalogBackups
 from ragcore.errors import LLMUnavailable, ModelUnavailable
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.local import LocalLLMServer, offline_gguf
@@ -67,6 +68,14 @@ def chunking_params(
 def open_catalog(settings: Settings) -> Catalog:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Catalog(settings.catalog_path)
+
+
+def catalog_backups(settings: Settings) -> CatalogBackups:
+    return CatalogBackups(
+        settings.backups_dir,
+        keep=settings.catalog_backups,
+        min_interval=settings.catalog_backup_interval_seconds,
+    )
 
 
 @dataclass

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
 
     lease_seconds: float = 60.0
     worker_poll_seconds: float = 0.5
+    # Sound copies of the catalog kept in data_dir/backups for `ingest check --repair`: a worker
+    # takes one when its queue empties after a job, and while busy at most this often.
+    catalog_backups: int = 3
+    catalog_backup_interval_seconds: float = 60.0
 
     @property
     def catalog_path(self) -> Path:
@@ -117,3 +121,7 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.data_dir / "backups"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -10,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcore.errors import FileTooLarge
+from ragcore.errors import FileTooLarge, disk_full_error
 
 _SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -109,8 +110,10 @@ def store_bytes(
         target = uploads_dir / doc_id[:2] / f"{doc_id}{_suffix(clean)}"
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp_name, target)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp_name).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise disk_full_error(uploads_dir) from exc
         raise
     return StoredUpload(doc_id=doc_id, name=clean, path=target, size=size)
 

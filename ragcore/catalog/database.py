@@ -10,7 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
+from ragcore.catalog.health import (
+    catalog_corrupt,
+    open_on_disk,
+    quick_check_file,
+    storage_error,
+)
 from ragcore.catalog.schema import connect
+from ragcore.errors import CatalogCorrupt
 
 
 class CatalogDatabase:
@@ -35,7 +42,13 @@ class CatalogDatabase:
         # Streamlit's UI thread and the background worker thread share one Catalog, and a
         # sqlite3 connection must not run two statements at once: the lock serialises them.
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = connect(str(self.path), busy_timeout=busy_timeout)
+        # Set once SQLite reports the file damaged: from then on every write is refused, since
+        # writing into a damaged b-tree can spread the damage to pages that were still sound.
+        self._damage: CatalogCorrupt | None = None
+        with self._storage_errors():
+            self._conn: sqlite3.Connection | None = connect(
+                str(self.path), busy_timeout=busy_timeout
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -49,6 +62,58 @@ class CatalogDatabase:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @contextmanager
+    def _storage_errors(self) -> Iterator[None]:
+        """A damaged file or a full disk as the error a person reads; other errors as they are."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            error = storage_error(exc, self.path)
+            if error is None:
+                raise
+            if isinstance(error, CatalogCorrupt):
+                self._damage = error
+            raise error from exc
+
+    def _refuse_if_damaged(self) -> None:
+        if self._damage is not None:
+            raise CatalogCorrupt(str(self._damage))
+
+    def quick_check(self) -> None:
+        """Raise CatalogCorrupt, and refuse writes from now on, if SQLite finds the file damaged.
+
+        Runs when the catalog opens; long-running processes call it again (after a backup, in
+        `ingest check`) to notice damage done since.
+        """
+        self._open_connection()  # a closed catalog says so, as for any other call
+        with self._storage_errors():
+            problem = quick_check_file(self.path)
+        if problem is not None:
+            self._damage = catalog_corrupt(self.path, problem)
+            raise CatalogCorrupt(str(self._damage))
+
+    def backup_to(self, target: Path) -> None:
+        """Copy the catalog into the new file ``target`` with SQLite's online backup API.
+
+        The copy is one consistent snapshot even while others write (it reads under one read
+        transaction), made from the file on disk rather than this connection's page cache, so
+        damage done to the file shows in the copy. It is left in rollback-journal mode: one
+        file, no -wal.
+        """
+        self._open_connection()
+        with self._storage_errors():
+            self._refuse_if_damaged()
+            source = open_on_disk(self.path)
+            try:
+                copy = sqlite3.connect(target, isolation_level=None)
+                try:
+                    source.backup(copy)
+                    copy.execute("PRAGMA journal_mode = DELETE")
+                finally:
+                    copy.close()
+            finally:
+                source.close()
+
     def _now(self) -> float:
         return float(self._clock())
 
@@ -60,7 +125,7 @@ class CatalogDatabase:
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for several SELECTs (a deferred transaction never blocks writers)."""
-        with self._lock:
+        with self._lock, self._storage_errors():
             conn = self._open_connection()
             conn.execute("BEGIN")
             try:
@@ -72,7 +137,8 @@ class CatalogDatabase:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One transaction holding the write lock from its first statement (other processes wait)."""
-        with self._lock:
+        with self._lock, self._storage_errors():
+            self._refuse_if_damaged()
             conn = self._open_connection()
             conn.execute("BEGIN IMMEDIATE")
             try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
+from ragcore.catalog.health import catalog_corrupt, quick_check
 from ragcore.errors import SchemaMismatch
 
 # Model spaces, chunk fingerprints and the chunk counter were added without a version bump:
@@ -104,6 +106,10 @@ def connect(path: str, *, busy_timeout: float) -> sqlite3.Connection:
         # NORMAL is safe in WAL mode (no corruption); a power cut may lose the last commits only.
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Before the schema is touched: writing into a damaged file spreads the damage.
+        problem = quick_check(conn)
+        if problem is not None:
+            raise catalog_corrupt(Path(path), problem)
         _create_schema(conn, path)
     except BaseException:
         conn.close()
@@ -123,9 +129,13 @@ def _create_schema(conn: sqlite3.Connection, path: str) -> None:
         for statement in _statements(_DDL):
             conn.execute(statement)
         _add_spaces(conn)
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        # Only when it changes: an open that changes nothing writes nothing, so a catalog on a
+        # full disk can still be opened and read.
+        if version != SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # a full disk or a damaged page already rolled it back
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
 
