@@ -11,7 +11,7 @@ from functools import partial
 from itertools import accumulate, islice
 
 from ragcore.models.base import Tokenizer
-from ragcore.types import Chunk, ChunkingParams, ChunkKind, Page, Strategy
+from ragcore.types import Chunk, ChunkingParams, ChunkKind, Page, Strategy, TableSpan
 
 Range = tuple[int, int]  # [start, end) character offsets into one page's text
 
@@ -326,17 +326,20 @@ def _page_ranges(
     tokenizer: Tokenizer,
     done: Callable[[int], None] | None = None,
     stop_after: int | None = None,
+    within: Range | None = None,
 ) -> list[Range]:
     """The page's chunk ranges; ``done`` hears how many characters are chunked, per segment.
 
     With ``stop_after``, the ranges stop at the first segment that makes them more than that
-    many (the caller refuses the document, so the rest need not be chunked).
+    many (the caller refuses the document, so the rest need not be chunked). With ``within``,
+    only that part of the page is chunked (the text between its tables).
     """
     text = page.text
-    if not text.strip():
+    lo, hi = within or (0, len(text))
+    if not text[lo:hi].strip():
         return []
     ranges: list[Range] = []
-    for offset, segment_end in page_segments(text):
+    for offset, segment_end in ((lo + a, lo + b) for a, b in page_segments(text[lo:hi])):
         if done is not None and offset:
             done(offset)
         segment = text if segment_end - offset == len(text) else text[offset:segment_end]
@@ -368,6 +371,89 @@ def _section_at(offset: int, starts: Sequence[int], paths: Sequence[str], defaul
     return paths[i] if i >= 0 else default
 
 
+def chunk_location(page: Page, section: str = "", rows: Sequence[int] = ()) -> str:
+    """Where a chunk is, as a citation names it: the page's place, the table rows, the section.
+
+    >>> chunk_location(Page(2, "...", label="sheet Q3"), rows=(12, 13, 40))
+    'sheet Q3, rows 12–40'
+    """
+    parts = [page.place]
+    if rows:
+        first, last = min(rows), max(rows)
+        parts.append(f"rows {first}–{last}" if first != last else f"row {first}")
+    parts.append(section)
+    return ", ".join(part for part in parts if part)
+
+
+# A piece of a page: [start, end) and, for a table's later pieces, the header range to repeat.
+_Piece = tuple[int, int, Range | None]
+
+
+def _table_pieces(text: str, table: TableSpan, size: int, tokenizer: Tokenizer) -> list[_Piece]:
+    """A table cut between rows into pieces of at most ``size`` tokens.
+
+    The first piece starts with the header as written; each later one is its rows, and the
+    chunk repeats the header before them, unless the header takes more than half the budget
+    (then rows would hardly fit beside it). A header or a row too long for a chunk on its own
+    is cut between words like any text.
+    """
+    lines: list[Range] = []
+    at = table.header_end
+    while at < table.end:
+        stop = text.find("\n", at, table.end)
+        stop = table.end if stop < 0 else stop
+        if text[at:stop].strip():
+            lines.append((at, stop))
+        at = stop + 1
+    header: Range = (table.start, table.header_end)
+    header_tokens = len(tokenizer.spans(text[table.start : table.header_end]))
+    repeat = header_tokens <= size // 2
+    pieces: list[_Piece] = []
+    first = header_tokens < size  # the first piece holds the header as written
+    if not first:
+        pieces.extend((a, b, None) for a, b in _fit(text, *_strip(text, *header), size, tokenizer))
+    start: int | None = None
+    end = table.header_end
+    used = header_tokens if first else 0
+    again = header_tokens if repeat else 0  # what each later piece spends on the header
+
+    def flush() -> None:
+        nonlocal first, start, used
+        if start is not None:
+            piece = (table.start, end, None) if first else (start, end, header if repeat else None)
+            pieces.append(piece)
+            first, start, used = False, None, again
+
+    for a, b in lines:
+        row_tokens = len(tokenizer.spans(text[a:b]))
+        if start is not None and used + row_tokens > size:
+            flush()
+        if first and used + row_tokens > size:
+            # The header and the first row do not fit together: the header is a piece alone.
+            pieces.append((*_strip(text, table.start, table.header_end), None))
+            first, used = False, again
+        if used + row_tokens > size:
+            # Too long even in a piece of its own (after the repeated header, if any).
+            pieces.extend((x, y, None) for x, y in _fit(text, a, b, size, tokenizer))
+            continue
+        start = a if start is None else start
+        end = b
+        used += row_tokens
+    flush()
+    if first and not pieces:  # a header without rows
+        pieces.append((table.start, table.end, None))
+    return pieces
+
+
+def _table_rows(text: str, table: TableSpan, start: int, end: int) -> tuple[int, ...]:
+    """The source row numbers of the table's body lines that [start, end) covers."""
+    if not table.row_numbers or end <= table.header_end:
+        return ()
+    first_line = text.count("\n", table.header_end, max(start, table.header_end))
+    last_line = text.count("\n", table.header_end, max(end - 1, table.header_end))
+    return table.row_numbers[first_line : last_line + 1]
+
+
 def _chunk_page(
     doc_id: str,
     page: Page,
@@ -382,19 +468,92 @@ def _chunk_page(
     ordered = sorted(sections, key=lambda s: s[0])
     starts = [offset for offset, _ in ordered]
     paths = [path for _, path in ordered]
-    return [
-        Chunk(
-            doc_id=doc_id,
-            chunk_no=first_chunk_no + n,
-            page=page.number,
-            start=a,
-            end=b,
-            text=page.text[a:b],
-            kind=ChunkKind.TEXT,
-            section=_section_at(a, starts, paths, default_section),
+    if not page.tables:
+        pieces: list[_Piece] = [
+            (a, b, None) for a, b in _page_ranges(page, params, tokenizer, done, stop_after)
+        ]
+    else:
+        pieces = _pieces_with_tables(page, params, tokenizer, done, stop_after)
+    text = page.text
+    chunks = []
+    for n, (a, b, header) in enumerate(pieces):
+        section = _section_at(a, starts, paths, default_section)
+        rows = [
+            row
+            for t in page.tables
+            if t.start < b and a < t.end
+            for row in _table_rows(text, t, max(a, t.start), min(b, t.end))
+        ]
+        chunks.append(
+            Chunk(
+                doc_id=doc_id,
+                chunk_no=first_chunk_no + n,
+                page=page.number,
+                start=a,
+                end=b,
+                text=text[a:b] if header is None else text[header[0] : header[1]] + text[a:b],
+                kind=ChunkKind.TEXT,
+                section=section,
+                location=chunk_location(page, section, rows),
+            )
         )
-        for n, (a, b) in enumerate(_page_ranges(page, params, tokenizer, done, stop_after))
-    ]
+    return chunks
+
+
+def _pieces_with_tables(
+    page: Page,
+    params: ChunkingParams,
+    tokenizer: Tokenizer,
+    done: Callable[[int], None] | None,
+    stop_after: int | None,
+) -> list[_Piece]:
+    """The text between tables chunked as any text, each table cut between its rows; then a
+    table piece and the text beside it share a chunk where both fit (a caption and its table).
+    """
+    pieces: list[tuple[int, int, Range | None, bool]] = []  # ..., and whether of a table
+    cursor = 0
+    for table in sorted(page.tables, key=lambda t: t.start):
+        if table.start < cursor or table.end > len(page.text):
+            raise ValueError(
+                f"tables of page {page.number} overlap or pass the end of its text: "
+                f"{table.start}-{table.end} after {cursor}, text of {len(page.text)}"
+            )
+        within = (cursor, table.start)
+        for a, b in _page_ranges(page, params, tokenizer, done, stop_after, within):
+            pieces.append((a, b, None, False))
+        for a, b, header in _table_pieces(page.text, table, params.chunk_size, tokenizer):
+            pieces.append((a, b, header, True))
+        cursor = table.end
+    for a, b in _page_ranges(page, params, tokenizer, done, stop_after, (cursor, len(page.text))):
+        pieces.append((a, b, None, False))
+    return _join_beside_tables(page.text, pieces, params.chunk_size, tokenizer)
+
+
+def _join_beside_tables(
+    text: str,
+    pieces: Sequence[tuple[int, int, Range | None, bool]],
+    size: int,
+    tokenizer: Tokenizer,
+) -> list[_Piece]:
+    out: list[tuple[int, int, Range | None, bool]] = []
+    for a, b, header, of_table in pieces:
+        if out:
+            pa, pb, p_header, p_table = out[-1]
+            joinable = (
+                header is None
+                and p_header is None
+                and (of_table or p_table)
+                and a >= pa
+                and not text[pb:a].strip()
+                # A cheap bound first: no tokenizer makes fewer tokens than this many characters.
+                and b - pa <= size * 12
+                and len(tokenizer.spans(text[pa:b])) <= size
+            )
+            if joinable:
+                out[-1] = (pa, max(pb, b), None, True)
+                continue
+        out.append((a, b, header, of_table))
+    return [(a, b, header) for a, b, header, _ in out]
 
 
 def chunk_page(

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.chunking import chunk_pages
+from ingest.chunking import chunk_location, chunk_pages
 from ingest.parsers import DEFAULT_LIMITS, ParseLimits, markdown_sections, parse_file
-from ingest.parsers.detect import PDF
+from ingest.parsers.detect import DOCX, HTML, MARKDOWN, PDF
 from ingest.parsers.image import THUMB_SIDE, to_png
 from ingest.sandbox import ParseSandbox
 from ragcore.catalog import Catalog, SpaceChanged
@@ -265,7 +265,8 @@ class Ingestor:
         deadline: _JobDeadline | None = None,
     ) -> list[Chunk]:
         sections = None
-        if parsed.mime == "text/markdown":
+        # Word and HTML files are parsed to Markdown: their headings give sections the same way.
+        if parsed.mime in (MARKDOWN, DOCX, HTML):
             sections = {p.number: markdown_sections(p.text) for p in parsed.pages}
         say = report or (lambda stage, fraction: None)
         max_chunks = self.job_limits.max_chunks
@@ -308,6 +309,7 @@ class Ingestor:
                         kind=ChunkKind.IMAGE,
                         section=page.section,
                         image_index=image.index,
+                        location=chunk_location(page, page.section),
                     )
                 )
                 next_no += 1
@@ -414,6 +416,7 @@ def point_payload(
         "start": chunk.start,
         "end": chunk.end,
         "section": chunk.section,
+        "location": chunk.location,
         "image_index": chunk.image_index,
         "strategy": str(params.strategy),
         "embed_model": model_id,

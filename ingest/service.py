@@ -25,6 +25,8 @@ def parse_limits(settings: Settings) -> ParseLimits:
         max_images_per_page=settings.max_images_per_page,
         min_image_side=settings.min_image_side,
         timeout_seconds=settings.parse_timeout_seconds,
+        max_archive_entries=settings.max_archive_entries,
+        max_unpacked_bytes=int(settings.max_unpacked_mb * 1024 * 1024),
     )
 
 

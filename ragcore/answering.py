@@ -182,6 +182,7 @@ def hit_json(hit: Hit, number: int | None) -> dict[str, object]:
         "start": hit.start,
         "end": hit.end,
         "section": hit.section,
+        "location": hit.where,
         "text": hit.text,
         "evidence": {
             "bm25_rank": ev.bm25_rank,

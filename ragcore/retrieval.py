@@ -247,6 +247,7 @@ def _hits(
                 evidence=evidence,
                 section=row.section or "",
                 image_index=row.image_index,
+                location=row.location or "",
             )
         )
     return hits

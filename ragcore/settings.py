@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = 900.0
     max_images_per_page: int = 20
     min_image_side: int = 32  # smaller embedded images are icons and rules, not figures
+    # Word, PowerPoint and Excel files are ZIP archives: a zip bomb is refused from its
+    # directory when it declares more parts or more unpacked bytes than these.
+    max_archive_entries: int = 10_000
+    max_unpacked_mb: float = 256.0
     # Each file is parsed in a child process that is stopped past these limits (ingest/sandbox.py).
     parse_sandbox: bool = True
     parse_timeout_seconds: float = 120.0

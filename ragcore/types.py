@@ -71,15 +71,49 @@ class PageImage:
 
 
 @dataclass(frozen=True)
+class TableSpan:
+    """A Markdown table in a page's text, so chunking can cut it between rows and repeat its header.
+
+    ``text[start:header_end]`` is the header row and its ``| --- |`` rule (newline included),
+    ``text[header_end:end]`` the body, one row a line. ``row_numbers`` are the body rows'
+    numbers in their source (a spreadsheet's row numbers), one per line, for locations such as
+    "rows 12–40"; empty when the rows have no number a person would look up.
+
+    >>> TableSpan(start=0, header_end=24, end=60, row_numbers=(2, 3))
+    """
+
+    start: int
+    header_end: int
+    end: int
+    row_numbers: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start <= self.header_end <= self.end:
+            raise ValueError(
+                f"a table needs 0 <= start <= header_end <= end, got "
+                f"{self.start}, {self.header_end}, {self.end}"
+            )
+
+
+@dataclass(frozen=True)
 class Page:
     number: int  # 1-based
     text: str
     section: str = ""  # Markdown heading path, when known
     images: tuple[PageImage, ...] = ()
+    # What a person calls this page in a location: "slide 4", "sheet Q3"; None means
+    # "page {number}", and "" a format without pages (Word, HTML, CSV, Markdown).
+    label: str | None = None
+    tables: tuple[TableSpan, ...] = ()  # Markdown tables in ``text``, in order
 
     @property
     def has_text(self) -> bool:
         return bool(self.text.strip())
+
+    @property
+    def place(self) -> str:
+        """The page as a location names it: its label, else "page N"."""
+        return f"page {self.number}" if self.label is None else self.label
 
 
 @dataclass(frozen=True)
@@ -97,7 +131,8 @@ class ParsedDocument:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A span of one page's text: ``page_text[start:end] == text`` holds for text chunks.
+    """A span of one page's text: ``page_text[start:end] == text`` holds for text chunks,
+    except a table's later pieces, whose text is the table's header followed by that slice.
 
     An image chunk's text is its page context (a slice, as above) or, on a page with no
     text, a caption naming the image (then ``start == end``).
@@ -112,6 +147,9 @@ class Chunk:
     kind: ChunkKind = ChunkKind.TEXT
     section: str = ""
     image_index: int | None = None  # for image chunks: which image of the page
+    # Where a person finds it, as citations show it: "page 4", "slide 2, Results",
+    # "sheet Q3, rows 12–40", "Setup > Install" (see ingest/chunking.py).
+    location: str = ""
 
     @property
     def point_id(self) -> str:
@@ -165,6 +203,14 @@ class Hit:
     evidence: Evidence = field(default_factory=Evidence)
     section: str = ""
     image_index: int | None = None
+    location: str = ""  # as on Chunk; "" for chunks stored before locations existed
+
+    @property
+    def where(self) -> str:
+        """Where the passage is, for citations: its location, else "page N" and its section."""
+        if self.location:
+            return self.location
+        return f"page {self.page}, {self.section}" if self.section else f"page {self.page}"
 
     @property
     def score(self) -> float:

@@ -71,7 +71,7 @@ def controls(rt: Runtime) -> dict[str, Any]:
 def source_card(
     rt: Runtime, number: int, hit: Hit, citation: Citation | None, terms: Sequence[str], prefix: str
 ) -> None:
-    title = f"[{number}] {hit.file_name} — page {hit.page}"
+    title = f"[{number}] {hit.file_name} — {hit.where}"
     if hit.kind == ChunkKind.IMAGE:
         title += " — image"
     if citation is not None:

@@ -12,13 +12,15 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from app import render, resources
+from ingest.parsers.detect import EXTENSIONS
 from ragcore import library
 from ragcore.catalog import JobRecord
 from ragcore.errors import RagError
 from ragcore.runtime import Runtime, chunking_params
 from ragcore.types import ChunkingParams, Strategy
 
-ACCEPTED = ("pdf", "md", "markdown", "txt", "png", "jpg", "jpeg", "webp", "gif")
+# What the parsers read, from their own list, so the uploader never refuses a readable type.
+ACCEPTED = tuple(sorted(suffix.lstrip(".") for suffix in EXTENSIONS))
 BLOCK = 1 << 20  # bytes per write while saving an upload
 SHOWN_JOBS = 20
 
@@ -109,7 +111,7 @@ def upload_form(rt: Runtime) -> None:
     settings = rt.settings
     with st.form("upload", clear_on_submit=True):
         uploads = st.file_uploader(
-            "Drop PDFs, Markdown, text files and images",
+            "Drop PDFs, Word, PowerPoint, Excel, HTML, CSV, Markdown, text files and images",
             type=list(ACCEPTED),
             accept_multiple_files=True,
             max_upload_size=max(1, math.ceil(settings.max_file_mb)),

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ingest.parsers.archive import check_package
 from ingest.parsers.common import ParseLimits, human_size, short_reason
-from ingest.parsers.detect import HEAD_BYTES, IMAGE_TYPES, PDF, TEXT_TYPES, detect_type
+from ingest.parsers.delimited import parse_csv
+from ingest.parsers.detect import (
+    CSV,
+    DOCX,
+    HEAD_BYTES,
+    HTML,
+    IMAGE_TYPES,
+    OFFICE_TYPES,
+    PDF,
+    PPTX,
+    TEXT_TYPES,
+    detect_type,
+)
+from ingest.parsers.excel import parse_xlsx
 from ingest.parsers.image import parse_image
 from ingest.parsers.pdf import parse_pdf
+from ingest.parsers.powerpoint import parse_pptx
 from ingest.parsers.text import markdown_sections, parse_text
+from ingest.parsers.web import parse_html
+from ingest.parsers.word import parse_docx
 from ragcore.errors import CorruptFile, FileTooLarge, IngestError
 from ragcore.types import ParsedDocument
 
@@ -36,6 +53,15 @@ def parse_file(
             return parse_text(data, name=name, doc_id=doc_id, mime=mime, limits=limits)
         if mime in IMAGE_TYPES:
             return parse_image(data, name=name, doc_id=doc_id, mime=mime, limits=limits)
+        if mime in OFFICE_TYPES:
+            # The archive's directory is checked before any parser unpacks it (zip bombs).
+            mime = check_package(data, name=name, mime=mime, limits=limits)
+            office = {DOCX: parse_docx, PPTX: parse_pptx}.get(mime, parse_xlsx)
+            return office(data, name=name, doc_id=doc_id, mime=mime, limits=limits)
+        if mime == HTML:
+            return parse_html(data, name=name, doc_id=doc_id, mime=mime, limits=limits)
+        if mime == CSV:
+            return parse_csv(data, name=name, doc_id=doc_id, mime=mime, limits=limits)
         raise AssertionError(f"detect_type returned {mime!r}, which no parser handles")
     except IngestError:
         raise

@@ -37,6 +37,10 @@ class ParseLimits:
     max_images_per_page: int = 20
     min_image_side: int = 32
     timeout_seconds: float | None = None
+    # Word, PowerPoint and Excel files are ZIP archives: what one may unpack to, and how many
+    # parts it may hold, so a zip bomb is refused from its directory before anything is unpacked.
+    max_archive_entries: int = 10_000
+    max_unpacked_bytes: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for field_name in (
@@ -46,6 +50,8 @@ class ParseLimits:
             "max_text_chars",
             "max_chars_per_byte",
             "min_text_chars",
+            "max_archive_entries",
+            "max_unpacked_bytes",
         ):
             value = getattr(self, field_name)
             if value <= 0:

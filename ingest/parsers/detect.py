@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import PurePath
 
 from ragcore.errors import CorruptFile, UnsupportedFile
@@ -13,9 +15,17 @@ PNG = "image/png"
 JPEG = "image/jpeg"
 WEBP = "image/webp"
 GIF = "image/gif"
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+XLSM = "application/vnd.ms-excel.sheet.macroEnabled.12"
+HTML = "text/html"
+CSV = "text/csv"
 
 IMAGE_TYPES = frozenset({PNG, JPEG, WEBP, GIF})
 TEXT_TYPES = frozenset({MARKDOWN, PLAIN_TEXT})
+# Office Open XML: ZIP archives told apart by the parts they hold.
+OFFICE_TYPES = frozenset({DOCX, PPTX, XLSX, XLSM})
 
 # How many leading bytes detect_type wants; the PDF header may sit anywhere in the first 1024.
 HEAD_BYTES = 8192
@@ -27,8 +37,15 @@ EXTENSIONS: dict[str, str] = {
     ".txt": PLAIN_TEXT,
     ".text": PLAIN_TEXT,
     ".rst": PLAIN_TEXT,
-    ".csv": PLAIN_TEXT,
+    ".csv": CSV,
+    ".tsv": CSV,
     ".log": PLAIN_TEXT,
+    ".html": HTML,
+    ".htm": HTML,
+    ".docx": DOCX,
+    ".pptx": PPTX,
+    ".xlsx": XLSX,
+    ".xlsm": XLSM,
     ".png": PNG,
     ".jpg": JPEG,
     ".jpeg": JPEG,
@@ -44,6 +61,12 @@ _KIND_NAMES = {
     JPEG: "a JPEG image",
     WEBP: "a WebP image",
     GIF: "a GIF image",
+    DOCX: "a Word document (.docx)",
+    PPTX: "a PowerPoint presentation (.pptx)",
+    XLSX: "an Excel workbook (.xlsx)",
+    XLSM: "an Excel workbook with macros (.xlsm)",
+    HTML: "a web page (HTML)",
+    CSV: "a CSV table",
 }
 
 # Signatures of formats people commonly drop by mistake, so the refusal can say what the file
@@ -88,7 +111,87 @@ def sniff(data_head: bytes) -> str | None:
     # Readers accept a PDF header anywhere in the first 1024 bytes (some tools prepend junk).
     if b"%PDF-" in data_head[:1024]:
         return PDF
+    if data_head.startswith(_ZIP_ENTRY):
+        return ooxml_type(data_head)
     return None
+
+
+_ZIP_ENTRY = b"PK\x03\x04"
+_ZIP_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")  # the 30 bytes before each entry's name
+# The main part's content type in [Content_Types].xml names the kind of Office file.
+_MAIN_CONTENT_TYPES = (
+    (b"wordprocessingml.document.main+xml", DOCX),
+    (b"wordprocessingml.template.main+xml", DOCX),
+    (b"presentationml.presentation.main+xml", PPTX),
+    (b"presentationml.slideshow.main+xml", PPTX),
+    (b"spreadsheetml.sheet.main+xml", XLSX),
+    (b"spreadsheetml.template.main+xml", XLSX),
+    (b"ms-excel.sheet.macroEnabled.main+xml", XLSM),
+)
+_MAIN_PARTS = (("word/", DOCX), ("ppt/", PPTX), ("xl/", XLSX))
+
+
+def ooxml_type(data_head: bytes) -> str | None:
+    """The Office type of a ZIP archive judged by the entries in its first bytes, or None.
+
+    Office writes ``[Content_Types].xml`` first; its main content type decides, else the
+    folders of the entries seen (``word/``, ``ppt/``, ``xl/``). Without
+    ``[Content_Types].xml`` among them, a ZIP is not taken for an Office file here; the
+    parser checks the whole archive's directory in any case.
+    """
+    names: list[str] = []
+    content_types = b""
+    pos = 0
+    while len(names) < 64 and pos + _ZIP_LOCAL_HEADER.size <= len(data_head):
+        sig, _, flags, method, _, _, _, csize, _, name_len, extra_len = (
+            _ZIP_LOCAL_HEADER.unpack_from(data_head, pos)
+        )
+        if sig != _ZIP_ENTRY:
+            break
+        data_at = pos + _ZIP_LOCAL_HEADER.size + name_len + extra_len
+        name = data_head[pos + _ZIP_LOCAL_HEADER.size : pos + _ZIP_LOCAL_HEADER.size + name_len]
+        names.append(name.decode("utf-8", "replace"))
+        if names[-1] == "[Content_Types].xml":
+            content_types = _inflate_head(data_head[data_at : data_at + csize], method)
+        # With a data descriptor (flag 8) the size comes after the data: look for the next
+        # entry's signature instead (in compressed data it would be a 1 in 2**32 accident).
+        pos = data_head.find(_ZIP_ENTRY, data_at) if flags & 0x08 else data_at + csize
+        if pos < 0:
+            break
+    if "[Content_Types].xml" not in names:
+        return None
+    main = main_content_type(content_types)
+    if main is not None:
+        return main
+    for prefix, mime in _MAIN_PARTS:
+        if any(n.startswith(prefix) for n in names):
+            return mime
+    return None
+
+
+def main_content_type(content_types_xml: bytes) -> str | None:
+    """The Office type that ``[Content_Types].xml`` declares for its main part, or None."""
+    for marker, mime in _MAIN_CONTENT_TYPES:
+        if marker in content_types_xml:
+            return mime
+    return None
+
+
+def kind_name(mime: str) -> str:
+    """A type in words: "a Word document (.docx)", "a PDF document"."""
+    return _KIND_NAMES[mime]
+
+
+def _inflate_head(data: bytes, method: int) -> bytes:
+    """As much of an entry's start as the head holds, inflated (at most 64 KB), or b""."""
+    if method == 0:
+        return data
+    if method != 8:
+        return b""
+    try:
+        return zlib.decompressobj(-15).decompress(data, 65536)
+    except zlib.error:
+        return b""
 
 
 def describe(data_head: bytes) -> str:
@@ -131,6 +234,14 @@ def detect_type(data_head: bytes, name: str) -> str:
         raise CorruptFile(f"{name} is empty (0 bytes); there is nothing in it to read.")
 
     actual = sniff(data_head)
+    if claimed in OFFICE_TYPES:
+        # Content decides within Office formats (a workbook named .docx is read as one); a
+        # ZIP whose first entries tell nothing is checked by the parser, from its directory.
+        if actual in OFFICE_TYPES:
+            return actual
+        if actual is None and data_head.startswith(_ZIP_ENTRY):
+            return claimed
+        raise _mismatch(name, claimed, data_head)
     if claimed == PDF:
         if actual == PDF:
             return PDF

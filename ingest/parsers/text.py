@@ -46,7 +46,12 @@ def parse_text(
         raise too_much_text(name, len(data), limits, chars=len(text))
     warnings = (encoding_note,) if encoding_note else ()
     return ParsedDocument(
-        doc_id=doc_id, name=name, mime=mime, pages=(Page(number=1, text=text),), warnings=warnings
+        doc_id=doc_id,
+        name=name,
+        mime=mime,
+        # A text file has no pages: its chunks are located by their Markdown section alone.
+        pages=(Page(number=1, text=text, label=""),),
+        warnings=warnings,
     )
 
 

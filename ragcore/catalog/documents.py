@@ -150,6 +150,7 @@ class DocumentsMixin(CatalogDatabase):
                 c.text,
                 embed_model,
                 embed_fingerprint,
+                c.location,
             )
             for c in chunks
         ]
@@ -164,8 +165,8 @@ class DocumentsMixin(CatalogDatabase):
             conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
             conn.executemany(
                 'INSERT INTO chunks (doc_id, chunk_no, point_id, page, start, "end", kind, '
-                "section, image_index, text, embed_model, embed_fingerprint) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "section, image_index, text, embed_model, embed_fingerprint, location) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             conn.execute(

@@ -78,6 +78,7 @@ class ChunkRow:
     text: str
     embed_model: str
     embed_fingerprint: str = ""  # which weights of embed_model made its vector
+    location: str | None = None  # None: stored before chunks had locations
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> ChunkRow:
@@ -95,6 +96,7 @@ class ChunkRow:
             text=row["text"],
             embed_model=row["embed_model"],
             embed_fingerprint=row["embed_fingerprint"],
+            location=row["location"],
         )
 
     def to_chunk(self) -> Chunk:
@@ -108,6 +110,7 @@ class ChunkRow:
             kind=self.kind,
             section=self.section,
             image_index=self.image_index,
+            location=self.location or "",
         )
 
 

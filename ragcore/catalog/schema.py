@@ -129,6 +129,7 @@ def _create_schema(conn: sqlite3.Connection, path: str) -> None:
         for statement in _statements(_DDL):
             conn.execute(statement)
         _add_spaces(conn)
+        _add_locations(conn)
         # Only when it changes: an open that changes nothing writes nothing, so a catalog on a
         # full disk can still be opened and read.
         if version != SCHEMA_VERSION:
@@ -186,6 +187,13 @@ CREATE TRIGGER IF NOT EXISTS chunks_version_update AFTER UPDATE OF text ON chunk
     UPDATE catalog_meta SET value = value + 1 WHERE key = 'chunks_version';
 END;
 """
+
+
+def _add_locations(conn: sqlite3.Connection) -> None:
+    """Give chunks their location ("sheet Q3, rows 12–40"); NULL in rows stored before it."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
+    if "location" not in columns:
+        conn.execute("ALTER TABLE chunks ADD COLUMN location TEXT")
 
 
 def _add_spaces(conn: sqlite3.Connection) -> None:

@@ -63,10 +63,14 @@ def _attr(value: object) -> str:
 
 
 def source_attrs(number: int, hit: Hit) -> str:
-    """The attributes of source ``number``'s fence: id, file, page, section, kind."""
-    attrs = f'id="{number}" file="{_attr(hit.file_name)}" page="{hit.page}"'
-    if hit.section:
-        attrs += f' section="{_attr(hit.section)}"'
+    """The attributes of source ``number``'s fence: id, file, then page for a plain PDF page or
+    location otherwise ("sheet Q3, rows 12–40", "slide 4", "Setup > Install"), and kind."""
+    attrs = f'id="{number}" file="{_attr(hit.file_name)}"'
+    where = hit.where
+    if where == f"page {hit.page}":
+        attrs += f' page="{hit.page}"'
+    else:
+        attrs += f' location="{_attr(where)}"'
     if hit.kind == ChunkKind.IMAGE:
         attrs += ' kind="image"'
     return attrs
