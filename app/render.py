@@ -13,6 +13,8 @@ from ragcore.catalog import DocumentRecord, JobRecord
 from ragcore.generation.citations import STOP_WORDS, Citation
 from ragcore.types import Evidence
 
+Span = tuple[int, int]
+
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Inflections folded away so "characteristics" also marks "characteristic" and "computing"
 # marks "compute"; longest first, and only when a stem of 4+ letters is left.
@@ -26,7 +28,8 @@ _NUMBER = re.compile(r"\d+")
 _LIST_ITEM = re.compile(r"(?:[-*+•]|(?P<number>\d{1,9})[.)])\s+")
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+\-.!|~$])")
 
-# Order and labels of the latency bars; stages an answer did not run are left out.
+# Order and labels of the latency bars, all in milliseconds; stages an answer did not run are
+# left out, and so are counts kept beside them (``prompt_tokens``).
 STAGES = (
     ("rewrite", "rewrite question"),
     ("encode", "encode"),
@@ -34,6 +37,8 @@ STAGES = (
     ("bm25", "BM25"),
     ("fuse", "fuse"),
     ("rerank", "rerank"),
+    ("evidence", "pick evidence sentences"),
+    ("queue", "wait for the model"),
     ("first_token", "first token"),
     ("generate", "generate"),
     ("check", "check citations"),
@@ -68,31 +73,111 @@ def _stem(word: str) -> str:
 
 
 def highlight(text: str, terms: Iterable[str]) -> str:
-    """``text`` HTML-escaped, then every word starting with one of ``terms`` wrapped in <mark>.
+    """``text`` HTML-escaped, with every word starting with one of ``terms`` wrapped in <mark>.
 
-    Escaping comes first, so nothing in the document can become markup; the lookbehind keeps
-    a term such as "amp" or "lt" from matching inside the entities escaping produced.
+    Words are found in the raw text and each piece is escaped on its own, so nothing in the
+    document can become markup and no term can match inside an entity escaping produced.
 
     >>> highlight("<b>Cloud</b> clouds", ["cloud"])
     '&lt;b&gt;<mark>Cloud</mark>&lt;/b&gt; <mark>clouds</mark>'
     """
-    escaped = html.escape(text)
+    return _layered_html(text, [(_term_spans(text, terms), "<mark>", "</mark>")], html.escape)
+
+
+def _term_spans(text: str, terms: Iterable[str]) -> list[Span]:
     words = sorted({t for t in terms if t and _WORD.fullmatch(t)}, key=len, reverse=True)
     if not words:
-        return escaped
+        return []
     pattern = re.compile(
-        r"(?<![&#\w])(?:" + "|".join(re.escape(w) for w in words) + r")\w*", re.IGNORECASE
+        r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")\w*", re.IGNORECASE
     )
-    return pattern.sub(lambda m: f"<mark>{m.group(0)}</mark>", escaped)
+    return [m.span() for m in pattern.finditer(text)]
 
 
-def passage_html(text: str, terms: Iterable[str]) -> str:
-    """A passage as one HTML block: escaped, highlighted, line breaks kept.
+def _layered_html(
+    text: str, layers: Sequence[tuple[Sequence[Span], str, str]], escape: Callable[[str], str]
+) -> str:
+    """``text`` with each layer's spans wrapped in its open and close tags, the first layer
+    outermost; only the text between tags is escaped (a piece at a time), never a tag."""
+    merged = [_merge(spans) for spans, _, _ in layers]
 
+    def render(a: int, b: int, depth: int) -> str:
+        if depth == len(layers):
+            return escape(text[a:b])
+        _, open_tag, close_tag = layers[depth]
+        out, at = [], a
+        for s, e in merged[depth]:
+            s, e = max(s, at), min(e, b)
+            if s >= e:
+                continue
+            out += [render(at, s, depth + 1), open_tag, render(s, e, depth + 1), close_tag]
+            at = e
+        out.append(render(at, b, depth + 1))
+        return "".join(out)
+
+    return render(0, len(text), 0)
+
+
+def read_all(text: str, spans: Iterable[Span]) -> bool:
+    """Do ``spans`` hold every word of ``text`` (the gaps between them only spaces)?"""
+    at = 0
+    for s, e in _merge(spans):
+        if text[at:s].strip():
+            return False
+        at = max(at, e)
+    return not text[at:].strip()
+
+
+def _merge(spans: Iterable[Span]) -> list[Span]:
+    """Overlapping or touching spans joined, in order."""
+    out: list[Span] = []
+    for s, e in sorted(spans):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+# A verified quote stands out (green: found on the page); the sentences the model read are shaded
+# lightly; question words keep the browser's yellow <mark>.
+QUOTE_STYLE = "background:#c8e6c9;border-bottom:2px solid #2e7d32;padding:0 1px"
+READ_STYLE = "background:rgba(66,133,244,0.10)"
+
+
+def passage_html(
+    text: str, terms: Iterable[str], *, quotes: Iterable[Span] = (), read: Iterable[Span] = ()
+) -> str:
+    """A passage as one HTML block: escaped, question words highlighted, line breaks kept.
+
+    ``quotes`` and ``read`` are ``(start, end)`` spans of ``text``: the words a verified quote
+    copied (marked strongly) and the sentences the model read (shaded; not when it read all).
     Newlines become <br> so the block has no blank line, which would end the HTML block and
     hand the rest to the Markdown renderer.
+
+    >>> passage_html("Oil <b>every</b> 200 hours.", [], quotes=[(4, 16)])[45:70]
+    'Oil <mark class="quote" s'
     """
-    body = highlight(text.strip(), terms).replace("\r\n", "\n").replace("\n", "<br>")
+    stripped = text.strip()
+    lead = len(text) - len(text.lstrip())
+    size = len(stripped)
+
+    def clip(spans: Iterable[Span]) -> list[Span]:
+        clipped = ((max(0, a - lead), min(size, b - lead)) for a, b in spans)
+        return [(a, b) for a, b in clipped if a < b]
+
+    marked, shaded = clip(quotes), clip(read)
+    if read_all(stripped, shaded):
+        shaded = []  # shading all of it would say nothing
+    body = _layered_html(
+        stripped,
+        [
+            (shaded, f'<span class="read" style="{READ_STYLE}">', "</span>"),
+            (marked, f'<mark class="quote" style="{QUOTE_STYLE}">', "</mark>"),
+            (_term_spans(stripped, terms), "<mark>", "</mark>"),
+        ],
+        lambda piece: html.escape(piece).replace("\r\n", "\n").replace("\n", "<br>"),
+    )
     return f'<div class="passage" style="line-height:1.5">{body}</div>'
 
 
@@ -100,7 +185,9 @@ def anchor_id(prefix: str, number: int) -> str:
     return f"{prefix}-src-{number}"
 
 
-def cited_answer_html(text: str, citations: Sequence[Citation], *, anchor_prefix: str) -> str:
+def cited_answer_html(
+    text: str, citations: Sequence[Citation], *, anchor_prefix: str, css_class: str = "answer"
+) -> str:
     """The answer as one inert HTML block: escaped, each [n] a link to its source card.
 
     Only its layout is kept: paragraphs, line breaks and "-" or "1." list items. Any other
@@ -109,32 +196,142 @@ def cited_answer_html(text: str, citations: Sequence[Citation], *, anchor_prefix
     it (a Markdown image alone would make the browser fetch any URL a document names). The
     block has no newline, so the Markdown renderer passes all of it through as HTML.
 
+    ``css_class`` names the block: "answer" for a checked answer, "draft" while it streams.
+
     >>> cited_answer_html("- [x](javascript:y) [1]", [], anchor_prefix="t1")[:52]
     '<div class="answer"><ul><li>[x](javascript:y) <a hre'
     """
     unsupported = {c.number for c in citations if not c.supported}
 
-    def badge(number: int) -> str:
-        target = anchor_id(anchor_prefix, number)
-        if number in unsupported:
-            return (
-                f'<a href="#{target}" title="this source does not back the sentence" '
-                f'style="color:#b42318;text-decoration:none;font-weight:600">'
-                f"[{number}&#8202;⚠]</a>"
-            )
-        return (
-            f'<a href="#{target}" title="open source {number}" '
-            f'style="text-decoration:none;font-weight:600">[{number}]</a>'
-        )
-
     def group(match: re.Match[str]) -> str:
         numbers = [int(n) for n in _NUMBER.findall(match.group(0))]
-        return "".join(badge(n) for n in numbers)
+        return "".join(_badge(anchor_prefix, n, supported=n not in unsupported) for n in numbers)
 
     def inline(line: str) -> str:
         return _CITATION_GROUP.sub(group, html.escape(line))
 
-    return f'<div class="answer">{"".join(_answer_blocks(text, inline))}</div>'
+    return f'<div class="{css_class}">{"".join(_answer_blocks(text, inline))}</div>'
+
+
+def _badge(anchor_prefix: str, number: int, *, supported: bool = True) -> str:
+    """A citation number linking to its source card."""
+    target = anchor_id(anchor_prefix, number)
+    if not supported:
+        return (
+            f'<a href="#{target}" title="this source does not back the sentence" '
+            f'style="color:#b42318;text-decoration:none;font-weight:600">'
+            f"[{number}&#8202;⚠]</a>"
+        )
+    return (
+        f'<a href="#{target}" title="open source {number}" '
+        f'style="text-decoration:none;font-weight:600">[{number}]</a>'
+    )
+
+
+def quote_html(text: str, number: int, *, anchor_prefix: str) -> str:
+    """A verified quote as an inert block quote ending with its [n] link.
+
+    >>> quote_html("Oil <b>every</b> 200 hours.", 2, anchor_prefix="t1")[:80]
+    '<blockquote class="verified-quote" style="...">“Oil &lt;b&gt;every&lt;/b&gt; 200 hours.”'
+    """
+    words = html.escape(" ".join(text.split()))
+    return (
+        f'<blockquote class="verified-quote" style="{_QUOTE_BLOCK_STYLE}">'
+        f"“{words}” {_badge(anchor_prefix, number)}</blockquote>"
+    )
+
+
+_QUOTE_BLOCK_STYLE = "border-left:4px solid #2e7d32;margin:0.25rem 0;padding:0.1rem 0.8rem"
+
+
+def plain_html(text: str, *, css_class: str) -> str:
+    """Text shown exactly as written: escaped, line breaks kept, no links and no Markdown."""
+    body = html.escape(text.strip()).replace("\r\n", "\n").replace("\n", "<br>")
+    return f'<div class="{css_class}" style="white-space:pre-wrap">{body}</div>'
+
+
+def quote_caption(file_name: str, page: int, score: float, cited: int | None = None) -> str:
+    """Where a verified quote was found and how closely, for a Markdown caption."""
+    how = "exact" if score >= 100.0 else f"close match, {score:.0f}%"
+    said = f"; the model named source [{cited}]" if cited is not None else ""
+    return f"Quoted from {md_escape(file_name)}, page {page} — found on the page ({how}){said}"
+
+
+def split_long(text: str, limit: int) -> tuple[str, str]:
+    """``text`` cut at a word boundary near ``limit`` characters: (shown, the rest)."""
+    if len(text) <= limit:
+        return text, ""
+    cut = text.rfind(" ", limit // 2, limit + 1)
+    cut = cut if cut > 0 else limit
+    return text[:cut], text[cut:]
+
+
+def stage_text(status: str, seconds: float, *, prompt_tokens: float | None = None) -> str:
+    """What the answer bubble says while the person waits, from ``AnswerStream`` statuses.
+
+    >>> stage_text("reading 3 sources", 2.4, prompt_tokens=180)
+    'Reading 3 sources (≈ 180 tokens)… 2 s'
+    """
+    clock = f" {seconds:.0f} s" if seconds >= 1 else ""
+    if not status:
+        return f"Preparing the answer…{clock}"
+    if status.startswith("waiting:"):
+        ahead = status.removeprefix("waiting:").strip()
+        return f"Waiting for the model: {ahead} (another conversation's)…{clock}"
+    if status.startswith("reading"):
+        size = f" (≈ {prompt_tokens:.0f} tokens)" if prompt_tokens else ""
+        return f"{status[:1].upper()}{status[1:]}{size}…{clock}"
+    if status == "writing":
+        return f"Writing — checked against your documents when it is done…{clock}"
+    return f"{status[:1].upper()}{status[1:]}…{clock}"
+
+
+def first_token_seconds(timings: dict[str, float]) -> float | None:
+    """Seconds from the question to the model's first word, or None if it wrote none.
+
+    ``first_token`` and ``generate`` count from the start of streaming, ``total`` from the
+    question; the search before streaming is ``total - check - generate``.
+    """
+    if "first_token" not in timings:
+        return None
+    before = timings.get("total", 0.0) - timings.get("check", 0.0) - timings.get("generate", 0.0)
+    return (max(before, 0.0) + timings["first_token"]) / 1000.0
+
+
+def latency_title(timings: dict[str, float]) -> str:
+    """The latency expander's title, e.g. "Latency: first token 2.1 s · 3.4 s in all · ≈ 180
+    prompt tokens"."""
+    parts = []
+    first = first_token_seconds(timings)
+    if first is not None:
+        parts.append(f"first token {first:.1f} s")
+    parts.append(f"{timings.get('total', 0.0) / 1000.0:.1f} s in all")
+    if timings.get("queue"):
+        parts.append(f"{timings['queue'] / 1000.0:.1f} s waiting for the model")
+    if timings.get("prompt_tokens"):
+        parts.append(f"≈ {timings['prompt_tokens']:.0f} prompt tokens")
+    return "Latency: " + " · ".join(parts)
+
+
+# The answer's [n] links open their source card: Streamlit has no way to open an expander
+# from a link, so this script (our own, no document text in it) clicks the card's summary.
+# Cards carry the class st-key-<anchor id> (the expander's key).
+CITATION_SCRIPT = """<script>
+(() => {
+  if (window.__docqaCitations) return;
+  window.__docqaCitations = true;
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest('a[href^="#"][href*="-src-"]');
+    if (!link) return;
+    const card = document.querySelector(".st-key-" + CSS.escape(link.hash.slice(1)));
+    if (!card) return;
+    event.preventDefault();
+    const details = card.querySelector("details");
+    if (details && !details.open) card.querySelector("summary").click();
+    card.scrollIntoView({ behavior: "smooth", block: "center" });
+  }, true);
+})();
+</script>"""
 
 
 def _answer_blocks(text: str, inline: Callable[[str], str]) -> Iterator[str]:
@@ -262,6 +459,8 @@ def document_rows(docs: Sequence[DocumentRecord]) -> list[dict[str, object]]:
             "type": file_type(d),
             "pages": d.pages,
             "pages without text": d.pages_without_text,
+            "pages read by OCR": d.pages_ocr,
+            "warnings": d.warnings.replace("\n", " · "),
             "chunks": d.chunks - d.images,
             "images": d.images,
             "strategy": d.strategy or "—",

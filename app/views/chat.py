@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -10,7 +13,7 @@ import streamlit as st
 
 from app import render, resources
 from ingest.pipeline import thumbnail_path
-from ragcore.answering import Answer
+from ragcore.answering import MAX_QUESTION_CHARS, Answer, AnswerStream
 from ragcore.errors import RagError
 from ragcore.generation.citations import Citation
 from ragcore.runtime import Runtime, retrieval_config
@@ -21,6 +24,111 @@ FUSION_LABELS = {
     Fusion.DBSF.value: "DBSF (score distribution)",
 }
 MAX_SOURCES = 12
+# Questions longer than this are shown cut, the rest in an expander: a pasted page would
+# otherwise push the conversation off the screen.
+SHOWN_QUESTION_CHARS = 300
+# Set by an "Edit and ask again" form, read once by the same run further down.
+REASK_KEY = "chat_reask"
+# An Event set once the answer being written is saved. A click mid-answer starts the next run
+# at once, in another thread, while the stopped run still saves its turn (Streamlit's fast
+# reruns): the next run waits for that turn before drawing the conversation.
+SAVED_KEY = "chat_saved"
+SAVE_WAIT_SECONDS = 3.0
+
+Turn = dict[str, Any]
+
+
+class _Cancelled(Exception):
+    """Raised in the helper thread to leave the answer before the model is asked."""
+
+
+class ReplyPump:
+    """Streams an answer in a helper thread while the page keeps making Streamlit calls.
+
+    Streamlit ends a run (a Stop click, any other click, leaving the page) by raising a
+    ``ScriptControlException`` at the script's next Streamlit call. The model can take many
+    seconds to its first word, and a queued answer waits for others', so the reply is read in
+    a thread and the script updates the stage line every ``poll_seconds``: a Stop is heard
+    within that time, whatever the model is doing. The thread makes no Streamlit call.
+
+    >>> pump = ReplyPump(answerer.start(question, config=cfg))
+    >>> try:
+    ...     answer = pump.run(on_stage=show_stage, on_text=show_draft)
+    ... except BaseException:
+    ...     partial = pump.stop()  # cancels the model's request; no Streamlit call
+    ...     raise
+    """
+
+    def __init__(self, stream: AnswerStream) -> None:
+        self.stream = stream
+        self.text = ""  # the reply as streamed so far
+        self._events: queue.Queue[tuple[str, str | BaseException]] = queue.Queue()
+        self._thread = threading.Thread(target=self._produce, name="chat-answer", daemon=True)
+
+    def _produce(self) -> None:
+        try:
+            for piece in self.stream.tokens(self._stage):
+                self._events.put(("token", piece))
+        except _Cancelled:
+            pass
+        except BaseException as exc:  # the script thread raises it where the person sees it
+            self._events.put(("error", exc))
+            return
+        self._events.put(("done", ""))
+
+    def _stage(self, status: str) -> None:
+        # The stream says "reading N sources" after its turn in line and before asking the
+        # model: raising here leaves the line and closes the unstarted request, so a stopped
+        # answer never reaches the model.
+        if self.stream.cancelled:
+            raise _Cancelled
+        self._events.put(("stage", status))
+
+    def run(
+        self,
+        on_stage: Callable[[str, float], object],
+        on_text: Callable[[str], object],
+        *,
+        poll_seconds: float = 0.5,
+        started: float | None = None,
+    ) -> Answer:
+        """Stream the reply: ``on_stage(status, seconds)`` hears the stage (and, every
+        ``poll_seconds`` while nothing arrives, the same stage again), ``on_text`` the reply so
+        far. Whatever the callbacks raise propagates; call :meth:`stop` then."""
+        if poll_seconds <= 0:
+            raise ValueError(f"poll_seconds must be > 0, got {poll_seconds}")
+        began = time.monotonic() if started is None else started
+        self._thread.start()
+        status = ""
+        while True:
+            try:
+                kind, value = self._events.get(timeout=poll_seconds)
+            except queue.Empty:
+                on_stage(status, time.monotonic() - began)
+                continue
+            if isinstance(value, BaseException):
+                raise value
+            if kind == "stage":
+                status = value
+                on_stage(status, time.monotonic() - began)
+            elif kind == "token":
+                self.text += value
+                on_text(self.text)
+            else:
+                break
+        self._thread.join()
+        return self.stream.result()
+
+    def stop(self, wait_seconds: float = 1.0) -> Answer | None:
+        """Cancel the model's request; the answer as far as it got, or None while the thread
+        still waits for the model's first word (it closes the request when that comes)."""
+        self.stream.cancel()
+        if self._thread.ident is None:
+            return None  # never started: nothing was asked
+        self._thread.join(wait_seconds)
+        if self._thread.is_alive():
+            return None
+        return self.stream.result()
 
 
 def controls(rt: Runtime) -> dict[str, Any]:
@@ -69,22 +177,48 @@ def controls(rt: Runtime) -> dict[str, Any]:
 
 
 def source_card(
-    rt: Runtime, number: int, hit: Hit, citation: Citation | None, terms: Sequence[str], prefix: str
+    rt: Runtime,
+    number: int,
+    hit: Hit,
+    citation: Citation | None,
+    terms: Sequence[str],
+    prefix: str,
+    *,
+    quotes: Sequence[tuple[int, int]] = (),
+    read: Sequence[tuple[int, int]] | None = None,
 ) -> None:
+    """One source: ``quotes`` are the spans its verified quotes copied, ``read`` the spans the
+    model read (None when no model read it)."""
     title = f"[{number}] {hit.file_name} — {hit.where}"
     if hit.kind == ChunkKind.IMAGE:
         title += " — image"
     if citation is not None:
         title += " — cited" if citation.supported else " — ⚠ cited, not supported"
-    st.markdown(f'<span id="{render.anchor_id(prefix, number)}"></span>', unsafe_allow_html=True)
-    with st.expander(render.md_escape(title)):
+    if quotes:
+        title += " — quoted"
+    anchor = render.anchor_id(prefix, number)
+    st.markdown(f'<span id="{anchor}"></span>', unsafe_allow_html=True)
+    # The key names the card (class st-key-<anchor>) for the script that opens it from [n].
+    with st.expander(render.md_escape(title), key=anchor):
         section = f" · {render.md_escape(hit.section)}" if hit.section else ""
         st.caption(f"**{render.md_escape(hit.file_name)}** · page {hit.page}{section}")
+        if hit.ocr_confidence is not None:
+            st.caption(f"text from OCR (confidence {hit.ocr_confidence:.2f})")
         if hit.kind == ChunkKind.IMAGE:
             thumb = thumbnail_path(rt.thumbs_dir, hit.doc_id, hit.chunk_no)
             if thumb.is_file():
                 st.image(str(thumb), width=320)
-        st.markdown(render.passage_html(hit.text, terms), unsafe_allow_html=True)
+        if read is not None:
+            whole = render.read_all(hit.text, read)
+            said = "The model read all of this" if whole else "The model read these sentences"
+            said += "" if whole else " (shaded)"
+            if quotes:
+                said += "; the words it quoted, found on the page, are marked in green"
+            st.caption(said + ".")
+        st.markdown(
+            render.passage_html(hit.text, terms, quotes=quotes, read=read or ()),
+            unsafe_allow_html=True,
+        )
         if citation is not None and not citation.supported:
             st.warning(
                 f"Only {citation.support:.0%} of the words of the sentence citing it "
@@ -102,18 +236,96 @@ def closest_passages(rt: Runtime, answer: Answer, prefix: str) -> None:
         source_card(rt, number, hit, None, terms, f"{prefix}-near")
 
 
-def show_answer(rt: Runtime, answer: Answer, prefix: str) -> None:
-    """An answer with linked citations, its warnings, source cards and timings."""
+def searched_for(answer: Answer, index: int) -> None:
+    """The rewritten question, and a form to search for an edited one instead."""
+    if answer.standalone_question == answer.question:
+        return
+    st.caption(f"Searched for: **{render.md_escape(answer.standalone_question)}**")
+    prefix = f"t{index}"
+    with st.popover("Edit and ask again"), st.form(f"{prefix}-edit", border=False):
+        edited = st.text_input(
+            "Search for",
+            value=answer.standalone_question,
+            max_chars=MAX_QUESTION_CHARS,
+            key=f"{prefix}-edit-q",
+        )
+        if st.form_submit_button("Ask again") and edited.strip():
+            st.session_state[REASK_KEY] = {
+                "question": answer.question,
+                "standalone": edited.strip(),
+                "turn": index,
+            }
+
+
+def headline(answer: Answer, prefix: str) -> None:
+    if not answer.text.strip():
+        # Never an empty bubble, whatever went wrong on the way.
+        st.info(
+            "No answer text came back. Ask again; if it keeps happening, the sources below "
+            "are what was found."
+        )
+        return
     st.markdown(
         render.cited_answer_html(answer.text, answer.citations, anchor_prefix=prefix),
         unsafe_allow_html=True,
     )
-    if answer.mode == "extractive":
+
+
+def verified_quotes(answer: Answer, prefix: str) -> None:
+    """The quotes an ``llm`` answer rests on, each with where it was found and how closely."""
+    seen: set[tuple[int, int, int]] = set()
+    for quote in answer.quotes:
+        if (quote.number, quote.start, quote.end) in seen:
+            continue
+        seen.add((quote.number, quote.start, quote.end))
+        hit = answer.sources[quote.number - 1]
+        st.markdown(
+            render.quote_html(quote.text, quote.number, anchor_prefix=prefix),
+            unsafe_allow_html=True,
+        )
+        st.caption(render.quote_caption(hit.file_name, hit.page, quote.score, quote.cited))
+
+
+def unverified_reply(text: str, why: str) -> None:
+    """The model's own words, collapsed and labelled: never the headline."""
+    label = f"The model's reply — unverified ({why or 'not checked'})"
+    with st.expander(render.md_escape(label)):
+        st.markdown(render.plain_html(text, css_class="model-reply"), unsafe_allow_html=True)
+
+
+def model_saw(answer: Answer) -> None:
+    with st.expander("What the model saw"):
+        if answer.standalone_question != answer.question:
+            st.markdown(f"Rewritten question: **{render.md_escape(answer.standalone_question)}**")
+        else:
+            st.markdown(f"Question: **{render.md_escape(answer.standalone_question)}**")
+        st.code(answer.prompt_sources, language=None, wrap_lines=True)
+
+
+def show_answer(rt: Runtime, answer: Answer, index: int, *, stopped: bool = False) -> None:
+    """An answer: what was searched for, the headline by mode, its checks, sources and timings.
+
+    A ``stopped`` answer was judged on the part the model wrote before the person stopped it.
+    """
+    prefix = f"t{index}"
+    verdict = "the answer was stopped before the model finished" if stopped else answer.verdict
+    searched_for(answer, index)
+    headline(answer, prefix)
+    if answer.mode == "llm":
+        verified_quotes(answer, prefix)
+        if answer.llm:
+            st.caption(f"Written by {render.md_escape(answer.llm)}")
+    elif answer.mode == "extract":
+        st.caption(
+            "An extract from your documents, not the model's words: "
+            + render.md_escape(verdict or "the model's reply could not be checked")
+        )
+    elif answer.mode == "extractive":
         # answer.llm is set when a configured model was asked and failed.
         why = "the language model failed" if answer.llm else "no language model"
         st.caption(f"Extractive answer: the best-matching sentences, quoted ({why}).")
-    elif answer.mode == "llm" and answer.llm:
-        st.caption(f"Written by {render.md_escape(answer.llm)}")
+    if answer.model_text and answer.mode != "not_found":
+        unverified_reply(answer.model_text, verdict)
     if answer.unsupported_sentences:
         listed = "\n".join(f"- {render.md_escape(s)}" for s in answer.unsupported_sentences)
         st.warning("These sentences are not backed by the sources they cite:\n\n" + listed)
@@ -121,90 +333,236 @@ def show_answer(rt: Runtime, answer: Answer, prefix: str) -> None:
         st.caption("Notes: " + " · ".join(render.md_escape(n) for n in answer.notes))
     if answer.mode == "not_found":
         closest_passages(rt, answer, prefix)
+        if answer.model_text:
+            unverified_reply(answer.model_text, verdict)
+        if answer.prompt_sources:
+            model_saw(answer)
         return
     cited = {c.number: c for c in answer.citations}
     terms = render.question_terms(answer.standalone_question)
+    model_read = bool(answer.llm) and answer.mode != "extractive"
     for number, hit in enumerate(answer.sources, start=1):
-        source_card(rt, number, hit, cited.get(number), terms, prefix)
-    with st.expander("What the model saw"):
-        if answer.standalone_question != answer.question:
-            st.markdown(f"Rewritten question: **{render.md_escape(answer.standalone_question)}**")
-        else:
-            st.markdown(f"Question: **{render.md_escape(answer.standalone_question)}**")
-        st.code(answer.prompt_sources, language=None, wrap_lines=True)
+        source_card(
+            rt,
+            number,
+            hit,
+            cited.get(number),
+            terms,
+            prefix,
+            quotes=[(q.start, q.end) for q in answer.quotes if q.number == number],
+            read=answer.excerpt_spans(number) if model_read else None,
+        )
+    model_saw(answer)
     latency = pd.DataFrame(render.latency_rows(answer.timings))
     if not latency.empty:
-        with st.expander(f"Latency: {answer.timings.get('total', 0):.0f} ms in all"):
+        with st.expander(render.latency_title(answer.timings)):
             st.bar_chart(latency, x="stage", y="ms", horizontal=True, sort=False, height=260)
 
 
+def _assistant(answer: Answer | None = None, **extra: Any) -> Turn:
+    turn: Turn = {"role": "assistant", "text": answer.text if answer else "", "answer": answer}
+    return turn | {"error": None, "stopped": False, "draft": ""} | extra
+
+
 def ask(
-    rt: Runtime, question: str, options: dict[str, Any], history: list[tuple[str, str]]
-) -> dict[str, Any]:
-    """Stream an answer into the page; returns the turn to keep in the history."""
-    slot = resources.llm_slot()
-    if slot.connected:
-        choice = slot.get()
-    else:
-        with st.spinner("Starting the language model (first question only)…"):
-            choice = slot.get()
-    config = retrieval_config(
-        rt.settings, fusion=options["fusion"], rerank=options["rerank"], top_k=options["top_k"]
-    )
+    rt: Runtime,
+    question: str,
+    options: dict[str, Any],
+    history: list[tuple[str, str]],
+    *,
+    save: Callable[[Turn], None],
+    standalone: str | None = None,
+) -> Turn:
+    """Stream an answer into the page with its stage and a Stop button; returns the turn.
+
+    ``save`` keeps the turn in the conversation before anything else is drawn, and also when
+    the run is ended mid-answer (Stop, another click, leaving the page): then the model's
+    request is cancelled, the turn saved as stopped, and the run's exception raised on.
+    """
+    asked = time.monotonic()
+    stage, stop, live = st.empty(), st.empty(), st.empty()
+    pump: ReplyPump | None = None
     try:
-        with st.spinner("Searching your documents…"):
-            stream = resources.answerer(rt, choice).start(
-                question, config=config, history=history, doc_ids=options["doc_ids"]
-            )
+        stage.caption("Searching your documents…")
+        stop.button("Stop", key="chat_stop", icon=":material/stop_circle:")
+        slot = resources.llm_slot()
+        if not slot.connected:
+            stage.caption("Starting the language model (first question only)…")
+        choice = slot.get()
+        stage.caption("Searching your documents…")
+        config = retrieval_config(
+            rt.settings, fusion=options["fusion"], rerank=options["rerank"], top_k=options["top_k"]
+        )
+        stream = resources.answerer(rt, choice).start(
+            question,
+            config=config,
+            history=history,
+            doc_ids=options["doc_ids"],
+            standalone=standalone,
+        )
+        prompt_tokens = stream.timings.get("prompt_tokens")
+        pump = ReplyPump(stream)
         # Not st.write_stream: it renders the text as Markdown, and an extractive answer is
         # document text, whose links and images must not come alive even while streaming.
-        live = st.empty()
-        shown = ""
-        for token in stream.tokens():
-            shown += token
-            live.markdown(
-                render.cited_answer_html(shown, [], anchor_prefix="live"), unsafe_allow_html=True
-            )
-        answer = stream.result()
+        answer = pump.run(
+            on_stage=lambda status, seconds: stage.caption(
+                render.stage_text(status, seconds, prompt_tokens=prompt_tokens)
+            ),
+            on_text=lambda text: live.markdown(
+                render.cited_answer_html(text, [], anchor_prefix="live", css_class="draft"),
+                unsafe_allow_html=True,
+            ),
+            started=asked,
+        )
     except RagError as exc:
-        st.error(f"No answer: {exc}")
-        return {"role": "assistant", "text": "", "answer": None, "error": str(exc)}
+        reply = _assistant(error=str(exc))
+    except BaseException as exc:
+        # No Streamlit call from here on: the run is ending, and a call would raise again.
+        try:
+            partial = pump.stop() if pump is not None else None
+        except Exception:
+            partial = None
+        draft = pump.text if pump is not None else ""
+        if isinstance(exc, Exception):
+            save(_assistant(partial, error=f"the answer failed: {exc}", draft=draft))
+        else:
+            save(_assistant(partial, stopped=True, draft=draft))
+        raise
+    else:
+        reply = _assistant(answer)
+    save(reply)
+    stage.empty()
+    stop.empty()
     live.empty()
-    return {"role": "assistant", "text": answer.text, "answer": answer, "error": None}
+    return reply
 
 
-def show_turn(rt: Runtime, turn: dict[str, Any], index: int) -> None:
+def show_reply(rt: Runtime, turn: Turn, index: int) -> None:
+    """An assistant turn's content: the answer, the error, or what a stop left."""
+    answer: Answer | None = turn["answer"]
+    if turn.get("stopped"):
+        st.caption(":material/stop_circle: Stopped before the answer was finished.")
+    if answer is not None:
+        show_answer(rt, answer, index, stopped=bool(turn.get("stopped")))
+    elif turn["error"]:
+        st.error(f"No answer: {turn['error']}")
+    elif turn.get("stopped"):
+        st.info("Stopped before the model wrote anything.")
+    else:
+        st.info("No answer was given to this question.")
+    if answer is None and turn.get("draft"):
+        unverified_reply(turn["draft"], "stopped before it was checked")
+
+
+def show_question(turn: Turn) -> None:
+    shown, rest = render.split_long(turn["text"], SHOWN_QUESTION_CHARS)
+    st.markdown(render.md_escape(shown) + ("…" if rest else ""))
+    if rest:
+        with st.expander(f"The rest of the question ({len(rest):,} more characters)"):
+            st.markdown(render.md_escape(rest))
+    if turn.get("edited"):
+        st.caption("Asked again with an edited search.")
+
+
+def show_turn(rt: Runtime, turn: Turn, index: int) -> None:
     with st.chat_message(turn["role"]):
         if turn["role"] == "user":
-            st.markdown(render.md_escape(turn["text"]))
-        elif turn["answer"] is not None:
-            show_answer(rt, turn["answer"], f"t{index}")
+            show_question(turn)
         else:
-            st.error(f"No answer: {turn['error']}")
+            show_reply(rt, turn, index)
 
 
-rt = resources.runtime()
-options = controls(rt)
-st.title("Ask your documents")
-slot = resources.llm_slot()
-if slot.connected:
-    st.caption(render.md_escape(slot.get().status))
-else:
-    st.caption("The language model starts with your first question.")
-if not any(d.status == "ready" for d in rt.catalog.list_documents()):
-    st.info("No document is ready yet: add some on the Library page first.")
+def history_of(turns: Sequence[Turn]) -> list[tuple[str, str]]:
+    """The question-and-answer pairs a follow-up is read against: answered ones only (not
+    errors, stops or over-long questions)."""
+    history: list[tuple[str, str]] = []
+    for user, reply in zip(turns[::2], turns[1::2], strict=False):
+        if reply["text"] and not reply.get("stopped") and not reply["error"]:
+            history += [("user", user["text"]), ("assistant", reply["text"])]
+    return history
 
-turns: list[dict[str, Any]] = st.session_state.setdefault("chat", [])
-for i, past in enumerate(turns):
-    show_turn(rt, past, i)
 
-question = st.chat_input("Ask a question about your documents")
-if question:
-    history = [(t["role"], t["text"]) for t in turns if t["text"]]
-    user_turn = {"role": "user", "text": question, "answer": None, "error": None}
-    show_turn(rt, user_turn, len(turns))
-    with st.chat_message("assistant"):
-        reply = ask(rt, question, options, history)
-        if reply["answer"] is not None:
-            show_answer(rt, reply["answer"], f"t{len(turns) + 1}")
-    turns.extend([user_turn, reply])
+def too_long(question: str) -> str | None:
+    size = len(question.strip())
+    if size <= MAX_QUESTION_CHARS:
+        return None
+    return (
+        f"This question is {size:,} characters long; please ask in at most "
+        f"{MAX_QUESTION_CHARS:,}. To ask about a long text, add it on the Library page and ask "
+        "about it here."
+    )
+
+
+def converse(
+    rt: Runtime,
+    turns: list[Turn],
+    options: dict[str, Any],
+    question: str,
+    *,
+    standalone: str | None = None,
+    history: list[tuple[str, str]],
+) -> None:
+    """Ask ``question`` (searching for ``standalone`` when given) and show both turns."""
+    user_turn: Turn = {"role": "user", "text": question, "answer": None, "error": None}
+    user_turn["edited"] = standalone is not None
+    index = len(turns)
+    saved = threading.Event()
+    st.session_state[SAVED_KEY] = saved
+
+    def save(reply: Turn) -> None:
+        turns.extend([user_turn, reply])
+        saved.set()
+
+    try:
+        show_turn(rt, user_turn, index)
+        with st.chat_message("assistant"):
+            problem = too_long(question)
+            if problem is not None:
+                # Refused before any search: a pasted page is not a question.
+                reply = _assistant(error=problem)
+                save(reply)
+            else:
+                reply = ask(rt, question, options, history, save=save, standalone=standalone)
+            show_reply(rt, reply, index + 1)
+    finally:
+        if not saved.is_set():  # the run ended before the answer began: keep the question
+            save(_assistant(stopped=True))
+
+
+def main() -> None:
+    rt = resources.runtime()
+    options = controls(rt)
+    st.title("Ask your documents")
+    slot = resources.llm_slot()
+    if slot.connected:
+        st.caption(render.md_escape(slot.get().status))
+    else:
+        st.caption("The language model starts with your first question.")
+    if not any(d.status == "ready" for d in rt.catalog.list_documents()):
+        st.info("No document is ready yet: add some on the Library page first.")
+    st.html(render.CITATION_SCRIPT, unsafe_allow_javascript=True)
+
+    saving = st.session_state.get(SAVED_KEY)
+    if saving is not None:
+        saving.wait(SAVE_WAIT_SECONDS)
+    turns: list[Turn] = st.session_state.setdefault("chat", [])
+    for i, past in enumerate(turns):
+        show_turn(rt, past, i)
+
+    question = st.chat_input("Ask a question about your documents")
+    reask = st.session_state.pop(REASK_KEY, None)
+    if question:
+        converse(rt, turns, options, question, history=history_of(turns))
+    elif reask is not None:
+        converse(
+            rt,
+            turns,
+            options,
+            reask["question"],
+            standalone=reask["standalone"],
+            history=history_of(turns[: reask["turn"] - 1]),
+        )
+
+
+if __name__ == "__main__":  # Streamlit runs pages as __main__; tests import the helpers
+    main()

@@ -36,6 +36,75 @@ def test_passage_html_has_no_blank_line_to_escape_the_html_block() -> None:
     assert out.endswith("<mark>two</mark></div>")
 
 
+def test_passage_html_marks_quotes_and_read_sentences_without_unescaping() -> None:
+    text = "  Intro <b>x</b>. The pump needs oil every 200 hours.\nOther <i>line</i>.  "
+    start = text.index("The pump")
+    quote = (start, text.index(" every"))
+    read = (start, text.index("\nOther"))
+    out = render.passage_html(text, ["pump"], quotes=[quote], read=[read])
+    assert "<b>" not in out and "<i>" not in out and "&lt;b&gt;x&lt;/b&gt;" in out
+    assert out == (
+        '<div class="passage" style="line-height:1.5">Intro &lt;b&gt;x&lt;/b&gt;. '
+        f'<span class="read" style="{render.READ_STYLE}">'
+        f'<mark class="quote" style="{render.QUOTE_STYLE}">The <mark>pump</mark> needs oil</mark>'
+        " every 200 hours.</span><br>Other &lt;i&gt;line&lt;/i&gt;.</div>"
+    )
+    # A passage read whole is not shaded; spans outside the text are dropped.
+    whole = render.passage_html("a b", [], read=[(0, 3)], quotes=[(10, 20)])
+    assert whole == '<div class="passage" style="line-height:1.5">a b</div>'
+
+
+def test_read_all_ignores_the_spaces_between_sentences() -> None:
+    text = "One. Two.  Three."
+    assert render.read_all(text, [(0, 4), (5, 9), (11, 17)])
+    assert not render.read_all(text, [(0, 4), (11, 17)])
+    assert render.read_all("  a  ", [(2, 3)])
+    assert not render.read_all("a", [])
+
+
+def test_quote_and_model_reply_are_inert() -> None:
+    quote = render.quote_html("Oil <script>x</script>\n every [2] hours", 3, anchor_prefix="t5")
+    assert quote.startswith('<blockquote class="verified-quote"')
+    assert "<script>" not in quote and "&lt;script&gt;" in quote
+    assert "“Oil &lt;script&gt;x&lt;/script&gt; every [2] hours” " in quote
+    assert quote.endswith(
+        '<a href="#t5-src-3" title="open source 3" '
+        'style="text-decoration:none;font-weight:600">[3]</a></blockquote>'
+    )
+    reply = render.plain_html('Quote [1]: "<img src=x>"\nAnswer: **50** [1]', css_class="m")
+    assert reply == (
+        '<div class="m" style="white-space:pre-wrap">Quote [1]: &quot;&lt;img src=x&gt;&quot;'
+        "<br>Answer: **50** [1]</div>"
+    )
+
+
+def test_quote_caption_says_exact_or_how_close() -> None:
+    assert render.quote_caption("a_b.pdf", 4, 100.0) == (
+        "Quoted from a\\_b\\.pdf, page 4 — found on the page (exact)"
+    )
+    assert render.quote_caption("m.pdf", 2, 93.6, cited=1).endswith(
+        "(close match, 94%); the model named source [1]"
+    )
+
+
+def test_stage_text_names_each_stage_with_the_time_so_far() -> None:
+    assert render.stage_text("", 0.2) == "Preparing the answer…"
+    assert render.stage_text("waiting: 2 answers ahead of this one", 4.4) == (
+        "Waiting for the model: 2 answers ahead of this one (another conversation's)… 4 s"
+    )
+    assert render.stage_text("reading 3 sources", 2.6, prompt_tokens=181.0) == (
+        "Reading 3 sources (≈ 181 tokens)… 3 s"
+    )
+    assert render.stage_text("writing", 7).startswith("Writing — checked against")
+
+
+def test_split_long_cuts_at_a_word() -> None:
+    assert render.split_long("short", 10) == ("short", "")
+    shown, rest = render.split_long("one two three four", 9)
+    assert (shown, rest) == ("one two", " three four")
+    assert render.split_long("x" * 20, 8) == ("x" * 8, "x" * 12)
+
+
 def test_cited_answer_links_each_number_and_flags_unsupported_ones() -> None:
     text = "Oil every 200 hours [1]. Made up <b>claim</b> [2, 3]."
     out = render.cited_answer_html(
@@ -101,6 +170,29 @@ def test_latency_rows_follow_the_pipeline_order() -> None:
     rows = render.latency_rows({"total": 90.0, "bm25": 3.0, "encode": 12.345, "check": 1.0})
     assert [r["stage"] for r in rows] == ["encode", "BM25", "check citations", "total"]
     assert rows[0]["ms"] == 12.3
+    # Counts are not milliseconds: the prompt's size stays out of the bars.
+    rows = render.latency_rows({"prompt_tokens": 180.0, "queue": 800.0, "total": 900.0})
+    assert [r["stage"] for r in rows] == ["wait for the model", "total"]
+
+
+def test_latency_title_gives_the_first_token_from_the_question() -> None:
+    # Streaming began 1000 ms after the question (search), its first token 1100 ms later.
+    timings = {
+        "bm25": 20.0,
+        "first_token": 1100.0,
+        "generate": 2000.0,
+        "check": 50.0,
+        "total": 3050.0,
+        "prompt_tokens": 180.0,
+    }
+    assert render.first_token_seconds(timings) == 2.1
+    assert render.latency_title(timings) == (
+        "Latency: first token 2.1 s · 3.0 s in all · ≈ 180 prompt tokens"
+    )
+    assert render.first_token_seconds({"total": 300.0}) is None
+    assert render.latency_title({"total": 5000.0, "queue": 4200.0}) == (
+        "Latency: 5.0 s in all · 4.2 s waiting for the model"
+    )
 
 
 def test_job_view_names_the_stage_and_the_failure() -> None:
