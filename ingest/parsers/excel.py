@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ingest.parsers.common import ParseLimits, too_much_text
+from ingest.parsers.common import Deadline, ParseLimits, too_much_text
 from ingest.parsers.tables import PageText, cell_text, column_name, split_header
-from ragcore.errors import CorruptFile
+from ragcore.errors import CorruptFile, FileTooLarge
 from ragcore.types import Page, ParsedDocument
 
 # <mergeCell ref="B1:C1"/>, with or without a namespace prefix. Read-only worksheets do not
@@ -42,11 +42,16 @@ def parse_xlsx(
 
     workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
     budget = _Budget(name, len(data), limits)
+    deadline = Deadline(limits.timeout_seconds, name)
     pages: list[Page] = []
     try:
         for number, sheet in enumerate(workbook.worksheets, start=1):
+            deadline.check(f"sheet {sheet.title}")
             if number > limits.max_pages:
-                raise too_much_text(name, len(data), limits, where=f" (more than {number} sheets)")
+                raise FileTooLarge(
+                    f"{name} has more than {limits.max_pages:,} sheets, the limit for one file; "
+                    "split it into smaller files."
+                )
             page = _sheet_page(sheet, budget)
             pages.append(
                 Page(

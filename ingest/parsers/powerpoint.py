@@ -6,9 +6,9 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from ingest.parsers.common import ParseLimits, too_much_text
+from ingest.parsers.common import Deadline, ParseLimits, too_much_text
 from ingest.parsers.tables import PageText, cell_text
-from ragcore.errors import CorruptFile
+from ragcore.errors import CorruptFile, FileTooLarge
 from ragcore.types import Page, ParsedDocument
 
 # Groups inside groups: deeper than this is a damaged or hostile file, not a slide.
@@ -34,9 +34,14 @@ def parse_pptx(
     pages: list[Page] = []
     cap = limits.text_chars_limit(len(data))
     total = 0
+    deadline = Deadline(limits.timeout_seconds, name)
     for number, slide in enumerate(presentation.slides, start=1):
+        deadline.check(f"slide {number}")
         if number > limits.max_pages:
-            raise too_much_text(name, len(data), limits, where=f" (more than {number} slides)")
+            raise FileTooLarge(
+                f"{name} has more than {limits.max_pages:,} slides, the limit for one file; "
+                "split it into smaller files."
+            )
         title = _title(slide)
         page = PageText()
         for shape in _reading_order(slide.shapes, 0):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import re
@@ -25,7 +26,13 @@ from ragcore.types import ChunkingParams, Page, ParsedDocument, Strategy
 pytestmark = pytest.mark.slow
 
 EXTENSIONS = [".pdf", ".md", ".txt", ".png", ".jpg", ".gif", ".webp"]
+OFFICE_EXTENSIONS = [".docx", ".pptx", ".xlsx", ".html", ".csv"]
 MAGIC = {
+    ".docx": b"PK\x03\x04",
+    ".pptx": b"PK\x03\x04",
+    ".xlsx": b"PK\x03\x04",
+    ".html": b"<html><body>",
+    ".csv": b"a;b\n",
     ".pdf": b"%PDF-1.7\n",
     ".png": b"\x89PNG\r\n\x1a\n",
     ".jpg": b"\xff\xd8\xff\xe0",
@@ -66,13 +73,13 @@ def _parse(tmp_path: Path, data: bytes, extension: str) -> ParsedDocument | Inge
 
 
 @FUZZ
-@given(data=st.binary(max_size=4096), extension=st.sampled_from(EXTENSIONS))
+@given(data=st.binary(max_size=4096), extension=st.sampled_from(EXTENSIONS + OFFICE_EXTENSIONS))
 def test_random_bytes_with_any_extension(tmp_path: Path, data: bytes, extension: str) -> None:
     _parse(tmp_path, data, extension)
 
 
 @FUZZ
-@given(data=st.binary(max_size=4096), extension=st.sampled_from(EXTENSIONS))
+@given(data=st.binary(max_size=4096), extension=st.sampled_from(EXTENSIONS + OFFICE_EXTENSIONS))
 def test_random_bytes_behind_a_valid_signature(tmp_path: Path, data: bytes, extension: str) -> None:
     _parse(tmp_path, MAGIC[extension] + data, extension)
 
@@ -87,12 +94,45 @@ def _valid_files(tmp_path: Path) -> dict[str, bytes]:
         Image.new("RGB", (48, 40), (30, 120, 200)).save(buffer, fmt)
         out[ext] = buffer.getvalue()
     out[".md"] = b"# Title\n\nSome *markdown* text.\n\n- a\n- b\n"
+    return out | _office_seeds()
+
+
+@functools.cache
+def _office_seeds() -> dict[str, bytes]:
+    from docx import Document
+    from openpyxl import Workbook
+    from pptx import Presentation
+
+    out: dict[str, bytes] = {}
+    buffer = io.BytesIO()
+    document = Document()
+    document.add_heading("Seed", 1)
+    document.add_paragraph("Seed paragraph.")
+    document.add_table(rows=2, cols=2).rows[0].cells[0].text = "cell"
+    document.save(buffer)
+    out[".docx"] = buffer.getvalue()
+    buffer = io.BytesIO()
+    deck = Presentation()
+    deck.slides.add_slide(deck.slide_layouts[1]).shapes.title.text = "Seed slide"
+    deck.save(buffer)
+    out[".pptx"] = buffer.getvalue()
+    buffer = io.BytesIO()
+    book = Workbook()
+    book.active.append(["name", "value"])
+    book.active.append(["seed", 1])
+    book.active.merge_cells("A3:B3")
+    book.save(buffer)
+    out[".xlsx"] = buffer.getvalue()
+    out[".html"] = (
+        b"<html><head><title>Seed</title></head><body><h1>Seed</h1><table><tr><td>a|b</td></tr></table></body></html>"
+    )
+    out[".csv"] = b'name;value\nseed;1\n"quoted;\nfield";2\n'
     return out
 
 
 @FUZZ
 @given(
-    extension=st.sampled_from([".pdf", ".png", ".jpg", ".gif", ".md"]),
+    extension=st.sampled_from([".pdf", ".png", ".jpg", ".gif", ".md", *OFFICE_EXTENSIONS]),
     flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=12),
     cut=st.one_of(st.none(), st.floats(0.05, 1.0)),
 )
