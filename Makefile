@@ -39,7 +39,8 @@ $(VENV)/.mpnet: $(VENV)/.base
 
 # Debian packages the tests use: Chromium for the browser tests (Playwright drives it and never
 # downloads a browser) and docker-compose, which validates docker-compose.yml without an engine.
-DEBS := chromium docker-compose
+# Tesseract (with English and orientation data) reads scanned pages; the app runs without it.
+DEBS := chromium docker-compose tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
 $(VENV)/.debs: $(VENV)/.base
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ingest.parsers.ocr import ocr_status
 from ingest.reembed import cancel_reembed, start_reembed
-from ingest.service import build_worker
+from ingest.service import build_worker, parse_limits
 from ingest.worker import JobOutcome
 from ragcore import library
 from ragcore.catalog import DocumentRecord
@@ -53,6 +54,7 @@ def doc_json(doc: DocumentRecord, **extra: object) -> dict[str, Any]:
         "size_bytes": doc.size_bytes,
         "pages": doc.pages,
         "pages_without_text": doc.pages_without_text,
+        "pages_ocr": doc.pages_ocr,
         "chunks": doc.chunks,
         "images": doc.images,
         "strategy": doc.strategy,
@@ -60,6 +62,7 @@ def doc_json(doc: DocumentRecord, **extra: object) -> dict[str, Any]:
         "overlap": doc.overlap,
         "embed_model": doc.embed_model,
         "error": doc.error,
+        "warnings": doc.warnings.splitlines(),
         "created_at": doc.created_at,
         **extra,
     }
@@ -221,6 +224,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
                     ],
                     "counts": rt.catalog.counts(),
                     "store": settings.store,
+                    "ocr": ocr_status(parse_limits(settings).ocr),
                 }
             )
         )
@@ -233,6 +237,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"             ! {drift[d.id]}")
         for j in jobs:
             print(f"  job {j.id}: {j.kind} {j.doc_id[:12]} {j.status} {j.stage} {j.progress:.0%}")
+        print(ocr_status(parse_limits(settings).ocr))
         print(f"model spaces (active model: {spaces.active_model or '-'}):")
         for line in spaces.lines():
             print(f"  {line}")

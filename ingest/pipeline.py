@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,7 @@ from ingest.chunking import chunk_location, chunk_pages
 from ingest.parsers import DEFAULT_LIMITS, ParseLimits, markdown_sections, parse_file
 from ingest.parsers.detect import DOCX, HTML, MARKDOWN, PDF
 from ingest.parsers.image import THUMB_SIDE, to_png
+from ingest.parsers.ocr import OCR_UNAVAILABLE
 from ingest.sandbox import ParseSandbox
 from ragcore.catalog import Catalog, SpaceChanged
 from ragcore.errors import CapacityExceeded, FileTooLarge, IngestError
@@ -238,6 +239,8 @@ class Ingestor:
             stats={
                 "pages": len(parsed.pages),
                 "pages_without_text": parsed.pages_without_text,
+                "pages_ocr": parsed.pages_ocr,
+                "warnings": "\n".join(parsed.warnings),
                 "strategy": str(params.strategy),
                 "chunk_size": params.chunk_size,
                 "overlap": params.overlap,
@@ -289,6 +292,14 @@ class Ingestor:
         )
         if len(chunks) + images > max_chunks:
             raise _too_many_chunks(parsed.name, max_chunks, params)
+        read_by_ocr = {
+            p.number: p.ocr_confidence for p in parsed.pages if p.ocr_confidence is not None
+        }
+        if read_by_ocr:
+            chunks = [
+                replace(c, ocr_confidence=read_by_ocr[c.page]) if c.page in read_by_ocr else c
+                for c in chunks
+            ]
         next_no = len(chunks)
         for page in parsed.pages:
             if not page.images:
@@ -418,6 +429,7 @@ def point_payload(
         "section": chunk.section,
         "location": chunk.location,
         "image_index": chunk.image_index,
+        "ocr_confidence": chunk.ocr_confidence,
         "strategy": str(params.strategy),
         "embed_model": model_id,
         "embed_fingerprint": fingerprint,  # which weights of embed_model made the vectors
@@ -470,8 +482,10 @@ def _nothing_to_index(parsed: ParsedDocument) -> str:
     if parsed.mime != PDF:
         return f"{parsed.name} has no text in it and no images; there is nothing to index."
     if parsed.pages and parsed.pages_without_text == len(parsed.pages):
+        no_ocr = next((w for w in parsed.warnings if w.startswith(OCR_UNAVAILABLE)), None)
+        why = f"; {no_ocr.split(';')[0]}" if no_ocr else ""
         return (
             f"{parsed.name} has no text layer on any of its {len(parsed.pages)} pages "
-            "(a scan?) and no images to index; OCR is not supported yet."
+            f"and no images to index{why}."
         )
     return f"{parsed.name} contains no text or images to index."

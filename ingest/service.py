@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from ingest.parsers import ParseLimits
+from ingest.parsers.ocr import OcrOptions
 from ingest.pipeline import Ingestor, JobLimits
 from ingest.reembed import Reembedder
 from ingest.sandbox import ParseSandbox, SandboxLimits
@@ -27,6 +28,9 @@ def parse_limits(settings: Settings) -> ParseLimits:
         timeout_seconds=settings.parse_timeout_seconds,
         max_archive_entries=settings.max_archive_entries,
         max_unpacked_bytes=int(settings.max_unpacked_mb * 1024 * 1024),
+        ocr=OcrOptions(
+            enabled=settings.ocr, language=settings.ocr_language, dpi=settings.ocr_dpi
+        ),
     )
 
 

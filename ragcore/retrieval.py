@@ -248,6 +248,7 @@ def _hits(
                 section=row.section or "",
                 image_index=row.image_index,
                 location=row.location or "",
+                ocr_confidence=row.ocr_confidence,
             )
         )
     return hits

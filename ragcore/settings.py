@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     # directory when it declares more parts or more unpacked bytes than these.
     max_archive_entries: int = 10_000
     max_unpacked_mb: float = 256.0
+    # Pages without a usable text layer (scans) and image files are read by Tesseract OCR, at
+    # this resolution, within the parse limits below; languages as Tesseract names them.
+    ocr: bool = True
+    ocr_language: str = "eng"
+    ocr_dpi: int = 150
     # Each file is parsed in a child process that is stopped past these limits (ingest/sandbox.py).
     parse_sandbox: bool = True
     parse_timeout_seconds: float = 120.0

@@ -105,6 +105,9 @@ class Page:
     # "page {number}", and "" a format without pages (Word, HTML, CSV, Markdown).
     label: str | None = None
     tables: tuple[TableSpan, ...] = ()  # Markdown tables in ``text``, in order
+    # Set when the text was read by OCR from the page's image: the engine's mean word
+    # confidence (0–1). None for a text layer.
+    ocr_confidence: float | None = None
 
     @property
     def has_text(self) -> bool:
@@ -128,6 +131,11 @@ class ParsedDocument:
     def pages_without_text(self) -> int:
         return sum(1 for p in self.pages if not p.has_text)
 
+    @property
+    def pages_ocr(self) -> int:
+        """Pages whose text was read by OCR."""
+        return sum(1 for p in self.pages if p.ocr_confidence is not None)
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -150,6 +158,7 @@ class Chunk:
     # Where a person finds it, as citations show it: "page 4", "slide 2, Results",
     # "sheet Q3, rows 12–40", "Setup > Install" (see ingest/chunking.py).
     location: str = ""
+    ocr_confidence: float | None = None  # as on its Page: set when the text came from OCR
 
     @property
     def point_id(self) -> str:
@@ -204,6 +213,7 @@ class Hit:
     section: str = ""
     image_index: int | None = None
     location: str = ""  # as on Chunk; "" for chunks stored before locations existed
+    ocr_confidence: float | None = None  # as on Chunk
 
     @property
     def where(self) -> str:

@@ -8,7 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from app import render, resources
+from ingest.parsers.ocr import ocr_status
 from ingest.reembed import cancel_reembed, start_reembed
+from ingest.service import parse_limits
 from ragcore.catalog import SpaceBusy
 from ragcore.errors import RagError
 from ragcore.models.provenance import space_summary
@@ -200,6 +202,7 @@ def queue_section(rt: Runtime) -> None:
         st.caption("The app's ingestion thread is off.")
     else:
         st.caption("The app's ingestion thread is " + ("running." if worker.alive else "stopped!"))
+    st.caption(render.md_escape(ocr_status(parse_limits(rt.settings).ocr)))
     jobs = rt.catalog.jobs(limit=20)
     if jobs:
         names = {d.id: d.name for d in rt.catalog.list_documents()}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from ingest.parsers.ocr import OcrOptions
 from ragcore.errors import FileTooLarge
 
 
@@ -41,6 +42,8 @@ class ParseLimits:
     # parts it may hold, so a zip bomb is refused from its directory before anything is unpacked.
     max_archive_entries: int = 10_000
     max_unpacked_bytes: int = 256 * 1024 * 1024
+    # Pages without a usable text layer, and image files, are read by OCR (ingest/parsers/ocr.py).
+    ocr: OcrOptions = field(default_factory=OcrOptions)
 
     def __post_init__(self) -> None:
         for field_name in (
@@ -108,6 +111,10 @@ class Deadline:
         self._seconds = seconds
         self._name = name
         self._ends = None if seconds is None else time.monotonic() + seconds
+
+    def remaining(self) -> float | None:
+        """Seconds left before the limit (negative once passed); None without a limit."""
+        return None if self._ends is None else self._ends - time.monotonic()
 
     def check(self, where: str) -> None:
         if self._ends is not None and time.monotonic() > self._ends:

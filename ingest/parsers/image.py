@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from ingest.parsers.common import ParseLimits, short_reason
+from ingest.parsers.common import Deadline, ParseLimits, short_reason
 from ingest.parsers.detect import GIF, JPEG, PNG, WEBP
+from ingest.parsers.ocr import OcrSession, join_hyphenated
 from ragcore.errors import CorruptFile, FileTooLarge
 from ragcore.types import Page, PageImage, ParsedDocument
 
@@ -46,7 +48,8 @@ class ImageCopies:
 def parse_image(
     data: bytes, *, name: str, doc_id: str, mime: str, limits: ParseLimits
 ) -> ParsedDocument:
-    """One page without text whose only image is the file (downscaled or re-encoded when needed).
+    """One page whose only image is the file (downscaled or re-encoded when needed), and as its
+    text whatever OCR reads in it (a screenshot, a scanned page); a photo reads as no text.
 
     >>> parse_image(png_bytes, name="cat.png", doc_id="d1", mime="image/png", limits=ParseLimits())
     """
@@ -79,6 +82,8 @@ def parse_image(
                 "it may be truncated or damaged."
             ) from exc
         copies = image_copies(img, data, mime)
+        warnings: list[str] = []
+        text, confidence = _ocr_text(img, name, limits, warnings)
     image = PageImage(
         page=1,
         index=0,
@@ -88,9 +93,35 @@ def parse_image(
         height=height,
         thumbnail=copies.thumbnail,
     )
+    page = Page(number=1, text=text, images=(image,), ocr_confidence=confidence)
     return ParsedDocument(
-        doc_id=doc_id, name=name, mime=mime, pages=(Page(number=1, text="", images=(image,)),)
+        doc_id=doc_id, name=name, mime=mime, pages=(page,), warnings=tuple(warnings)
     )
+
+
+# OCR reads below this mean confidence, or fewer words, are a photo's texture, not its text.
+_MIN_OCR_CONFIDENCE = 0.5
+_MIN_OCR_WORDS = 3
+
+
+def _ocr_text(
+    img: Image.Image, name: str, limits: ParseLimits, warnings: list[str]
+) -> tuple[str, float | None]:
+    """The text OCR reads in the image and its confidence, or ("", None) when it reads none."""
+    if not limits.ocr.enabled:
+        return "", None
+    frame = _plain(img, for_resizing=True)
+    if frame.width * frame.height > limits.ocr.max_pixels:
+        frame = _downscaled(frame, int(math.sqrt(limits.ocr.max_pixels)))
+    deadline = Deadline(limits.timeout_seconds, name)
+    ocr = OcrSession(limits.ocr, name=name, warnings=warnings, remaining=deadline.remaining)
+    # Screenshots and photos carry no reliable resolution; 300 is what Tesseract assumes of text.
+    result = ocr.read(frame, page=None, dpi=300)
+    if result is None or result.words < _MIN_OCR_WORDS:
+        return "", None
+    if result.confidence < _MIN_OCR_CONFIDENCE:
+        return "", None
+    return join_hyphenated(result.text), result.confidence
 
 
 def check_pixels(width: int, height: int, max_pixels: int, *, what: str) -> None:

@@ -151,6 +151,7 @@ class DocumentsMixin(CatalogDatabase):
                 embed_model,
                 embed_fingerprint,
                 c.location,
+                c.ocr_confidence,
             )
             for c in chunks
         ]
@@ -165,8 +166,8 @@ class DocumentsMixin(CatalogDatabase):
             conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
             conn.executemany(
                 'INSERT INTO chunks (doc_id, chunk_no, point_id, page, start, "end", kind, '
-                "section, image_index, text, embed_model, embed_fingerprint, location) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "section, image_index, text, embed_model, embed_fingerprint, location, "
+                "ocr_confidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             conn.execute(

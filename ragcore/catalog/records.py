@@ -46,6 +46,8 @@ class DocumentRecord:
     chunk_size: int | None = None
     overlap: int | None = None
     embed_model: str | None = None
+    pages_ocr: int = 0  # pages whose text was read by OCR
+    warnings: str = ""  # what parsing warned of, one warning a line
     created_at: float = 0.0  # set by the catalog when the row is inserted
     updated_at: float = 0.0
 
@@ -79,6 +81,7 @@ class ChunkRow:
     embed_model: str
     embed_fingerprint: str = ""  # which weights of embed_model made its vector
     location: str | None = None  # None: stored before chunks had locations
+    ocr_confidence: float | None = None  # set when the chunk's page was read by OCR
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> ChunkRow:
@@ -97,6 +100,7 @@ class ChunkRow:
             embed_model=row["embed_model"],
             embed_fingerprint=row["embed_fingerprint"],
             location=row["location"],
+            ocr_confidence=row["ocr_confidence"],
         )
 
     def to_chunk(self) -> Chunk:
@@ -111,6 +115,7 @@ class ChunkRow:
             section=self.section,
             image_index=self.image_index,
             location=self.location or "",
+            ocr_confidence=self.ocr_confidence,
         )
 
 

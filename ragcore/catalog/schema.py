@@ -130,6 +130,7 @@ def _create_schema(conn: sqlite3.Connection, path: str) -> None:
             conn.execute(statement)
         _add_spaces(conn)
         _add_locations(conn)
+        _add_ocr(conn)
         # Only when it changes: an open that changes nothing writes nothing, so a catalog on a
         # full disk can still be opened and read.
         if version != SCHEMA_VERSION:
@@ -194,6 +195,19 @@ def _add_locations(conn: sqlite3.Connection) -> None:
     columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
     if "location" not in columns:
         conn.execute("ALTER TABLE chunks ADD COLUMN location TEXT")
+
+
+def _add_ocr(conn: sqlite3.Connection) -> None:
+    """Record which text came from OCR (its confidence per chunk, OCR'd pages per document) and
+    what parsing warned of ("OCR is not available", an image skipped), one warning a line."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(chunks)")}
+    if "ocr_confidence" not in columns:
+        conn.execute("ALTER TABLE chunks ADD COLUMN ocr_confidence REAL")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(documents)")}
+    if "pages_ocr" not in columns:
+        conn.execute("ALTER TABLE documents ADD COLUMN pages_ocr INTEGER NOT NULL DEFAULT 0")
+    if "warnings" not in columns:
+        conn.execute("ALTER TABLE documents ADD COLUMN warnings TEXT NOT NULL DEFAULT ''")
 
 
 def _add_spaces(conn: sqlite3.Connection) -> None:

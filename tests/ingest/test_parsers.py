@@ -26,6 +26,7 @@ from ingest.parsers import (
 )
 from ingest.parsers.common import short_reason
 from ingest.parsers.image import EMBED_SIDE, THUMB_SIDE
+from ingest.parsers.ocr import OcrOptions
 from ragcore.errors import CorruptFile, EncryptedFile, FileTooLarge, IngestError, UnsupportedFile
 from ragcore.testing.documents import make_png, make_text_pdf
 from ragcore.types import ParsedDocument
@@ -282,7 +283,9 @@ SCANNED_PDF = SHARED_DATA / "pdfs" / "scanned_linn_brochure_cardinal.pdf"
 def test_scanned_pdf_with_jbig2_images_is_not_called_encrypted() -> None:
     # pypdf raises the same DependencyError for a missing JBIG2 decoder as for AES without
     # 'cryptography'; only the latter may fail the file, and never with the wrong reason.
-    doc = parse_file(SCANNED_PDF, name="scan.pdf", doc_id="scan")
+    # OCR off: reading the scans is tested in test_ocr.py; this is about the images.
+    no_ocr = ParseLimits(ocr=OcrOptions(enabled=False))
+    doc = parse_file(SCANNED_PDF, name="scan.pdf", doc_id="scan", limits=no_ocr)
     assert len(doc.pages) == 4
     images = sum(len(page.images) for page in doc.pages)
     skipped = [w for w in doc.warnings if "needs a program this installation lacks" in w]
