@@ -15,8 +15,7 @@ import streamlit as st
 from bench.common import shared_data_dir
 from ingest.service import BackgroundWorker, build_worker
 from ragcore.answering import Answerer
-from ragcore.retrieval import Retriever
-from ragcore.runtime import LLMChoice, Runtime, build_runtime, connect_llm
+from ragcore.runtime import LLMChoice, Runtime, build_answerer, build_runtime, connect_llm
 from ragcore.settings import Settings
 
 # How many files one upload may hold; each is also held to settings.max_file_mb.
@@ -114,9 +113,4 @@ def default_beir_folder() -> str:
 
 def answerer(rt: Runtime, choice: LLMChoice) -> Answerer:
     """A fresh Answerer over the shared runtime (cheap: it holds references only)."""
-    return Answerer(
-        Retriever(rt.catalog, rt.store, rt.models),
-        choice.llm,
-        embedder=rt.models.text,
-        llm_note=choice.status,
-    )
+    return build_answerer(rt, choice)

@@ -25,8 +25,9 @@ PLOTS = {
 }
 # Steps `make bench` runs unless --only says otherwise; `models` embeds the corpus once per model
 # (MPNet alone takes the better part of an hour on two cores), so it runs only when asked and
-# its last results are reused.
-DEFAULT_STEPS = "beir,peer,ingest,latency"
+# its last results are reused. `answers` asks the local LLM every dev question (tens of minutes).
+STEPS = ("beir", "peer", "ingest", "latency", "models", "answers")
+DEFAULT_STEPS = "beir,peer,ingest,latency,answers"
 COMPARED_MODELS = "sentence-transformers/all-MiniLM-L6-v2,sentence-transformers/all-mpnet-base-v2"
 
 
@@ -47,6 +48,7 @@ def commands(data: Path, args: argparse.Namespace) -> dict[str, list[str]]:
             str(args.real_upto),
         ],
         "models": ["bench.beir", "--data", scifact, "--split", "test", "--models", COMPARED_MODELS],
+        "answers": ["bench.answers", "--pdfs", str(data / "pdfs")],
     }
 
 
@@ -534,6 +536,111 @@ def section_models(report: Mapping[str, Any] | None) -> str:
     )
 
 
+def _pct(value: object) -> str:
+    return f"{value:.0%}" if isinstance(value, float | int) else "—"
+
+
+def _seconds(ms: object) -> str:
+    return f"{ms / 1000:.1f}" if isinstance(ms, float | int) else "—"
+
+
+def _ms_pair(p50: object, p95: object) -> str:
+    return f"{_seconds(p50)} / {_seconds(p95)}"
+
+
+def section_answers(report: Mapping[str, Any] | None) -> str:
+    if report is None:
+        return (
+            "## Answers (dev question set)\n\nNot run or failed this time: `python -m bench.answers` "
+            "(`bench/data/README.md` describes the questions).\n"
+        )
+    s = report["scores"]
+    overall = [
+        [
+            "right and verified: every key fact, in the model's words, quote found on the page",
+            _pct(s["fact_accuracy_verified"]),
+        ],
+        ["key-fact accuracy, the model's own words (shown or not)", _pct(s["fact_accuracy_own"])],
+        ["key-fact accuracy, the answer text shown", _pct(s["fact_accuracy_shown"])],
+        ["a verified quote on an expected page", _pct(s["quote_location_recall"])],
+        [
+            "cited-location precision, all citations / the model's",
+            f"{_pct(s['location_precision'])} / {_pct(s['location_precision_own'])}",
+        ],
+        ["cited-location recall (a citation on an expected page)", _pct(s["location_recall"])],
+        ["ALCE citation recall (claims backed by what they cite)", _pct(s["citation_recall"])],
+        [
+            "refusal precision / recall",
+            f"{_pct(s['refusal_precision'])} / {_pct(s['refusal_recall'])}",
+        ],
+        ["answerable questions refused", s["false_refusals"]],
+        [
+            "out-of-range citations removed (answers with any)",
+            f"{s['out_of_range_citations']} ({s['answers_with_out_of_range']})",
+        ],
+        [
+            "first token p50 / p95, s (question → first text)",
+            _ms_pair(s["first_token_p50_ms"], s["first_token_p95_ms"]),
+        ],
+        [
+            f"first token within {report['first_token_target_ms'] / 1000:g} s",
+            _pct(s["first_token_within_target"]),
+        ],
+        ["total p50 / p95, s", _ms_pair(s["total_p50_ms"], s["total_p95_ms"])],
+        [
+            "prompt tokens p50 / p95",
+            f"{_f(s['prompt_tokens_p50'], 0)} / {_f(s['prompt_tokens_p95'], 0)}",
+        ],
+        ["completion tokens/s p50", _f(s["tokens_per_s_p50"], 1)],
+    ]
+    kinds = [
+        [
+            kind,
+            k["questions"],
+            _pct(k["fact_accuracy_verified"]),
+            _pct(k["fact_accuracy_own"]),
+            _pct(k["fact_accuracy_shown"]),
+            _pct(k["location_recall"]),
+            k["refused"],
+            _seconds(k["first_token_p50_ms"]),
+        ]
+        for kind, k in s["by_kind"].items()
+    ]
+    partial = "" if report.get("complete", True) else " **Stopped early: partial results.**"
+    return "\n".join(
+        [
+            "## Answers (dev question set)",
+            "",
+            f"`{report['command']}`",
+            "",
+            f"{report['answered']} questions ({s['answerable']} answerable, {s['unanswerable']} "
+            f"unanswerable) from `{Path(report['questions_file']).name}`, asked one at a time through "
+            f"the app's own answer path over {report['index']['documents']} ingested PDFs "
+            f"({report['index']['chunks']} chunks). {report['llm']}. Modes: {s['modes']}. Prompt "
+            f"tokens: {report['prompt_tokens_method']}. Load average {report['machine']['load_average']} "
+            f"at the start, {report['load_average_end']} at the end ({report['machine']['cores']} "
+            f"cores).{partial} Definitions: `bench/data/README.md`.",
+            "",
+            _table(["measure", "value"], overall),
+            "",
+            _table(
+                [
+                    "kind",
+                    "questions",
+                    "right, verified",
+                    "facts (own words)",
+                    "facts (shown)",
+                    "located",
+                    "refused",
+                    "first token p50, s",
+                ],
+                kinds,
+            ),
+            "",
+        ]
+    )
+
+
 def render(
     results: Mapping[str, Any], tuned: Mapping[str, Any] | None, started: Mapping[str, Any]
 ) -> str:
@@ -559,6 +666,7 @@ def render(
         section_ingest(results.get("ingest"), results.get("beir")),
         section_latency(results.get("latency")),
         section_models(results.get("models")),
+        section_answers(results.get("answers")),
     ]
     return "\n".join(head + body)
 
@@ -577,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=default_workdir())
     parser.add_argument("--data", type=Path, default=shared_data_dir())
     parser.add_argument(
-        "--only", default=DEFAULT_STEPS, help="steps to run, of: " + ",".join(PLOTS)
+        "--only", default=DEFAULT_STEPS, help="steps to run, of: " + ",".join(STEPS)
     )
     parser.add_argument("--reuse", action="store_true", help="keep results already in the workdir")
     parser.add_argument("--tune", action="store_true", help="re-tune fusion on train first")
@@ -597,7 +705,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[name] = run_step(name, argv_step, out, args.workdir)
         elif out.exists():
             results[name] = json.loads(out.read_text())
-        if results.get(name) is not None:
+        if results.get(name) is not None and name in PLOTTERS:
             PLOTTERS[name](results[name], BENCH_DIR / PLOTS[name])
     tuned = json.loads(TUNED_FILE.read_text()) if TUNED_FILE.exists() else None
     RESULTS_MD.write_text(render(results, tuned, started))

@@ -8,10 +8,10 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 
-from ragcore.answering import Answer, Answerer, hit_json
+from ragcore.answering import Answer, hit_json
 from ragcore.errors import RagError, disk_full_error, is_disk_full
 from ragcore.retrieval import Retriever
-from ragcore.runtime import build_runtime, connect_llm, retrieval_config
+from ragcore.runtime import build_answerer, build_runtime, connect_llm, retrieval_config
 from ragcore.settings import Settings
 from ragcore.types import Fusion, Hit
 
@@ -107,13 +107,9 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         config = retrieval_config(
             settings, top_k=args.k, fusion=Fusion(args.fusion) if args.fusion else None
         )
-        answerer = Answerer(
-            Retriever(rt.catalog, rt.store, rt.models),
-            choice.llm,
-            embedder=rt.models.text,
-            llm_note=choice.status,
+        stream = build_answerer(rt, choice).start(
+            args.question, config=config, doc_ids=_doc_ids(args.docs)
         )
-        stream = answerer.start(args.question, config=config, doc_ids=_doc_ids(args.docs))
         if not args.json:
             for token in stream.tokens():
                 print(token, end="", flush=True)

@@ -6,6 +6,7 @@ import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ragcore.answering import Answerer
 from ragcore.catalog import Catalog
 from ragcore.catalog.backup import CatalogBackups
 from ragcore.errors import LLMUnavailable, ModelUnavailable
@@ -13,7 +14,7 @@ from ragcore.generation.llm import ChatLLM
 from ragcore.generation.local import LocalLLMServer, offline_gguf
 from ragcore.models.loader import Models
 from ragcore.models.registry import known_facts
-from ragcore.retrieval import RetrievalConfig
+from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.settings import Settings
 from ragcore.spaces import SpaceRouter
 from ragcore.stores import VectorStore, open_store
@@ -138,8 +139,11 @@ class LLMChoice:
             self.server = None
 
 
-def connect_llm(settings: Settings) -> LLMChoice:
-    """An OpenAI-compatible endpoint when configured; else the offline local model; else none."""
+def connect_llm(settings: Settings, *, gguf: Path | None = None) -> LLMChoice:
+    """An OpenAI-compatible endpoint when configured; else the offline local model; else none.
+
+    ``gguf`` serves that model file locally instead of the offline package's model (benches).
+    """
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
     common = {"max_tokens": settings.llm_max_tokens, "temperature": settings.llm_temperature}
     if settings.llm_base_url:
@@ -148,15 +152,17 @@ def connect_llm(settings: Settings) -> LLMChoice:
         return LLMChoice(llm, f"LLM: {llm.describe()}")
     if not settings.local_llm:
         return LLMChoice(None, "LLM: none configured (RAG_LLM_BASE_URL); answers are extractive")
+    name = gguf.stem if gguf is not None else settings.local_llm_model
     try:
-        gguf = offline_gguf(settings.local_llm_model, settings.models_dir)
+        if gguf is None:
+            gguf = offline_gguf(settings.local_llm_model, settings.models_dir)
         if gguf is None:
             return LLMChoice(
                 None,
                 f"LLM: the offline model {settings.local_llm_model} is not installed "
                 "(make run installs it); answers are extractive",
             )
-        server = LocalLLMServer(gguf, model_alias=settings.local_llm_model).start()
+        server = LocalLLMServer(gguf, model_alias=name).start()
     except (LLMUnavailable, ModelUnavailable, OSError) as exc:
         return LLMChoice(None, f"LLM: local model unavailable ({exc}); answers are extractive")
     llm = ChatLLM(server.base_url, server.model, None, **common)  # type: ignore[arg-type]
@@ -165,8 +171,19 @@ def connect_llm(settings: Settings) -> LLMChoice:
         ChatLLM(server.base_url, server.model, None, max_tokens=1).complete(
             [{"role": "user", "content": "hi"}]
         )
-    return LLMChoice(
-        llm, f"LLM: local {settings.local_llm_model} via llama.cpp at {server.base_url}", server
+    return LLMChoice(llm, f"LLM: local {name} via llama.cpp at {server.base_url}", server)
+
+
+def build_answerer(rt: Runtime, choice: LLMChoice) -> Answerer:
+    """The Answerer the chat, ``python -m ragcore ask`` and the answer benchmark all use.
+
+    Cheap: it holds references only, so callers build one per question.
+    """
+    return Answerer(
+        Retriever(rt.catalog, rt.store, rt.models),
+        choice.llm,
+        embedder=rt.models.text,
+        llm_note=choice.status,
     )
 
 

@@ -1,4 +1,4 @@
-"""Retrieval evaluation: BEIR-format data, and nDCG@k, Recall@k, MRR@k computed as trec_eval does."""
+"""Retrieval measures: BEIR-format data, and nDCG@k, Recall@k, MRR@k computed as trec_eval does."""
 
 from __future__ import annotations
 

@@ -1,0 +1,41 @@
+"""Evaluation: retrieval measures over BEIR data (here) and answer quality (``.answers``)."""
+
+from ragcore.evaluation.retrieval_metrics import (
+    DEFAULT_MEASURES,
+    BeirDataset,
+    BeirDoc,
+    Evaluation,
+    Qrels,
+    Run,
+    evaluate,
+    load_beir,
+    mrr_at_k,
+    ndcg_at_k,
+    parse_measure,
+    ranked,
+    read_corpus,
+    read_qrels,
+    read_queries,
+    recall_at_k,
+    run_from_ranking,
+)
+
+__all__ = [
+    "DEFAULT_MEASURES",
+    "BeirDataset",
+    "BeirDoc",
+    "Evaluation",
+    "Qrels",
+    "Run",
+    "evaluate",
+    "load_beir",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "parse_measure",
+    "ranked",
+    "read_corpus",
+    "read_qrels",
+    "read_queries",
+    "recall_at_k",
+    "run_from_ranking",
+]
