@@ -20,7 +20,7 @@ from multiprocessing.context import ForkServerProcess, set_spawning_popen
 from pathlib import Path
 from typing import Any, Protocol
 
-from ingest.parsers import ParseLimits, parse_file
+from ingest.parsers import PARSER_LIBRARIES, ParseLimits, parse_file
 from ingest.parsers.common import human_size
 from ragcore.errors import CorruptFile, FileTooLarge, IngestError
 from ragcore.types import ParsedDocument
@@ -168,7 +168,8 @@ class ParseSandbox:
 
 def _new_process(**kwargs: Any) -> multiprocessing.process.BaseProcess:
     """A forkserver child (POSIX) whose server preloads the parsers, so every fork starts warm."""
-    multiprocessing.set_forkserver_preload(["ingest.sandbox"])
+    # A library that fails to import is skipped by the server; its parser then says so itself.
+    multiprocessing.set_forkserver_preload(["ingest.sandbox", *PARSER_LIBRARIES])
     return _ForkServerProcess(**kwargs)
 
 

@@ -29,9 +29,21 @@ from ingest.parsers.word import parse_docx
 from ragcore.errors import CorruptFile, FileTooLarge, IngestError
 from ragcore.types import ParsedDocument
 
-__all__ = ["DEFAULT_LIMITS", "ParseLimits", "detect_type", "markdown_sections", "parse_file"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "PARSER_LIBRARIES",
+    "ParseLimits",
+    "detect_type",
+    "markdown_sections",
+    "parse_file",
+]
 
 DEFAULT_LIMITS = ParseLimits()
+
+# Libraries the Office and HTML parsers import on first use (each takes 0.2-1 s): the parse
+# sandbox's fork server imports them once, so a parse in a fresh child starts warm, while a
+# process that never parses such a file never pays for them.
+PARSER_LIBRARIES = ("docx", "pptx", "openpyxl", "trafilatura", "markdownify", "lxml.html")
 
 
 def parse_file(
