@@ -33,7 +33,7 @@ def _evidence_line(hit: Hit) -> str:
 def _print_hits(hits: Sequence[Hit]) -> None:
     for n, hit in enumerate(hits, start=1):
         snippet = " ".join(hit.text.split())[:220]
-        print(f"[{n}] {hit.file_name} p.{hit.page} ({hit.kind})  {_evidence_line(hit)}")
+        print(f"[{n}] {hit.file_name}, {hit.where} ({hit.kind})  {_evidence_line(hit)}")
         print(f"    {snippet}")
 
 
