@@ -126,7 +126,7 @@ def token_counter(choice: LLMChoice) -> TokenCounter:
     return TokenCounter(
         lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True)),
         f"{choice.server.model_path.name} tokenizer (llama.cpp vocab only); "
-        "+5 per message for the chat template",
+        "+10 for the chat template",
     )
 
 
