@@ -22,6 +22,7 @@ from bench.common import (
     shared_data_dir,
 )
 from ingest.pipeline import EMBED_BATCH, Ingestor
+from ingest.service import parse_limits
 from ragcore import library
 from ragcore.catalog import Catalog
 from ragcore.errors import IngestError
@@ -79,7 +80,10 @@ def run(
     catalog = Catalog(data_dir / "catalog.sqlite3")
     store = open_store("embedded", path=data_dir / "vectors", collection="bench")
     params = chunking_params(settings)
-    ingestor = Ingestor(catalog, store, models, thumbs_dir=data_dir / "thumbs")
+    # The app's parse limits, OCR included (RAG_OCR=false measures without it).
+    ingestor = Ingestor(
+        catalog, store, models, thumbs_dir=data_dir / "thumbs", limits=parse_limits(settings)
+    )
     if trace_memory:
         tracemalloc.start()
     rows: list[dict[str, Any]] = []
@@ -131,6 +135,7 @@ def run(
             "overlap": params.overlap,
         },
         model=settings.text_model,
+        ocr=settings.ocr,
     )
 
 

@@ -292,14 +292,6 @@ class Ingestor:
         )
         if len(chunks) + images > max_chunks:
             raise _too_many_chunks(parsed.name, max_chunks, params)
-        read_by_ocr = {
-            p.number: p.ocr_confidence for p in parsed.pages if p.ocr_confidence is not None
-        }
-        if read_by_ocr:
-            chunks = [
-                replace(c, ocr_confidence=read_by_ocr[c.page]) if c.page in read_by_ocr else c
-                for c in chunks
-            ]
         next_no = len(chunks)
         for page in parsed.pages:
             if not page.images:
@@ -324,6 +316,15 @@ class Ingestor:
                     )
                 )
                 next_no += 1
+        # Text read by OCR says so wherever it is shown (the image chunks quote it too).
+        read_by_ocr = {
+            p.number: p.ocr_confidence for p in parsed.pages if p.ocr_confidence is not None
+        }
+        if read_by_ocr:
+            chunks = [
+                replace(c, ocr_confidence=read_by_ocr[c.page]) if c.page in read_by_ocr else c
+                for c in chunks
+            ]
         return chunks
 
     def _embed(

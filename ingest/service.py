@@ -28,9 +28,7 @@ def parse_limits(settings: Settings) -> ParseLimits:
         timeout_seconds=settings.parse_timeout_seconds,
         max_archive_entries=settings.max_archive_entries,
         max_unpacked_bytes=int(settings.max_unpacked_mb * 1024 * 1024),
-        ocr=OcrOptions(
-            enabled=settings.ocr, language=settings.ocr_language, dpi=settings.ocr_dpi
-        ),
+        ocr=OcrOptions(enabled=settings.ocr, language=settings.ocr_language, dpi=settings.ocr_dpi),
     )
 
 

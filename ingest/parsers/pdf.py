@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from PIL import Image
 from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import DependencyError
@@ -22,7 +23,7 @@ from pypdf.generic import DictionaryObject, IndirectObject, StreamObject
 
 from ingest.parsers.common import Deadline, ParseLimits, short_reason, too_much_text
 from ingest.parsers.detect import JPEG, PNG
-from ingest.parsers.image import image_copies
+from ingest.parsers.image import ImageCopies, image_copies
 from ingest.parsers.ocr import OcrOptions, OcrSession, join_hyphenated
 from ingest.parsers.pdf_tables import PdfTable
 from ingest.parsers.pdfium_text import read_page
@@ -92,24 +93,37 @@ def parse_pdf(data: bytes, *, name: str, doc_id: str, limits: ParseLimits) -> Pa
             tables: tuple[TableSpan, ...] = ()
             confidence: float | None = None
             pdfium_page = _pdfium_page(rendered, number)
-            if pdfium_page is None:
-                text = _page_text(page, number, name, warnings)
-            else:
-                try:
+            try:
+                if pdfium_page is None:
+                    text = _page_text(page, number, name, warnings)
+                else:
                     text, tables, confidence, continued = _read_pdfium_page(
                         pdfium_page, number, name, limits.ocr, ocr, warnings, continued
                     )
-                finally:
-                    pdfium_page.close()
-            if text is None:
-                unreadable_pages += 1
-                text = ""
-            total_chars += len(text)
-            if total_chars > max_chars:
-                raise too_much_text(
-                    name, len(data), limits, where=f" (the limit was passed on page {number})"
+                if pdfium_page is not None and not (text or "").strip() and confidence is None:
+                    # PDFium found no text; if pypdf cannot even decode the page's content (a
+                    # decompression bomb past its output limit), the page is damaged, not blank.
+                    broken = _content_error(page)
+                    if broken is not None:
+                        warnings.append(
+                            f"The text of page {number} of {name} could not be read ({broken}); "
+                            "the page was kept without text."
+                        )
+                        text = None
+                if text is None:
+                    unreadable_pages += 1
+                    text = ""
+                total_chars += len(text)
+                if total_chars > max_chars:
+                    raise too_much_text(
+                        name, len(data), limits, where=f" (the limit was passed on page {number})"
+                    )
+                images = _page_images(
+                    page, number, name, limits, warnings, seen_images, pdfium_page
                 )
-            images = _page_images(page, number, name, limits, warnings, seen_images)
+            finally:
+                if pdfium_page is not None:
+                    pdfium_page.close()
             pages.append(
                 Page(
                     number=number,
@@ -274,6 +288,7 @@ def _page_images(
     limits: ParseLimits,
     warnings: list[str],
     seen: set[tuple[int, int]],
+    rendered: pdfium.PdfPage | None = None,
 ) -> tuple[PageImage, ...]:
     if limits.max_images_per_page == 0:
         return ()
@@ -333,6 +348,14 @@ def _page_images(
         except DependencyError as exc:
             if _needs_crypto(exc):
                 raise
+            # A JBIG2 scan: pypdf needs the jbig2dec program, PDFium decodes it itself.
+            decoded = _pdfium_image(rendered, declared) if declared is not None else None
+            if decoded is not None:
+                width, height = decoded.size
+                kept.append(
+                    _page_image(number, len(kept), image_copies(decoded, b"", ""), width, height)
+                )
+                continue
             # A decoder pypdf calls out to (jbig2dec for scanned pages, say) is not installed:
             # that image is lost, the rest of the document is not.
             warnings.append(
@@ -346,17 +369,7 @@ def _page_images(
                 f"({short_reason(exc)})."
             )
             continue
-        kept.append(
-            PageImage(
-                page=number,
-                index=len(kept),
-                data=copies.data,
-                mime=copies.mime,
-                width=width,
-                height=height,
-                thumbnail=copies.thumbnail,
-            )
-        )
+        kept.append(_page_image(number, len(kept), copies, width, height))
     return tuple(kept)
 
 
@@ -375,6 +388,19 @@ def _raw_content(page: PageObject) -> bytes | None:
         raise
     except Exception:
         return None
+
+
+def _content_error(page: PageObject) -> str | None:
+    """Why pypdf cannot decode the page's content stream, or None when it can."""
+    try:
+        contents = page.get_contents()
+        if contents is not None:
+            contents.get_data()
+    except DependencyError:
+        raise
+    except Exception as exc:
+        return short_reason(exc)
+    return None
 
 
 def _image_ids(page: PageObject, content: bytes | None) -> list[Any]:
@@ -454,6 +480,34 @@ def _declared_image(
         return None
     key = (ref.idnum, ref.generation) if isinstance(ref, IndirectObject) else None
     return width, height, key
+
+
+def _pdfium_image(
+    rendered: pdfium.PdfPage | None, declared: tuple[int, int, tuple[int, int] | None]
+) -> Image.Image | None:
+    """The image of that pixel size on the page, decoded by PDFium; None if not found or failed."""
+    if rendered is None:
+        return None
+    width, height, _ = declared
+    try:
+        for obj in rendered.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_IMAGE], max_depth=2):
+            if isinstance(obj, pdfium.PdfImage) and tuple(obj.get_px_size()) == (width, height):
+                return obj.get_bitmap(render=False).to_pil().copy()
+    except Exception:
+        return None
+    return None
+
+
+def _page_image(number: int, index: int, copies: ImageCopies, width: int, height: int) -> PageImage:
+    return PageImage(
+        page=number,
+        index=index,
+        data=copies.data,
+        mime=copies.mime,
+        width=width,
+        height=height,
+        thumbnail=copies.thumbnail,
+    )
 
 
 def _too_many_pixels(name: str, number: int, width: int, height: int, limits: ParseLimits) -> str:
