@@ -377,9 +377,17 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if doc.status == "failed" else 0
 
 
+def _catalog_lost(rt: Runtime, uploads: Path) -> bool:
+    """The catalog lists no document while uploaded files remain: it was emptied or lost."""
+    from ragcore.uploads import stored_uploads
+
+    return not rt.catalog.list_documents() and any(True for _ in stored_uploads(uploads))
+
+
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.consistency import check_library, corrupt_report, describe, repair_library
-    from ingest.recovery import recover_catalog
+    from ingest.recovery import recover_catalog, requeue_uploads
+    from ragcore.catalog.recovery import Salvage
 
     recovered: list[str] = []  # what replacing a damaged catalog did
     try:
@@ -394,6 +402,16 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         rt, recovered = recover_catalog(settings)
     try:
         thumbs, uploads = rt.thumbs_dir, settings.uploads_dir
+        if args.repair and not recovered and _catalog_lost(rt, uploads):
+            # An emptied or deleted catalog opens as a new, empty one: its uploads and points
+            # are the library, not strays to delete. Register and re-ingest them first.
+            recovered = requeue_uploads(
+                rt.catalog,
+                rt.store,
+                uploads,
+                salvaged=Salvage(),
+                default_params=chunking_params(settings),
+            )
         report = check_library(rt.catalog, rt.store, thumbs_dir=thumbs, uploads_dir=uploads)
         if args.repair and (recovered or not report.clean):
             done = recovered + repair_library(

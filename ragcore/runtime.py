@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from ragcore.catalog.backup import CatalogBackups
 from ragcore.errors import LLMUnavailable, ModelUnavailable
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.local import LocalLLMServer, offline_gguf
+from ragcore.generation.queue import GenerationQueue
 from ragcore.models.loader import Models
 from ragcore.models.registry import known_facts
 from ragcore.retrieval import RetrievalConfig, Retriever
@@ -132,6 +134,10 @@ class LLMChoice:
     llm: ChatLLM | None
     status: str
     server: LocalLLMServer | None = None
+    # One generation at a time on a local server, first come first served (the chat shows
+    # the place in line); a remote endpoint serves many at once.
+    queue: GenerationQueue | None = None
+    grammar: bool = False  # llama.cpp takes a GBNF grammar for the quote-then-answer form
 
     def close(self) -> None:
         if self.server is not None:
@@ -152,6 +158,12 @@ def connect_llm(settings: Settings, *, gguf: Path | None = None) -> LLMChoice:
         return LLMChoice(llm, f"LLM: {llm.describe()}")
     if not settings.local_llm:
         return LLMChoice(None, "LLM: none configured (RAG_LLM_BASE_URL); answers are extractive")
+    gguf = gguf or settings.local_llm_gguf
+    if gguf is not None and not Path(gguf).is_file():
+        return LLMChoice(
+            None, f"LLM: the model file {gguf} (RAG_LOCAL_LLM_GGUF) does not exist; "
+            "answers are extractive",
+        )  # fmt: skip
     name = gguf.stem if gguf is not None else settings.local_llm_model
     try:
         if gguf is None:
@@ -162,7 +174,10 @@ def connect_llm(settings: Settings, *, gguf: Path | None = None) -> LLMChoice:
                 f"LLM: the offline model {settings.local_llm_model} is not installed "
                 "(make run installs it); answers are extractive",
             )
-        server = LocalLLMServer(gguf, model_alias=name).start()
+        threads = settings.local_llm_threads or os.cpu_count() or 1
+        server = LocalLLMServer(
+            gguf, model_alias=name, extra_args=("--n_threads", str(threads))
+        ).start()
     except (LLMUnavailable, ModelUnavailable, OSError) as exc:
         return LLMChoice(None, f"LLM: local model unavailable ({exc}); answers are extractive")
     llm = ChatLLM(server.base_url, server.model, None, **common)  # type: ignore[arg-type]
@@ -171,7 +186,13 @@ def connect_llm(settings: Settings, *, gguf: Path | None = None) -> LLMChoice:
         ChatLLM(server.base_url, server.model, None, max_tokens=1).complete(
             [{"role": "user", "content": "hi"}]
         )
-    return LLMChoice(llm, f"LLM: local {name} via llama.cpp at {server.base_url}", server)
+    return LLMChoice(
+        llm,
+        f"LLM: local {name} via llama.cpp at {server.base_url}",
+        server,
+        queue=GenerationQueue(),
+        grammar=True,
+    )
 
 
 def build_answerer(rt: Runtime, choice: LLMChoice) -> Answerer:
@@ -184,6 +205,8 @@ def build_answerer(rt: Runtime, choice: LLMChoice) -> Answerer:
         choice.llm,
         embedder=rt.models.text,
         llm_note=choice.status,
+        queue=choice.queue,
+        grammar=choice.grammar,
     )
 
 

@@ -105,7 +105,13 @@ class Settings(BaseSettings):
     )
     local_llm: bool = True
     local_llm_model: str = "qwen2.5-coder-1.5b"
-    llm_max_tokens: int = 512
+    # Any GGUF file on this machine (a 3B-8B Qwen, Llama or Gemma instruct model answers far
+    # better than the offline 1.5B one): one setting, served by the same llama.cpp server.
+    local_llm_gguf: Path | None = None
+    # Threads llama.cpp generates with (None: every core). Prompt processing always uses all.
+    local_llm_threads: int | None = None
+    # A quote line and a one-sentence answer fit in far fewer; a runaway reply stops here.
+    llm_max_tokens: int = 256
     llm_temperature: float = 0.1
 
     lease_seconds: float = 60.0

@@ -161,6 +161,28 @@ def test_repair_without_a_backup_starts_anew_and_requeues_every_upload(
         rt.close()
 
 
+def test_repair_of_a_deleted_catalog_keeps_the_uploads_and_requeues_them(
+    data: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A catalog deleted (or emptied) opens as a new, empty one: its uploads and points are the
+    library, not strays for `--repair` to delete."""
+    uploads = sorted(p for p in (data / "uploads").rglob("*") if p.is_file())
+    for companion in data.glob("catalog.sqlite3*"):
+        companion.unlink()
+    for path in uploads:  # old enough to count as strays if the guard were missing
+        os.utime(path, (1, 1))
+    code, out = _check_cli(data, monkeypatch, capsys, "--repair")
+    assert code == 0, out
+    assert out.count("for ingestion") == 2 and "deleted" not in out.replace("undeleted", "")
+    assert sorted(p for p in (data / "uploads").rglob("*") if p.is_file()) == uploads
+
+    rt = _runtime(data)
+    try:
+        assert sorted(d.status for d in rt.catalog.list_documents()) == ["queued", "queued"]
+    finally:
+        rt.close()
+
+
 def test_requeued_uploads_take_their_name_from_the_store_or_say_it_was_lost(
     tmp_path: Path,
 ) -> None:
