@@ -237,7 +237,10 @@ class AnswerStream:
                     say(
                         f"reading {len(self.sources)} source{'s' if len(self.sources) != 1 else ''}"
                     )
-                for piece in self._producer:
+                # Stopped while waiting in line: the model is never asked (the producer is a
+                # generator, so its request starts only when it is first iterated).
+                pieces = iter(()) if self._cancelled else self._producer
+                for piece in pieces:
                     if self._cancelled:
                         break
                     if first:

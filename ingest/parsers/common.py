@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ingest.parsers.ocr import OcrOptions
 from ragcore.errors import FileTooLarge
+from ragcore.uploads import human_size  # one wording of sizes, re-exported for the parsers
 
 
 @dataclass(frozen=True)
@@ -122,18 +123,6 @@ class Deadline:
                 f"{self._name} took longer than the {self._seconds:g}-second limit to read "
                 f"(stopped at {where}); it was not ingested."
             )
-
-
-def human_size(n_bytes: int) -> str:
-    """A byte count as a person says it: "512 bytes", "3.4 MB"."""
-    if n_bytes < 1024:
-        return f"{n_bytes} bytes"
-    size = float(n_bytes)
-    for unit in ("KB", "MB", "GB"):
-        size /= 1024
-        if size < 1024 or unit == "GB":
-            return f"{size:.1f} {unit}" if size < 10 else f"{size:.0f} {unit}"
-    raise AssertionError("unreachable")
 
 
 # How Python shows an object without a readable form: "<_io.BytesIO object at 0x7f3a...>".

@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from ingest.service import build_worker
-from ragcore import library
 from ragcore.answering import EXTRACT_LABEL, NOT_FOUND, REFUSED_LABEL, Answerer
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.queue import GenerationQueue
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime
 from ragcore.testing.llm_server import ScriptedLLMServer
-from ragcore.testing.runtime import make_runtime
-from ragcore.types import ChunkingParams, Strategy
+from tests.ragcore.library_runtime import runtime_with_texts
 
 DOCS = {
     "fips.txt": "FIPS 199 defines three security categories: low, moderate and high impact. "
@@ -32,17 +29,7 @@ CONFIG = RetrievalConfig(rerank=False, top_k=3)
 
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory: pytest.TempPathFactory) -> Runtime:
-    root = tmp_path_factory.mktemp("answers")
-    runtime = make_runtime(root / "data")
-    for name, text in DOCS.items():
-        (root / name).write_text(text)
-        library.add_file(
-            runtime.catalog,
-            runtime.settings.uploads_dir,
-            root / name,
-            ChunkingParams(Strategy.SENTENCE, 64, 0),
-        )
-    build_worker(runtime).run_until_idle()
+    runtime = runtime_with_texts(tmp_path_factory.mktemp("answers"), DOCS)
     yield runtime
     runtime.close()
 

@@ -8,16 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from ingest.service import build_worker
-from ragcore import library
 from ragcore.answering import NO_WORDS, Answerer
 from ragcore.generation.extractive import EXTRACTIVE_LABEL
 from ragcore.generation.llm import ChatLLM
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime
 from ragcore.testing.llm_server import ScriptedLLMServer
-from ragcore.testing.runtime import make_runtime
-from ragcore.types import ChunkingParams, Strategy
+from tests.ragcore.library_runtime import runtime_with_texts
 
 DOCS = {
     "fips.txt": "FIPS 199 defines three security categories: low, moderate and high impact.",
@@ -31,17 +28,7 @@ QUESTION = "Which security categories does FIPS 199 define?"
 
 @pytest.fixture(scope="module")
 def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    root = tmp_path_factory.mktemp("fallbacks")
-    runtime = make_runtime(root / "data")
-    for name, text in DOCS.items():
-        (root / name).write_text(text)
-        library.add_file(
-            runtime.catalog,
-            runtime.settings.uploads_dir,
-            root / name,
-            ChunkingParams(Strategy.SENTENCE, 64, 0),
-        )
-    build_worker(runtime).run_until_idle()
+    runtime = runtime_with_texts(tmp_path_factory.mktemp("fallbacks"), DOCS)
     yield runtime
     runtime.close()
 
