@@ -176,7 +176,10 @@ def connect_llm(settings: Settings, *, gguf: Path | None = None) -> LLMChoice:
             )
         threads = settings.local_llm_threads or os.cpu_count() or 1
         server = LocalLLMServer(
-            gguf, model_alias=name, extra_args=("--n_threads", str(threads))
+            gguf,
+            model_alias=name,
+            extra_args=("--n_threads", str(threads)),
+            extra_buffers=settings.local_llm_extra_buffers,
         ).start()
     except (LLMUnavailable, ModelUnavailable, OSError) as exc:
         return LLMChoice(None, f"LLM: local model unavailable ({exc}); answers are extractive")

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     local_llm_gguf: Path | None = None
     # Threads llama.cpp generates with (None: every core). Prompt processing always uses all.
     local_llm_threads: int | None = None
+    # llama.cpp's extra CPU weight buffers (AMX, repacking): auto turns them off on a CPU that
+    # reports AMX, where they crash the server on the VMs this is tested on.
+    local_llm_extra_buffers: Literal["auto", "on", "off"] = "auto"
     # A quote line and a one-sentence answer fit in far fewer; a runaway reply stops here.
     llm_max_tokens: int = 256
     llm_temperature: float = 0.1

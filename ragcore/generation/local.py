@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcore.errors import LLMUnavailable, ModelUnavailable
+from ragcore.generation.llama_server import EXTRA_BUFFERS_CHOICES
 
 LOCAL_LLM_HINT = "local LLM needs the local-llm extra: pip install '.[local-llm]'"
 
@@ -234,7 +235,11 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 class LocalLLMServer:
-    """A llama.cpp server (``python -m llama_cpp.server``) for one GGUF file, on 127.0.0.1.
+    """A llama.cpp server (llama-cpp-python's, through ``ragcore.generation.llama_server``)
+    for one GGUF file, on 127.0.0.1.
+
+    ``extra_buffers`` ("auto", "on", "off") sets llama.cpp's extra CPU buffer types; auto turns
+    them off on AMX CPUs, where they crash the server (see llama_server).
 
     >>> with LocalLLMServer(Path("SmolLM2-135M-Instruct.Q4_1.gguf")) as server:
     ...     llm = ChatLLM(server.base_url, server.model, None)
@@ -251,6 +256,7 @@ class LocalLLMServer:
         startup_timeout: float = 120,
         model_alias: str | None = None,
         extra_args: Sequence[str] = (),
+        extra_buffers: str = "auto",
     ) -> None:
         if n_ctx <= 0:
             raise ValueError(f"n_ctx must be > 0, got {n_ctx}")
@@ -258,6 +264,12 @@ class LocalLLMServer:
             raise ValueError(f"startup_timeout must be > 0 seconds, got {startup_timeout}")
         if port is not None and not 0 < port < 65536:
             raise ValueError(f"port must be between 1 and 65535, got {port}")
+        if extra_buffers not in EXTRA_BUFFERS_CHOICES:
+            raise ValueError(
+                f"extra_buffers must be one of {', '.join(EXTRA_BUFFERS_CHOICES)}, "
+                f"got {extra_buffers!r}"
+            )
+        self.extra_buffers = extra_buffers
         self.model_path = Path(model_path)
         self.n_ctx = n_ctx
         self.host = host
@@ -295,7 +307,9 @@ class LocalLLMServer:
         command = [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "ragcore.generation.llama_server",
+            "--extra-buffers",
+            self.extra_buffers,
             "--model",
             str(self.model_path),
             "--model_alias",
