@@ -133,6 +133,8 @@ class Answer:
     excerpts: tuple[tuple[tuple[int, int], ...], ...] = ()
     model_text: str = ""  # the model's reply as written, when it is not the headline
     verdict: str = ""  # why the headline is what it is, in a person's words
+    # The model gave no answer: it said the documents do not say, or only restated the question.
+    declined: bool = False
 
     @property
     def unverified(self) -> bool:
@@ -145,6 +147,7 @@ class Answer:
             "answer": self.text,
             "mode": self.mode,
             "verdict": self.verdict,
+            "declined": self.declined,
             "llm": self.llm,
             "quotes": [q.__dict__ for q in self.quotes],
             "model_text": self.model_text,
@@ -456,6 +459,7 @@ class Answerer:
                 ),
                 model_text=verdict.model_text,
                 verdict=verdict.why,
+                declined=verdict.declined,
             )
 
         return AnswerStream(
@@ -496,20 +500,30 @@ class Answerer:
             )
         best = max((s.best for s in evidence.sources), default=0.0)
         strong = best >= STRONG_EVIDENCE
-        if reply.refused or not reply.answer:
+        # "The torque should a nut be tightened to [1]." answers nothing: a small model asked
+        # what the sources do not hold often turns the question into a statement and cites it.
+        echoed = bool(reply.answer) and restates(reply.answer, question, quotes)
+        if reply.refused or not reply.answer or echoed:
+            declined = "only restated the question" if echoed else "declined to answer"
             if quotes:
                 # "The documents do not say" beside a quote that is on the page: the quote is
                 # the better answer, and it has been checked.
                 return _Verdict(
                     _extract(REFUSED_LABEL, quotes), "extract", tuple(quotes), raw.strip(),
-                    "the model declined to answer, but the sentence it quoted is on the page",
+                    f"the model {declined}, but the sentence it quoted is on the page",
+                    declined=True,
                 )  # fmt: skip
             if strong:
                 return _Verdict(
                     _evidence_extract(REFUSED_LABEL, evidence), "extract", (), raw.strip(),
-                    "the model declined to answer; the closest sentences are shown instead",
+                    f"the model {declined}; the closest sentences are shown instead",
+                    declined=True,
                 )  # fmt: skip
-            return _Verdict(NOT_FOUND, "not_found", (), "", "the model found no answer")
+            return _Verdict(
+                NOT_FOUND, "not_found", (), raw.strip() if echoed else "",
+                f"the model {declined}" if echoed else "the model found no answer",
+                declined=True,
+            )  # fmt: skip
         problem = _ungrounded(question, reply, quotes, evidence, failed)
         if problem is None:
             return _Verdict(_with_citation(reply.answer, quotes), "llm", tuple(quotes), "", "")
@@ -544,6 +558,22 @@ class _Verdict:
     quotes: tuple[VerifiedQuote, ...] = ()
     model_text: str = ""
     why: str = ""
+    declined: bool = False
+
+
+def restates(answer: str, question: str, quotes: Sequence[VerifiedQuote]) -> bool:
+    """Whether ``answer`` says nothing the question did not: no number and no word of its own
+    that the quoted passages hold. A yes or a no is an answer."""
+    said = strip_markers(answer)
+    if re.match(r"\W*(?:yes|no)\b", said, re.IGNORECASE):
+        return False
+    backing = " ".join(q.text for q in quotes)
+    if set(_NUMBER.findall(said)) - set(_NUMBER.findall(question)):
+        return False
+    new_words = content_words(said) - content_words(question)
+    if not quotes:
+        return not new_words
+    return not new_words & content_words(backing)
 
 
 def _as_read(evidence: Evidence) -> list[Hit]:

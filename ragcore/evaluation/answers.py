@@ -241,7 +241,8 @@ def own_words(mode: str, text: str, model_text: str = "") -> str:
 
 def is_refusal(mode: str, own: str) -> bool:
     """Whether the answer says the documents do not hold one: nothing was found
-    (``not_found``), or the model's own words say so (the pipeline's own refusal test,
+    (``not_found``), or the model's own words say so (a row also counts as refused when the
+    pipeline judged that the model declined: ``Answer.declined``) (the pipeline's own refusal test,
     ``ragcore.generation.quoted.is_refusal``: "The documents do not say.", "could not find",
     "no information", …).
 
@@ -499,7 +500,7 @@ def run_case(
         facts_shown=facts_found(case.facts, answer.text),
         citations=cited_locations(answer, case),
         sentences=sentence_support(answer),
-        refused=is_refusal(answer.mode, own),
+        refused=answer.declined or is_refusal(answer.mode, own),
         out_of_range_citations=len(answer.removed_citations),
         first_token_ms=_ms(first - started) if first is not None else None,
         llm_first_token_ms=answer.timings.get("first_token"),

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from ragcore.answering import EXTRACT_LABEL, NOT_FOUND, REFUSED_LABEL, Answerer
+from ragcore.answering import (
+    EXTRACT_LABEL,
+    NOT_FOUND,
+    REFUSED_LABEL,
+    Answerer,
+    VerifiedQuote,
+    restates,
+)
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.queue import GenerationQueue
 from ragcore.retrieval import RetrievalConfig, Retriever
@@ -133,6 +140,38 @@ def test_a_refusal_beside_a_quote_on_the_page_shows_the_quote(rt: Runtime) -> No
     assert answer.mode == "extract" and answer.text.startswith(REFUSED_LABEL)
     assert "confidentiality, integrity and availability" in answer.text
     assert "do not say" not in answer.text and "do not say" in answer.model_text
+
+
+def test_an_answer_that_only_restates_the_question_counts_as_declined(rt: Runtime) -> None:
+    def script(messages: list[dict[str, str]]) -> str:
+        n = _number_of(messages, "fips.txt")
+        return (
+            f'Quote [{n}]: "FIPS 199 defines three security categories"\n'
+            f"Answer: The key size FIPS 199 requires for availability categories [{n}]."
+        )
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask(
+            "What key size does FIPS 199 require for availability categories?", config=CONFIG
+        )
+    assert answer.declined and answer.mode == "extract"
+    assert answer.text.startswith(REFUSED_LABEL) and "key size" not in answer.text
+    assert answer.verdict.startswith("the model only restated the question")
+    assert "key size" in answer.model_text  # kept, labelled, never the headline
+
+
+def test_restating_is_told_from_answering() -> None:
+    quote = VerifiedQuote(1, 0, 40, "FIPS 199 defines three security categories", 100.0, None)
+    question = "How many security categories does FIPS 199 define?"
+    assert restates("FIPS 199 defines security categories [1].", question, [quote])
+    assert not restates("It defines three [1].", question, [quote])
+    assert not restates("FIPS 199 defines 3 categories [1].", question, [quote])
+    assert not restates("Yes [1].", "Does FIPS 199 define categories?", [quote])
+    # Words of its own that no quote holds are not an answer either; nor, without a quote,
+    # words of the question alone.
+    assert restates("The security categories are defined [1].", question, [])
+    assert not restates("Seven categories.", question, [])
 
 
 def test_a_bare_refusal_with_weak_evidence_is_not_found(rt: Runtime) -> None:
