@@ -243,16 +243,24 @@ class AnswerStream:
                 # Stopped while waiting in line: the model is never asked (the producer is a
                 # generator, so its request starts only when it is first iterated).
                 pieces = iter(()) if self._cancelled else self._producer
+                count, first_at, last_at = 0, 0.0, 0.0
                 for piece in pieces:
                     if self._cancelled:
                         break
+                    last_at = time.perf_counter()
+                    count += 1
                     if first:
                         self.timings["first_token"] = _ms(self._started)
-                        first = False
+                        first, first_at = False, last_at
                         if self._mode == "llm":
                             say("writing")
                     self._parts.append(piece)
                     yield piece
+                if self._mode == "llm" and count > 1 and last_at > first_at:
+                    # An OpenAI-style stream sends one token a chunk (llama.cpp does), so
+                    # chunks after the first over the time they took is the writing speed.
+                    self.timings["completion_tokens"] = float(count)
+                    self.timings["tokens_per_s"] = round((count - 1) / (last_at - first_at), 2)
         except LLMUnavailable as exc:
             # The endpoint died mid-answer: fall back rather than leave the person with nothing.
             self.notes.append(f"language model failed ({exc}); showing an extractive answer")

@@ -89,6 +89,8 @@ def test_streamed_answer_rests_on_a_quote_found_on_the_page(rt: Runtime) -> None
     assert {"first_token", "generate", "check", "total", "evidence", "prompt_tokens"} <= set(
         answer.timings
     )
+    assert answer.timings["completion_tokens"] == len(pieces)
+    assert answer.timings["tokens_per_s"] > 0
 
 
 def test_a_fabricated_quote_is_never_the_headline(rt: Runtime) -> None:
