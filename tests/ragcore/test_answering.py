@@ -163,6 +163,23 @@ def test_an_answer_that_only_restates_the_question_counts_as_declined(rt: Runtim
     assert "key size" in answer.model_text  # kept, labelled, never the headline
 
 
+def test_an_answer_about_a_number_no_source_mentions_is_not_verified(rt: Runtime) -> None:
+    def script(messages: list[dict[str, str]]) -> str:
+        n = _number_of(messages, "fips.txt")
+        return (
+            f'Quote [{n}]: "FIPS 199 defines three security categories"\n'
+            f"Answer: Three categories [{n}]."
+        )
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask(
+            "How many security categories did FIPS 199 define in 1987?", config=CONFIG
+        )
+    assert answer.mode == "extract" and "Three categories" in answer.model_text
+    assert answer.verdict == "no source mentions the question's 1987"
+
+
 def test_restating_is_told_from_answering() -> None:
     quote = VerifiedQuote(1, 0, 40, "FIPS 199 defines three security categories", 100.0, None)
     question = "How many security categories does FIPS 199 define?"
