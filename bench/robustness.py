@@ -5,6 +5,7 @@
 
 Documents ingested before and after the corpus must still answer their questions, and
 `ingest check` must find the catalog, keyword index and vector store in agreement.
+The hand-written probe findings in bench/robustness_probes.md are appended to the report.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from ragcore.testing.runtime import make_runtime
 from ragcore.types import ChunkingParams
 
 _MB = 1024 * 1024
+# Findings from probing beyond the corpus, written by hand: each regeneration appends them.
+PROBES = REPO_ROOT / "bench" / "robustness_probes.md"
 
 # Control documents: ingested before and after the corpus, each must still answer its question.
 CONTROLS = (
@@ -230,7 +233,9 @@ def render(
     model: str,
     data_dir: Path,
     overhead: tuple[float, float],
+    probes: Path | None = PROBES,
 ) -> str:
+    """The report in Markdown: summary, limits, setup, one row per case, then ``probes``."""
     limits = parse_limits(settings)
     survived = all(ok for name, ok in controls.items() if name.startswith("after"))
     ingested = sum(r.outcome == INGESTED for r in results)
@@ -298,6 +303,8 @@ def render(
             f"| {r.seconds:.2f} | {parse_peak} | {r.worker_peak_mb:.0f} |"
         )
     lines.append("")
+    if probes is not None:
+        lines += ["", probes.read_text().rstrip("\n"), ""]
     return "\n".join(lines)
 
 
