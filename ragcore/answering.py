@@ -32,6 +32,7 @@ from ragcore.generation.quoted import (
     build_quoted_messages,
     evidence_block,
     parse_reply,
+    through_answer_line,
 )
 from ragcore.generation.quotes import find_quote
 from ragcore.models.base import TextEmbedder
@@ -419,7 +420,9 @@ class Answerer:
                 mode = "llm"
                 messages = build_quoted_messages(standalone, evidence)
                 timings["prompt_tokens"] = float(sum(len(m["content"]) for m in messages) // 4)
-                producer = self.llm.stream(messages, grammar=GRAMMAR if self.grammar else None)
+                producer = through_answer_line(
+                    self.llm.stream(messages, grammar=GRAMMAR if self.grammar else None)
+                )
             else:
                 mode = "extractive"
                 if self.llm_note:

@@ -9,6 +9,7 @@ lines reliably, and on llama.cpp a grammar makes it impossible to do otherwise.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ragcore.generation.evidence import Evidence
@@ -95,6 +96,29 @@ def parse_reply(raw: str) -> QuotedReply:
         return QuotedReply(tuple(quotes), "" if quotes else raw.strip(), bool(quotes))
     answer = raw[label.end() :].strip()
     return QuotedReply(tuple(quotes), answer, True)
+
+
+def through_answer_line(pieces: Iterator[str]) -> Iterator[str]:
+    """The reply's pieces up to the end of its answer line; then the stream is closed.
+
+    The answer is one line. A small model without a grammar goes on with another quote or a
+    second answer until its token limit; each of those tokens costs time and none is shown.
+    Closing the generator closes the HTTP stream, which stops llama.cpp generating.
+    """
+    text = ""
+    try:
+        for piece in pieces:
+            label = _ANSWER_LABEL.search(text + piece)
+            end = (text + piece).find("\n", label.end()) if label else -1
+            if label and end >= 0 and (text + piece)[label.end() : end].strip():
+                yield (text + piece)[len(text) : end]
+                return
+            text += piece
+            yield piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
 
 
 def evidence_block(evidence: Evidence) -> str:
