@@ -7,7 +7,7 @@ builders with :func:`use_providers` to run the real views over fakes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import streamlit as st
@@ -15,6 +15,7 @@ import streamlit as st
 from bench.common import shared_data_dir
 from ingest.service import BackgroundWorker, build_worker
 from ragcore.answering import Answerer
+from ragcore.llm_speed import SpeedRecord
 from ragcore.runtime import LLMChoice, Runtime, build_answerer, build_runtime, connect_llm
 from ragcore.settings import Settings
 
@@ -74,12 +75,16 @@ def background_worker() -> BackgroundWorker | None:
 
 class LLMSlot:
     """The language model, connected on first use: starting the local llama.cpp server takes
-    seconds, and a person who only manages documents should not wait for it."""
+    seconds, and a person who only manages documents should not wait for it.
+
+    ``speed`` keeps the writing speed of the answers it wrote, for the System view.
+    """
 
     def __init__(self, connect: Callable[[], LLMChoice]) -> None:
         self._connect = connect
         self._choice: LLMChoice | None = None
         self._lock = threading.Lock()
+        self.speed = SpeedRecord()
 
     @property
     def connected(self) -> bool:
@@ -90,6 +95,13 @@ class LLMSlot:
             if self._choice is None:
                 self._choice = self._connect()
             return self._choice
+
+    def record_speed(self, timings: Mapping[str, float]) -> None:
+        """Keep a finished answer's measured speed (``Answer.timings``) under the name of the
+        model that wrote it; an answer no model wrote has none and is left out."""
+        choice = self._choice
+        if choice is not None and choice.llm is not None:
+            self.speed.record(choice.llm.model, timings)
 
     def close(self) -> None:
         with self._lock:

@@ -430,6 +430,7 @@ def ask(
         raise
     else:
         reply = _assistant(answer)
+        slot.record_speed(answer.timings)
     save(reply)
     stage.empty()
     stop.empty()

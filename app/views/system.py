@@ -13,10 +13,11 @@ from ingest.reembed import cancel_reembed, start_reembed
 from ingest.service import parse_limits
 from ragcore.catalog import SpaceBusy
 from ragcore.errors import RagError
+from ragcore.llm_speed import SpeedRecord
 from ragcore.models.provenance import space_summary
 from ragcore.models.registry import KNOWN, TEXT
 from ragcore.models.resolver import offline_source
-from ragcore.runtime import Runtime
+from ragcore.runtime import LLMChoice, Runtime
 from ragcore.spaces import SpaceRouter
 
 
@@ -175,16 +176,45 @@ def reembed_progress(rt: Runtime, router: object) -> None:
     st.fragment(run_every=1.0)(panel)()
 
 
+NOT_MEASURED = "not measured yet: it is measured on each answer the model writes"
+
+
+def answering_model(choice: LLMChoice) -> str:
+    """Which model answers and where it runs; the address is the model's own, credentials masked."""
+    llm = choice.llm
+    if llm is None:
+        return "No language model answers: answers are extractive."
+    if choice.server is not None:
+        where = f"local, llama.cpp serving {choice.server.model_path.name} at {llm.address}"
+    else:
+        where = f"an OpenAI-compatible endpoint at {llm.address}"
+    return f"**Answers come from** {render.md_escape(f'{llm.model} — {where}')}"
+
+
+def speed_line(record: SpeedRecord, model: str) -> str:
+    summary = record.summary(model)
+    described = summary.describe() if summary is not None else NOT_MEASURED
+    return f"**Writing speed:** {render.md_escape(described)}"
+
+
+def show_llm(slot: resources.LLMSlot) -> None:
+    choice = slot.get()
+    st.markdown(render.md_escape(choice.status))
+    st.markdown(answering_model(choice))
+    if choice.llm is not None:
+        st.markdown(speed_line(slot.speed, choice.llm.model))
+
+
 def llm_section() -> None:
     st.subheader("Language model")
     slot = resources.llm_slot()
     if slot.connected:
-        st.markdown(render.md_escape(slot.get().status))
+        show_llm(slot)
         return
     st.markdown("Not started yet: it starts with the first question.")
     if st.button("Start it now"):
         with st.spinner("Starting the language model…"):
-            st.markdown(render.md_escape(slot.get().status))
+            show_llm(slot)
 
 
 def queue_section(rt: Runtime) -> None:
@@ -219,10 +249,15 @@ def queue_section(rt: Runtime) -> None:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
-rt = resources.runtime()
-st.title("System")
-store_section(rt)
-models_section(rt)
-embedding_section(rt)
-llm_section()
-queue_section(rt)
+def main() -> None:
+    rt = resources.runtime()
+    st.title("System")
+    store_section(rt)
+    models_section(rt)
+    embedding_section(rt)
+    llm_section()
+    queue_section(rt)
+
+
+if __name__ == "__main__":  # Streamlit runs pages as __main__; tests import the helpers
+    main()

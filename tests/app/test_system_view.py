@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from app.views import system
 from ragcore import library
 from ragcore.generation.llm import ChatLLM
+from ragcore.generation.local import LocalLLMServer
 from ragcore.runtime import LLMChoice, Runtime, chunking_params, connect_llm
 from ragcore.settings import Settings
 from ragcore.testing.embedders import HashingEmbedder
+from ragcore.testing.llm_server import ScriptedLLMServer
 
 
 def test_system_view_reports_store_models_llm_and_queue(
@@ -144,3 +149,51 @@ def test_credentials_in_the_llm_address_are_never_shown(
     shown = " ".join(str(e.value) for e in (*app.markdown, *app.caption)).replace("\\", "")
     assert "model 'default' at http://***@127.0.0.1:9/v1?api_key=*** (no API key)" in shown
     assert "PASSWORD456" not in shown and "SECRET789" not in shown
+
+
+def _system_llm_text(app: AppTest) -> str:
+    return " ".join(str(m.value) for m in app.markdown).replace("\\", "")
+
+
+def test_the_answering_model_and_its_measured_speed_are_shown(
+    app: AppTest,
+    runtime: Runtime,
+    ingest_all: Callable[[], None],
+    use_llm: Callable[[LLMChoice], None],
+) -> None:
+    add_and_ingest(runtime, ingest_all)
+    reply = 'Quote [1]: "Apples are red."\nAnswer: Apples are red [1].'
+    with ScriptedLLMServer(reply, model="orchard-llm", delay=0.01) as server:
+        use_llm(LLMChoice(ChatLLM(server.base_url, server.model, None), "LLM: scripted"))
+        app.run()
+        app.switch_page("views/system.py").run()
+        next(b for b in app.button if b.label == "Start it now").click().run()
+        shown = _system_llm_text(app)
+        assert (
+            f"**Answers come from** orchard-llm — an OpenAI-compatible endpoint at {server.base_url}"
+            in shown
+        )
+        assert "**Writing speed:** not measured yet" in shown
+
+        app.switch_page("views/chat.py").run()
+        app.chat_input[0].set_value("What colour are apples?").run()
+        assert not app.exception
+        app.switch_page("views/system.py").run()
+    assert not app.exception
+    shown = _system_llm_text(app)
+    speed = re.search(
+        r"\*\*Writing speed:\*\* ([\d.]+) tokens/s \(median of the last answer\)", shown
+    )
+    assert speed is not None and float(speed.group(1)) > 0
+    assert "first token after" in shown and "prompts of about" in shown
+
+
+def test_a_local_model_is_named_with_its_file_and_llama_cpp() -> None:
+    llm = ChatLLM("http://127.0.0.1:8080/v1", "qwen2.5-1.5b", None)
+    server = LocalLLMServer(Path("/models/qwen2.5-1.5b-q4_k_m.gguf"), model_alias="qwen2.5-1.5b")
+    line = system.answering_model(LLMChoice(llm, "LLM: local", server)).replace("\\", "")
+    assert line == (
+        "**Answers come from** qwen2.5-1.5b — local, llama.cpp serving "
+        "qwen2.5-1.5b-q4_k_m.gguf at http://127.0.0.1:8080/v1"
+    )
+    assert "extractive" in system.answering_model(LLMChoice(None, "LLM: none"))
