@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from bench.beir_folder import BeirReport
 from bench.chunking_compare import ChunkingReport, SyntheticQuestions
+from ragcore.evaluation.answers import AnswerRow, AnswerScores
 
 THIS_APP = "this app"
 PUBLISHED = "published"
 PASSAGE_PREVIEW = 160  # characters of the source passage shown beside each question
+ANSWER_PREVIEW = 200  # characters of each answer in the per-question table
+NOT_MEASURED = "—"
 
 
 def beir_table(report: BeirReport) -> pd.DataFrame:
@@ -84,3 +89,119 @@ def chunking_chart(report: ChunkingReport) -> pd.DataFrame:
         for row in report.rows
     ]
     return pd.DataFrame(rows, columns=["strategy", "Hit@5", "MRR@10"])
+
+
+def share(value: float | None) -> str:
+    """A share as a percentage, "—" when nothing was there to count."""
+    return NOT_MEASURED if value is None else f"{value:.0%}"
+
+
+def seconds(ms: float | None) -> str:
+    return NOT_MEASURED if ms is None else f"{ms / 1000:.1f} s"
+
+
+def _pair(first: str, second: str) -> str:
+    return f"{first} / {second}"
+
+
+def _number(value: float | None, digits: int = 0) -> str:
+    return NOT_MEASURED if value is None else f"{value:,.{digits}f}"
+
+
+def answer_summary_table(scores: AnswerScores) -> pd.DataFrame:
+    """The answer benchmark's summary, one measure a row, formatted for a person."""
+    rows = [
+        ("key facts stated, in the model's own words", share(scores.fact_accuracy_own)),
+        ("key facts stated, in the text shown", share(scores.fact_accuracy_shown)),
+        (
+            "right and verified (model's words, quote found on the page)",
+            share(scores.fact_accuracy_verified),
+        ),
+        (
+            "cited-location precision (citations on an expected page)",
+            share(scores.location_precision),
+        ),
+        ("cited-location recall (answers citing an expected page)", share(scores.location_recall)),
+        ("refusal precision (refusals of unanswerable questions)", share(scores.refusal_precision)),
+        ("refusal recall (unanswerable questions refused)", share(scores.refusal_recall)),
+        ("answerable questions refused", str(scores.false_refusals)),
+        (
+            "out-of-range citations (in answers)",
+            f"{scores.out_of_range_citations} ({scores.answers_with_out_of_range})",
+        ),
+        (
+            "first token p50 / p95",
+            _pair(seconds(scores.first_token_p50_ms), seconds(scores.first_token_p95_ms)),
+        ),
+        (
+            "whole answer p50 / p95",
+            _pair(seconds(scores.total_p50_ms), seconds(scores.total_p95_ms)),
+        ),
+        (
+            "prompt tokens p50 / p95",
+            _pair(_number(scores.prompt_tokens_p50), _number(scores.prompt_tokens_p95)),
+        ),
+        ("writing speed p50 (tokens/s)", _number(scores.tokens_per_s_p50, 1)),
+    ]
+    return pd.DataFrame(rows, columns=["measure", "value"])
+
+
+def answer_kind_table(scores: AnswerScores) -> pd.DataFrame:
+    """One row per kind of question asked."""
+    rows = [
+        {
+            "kind": kind,
+            "questions": k.questions,
+            "right and verified": share(k.fact_accuracy_verified),
+            "facts, own words": share(k.fact_accuracy_own),
+            "facts, shown": share(k.fact_accuracy_shown),
+            "expected page cited": share(k.location_recall),
+            "refused": k.refused,
+            "first token p50": seconds(k.first_token_p50_ms),
+        }
+        for kind, k in scores.by_kind.items()
+    ]
+    columns = [
+        "kind",
+        "questions",
+        "right and verified",
+        "facts, own words",
+        "facts, shown",
+        "expected page cited",
+        "refused",
+        "first token p50",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def answer_rows_table(rows: Sequence[AnswerRow]) -> pd.DataFrame:
+    """Each question asked: what came back and how it was judged."""
+
+    def verdict(row: AnswerRow) -> str:
+        if row.error:
+            return f"error: {row.error}"
+        if row.refused:
+            return "refused"
+        if not row.answerable:
+            return "answered (should refuse)"
+        return "right" if row.correct_shown else "key facts missing"
+
+    table = []
+    for row in rows:
+        answer = " ".join(row.answer.split())
+        if len(answer) > ANSWER_PREVIEW:
+            answer = answer[: ANSWER_PREVIEW - 1] + "…"
+        table.append(
+            {
+                "id": row.id,
+                "kind": row.kind.value,
+                "mode": row.mode,
+                "verdict": verdict(row),
+                "cited pages right": f"{sum(c.correct for c in row.citations)} of {len(row.citations)}",
+                "first token": seconds(row.first_token_ms),
+                "total": seconds(row.total_ms),
+                "question": row.question,
+                "answer": answer,
+            }
+        )
+    return pd.DataFrame(table)

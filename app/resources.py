@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
@@ -121,6 +122,12 @@ def default_beir_folder() -> str:
     """The shared SciFact folder when this machine has it (``RAG_SHARED_DATA``), else empty."""
     folder = shared_data_dir() / "beir" / "scifact"
     return str(folder) if folder.is_dir() else ""
+
+
+def default_question_set() -> str:
+    """The answer benchmark's development set beside this app's code, when it is there."""
+    path = Path(__file__).resolve().parents[1] / "bench" / "data" / "answers_dev.jsonl"
+    return str(path) if path.is_file() else ""
 
 
 def answerer(rt: Runtime, choice: LLMChoice) -> Answerer:

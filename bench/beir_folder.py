@@ -19,9 +19,10 @@ from bench.beir import (
     retriever_search,
 )
 from bench.beir_index import BeirIndex, open_index
-from bench.common import Progress, one_run_at_a_time
+from bench.common import Progress
 from ragcore.errors import EvaluationError
 from ragcore.evaluation import BeirDataset, load_beir, run_from_ranking
+from ragcore.evaluation.runs import one_run_at_a_time
 from ragcore.models.base import Reranker, TextEmbedder
 from ragcore.models.loader import Models
 from ragcore.retrieval import Retriever

@@ -11,11 +11,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.beir_folder import eval_models
-from bench.common import Progress, one_run_at_a_time
+from bench.common import Progress
 from ingest.batch import ingest_texts
 from ragcore.catalog import Catalog, ChunkRow
 from ragcore.document_text import DocumentText, library_texts
 from ragcore.errors import EvaluationError, LLMUnavailable
+from ragcore.evaluation.runs import one_run_at_a_time
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.questions import write_question
 from ragcore.models.base import TextEmbedder

@@ -7,16 +7,13 @@ import os
 import platform
 import shlex
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ragcore.errors import EvaluationError
 from ragcore.models.loader import Models
 from ragcore.settings import Settings
 
@@ -24,8 +21,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # What a long run reports as it goes: (what is being counted, how many done, how many in all).
 Progress = Callable[[str, int, int], None]
-
-_RUNNING = threading.Lock()
 
 
 def shared_data_dir() -> Path:
@@ -127,20 +122,3 @@ def publish(
     else:
         print_table(report)
     return 0
-
-
-@contextmanager
-def one_run_at_a_time() -> Iterator[None]:
-    """Refuse a second evaluation in this process while one runs.
-
-    Runs are CPU-bound, and a cached index folder admits a single client, so two people
-    evaluating the same folder from the app at once would collide on it.
-    """
-    if not _RUNNING.acquire(blocking=False):
-        raise EvaluationError(
-            "Another evaluation is running in this app; try again when it has finished."
-        )
-    try:
-        yield
-    finally:
-        _RUNNING.release()

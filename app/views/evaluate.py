@@ -1,4 +1,4 @@
-"""Evaluate: retrieval quality on a BEIR folder, and chunking strategies compared on your documents."""
+"""Evaluate: retrieval on a BEIR folder, chunking strategies and answer quality on your documents."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from app import evaluation_tables as tables
 from app import render, resources
@@ -13,7 +14,16 @@ from bench.beir import MODES
 from bench.beir_folder import BeirReport, eval_models, evaluate_beir_folder, fusion_from_settings
 from bench.chunking_compare import NO_LLM, ChunkingReport, compare_chunking
 from bench.common import Progress
-from ragcore.errors import RagError
+from ragcore.errors import EvaluationError, RagError
+from ragcore.evaluation.answers import (
+    AnswerCase,
+    AnswerRow,
+    QuestionSetRun,
+    load_cases,
+    read_cases,
+    run_question_set,
+)
+from ragcore.evaluation.runs import one_run_at_a_time
 from ragcore.models.base import Reranker
 from ragcore.runtime import Runtime, chunking_params, retrieval_config
 from ragcore.settings import Settings
@@ -38,6 +48,16 @@ CHUNKING_HELP = (
     "question as found when one of the top k chunks is of its document and overlaps that "
     "passage; **MRR@10** is 1/rank of the first such chunk."
 )
+ANSWERS_HELP = (
+    "Each question of a question set (JSON lines: `id`, `question`, `kind`, `file`, `pages`, "
+    "`facts`; see `bench/data/README.md`) is asked of your library exactly as the chat asks it, "
+    "with the language model in use, one at a time. An answer is right when it states every "
+    "key fact; a citation is on the right page when its file and page are among the "
+    "question's; an unanswerable question should be refused. Questions about files your "
+    "library does not hold are skipped. On a small machine with the local model, each "
+    "question takes from a few seconds to a minute."
+)
+DEFAULT_ANSWER_LIMIT = 10
 SYNTHETIC_CAVEAT = (
     "Synthetic questions reuse their passage's words, so they are easier than a person's, and "
     "a bigger chunk overlaps a passage more easily: compare the strategies with each other "
@@ -258,10 +278,145 @@ def chunking_tab(rt: Runtime) -> None:
         show_chunking(report)
 
 
+# ── Answers (your documents) ───────────────────────────────────────
+
+
+def question_set(path: str, upload: UploadedFile | None) -> tuple[list[AnswerCase], str]:
+    """The questions of the upload, else of the file at ``path``, and where they came from."""
+    try:
+        if upload is not None:
+            text = upload.getvalue().decode("utf-8")
+            return read_cases(text.splitlines(), source=upload.name), upload.name
+        if not path.strip():
+            raise EvaluationError("Give the path of a question set file, or upload one.")
+        file = Path(path.strip()).expanduser()
+        return load_cases(file), str(file)
+    except UnicodeDecodeError:
+        raise EvaluationError("The question set is not UTF-8 text.") from None
+    except FileNotFoundError:
+        raise EvaluationError(f"There is no file at {path.strip()}.") from None
+    except (ValueError, OSError) as exc:
+        raise EvaluationError(f"The question set cannot be read: {exc}") from exc
+
+
+def answer_progress(slot: resources.LLMSlot) -> Callable[[int, int, AnswerRow], None]:
+    """A progress bar for the questions; each measured answer also feeds the System view's
+    writing speed, as the chat's do."""
+    bar = st.progress(0.0, text="Asking the first question…")
+
+    def report(done: int, total: int, row: AnswerRow) -> None:
+        slot.record_speed(row.timings)
+        bar.progress(
+            min(1.0, done / total if total else 1.0),
+            text=f"Asked {done} of {total} questions (last: {row.id}, {row.mode})",
+        )
+
+    return report
+
+
+def run_answer_set(rt: Runtime, path: str, upload: UploadedFile | None, limit: int) -> None:
+    slot = resources.llm_slot()
+
+    def build() -> QuestionSetRun:
+        cases, source = question_set(path, upload)
+        with one_run_at_a_time():
+            with st.spinner("Starting the language model…"):
+                choice = slot.get()
+            with st.spinner("Loading the models…"):
+                rt.models.status(load=True)  # before the clock starts, as bench.answers does
+            return run_question_set(
+                cases,
+                rt,
+                choice,
+                source=source,
+                limit=limit,
+                config=retrieval_config(rt.settings),
+                progress=answer_progress(slot),
+            )
+
+    keep_result("answers_report", "No answer benchmark", build)
+
+
+def show_answers(run: QuestionSetRun) -> None:
+    scores = run.scores
+    st.subheader(f"Answers — {render.md_escape(Path(run.source).name)}")
+    st.caption(
+        render.md_escape(
+            f"{scores.questions} of the {run.questions} questions asked "
+            f"({scores.answerable} answerable, {scores.unanswerable} unanswerable) · "
+            f"{run.llm} · {run.seconds:,.1f} s · prompt tokens {run.tokens_method}"
+        )
+    )
+    if run.skipped:
+        files = ", ".join(run.missing_files)
+        st.info(
+            render.md_escape(
+                f"{len(run.skipped)} question(s) skipped: they are about files that are not in "
+                f"your library ({files})."
+            )
+        )
+    if run.beyond_limit:
+        st.caption(f"{run.beyond_limit} more question(s) not asked (beyond the limit).")
+    if scores.errors:
+        failed = next(r for r in run.rows if r.error)
+        st.warning(
+            render.md_escape(
+                f"{scores.errors} question(s) got no answer; the first: {failed.id}: {failed.error}"
+            )
+        )
+    cols = st.columns(4)
+    cols[0].metric("Key facts (model's words)", tables.share(scores.fact_accuracy_own))
+    cols[1].metric("Cited page precision", tables.share(scores.location_precision))
+    cols[2].metric("Unanswerable refused", tables.share(scores.refusal_recall))
+    cols[3].metric("First token p50", tables.seconds(scores.first_token_p50_ms))
+    st.dataframe(tables.answer_summary_table(scores), hide_index=True)
+    st.caption("By kind of question:")
+    st.dataframe(tables.answer_kind_table(scores), hide_index=True)
+    with st.expander(f"Each of the {len(run.rows)} questions"):
+        st.dataframe(tables.answer_rows_table(run.rows), hide_index=True)
+
+
+def answers_tab(rt: Runtime) -> None:
+    st.markdown(ANSWERS_HELP)
+    if not any(d.status == "ready" for d in rt.catalog.list_documents()):
+        st.info("No document is ready yet: add some on the Library page first.")
+        return
+    path = st.text_input(
+        "Question set (JSON lines)",
+        value=resources.default_question_set(),
+        placeholder="/path/to/questions.jsonl",
+        key="answers_path",
+    )
+    upload = st.file_uploader("…or upload one", type=["jsonl", "json", "txt"], key="answers_upload")
+    limit = int(
+        st.number_input(
+            "First N questions (0 = all)",
+            min_value=0,
+            value=DEFAULT_ANSWER_LIMIT,
+            step=5,
+            key="answers_limit",
+            help="The first questions of the file whose documents are in your library.",
+        )
+    )
+    if st.button("Run answer benchmark", type="primary", key="answers_run"):
+        run_answer_set(rt, path, upload, limit)
+    report = st.session_state.get("answers_report")
+    if report is not None:
+        show_answers(report)
+
+
 rt = resources.runtime()
 st.title("Evaluate")
-benchmark, chunking = st.tabs(["Benchmark (BEIR folder)", "Chunking strategies (your documents)"])
+benchmark, chunking, answers = st.tabs(
+    [
+        "Benchmark (BEIR folder)",
+        "Chunking strategies (your documents)",
+        "Answers (your documents)",
+    ]
+)
 with benchmark:
     beir_tab(rt)
 with chunking:
     chunking_tab(rt)
+with answers:
+    answers_tab(rt)

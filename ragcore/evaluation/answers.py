@@ -7,7 +7,7 @@ import math
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ragcore.answering import Answer, Answerer
-from ragcore.errors import RagError
+from ragcore.errors import EvaluationError, RagError
 from ragcore.generation.citations import split_sentences, strip_markers
 from ragcore.generation.quoted import SYSTEM_PROMPT, parse_reply
 from ragcore.generation.quoted import is_refusal as says_no_answer
@@ -132,20 +132,26 @@ class AnswerCase:
 
 def load_cases(path: Path) -> list[AnswerCase]:
     """The question set in ``path`` (JSON lines); ValueError names the bad line."""
+    with Path(path).open(encoding="utf-8") as handle:
+        return read_cases(handle, source=str(path))
+
+
+def read_cases(lines: Iterable[str], *, source: str) -> list[AnswerCase]:
+    """A question set's JSON lines (an uploaded file's, say); ValueError names ``source`` and
+    the bad line."""
     cases: list[AnswerCase] = []
     seen: set[str] = set()
-    with Path(path).open(encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                case = AnswerCase.from_json(json.loads(line))
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"{path} line {line_no}: {exc}") from exc
-            if case.id in seen:
-                raise ValueError(f"{path} line {line_no}: the id {case.id!r} is used twice")
-            seen.add(case.id)
-            cases.append(case)
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            case = AnswerCase.from_json(json.loads(line))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{source} line {line_no}: {exc}") from exc
+        if case.id in seen:
+            raise ValueError(f"{source} line {line_no}: the id {case.id!r} is used twice")
+        seen.add(case.id)
+        cases.append(case)
     return cases
 
 
@@ -571,6 +577,89 @@ def run_answers(
         if progress is not None:
             progress(i, len(cases), row)
     return rows
+
+
+def in_library(
+    cases: Iterable[AnswerCase], files: Collection[str]
+) -> tuple[list[AnswerCase], list[AnswerCase]]:
+    """The cases whose every file is among ``files`` (the library's ready documents), and the
+    others; an unanswerable case names no file, so it can always be asked."""
+    present: list[AnswerCase] = []
+    absent: list[AnswerCase] = []
+    for case in cases:
+        (present if all(f in files for f in case.files) else absent).append(case)
+    return present, absent
+
+
+@dataclass(frozen=True)
+class QuestionSetRun:
+    """A question set asked of a library: the measured rows, their scores, and what was left
+    out (questions about files the library lacks; questions beyond the limit)."""
+
+    source: str  # where the questions came from, for the report
+    llm: str  # the language model's status line
+    questions: int  # in the set
+    rows: tuple[AnswerRow, ...]
+    scores: AnswerScores
+    skipped: tuple[AnswerCase, ...]  # a file they name is not in the library
+    missing_files: tuple[str, ...]
+    beyond_limit: int
+    tokens_method: str
+    seconds: float
+
+
+def run_question_set(
+    cases: Sequence[AnswerCase],
+    runtime: Runtime,
+    choice: LLMChoice,
+    *,
+    source: str,
+    limit: int = 0,
+    config: RetrievalConfig | None = None,
+    tokens: TokenCounter = APPROX_TOKENS,
+    progress: Progress | None = None,
+) -> QuestionSetRun:
+    """Ask the first ``limit`` (0: all) of the questions whose files are ready in the library,
+    as :func:`run_answers` does, and score them; the others are counted as skipped.
+
+    Raises EvaluationError when nothing worth asking is left: no question, or every
+    answerable one is about files the library lacks.
+
+    >>> run = run_question_set(load_cases(path), runtime, choice, source=str(path), limit=10)
+    >>> run.scores.fact_accuracy_own, len(run.skipped), run.missing_files
+    (0.7, 2, ('dpr.pdf',))
+    """
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0 questions, got {limit}")
+    if not cases:
+        raise EvaluationError(f"{source} holds no questions.")
+    ready = {d.name for d in runtime.catalog.list_documents() if d.status == "ready"}
+    askable, skipped = in_library(cases, ready)
+    missing = tuple(sorted({f for c in skipped for f in c.files if f not in ready}))
+    if not any(c.answerable for c in askable) and any(c.answerable for c in cases):
+        shown = ", ".join(missing[:8]) + (
+            f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        )
+        answerable = sum(1 for c in cases if c.answerable)
+        raise EvaluationError(
+            f"The {answerable} answerable question(s) cannot be asked: the files they are "
+            f"about are not in your library ({shown}). Add them on the Library page first."
+        )
+    asked = askable[:limit] if limit else askable
+    started = time.perf_counter()
+    rows = run_answers(asked, runtime, choice, config=config, tokens=tokens, progress=progress)
+    return QuestionSetRun(
+        source=source,
+        llm=choice.status,
+        questions=len(cases),
+        rows=tuple(rows),
+        scores=score(rows),
+        skipped=tuple(skipped),
+        missing_files=missing,
+        beyond_limit=len(askable) - len(asked),
+        tokens_method=tokens.method,
+        seconds=round(time.perf_counter() - started, 1),
+    )
 
 
 # ── the scores ─────────────────────────────────────────────────────

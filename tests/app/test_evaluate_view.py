@@ -1,15 +1,19 @@
-"""The Evaluate page: a BEIR folder's table and chart, a refused folder, chunking with a scripted LLM."""
+"""The Evaluate page: a BEIR folder's table and chart, a refused folder, chunking and answer
+quality with a scripted LLM."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from ragcore import library
+from ragcore.evaluation.runs import one_run_at_a_time
 from ragcore.generation.llm import ChatLLM
 from ragcore.runtime import LLMChoice, Runtime
 from ragcore.testing.beir import write_beir_folder
@@ -49,11 +53,12 @@ def library_ready(runtime: Runtime, ingest_all: Callable[[], None], tmp_path: Pa
     ingest_all()
 
 
-def test_the_page_opens_with_both_tabs(app: AppTest) -> None:
+def test_the_page_opens_with_its_tabs(app: AppTest) -> None:
     _open(app)
     assert [t.label for t in app.tabs] == [
         "Benchmark (BEIR folder)",
         "Chunking strategies (your documents)",
+        "Answers (your documents)",
     ]
     assert app.button(key="beir_run") is not None
     assert not app.dataframe  # nothing has run yet
@@ -142,3 +147,138 @@ def test_chunking_without_an_llm_refuses_clearly(app: AppTest, library_ready: No
 def test_chunking_tab_waits_for_documents(app: AppTest) -> None:
     _open(app)
     assert any("No document is ready" in i.value for i in app.info)
+
+
+# ── Answers ────────────────────────────────────────────────────────
+
+FERRY = "Ferries to the island leave from pier seven at nine, noon and five."
+QUESTION_SET: list[dict[str, Any]] = [
+    {"id": "ferry", "question": QUESTION, "kind": "keyword", "file": "harbour.md",
+     "pages": [1], "facts": [["nine"], ["noon"]]},
+    {"id": "manual", "question": "How often does the pump need oil?", "kind": "numeric",
+     "file": "pump manual.pdf", "pages": [2], "facts": [["200 hours"]]},
+    {"id": "wind", "question": "At what wind speed does the crane stop working?",
+     "kind": "unanswerable", "file": "", "pages": [], "facts": []},
+]  # fmt: skip
+
+
+def _question_set(rows: list[dict[str, Any]] = QUESTION_SET) -> bytes:
+    return "\n".join(json.dumps(r) for r in rows).encode()
+
+
+def _ferry_reply(messages: list[dict[str, Any]]) -> str:
+    """Quotes the ferry sentence when asked about ferries; else declines."""
+    content = messages[-1]["content"]
+    sources = re.findall(r'<source id="(\d+)"[^>]*>(.*?)</source>', content, re.DOTALL)
+    if "ferries" in content.rsplit("Question:", 1)[-1].lower():
+        n = next(n for n, text in sources if "Ferries" in text)
+        return f'Quote [{n}]: "{FERRY}"\nAnswer: They leave at nine, noon and five [{n}].'
+    return "The documents do not say."
+
+
+@pytest.fixture
+def harbour_ready(runtime: Runtime, ingest_all: Callable[[], None], tmp_path: Path) -> None:
+    doc = tmp_path / "harbour.md"
+    doc.write_text("# Harbour\n\nThe crane lifts containers of forty tonnes.\n\n" + FERRY + "\n")
+    params = ChunkingParams(Strategy.SENTENCE, 64, 0)
+    library.add_file(runtime.catalog, runtime.settings.uploads_dir, doc, params)
+    ingest_all()
+
+
+def _answers_tab(app: AppTest) -> Any:
+    return next(t for t in app.tabs if t.label == "Answers (your documents)")
+
+
+def test_answers_tab_scores_a_question_set_and_skips_files_not_in_the_library(
+    app: AppTest, harbour_ready: None, use_llm: Callable[[LLMChoice], None], tmp_path: Path
+) -> None:
+    questions = tmp_path / "questions.jsonl"
+    questions.write_bytes(_question_set())
+    with ScriptedLLMServer(_ferry_reply, model="harbour-llm", delay=0.002) as server:
+        use_llm(LLMChoice(ChatLLM(server.base_url, server.model, None), "LLM: scripted"))
+        _open(app)
+        assert (app.text_input(key="answers_path").value or "").endswith("answers_dev.jsonl")
+        app.text_input(key="answers_path").set_value(str(questions))
+        app.number_input(key="answers_limit").set_value(0)
+        app.button(key="answers_run").click().run(timeout=120)
+        assert not app.exception
+        assert not app.error
+
+        tab = _answers_tab(app)
+        assert any("Answers — questions.jsonl" in _plain(h.value) for h in tab.subheader)
+        skipped = " ".join(_plain(i.value) for i in tab.info)
+        assert "1 question(s) skipped" in skipped and "pump manual.pdf" in skipped
+        metrics = {m.label: m.value for m in tab.metric}
+        assert metrics["Key facts (model's words)"] == "100%"
+        assert metrics["Unanswerable refused"] == "100%"
+        summary = dict(tab.dataframe[0].value.values.tolist())
+        assert summary["key facts stated, in the model's own words"] == "100%"
+        assert summary["cited-location precision (citations on an expected page)"] == "100%"
+        assert summary["refusal recall (unanswerable questions refused)"] == "100%"
+        assert summary["out-of-range citations (in answers)"] == "0 (0)"
+        assert summary["writing speed p50 (tokens/s)"] != "—"
+        by_kind = tab.dataframe[1].value
+        assert list(by_kind["kind"]) == ["keyword", "unanswerable"]
+        per_question = tab.dataframe[2].value
+        assert list(per_question["verdict"]) == ["right", "refused"]
+
+        app.run()  # a rerun shows the kept result again
+        assert any("Answers — questions.jsonl" in _plain(h.value) for h in app.subheader)
+
+        # The answers' measured speed reaches the System view.
+        app.switch_page("views/system.py").run()
+    shown = " ".join(str(m.value) for m in app.markdown).replace("\\", "")
+    assert "tokens/s (median of the last 2 answers)" in shown  # both were written by the model
+
+
+def test_an_uploaded_question_set_is_used_before_the_path(
+    app: AppTest, harbour_ready: None, use_llm: Callable[[LLMChoice], None]
+) -> None:
+    with ScriptedLLMServer(_ferry_reply, model="harbour-llm") as server:
+        use_llm(LLMChoice(ChatLLM(server.base_url, server.model, None), "LLM: scripted"))
+        _open(app)
+        app.text_input(key="answers_path").set_value("/no/such/file.jsonl")
+        app.file_uploader(key="answers_upload").set_value(
+            ("mine.jsonl", _question_set(QUESTION_SET[:1]), "application/json")
+        )
+        app.button(key="answers_run").click().run(timeout=120)
+    assert not app.exception
+    assert not app.error
+    tab = _answers_tab(app)
+    assert any("Answers — mine.jsonl" in _plain(h.value) for h in tab.subheader)
+    assert not tab.info  # nothing skipped
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "There is no file at"),
+        (b'{"id": "x", "question": "Why?", "kind": "riddle"}', "questions.jsonl line 1"),
+        (_question_set(QUESTION_SET[1:2]), "The 1 answerable question(s) cannot be asked"),
+    ],
+)
+def test_a_question_set_that_cannot_run_says_why(
+    app: AppTest, harbour_ready: None, tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    questions = tmp_path / "questions.jsonl"
+    if content is not None:
+        questions.write_bytes(content)
+    _open(app)
+    app.text_input(key="answers_path").set_value(str(questions))
+    app.button(key="answers_run").click().run()
+    assert not app.exception
+    assert message in _plain(" ".join(e.value for e in app.error))
+    assert not _answers_tab(app).dataframe
+
+
+def test_a_second_evaluation_waits_for_the_first(
+    app: AppTest, harbour_ready: None, tmp_path: Path
+) -> None:
+    questions = tmp_path / "questions.jsonl"
+    questions.write_bytes(_question_set())
+    _open(app)
+    app.text_input(key="answers_path").set_value(str(questions))
+    with one_run_at_a_time():  # another session's evaluation
+        app.button(key="answers_run").click().run()
+    assert not app.exception
+    assert "Another evaluation is running" in " ".join(e.value for e in app.error)

@@ -17,9 +17,9 @@ from bench.beir_folder import (
     fusion_from_settings,
     published_anchors,
 )
-from bench.common import one_run_at_a_time
 from ragcore.errors import EvaluationError
 from ragcore.evaluation import BeirDataset, BeirDoc
+from ragcore.evaluation.runs import one_run_at_a_time
 from ragcore.models.loader import Models
 from ragcore.settings import Settings
 from ragcore.testing.beir import TWIN_CORPUS, TWIN_QRELS, write_beir_folder
