@@ -194,7 +194,7 @@ def connect_llm(settings: Settings, *, gguf: Path | None = None) -> LLMChoice:
         f"LLM: local {name} via llama.cpp at {server.base_url}",
         server,
         queue=GenerationQueue(),
-        grammar=True,
+        grammar=settings.local_llm_grammar,
     )
 
 
