@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -193,6 +194,7 @@ class EmbeddedStore:
         with self._lock:
             _common.check_points(points, self._require_spaces())
             client = self._client()
+            _commit_without_fsync(client, self.collection)
             for batch in _common.batches(points, self._batch_size):
                 client.upsert(
                     self.collection,
@@ -207,6 +209,7 @@ class EmbeddedStore:
         with self._lock:
             if self._spaces() is None:
                 return
+            _commit_without_fsync(self._client(), self.collection)
             self._client().delete(
                 self.collection,
                 points_selector=models.FilterSelector(filter=_doc_filter([doc_id])),
@@ -276,6 +279,23 @@ class _Folder:
     def __init__(self) -> None:
         self.client: QdrantClient | None = None
         self.lock = threading.RLock()
+
+
+def _commit_without_fsync(client: QdrantClient, collection: str) -> None:
+    """Put the collection's SQLite file in WAL mode with ``synchronous = NORMAL``, as the catalog is.
+
+    Local mode commits every point on its own, and in SQLite's default mode each commit waits
+    for the disk: 2,000 points took 8.8 s to upsert, 0.8 s like this (the whole ingestion
+    write stage of the shared PDFs). A process crash loses nothing; a power cut may lose the
+    last commits, as for the catalog, and `ingest check --repair` re-queues what went missing.
+    Local mode's internals are not an API: where they are not as expected this does nothing.
+    """
+    local = getattr(client, "_client", None)
+    storage = getattr(getattr(local, "collections", {}).get(collection), "storage", None)
+    connection = getattr(storage, "storage", None)
+    if isinstance(connection, sqlite3.Connection) and not connection.in_transaction:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
 
 
 def _doc_filter(doc_ids: Sequence[str]) -> models.Filter:

@@ -6,6 +6,7 @@ import math
 import os
 import random
 import socket
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from itertools import pairwise
@@ -423,6 +424,31 @@ def test_embedded_store_held_by_another_client_says_so(tmp_path: Path) -> None:
     finally:
         second.close()
         owner.close()
+
+
+def test_embedded_store_commits_without_waiting_for_the_disk_and_keeps_its_points(
+    tmp_path: Path,
+) -> None:
+    """WAL with synchronous=NORMAL, as the catalog: a commit per point no longer waits on fsync."""
+    folder = tmp_path / "vectors"
+    rng = random.Random(3)
+    points = [
+        Point(id=point_id("d", i), vectors={"text": unit(rng, 8)}, payload={"doc_id": "d"})
+        for i in range(20)
+    ]
+    store = EmbeddedStore(folder, collection="wal")
+    store.ensure_collection({"text": 8})
+    store.upsert(points)
+    store.delete_document("gone")
+    store.close()
+    (database,) = folder.rglob("storage.sqlite")
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    reopened = EmbeddedStore(folder, collection="wal")
+    try:
+        assert reopened.count("d") == 20
+    finally:
+        reopened.close()
 
 
 # ─── VectorAI only: startup, capacity, credentials ──────────────────────────
