@@ -189,6 +189,10 @@ def _downscaled(img: Image.Image, side: int) -> Image.Image:
 
 
 def _save(img: Image.Image, fmt: str, **options: object) -> bytes:
+    if fmt == "PNG":
+        # zlib's fastest level: these copies are read back by this app only, and Pillow's
+        # default (6) spent a quarter more CPU on the PNGs of the shared PDFs.
+        options.setdefault("compress_level", 1)
     buffer = io.BytesIO()
     img.save(buffer, fmt, **options)
     return buffer.getvalue()
