@@ -114,10 +114,10 @@ class Settings(BaseSettings):
     # reports AMX, where they crash the server on the VMs this is tested on.
     local_llm_extra_buffers: Literal["auto", "on", "off"] = "auto"
     # Constrain the local model's reply to the quote-then-answer form with a GBNF grammar.
-    # Off: llama-cpp-python applies a grammar to the whole 152k-token vocabulary before top-k
-    # at every step, which made writing 2-3 times slower here; the reply is parsed leniently
-    # and cut at its answer line instead.
-    local_llm_grammar: bool = False
+    # It costs speed (llama-cpp-python applies it to the whole 152k-token vocabulary before
+    # top-k at every step: writing was 2-3 times slower here), but without it the 1.5B model
+    # often skips the quote line, and an answer without a quote cannot be verified.
+    local_llm_grammar: bool = True
     # A quote line and a one-sentence answer fit in far fewer; a runaway reply stops here.
     llm_max_tokens: int = 256
     llm_temperature: float = 0.1
