@@ -131,7 +131,10 @@ def _print_answer_footer(answer: Answer, llm_status: str) -> None:
         print(f"(searched for: {answer.standalone_question})")
     for c in answer.citations:
         mark = "ok " if c.supported else "UNSUPPORTED"
-        print(f"[{c.number}] {mark} {c.file_name} p.{c.page} (support {c.support:.2f})")
+        # The source's location ("sheet Q3, rows 12–40", "slide 4"), not only its page.
+        source = answer.sources[c.number - 1] if 0 < c.number <= len(answer.sources) else None
+        where = source.where if source is not None else f"page {c.page}"
+        print(f"[{c.number}] {mark} {c.file_name}, {where} (support {c.support:.2f})")
     for s in answer.unsupported_sentences:
         print(f"unsupported: {s}")
     for note in answer.notes:

@@ -200,8 +200,9 @@ def source_card(
     st.markdown(f'<span id="{anchor}"></span>', unsafe_allow_html=True)
     # The key names the card (class st-key-<anchor>) for the script that opens it from [n].
     with st.expander(render.md_escape(title), key=anchor):
-        section = f" · {render.md_escape(hit.section)}" if hit.section else ""
-        st.caption(f"**{render.md_escape(hit.file_name)}** · page {hit.page}{section}")
+        # Where the passage is as a person finds it: "sheet Q3, rows 12–40", "slide 4", a
+        # section path, or "page 2" (and its section) for a PDF.
+        st.caption(f"**{render.md_escape(hit.file_name)}** · {render.md_escape(hit.where)}")
         if hit.ocr_confidence is not None:
             st.caption(f"text from OCR (confidence {hit.ocr_confidence:.2f})")
         if hit.kind == ChunkKind.IMAGE:
@@ -283,7 +284,7 @@ def verified_quotes(answer: Answer, prefix: str) -> None:
             render.quote_html(quote.text, quote.number, anchor_prefix=prefix),
             unsafe_allow_html=True,
         )
-        st.caption(render.quote_caption(hit.file_name, hit.page, quote.score, quote.cited))
+        st.caption(render.quote_caption(hit.file_name, hit.where, quote.score, quote.cited))
 
 
 def unverified_reply(text: str, why: str) -> None:

@@ -106,6 +106,30 @@ def test_question_gets_a_cited_answer_with_source_cards(app: AppTest, library_re
     assert len([m for m in app.chat_message if m.name == "assistant"]) == 2
 
 
+def test_source_cards_name_rows_and_sections_instead_of_pages(
+    app: AppTest, runtime: Runtime, ingest_all: Callable[[], None], tmp_path: Path
+) -> None:
+    """A spreadsheet row is cited by its rows, a Markdown passage by its section: no "page 1"."""
+    params = chunking_params(runtime.settings)
+    prices = tmp_path / "prices.csv"
+    prices.write_text("item,price\nbolt,3\nturbine blade,1250\nwasher,1\n")
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Turbines\n\n## Blades\n\nA turbine blade is inspected yearly.\n")
+    for path in (prices, notes):
+        library.add_file(runtime.catalog, runtime.settings.uploads_dir, path, params)
+    ingest_all()
+    app.run()
+    _ask(app, "What does a turbine blade cost?")
+
+    cards = {e.label: e for e in app.expander if e.label.startswith("\\[")}
+    csv_card = next(e for label, e in cards.items() if "prices\\.csv" in label)
+    md_card = next(e for label, e in cards.items() if "notes\\.md" in label)
+    csv_caption = csv_card.caption[0].value
+    assert csv_caption.startswith("**prices\\.csv** · rows ") and "page" not in csv_caption
+    assert md_card.caption[0].value.startswith("**notes\\.md** · Turbines")
+    assert "page" not in md_card.label
+
+
 def test_document_html_is_shown_escaped(app: AppTest, library_ready: None) -> None:
     app.run()
     _ask(app, "What does the widget script do?")

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from ragcore.catalog import DocumentRecord
 from ragcore.runtime import Runtime
 from ragcore.testing.documents import make_text_pdf
+from ragcore.types import Chunk
 
 
 def shown(markdown: str) -> str:
@@ -153,3 +155,25 @@ def test_file_names_in_notes_are_shown_as_typed_not_as_markdown(app: AppTest) ->
     # Brackets and parentheses escaped: no colour directive, no image fetched by the browser.
     assert r"\[alarm\]" in note and r"\!\[x\]\(http:x\)" in note
     assert shown(note) == "Added :red[alarm] ![x](http:x).txt; indexing starts shortly."
+
+
+def test_table_says_how_many_pages_ocr_read(app: AppTest, runtime: Runtime) -> None:
+    """A scan's row counts its OCR'd pages (set by ingestion from the parse), a text PDF's 0."""
+    catalog = runtime.catalog
+    for doc_id, name, ocr in (("a" * 64, "scan.pdf", 3), ("b" * 64, "text.pdf", 0)):
+        catalog.upsert_document(
+            DocumentRecord(
+                id=doc_id, name=name, mime="application/pdf", size_bytes=10, path=f"/x/{name}"
+            )
+        )
+        chunk = Chunk(doc_id=doc_id, chunk_no=0, page=1, start=0, end=4, text="text")
+        catalog.replace_chunks(
+            doc_id,
+            [chunk],
+            embed_model="testing/hashing",
+            stats={"pages": 4, "pages_without_text": 1, "pages_ocr": ocr},
+        )
+    app.run()
+    rows = {r["name"]: r for r in _table(app)}
+    assert rows["scan.pdf"]["pages read by OCR"] == 3
+    assert rows["text.pdf"]["pages read by OCR"] == 0

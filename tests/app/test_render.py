@@ -79,11 +79,20 @@ def test_quote_and_model_reply_are_inert() -> None:
 
 
 def test_quote_caption_says_exact_or_how_close() -> None:
-    assert render.quote_caption("a_b.pdf", 4, 100.0) == (
+    assert render.quote_caption("a_b.pdf", "page 4", 100.0) == (
         "Quoted from a\\_b\\.pdf, page 4 — found on the page (exact)"
     )
-    assert render.quote_caption("m.pdf", 2, 93.6, cited=1).endswith(
+    assert render.quote_caption("m.pdf", "page 2", 93.6, cited=1).endswith(
         "(close match, 94%); the model named source [1]"
+    )
+
+
+def test_quote_caption_names_a_location_other_than_a_page() -> None:
+    assert render.quote_caption("budget.xlsx", "sheet Q3, rows 12–40", 100.0) == (
+        "Quoted from budget\\.xlsx, sheet Q3, rows 12–40 — found in the passage (exact)"
+    )
+    assert render.quote_caption("deck.pptx", "slide 4, Roadmap", 100.0).startswith(
+        "Quoted from deck\\.pptx, slide 4, Roadmap — found in"
     )
 
 

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ragcore.__main__ import _doc_ids, build_parser
-from ragcore.answering import NO_WORDS
+from ragcore.__main__ import _doc_ids, _print_answer_footer, build_parser
+from ragcore.answering import NO_WORDS, Answer
+from ragcore.generation.citations import Citation
+from ragcore.types import ChunkKind, Hit
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "PASSWORD456"
@@ -139,3 +141,38 @@ def test_cli_failing_llm_is_named_without_its_credentials(data_dir: Path) -> Non
     assert answer["llm"] == f"model 'default' at {shown} (no API key)"
     assert answer["answer"].startswith("The configured language model could not be used")
     assert any(shown in note for note in answer["notes"])
+
+
+def test_ask_footer_names_each_citation_by_its_location(capsys: pytest.CaptureFixture[str]) -> None:
+    sheet = Hit(
+        "p1",
+        "d1",
+        "budget.xlsx",
+        3,
+        0,
+        0,
+        10,
+        ChunkKind.TEXT,
+        "Q3 rows",
+        location="sheet Q3, rows 12–40",
+    )
+    pdf = Hit("p2", "d2", "manual.pdf", 2, 1, 0, 10, ChunkKind.TEXT, "oil")
+    answer = Answer(
+        question="q",
+        standalone_question="q",
+        text="a [1] [2]",
+        mode="extractive",
+        citations=tuple(
+            Citation(n, h.point_id, h.doc_id, h.file_name, h.page, True, 1.0, ("a",))
+            for n, h in ((1, sheet), (2, pdf))
+        ),
+        removed_citations=(),
+        unsupported_sentences=(),
+        sources=(sheet, pdf),
+        prompt_sources="",
+        timings={},
+    )
+    _print_answer_footer(answer, "LLM: none")
+    out = capsys.readouterr().out
+    assert "[1] ok  budget.xlsx, sheet Q3, rows 12–40 (support 1.00)" in out
+    assert "[2] ok  manual.pdf, page 2 (support 1.00)" in out
