@@ -57,6 +57,7 @@ class IngestReport:
     images: int
     warnings: tuple[str, ...]
     seconds: dict[str, float] = field(default_factory=dict)  # per stage
+    pages_ocr: int = 0  # pages whose text OCR read (their time is in "parse")
 
 
 def collection_dims(
@@ -257,6 +258,7 @@ class Ingestor:
             images=images,
             warnings=parsed.warnings,
             seconds=seconds,
+            pages_ocr=parsed.pages_ocr,
         )
 
     def _chunk(

@@ -43,3 +43,4 @@ def test_run_times_each_file_through_the_worker(
     rows = {r["file"]: r for r in report["rows"]}  # type: ignore[attr-defined]
     assert rows["manual.pdf"]["wall_seconds"] >= sum(rows["manual.pdf"]["seconds"].values())
     assert report["throughput_ratio"] is not None
+    assert report["pages_ocr"] == 0 and report["throughput_ratio_without_ocr"] is not None

@@ -98,6 +98,11 @@ def test_regenerating_keeps_hand_written_sections_in_place_and_marks_kept_ones()
     assert "0.712" not in by_title["Ingestion speed"] and "| 0.9 |" in by_title["Ingestion speed"]
     assert "Target met (0.9)" in by_title["Ingestion speed"]
     assert "sandboxed child process" in by_title["Ingestion speed"]
+    assert "read by OCR" not in by_title["Ingestion speed"]
+    with_ocr = {**_ingest_results(), "pages_ocr": 11, "files_ocr": 3}
+    with_ocr["throughput_ratio_without_ocr"] = 0.93
+    ocr_text = report.section_ingest(with_ocr)
+    assert "11 pages of 3 files were read by OCR" in ocr_text and "= 0.93." in ocr_text
     # No SciFact results this time: the earlier section stays, subsections and all, marked.
     beir = by_title["Retrieval quality (SciFact)"]
     assert "nDCG 0.70, measured before." in beir and "### Tuning on the train split" in beir
