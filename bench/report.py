@@ -17,6 +17,7 @@ from bench.common import REPO_ROOT, default_workdir, log, machine, shared_data_d
 BENCH_DIR = REPO_ROOT / "bench"
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 ANSWERS_BASELINE = BENCH_DIR / "answers_baseline.json"
+BATCH_IMPORT_PREFIX = "For comparison, the batched text import"  # from the SciFact run
 PLOTS = {
     "beir": "beir_ndcg.png",
     "peer": "peer.png",
@@ -377,7 +378,7 @@ def batch_import_line(beir: Mapping[str, Any] | None) -> str:
         return ""
     total = sum(seconds.values())
     return (
-        f"For comparison, the batched text import (`ingest.batch.ingest_texts`, no parsing) built the "
+        f"{BATCH_IMPORT_PREFIX} (`ingest.batch.ingest_texts`, no parsing) built the "
         f"SciFact index: {stats['timed_documents']} abstracts, {stats['timed_chunks']} chunks in "
         f"{total:.0f} s ({stats['timed_chunks'] / total:.1f} chunks/s on a machine busier than for "
         f"the table above); embedding took {seconds['embed'] / total:.1%} of it (chunk "
@@ -703,6 +704,14 @@ def split_sections(markdown: str) -> list[tuple[str, str]]:
     return [(title, "\n".join(lines).rstrip()) for title, lines in sections]
 
 
+def _with_paragraph(text: str, previous: str, prefix: str) -> str:
+    """``text`` ending with the paragraph of ``previous`` that starts with ``prefix``, if any."""
+    paragraphs = [p for p in previous.split("\n\n") if p.startswith(prefix)]
+    if not paragraphs or prefix in text:
+        return text
+    return f"{text}\n\n{paragraphs[0].rstrip()}"
+
+
 def _kept(text: str) -> str:
     """An earlier run's section, marked as such once."""
     if KEPT_NOTE in text:
@@ -754,6 +763,9 @@ def render(
     def section(step: str) -> str:
         title = SECTION_TITLES[step]
         fresh = made[step].rstrip()
+        if step == "ingest" and not batch_import_line(results.get("beir")):
+            # That paragraph comes from the SciFact run: without one, keep the earlier paragraph.
+            fresh = _with_paragraph(fresh, old_text.get(title, ""), BATCH_IMPORT_PREFIX)
         # An earlier "not run" placeholder is no earlier result: it is written anew.
         if results.get(step) is None and old_text.get(title, fresh) != fresh:
             return _kept(old_text[title])
