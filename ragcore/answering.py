@@ -513,7 +513,7 @@ class Answerer:
         strong = best >= STRONG_EVIDENCE
         # "The torque should a nut be tightened to [1]." answers nothing: a small model asked
         # what the sources do not hold often turns the question into a statement and cites it.
-        echoed = bool(reply.answer) and restates(reply.answer, question, quotes)
+        echoed = bool(reply.answer) and restates(reply.answer, question)
         if reply.refused or not reply.answer or echoed:
             declined = "only restated the question" if echoed else "declined to answer"
             if quotes:
@@ -572,19 +572,16 @@ class _Verdict:
     declined: bool = False
 
 
-def restates(answer: str, question: str, quotes: Sequence[VerifiedQuote]) -> bool:
-    """Whether ``answer`` says nothing the question did not: no number and no word of its own
-    that the quoted passages hold. A yes or a no is an answer."""
+def restates(answer: str, question: str) -> bool:
+    """Whether ``answer`` says nothing the question did not: no number and no content word of
+    its own. A yes or a no is an answer. (An answer that adds words its quote does not hold is
+    a different failure, judged by ``_ungrounded``.)"""
     said = strip_markers(answer)
     if re.match(r"\W*(?:yes|no)\b", said, re.IGNORECASE):
         return False
-    backing = " ".join(q.text for q in quotes)
     if set(_NUMBER.findall(said)) - set(_NUMBER.findall(question)):
         return False
-    new_words = content_words(said) - content_words(question)
-    if not quotes:
-        return not new_words
-    return not new_words & content_words(backing)
+    return not content_words(said) - content_words(question)
 
 
 def _as_read(evidence: Evidence) -> list[Hit]:

@@ -13,7 +13,6 @@ from ragcore.answering import (
     NOT_FOUND,
     REFUSED_LABEL,
     Answerer,
-    VerifiedQuote,
     restates,
 )
 from ragcore.generation.llm import ChatLLM
@@ -181,16 +180,15 @@ def test_an_answer_about_a_number_no_source_mentions_is_not_verified(rt: Runtime
 
 
 def test_restating_is_told_from_answering() -> None:
-    quote = VerifiedQuote(1, 0, 40, "FIPS 199 defines three security categories", 100.0, None)
     question = "How many security categories does FIPS 199 define?"
-    assert restates("FIPS 199 defines security categories [1].", question, [quote])
-    assert not restates("It defines three [1].", question, [quote])
-    assert not restates("FIPS 199 defines 3 categories [1].", question, [quote])
-    assert not restates("Yes [1].", "Does FIPS 199 define categories?", [quote])
-    # Words of its own that no quote holds are not an answer either; nor, without a quote,
-    # words of the question alone.
-    assert restates("The security categories are defined [1].", question, [])
-    assert not restates("Seven categories.", question, [])
+    assert restates("FIPS 199 defines security categories [1].", question)
+    assert restates("The security categories are defined [1].", question)
+    assert not restates("It defines three [1].", question)
+    assert not restates("FIPS 199 defines 3 categories [1].", question)
+    assert not restates("Yes [1].", "Does FIPS 199 define categories?")
+    # Words of its own are an answer, right or wrong: whether its quote holds them is judged
+    # apart, so the model's words are labelled unverified, not "did not answer".
+    assert not restates("Integrity means information is not altered [2].", "What is integrity?")
 
 
 def test_a_bare_refusal_with_weak_evidence_is_not_found(rt: Runtime) -> None:
