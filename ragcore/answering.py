@@ -234,7 +234,6 @@ class AnswerStream:
         """The reply as it is written; ``status`` hears the stage ("waiting: 1 answer ahead",
         "reading 3 sources", "writing")."""
         say = status or (lambda _text: None)
-        first = True
         try:
             with self._turn(say):
                 if self._mode == "llm":
@@ -250,9 +249,9 @@ class AnswerStream:
                         break
                     last_at = time.perf_counter()
                     count += 1
-                    if first:
+                    if count == 1:
                         self.timings["first_token"] = _ms(self._started)
-                        first, first_at = False, last_at
+                        first_at = last_at
                         if self._mode == "llm":
                             say("writing")
                     self._parts.append(piece)
@@ -515,24 +514,24 @@ class Answerer:
         # what the sources do not hold often turns the question into a statement and cites it.
         echoed = bool(reply.answer) and restates(reply.answer, question)
         if reply.refused or not reply.answer or echoed:
-            declined = "only restated the question" if echoed else "declined to answer"
+            how = "only restated the question" if echoed else "declined to answer"
             if quotes:
                 # "The documents do not say" beside a quote that is on the page: the quote is
                 # the better answer, and it has been checked.
                 return _Verdict(
                     _extract(REFUSED_LABEL, quotes), "extract", tuple(quotes), raw.strip(),
-                    f"the model {declined}, but the sentence it quoted is on the page",
+                    f"the model {how}, but the sentence it quoted is on the page",
                     declined=True,
                 )  # fmt: skip
             if strong:
                 return _Verdict(
                     _evidence_extract(REFUSED_LABEL, evidence), "extract", (), raw.strip(),
-                    f"the model {declined}; the closest sentences are shown instead",
+                    f"the model {how}; the closest sentences are shown instead",
                     declined=True,
                 )  # fmt: skip
             return _Verdict(
                 NOT_FOUND, "not_found", (), raw.strip() if echoed else "",
-                f"the model {declined}" if echoed else "the model found no answer",
+                f"the model {how}" if echoed else "the model found no answer",
                 declined=True,
             )  # fmt: skip
         problem = _ungrounded(question, reply, quotes, evidence, failed)

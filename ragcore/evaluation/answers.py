@@ -247,10 +247,10 @@ def own_words(mode: str, text: str, model_text: str = "") -> str:
 
 def is_refusal(mode: str, own: str) -> bool:
     """Whether the answer says the documents do not hold one: nothing was found
-    (``not_found``), or the model's own words say so (a row also counts as refused when the
-    pipeline judged that the model declined: ``Answer.declined``) (the pipeline's own refusal test,
+    (``not_found``), or the model's own words say so (the pipeline's own refusal test,
     ``ragcore.generation.quoted.is_refusal``: "The documents do not say.", "could not find",
-    "no information", …).
+    "no information", …). A row also counts as refused when the pipeline judged that the
+    model declined (``Answer.declined``).
 
     >>> is_refusal("llm", "The documents do not say.")
     True
