@@ -85,7 +85,7 @@ $(VENV)/.bench: $(VENV)/.dev
 	$(PIP) install -q -e '.[dev,bench]'
 	@touch $@
 
-bench: $(VENV)/.bench
+bench: $(VENV)/.bench $(VENV)/.llm-qwen
 	$(PY) -m bench.report
 
 clean:
