@@ -7,13 +7,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ingest.chunking import chunk_pages
-from ingest.pipeline import WRITE_BATCH, collection_dims, point_payload
+from ingest.pipeline import collection_dims
+from ingest.writer import ChunkWriter, DocumentWrite, MadeBy, chunk_point, document_stats
 from ragcore.catalog import Catalog, DocumentRecord
 from ragcore.models.loader import Models
-from ragcore.models.provenance import fingerprint_of
 from ragcore.spaces import distance_of
 from ragcore.stores.base import VectorStore
-from ragcore.types import TEXT_SPACE, Chunk, ChunkingParams, Page, Point
+from ragcore.types import TEXT_SPACE, Chunk, ChunkingParams, Page
 
 # Chunks per embedding call: big enough that per-call overhead vanishes, small enough that a
 # batch of long chunks stays well inside memory. The model sorts a batch by length itself.
@@ -85,19 +85,10 @@ class _Batcher:
         self.seconds["embed"] += time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        model_id = self.text_model.model_id
-        fingerprint = fingerprint_of(self.text_model)
-        names = {doc.doc_id: doc.name for doc in batch}
-        points = [
-            Point(
-                id=c.point_id,
-                vectors={TEXT_SPACE: vec.tolist()},
-                payload=point_payload(
-                    c, names[c.doc_id], self.params, model_id, fingerprint=fingerprint
-                ),
-            )
-            for c, vec in zip(chunks, vectors, strict=True)
-        ]
+        made_by = MadeBy.of(self.text_model)
+        stats = document_stats(self.params, mime="text/plain", pages=1, pages_without_text=0)
+        writes = []
+        offset = 0
         for doc in batch:
             _, created = self.catalog.upsert_document(
                 DocumentRecord(
@@ -109,29 +100,22 @@ class _Batcher:
                     status="processing",
                 )
             )
-            if not created:
-                # Re-importing: drop the old points, a shorter text may have fewer chunks. New
-                # documents skip this because a filtered delete scans the whole local store.
-                self.store.delete_document(doc.doc_id)
-        # As in Ingestor: the store first, then the catalog, so a crash leaves orphan points
-        # (found by `ingest check --repair`), never catalog rows without vectors.
-        for i in range(0, len(points), WRITE_BATCH):
-            self.store.upsert(points[i : i + WRITE_BATCH])
-        for doc in batch:
-            self.catalog.replace_chunks(
-                doc.doc_id,
-                doc.chunks,
-                embed_model=model_id,
-                embed_fingerprint=fingerprint,
-                stats={
-                    "mime": "text/plain",
-                    "pages": 1,
-                    "pages_without_text": 0,
-                    "strategy": str(self.params.strategy),
-                    "chunk_size": self.params.chunk_size,
-                    "overlap": self.params.overlap,
-                },
+            points = [
+                chunk_point(
+                    c, file_name=doc.name, params=self.params, made_by=made_by, text=vec.tolist()
+                )
+                for c, vec in zip(
+                    doc.chunks, vectors[offset : offset + len(doc.chunks)], strict=True
+                )
+            ]
+            offset += len(doc.chunks)
+            # Re-importing drops the old points first: a shorter text may have fewer chunks.
+            writes.append(
+                DocumentWrite(
+                    doc.doc_id, tuple(doc.chunks), tuple(points), stats, clear=not created
+                )
             )
+        ChunkWriter(self.catalog, self.store, made_by).write(writes)
         self.seconds["write"] += time.perf_counter() - t0
         self.documents += len(batch)
         self.chunks += len(chunks)

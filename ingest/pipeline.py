@@ -16,11 +16,11 @@ from ingest.parsers.detect import DOCX, HTML, MARKDOWN, PDF
 from ingest.parsers.image import THUMB_SIDE, to_png
 from ingest.parsers.ocr import OCR_UNAVAILABLE
 from ingest.sandbox import ParseSandbox
+from ingest.writer import ChunkWriter, DocumentWrite, MadeBy, chunk_point, document_stats
 from ragcore.catalog import Catalog, SpaceChanged
 from ragcore.errors import CapacityExceeded, FileTooLarge, IngestError
 from ragcore.models.base import ImageEmbedder, TextEmbedder
 from ragcore.models.loader import Models
-from ragcore.models.provenance import fingerprint_of
 from ragcore.spaces import Pinned, distance_of, moved_since, pin
 from ragcore.stores.base import VectorStore
 from ragcore.types import (
@@ -41,7 +41,6 @@ KNOWN_IMAGE_DIMS = {"sentence-transformers/clip-ViT-B-32": 512, "clip-ViT-B-32":
 
 ProgressFn = Callable[[str, float], None]
 EMBED_BATCH = 128
-WRITE_BATCH = 256
 
 
 class JobLost(Exception):
@@ -221,32 +220,21 @@ class Ingestor:
         report("writing", 0.92)
         self._check_capacity(doc_id, len(points), store)
         self._save_thumbnails(parsed, chunks)
-        # The store first, then the catalog in one transaction: the catalog is the authority on
-        # what exists, so a crash in between leaves points the catalog does not list (found and
-        # removed by `ingest check --repair`), never catalog rows without vectors.
-        store.delete_document(doc_id)
-        for i in range(0, len(points), WRITE_BATCH):
-            store.upsert(points[i : i + WRITE_BATCH])
-            # Also renews the lease: a large document's writes can outlast it.
-            report("writing", 0.92 + 0.07 * min(i + WRITE_BATCH, len(points)) / len(points))
         images = sum(1 for c in chunks if c.kind == ChunkKind.IMAGE)
-        self.catalog.replace_chunks(
-            doc_id,
-            chunks,
-            embed_model=text_model.model_id,
-            embed_fingerprint=fingerprint_of(text_model),
-            # Refused if a re-embed switched spaces after we pinned ours (ingest() retries).
-            space=pinned.space_name,
-            stats={
-                "pages": len(parsed.pages),
-                "pages_without_text": parsed.pages_without_text,
-                "pages_ocr": parsed.pages_ocr,
-                "warnings": "\n".join(parsed.warnings),
-                "strategy": str(params.strategy),
-                "chunk_size": params.chunk_size,
-                "overlap": params.overlap,
-                "mime": parsed.mime,
-            },
+        stats = document_stats(
+            params,
+            mime=parsed.mime,
+            pages=len(parsed.pages),
+            pages_without_text=parsed.pages_without_text,
+            pages_ocr=parsed.pages_ocr,
+            warnings=parsed.warnings,
+        )
+        # Refused if a re-embed switched spaces after we pinned ours (ingest() retries).
+        writer = ChunkWriter(self.catalog, store, MadeBy.of(text_model), space=pinned.space_name)
+        writer.write(
+            [DocumentWrite(doc_id, tuple(chunks), tuple(points), stats)],
+            # Also renews the lease: a large document's writes can outlast it.
+            lambda done, total: report("writing", 0.92 + 0.07 * done / total),
         )
         seconds["write"] = time.perf_counter() - t0
         report("done", 1.0)
@@ -365,27 +353,18 @@ class Ingestor:
                     image_vecs[chunk.chunk_no] = vec
                 done += len(batch)
                 report("embedding", 0.15 + 0.75 * done / max(total, 1))
-        points = []
-        for chunk in chunks:
-            vectors: dict[str, list[float]] = {}
-            if chunk.chunk_no in text_vecs:
-                vectors[TEXT_SPACE] = text_vecs[chunk.chunk_no].tolist()
-            if chunk.chunk_no in image_vecs:
-                vectors[IMAGE_SPACE] = image_vecs[chunk.chunk_no].tolist()
-            points.append(
-                Point(
-                    id=chunk.point_id,
-                    vectors=vectors,
-                    payload=point_payload(
-                        chunk,
-                        parsed.name,
-                        params,
-                        text_model.model_id,
-                        fingerprint=fingerprint_of(text_model),
-                    ),
-                )
+        made_by = MadeBy.of(text_model)
+        return [
+            chunk_point(
+                chunk,
+                file_name=parsed.name,
+                params=params,
+                made_by=made_by,
+                text=text_vecs[chunk.chunk_no].tolist() if chunk.chunk_no in text_vecs else None,
+                image=image_vecs[chunk.chunk_no].tolist() if chunk.chunk_no in image_vecs else None,
             )
-        return points
+            for chunk in chunks
+        ]
 
     def _check_capacity(self, doc_id: str, needed: int, store: VectorStore | None = None) -> None:
         store = store or self.store
@@ -415,28 +394,6 @@ class Ingestor:
 
 def thumbnail_path(thumbs_dir: Path, doc_id: str, chunk_no: int) -> Path:
     return thumbs_dir / doc_id / f"{chunk_no}.png"
-
-
-def point_payload(
-    chunk: Chunk, file_name: str, params: ChunkingParams, model_id: str, *, fingerprint: str = ""
-) -> dict[str, object]:
-    return {
-        "doc_id": chunk.doc_id,
-        "file_name": file_name,
-        "page": chunk.page,
-        "chunk_no": chunk.chunk_no,
-        "kind": str(chunk.kind),
-        "text": chunk.text,
-        "start": chunk.start,
-        "end": chunk.end,
-        "section": chunk.section,
-        "location": chunk.location,
-        "image_index": chunk.image_index,
-        "ocr_confidence": chunk.ocr_confidence,
-        "strategy": str(params.strategy),
-        "embed_model": model_id,
-        "embed_fingerprint": fingerprint,  # which weights of embed_model made the vectors
-    }
 
 
 def _caption(parsed: ParsedDocument, page: Page, index: int) -> str:

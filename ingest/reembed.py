@@ -8,7 +8,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 
-from ingest.pipeline import JobLost, ProgressFn, collection_dims, point_payload
+from ingest.pipeline import JobLost, ProgressFn, collection_dims
+from ingest.writer import MadeBy, chunk_point
 from ragcore.catalog import Catalog, ChunkRow, DocumentRecord, JobRecord, SpaceBusy, SpaceRecord
 from ragcore.errors import CapacityExceeded, IngestError
 from ragcore.models.base import TextEmbedder
@@ -351,27 +352,25 @@ def _points(
     if with_text:
         vectors = text.embed_passages([r.text for r in with_text])
         text_vectors = {r.point_id: v.tolist() for r, v in zip(with_text, vectors, strict=True)}
+    made_by = MadeBy(text.model_id, fingerprint)
     points = []
     for row in rows:
-        named: dict[str, list[float]] = {}
-        if row.point_id in text_vectors:
-            named[TEXT_SPACE] = text_vectors[row.point_id]
-        if row.point_id in image_vectors:
-            named[IMAGE_SPACE] = image_vectors[row.point_id]
-        if not named:
+        if row.point_id not in text_vectors and row.point_id not in image_vectors:
             raise IngestError(
                 f"chunk {row.chunk_no} of document {row.doc_id[:12]} has neither text nor an "
                 "image vector to carry over; reindex the document"
             )
         doc = docs.get(row.doc_id)
-        payload = point_payload(
-            row.to_chunk(),
-            doc.name if doc else row.doc_id[:12],
-            _params(doc),
-            text.model_id,
-            fingerprint=fingerprint,
+        points.append(
+            chunk_point(
+                row.to_chunk(),
+                file_name=doc.name if doc else row.doc_id[:12],
+                params=_params(doc),
+                made_by=made_by,
+                text=text_vectors.get(row.point_id),
+                image=image_vectors.get(row.point_id),
+            )
         )
-        points.append(Point(id=row.point_id, vectors=named, payload=payload))
     return points
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.batch import ingest_texts
 from ingest.chunking import chunk_pages
-from ingest.pipeline import point_payload
+from ingest.writer import point_payload
 from ragcore.models.provenance import fingerprint_of
 from ragcore.runtime import Runtime
 from ragcore.stores.base import QueryLeg
