@@ -9,46 +9,10 @@ from dataclasses import dataclass, field, replace
 from ragcore.catalog import Catalog, ChunkRow
 from ragcore.fusion import distribution_based_score_fusion, reciprocal_rank_fusion
 from ragcore.models.loader import Models
+from ragcore.retrieval_config import RetrievalConfig
 from ragcore.spaces import Pinned, moved_since, pin
-from ragcore.stores.base import DenseResult, QueryLeg, VectorStore
+from ragcore.stores.base import DenseQuery, DenseResult, QueryLeg, VectorStore
 from ragcore.types import IMAGE_SPACE, TEXT_SPACE, ChunkKind, Evidence, Fusion, Hit, ScoredPoint
-
-MODES = ("hybrid", "dense", "bm25")
-
-
-@dataclass(frozen=True)
-class RetrievalConfig:
-    """How to search. Defaults were tuned on SciFact train (see bench/RESULTS.md)."""
-
-    mode: str = "hybrid"  # hybrid | dense | bm25
-    fusion: Fusion = Fusion.RRF  # how the store fuses the text and image legs
-    dense_k: int = 100
-    bm25_k: int = 100
-    rrf_k: int = 10
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.25
-    rerank: bool = True
-    rerank_top_n: int = 20
-    top_k: int = 6
-    use_image_leg: bool = True
-    # How hybrid fuses the dense and BM25 lists: weighted RRF by rank, or DBSF by score.
-    hybrid_fusion: Fusion = Fusion.RRF
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.hybrid_fusion not in tuple(Fusion):
-            raise ValueError(
-                f"hybrid_fusion must be one of {tuple(str(f) for f in Fusion)}, "
-                f"got {self.hybrid_fusion!r}"
-            )
-        for name in ("dense_k", "bm25_k", "top_k", "rerank_top_n"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.dense_weight < 0 or self.bm25_weight < 0:
-            raise ValueError(
-                f"weights must be >= 0, got dense {self.dense_weight}, bm25 {self.bm25_weight}"
-            )
 
 
 @dataclass(frozen=True)
@@ -182,11 +146,13 @@ class Retriever:
         timings["encode"] = _ms(t0)
         t0 = time.perf_counter()
         dense = pinned.store.query(
-            query_legs,
-            fusion=config.fusion,
-            limit=config.dense_k,
-            doc_ids=doc_filter,
-            with_legs=True,
+            DenseQuery(
+                query_legs,
+                fusion=config.fusion,
+                limit=config.dense_k,
+                doc_ids=doc_filter,
+                with_legs=True,
+            )
         )
         timings["dense"] = _ms(t0)
         return dense

@@ -12,8 +12,8 @@ from ragcore.models.base import TextEmbedder
 from ragcore.models.loader import Models
 from ragcore.models.provenance import fingerprint_of
 from ragcore.models.registry import COSINE, slug
-from ragcore.stores.base import DenseResult, QueryLeg, VectorStore
-from ragcore.types import TEXT_SPACE, Fusion, Point, ScoredPoint
+from ragcore.stores.base import DenseQuery, DenseResult, VectorStore
+from ragcore.types import TEXT_SPACE, Point, ScoredPoint
 
 
 def space_name(collection: str, model_id: str, dim: int) -> str:
@@ -87,7 +87,7 @@ class SpaceRouter:
 
     >>> router = SpaceRouter(store, catalog, models, default_collection="docqa")
     >>> pinned = router.pin()
-    >>> pinned.store.query([QueryLeg("text", pinned.text.embed_queries(["q"])[0], 10)], ...)
+    >>> pinned.store.query(DenseQuery([QueryLeg("text", pinned.text.embed_queries(["q"])[0], 10)], ...))
     """
 
     def __init__(
@@ -193,18 +193,11 @@ class SpaceRouter:
             "(python -m ingest reembed --model ...)"
         )
 
-    def query(
-        self,
-        legs: Sequence[QueryLeg],
-        *,
-        fusion: Fusion,
-        limit: int,
-        doc_ids: Sequence[str] | None = None,
-        with_legs: bool = False,
-    ) -> DenseResult:
-        return self._active_view().query(
-            legs, fusion=fusion, limit=limit, doc_ids=doc_ids, with_legs=with_legs
-        )
+    def query(self, request: DenseQuery) -> DenseResult:
+        return self._active_view().query(request)
+
+    def distances(self) -> dict[str, str]:
+        return self._active_view().distances()
 
     def close(self) -> None:
         self.root.close()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragcore.stores.base import DenseResult, QueryLeg, VectorStore
+from ragcore.stores.base import DenseQuery, DenseResult, QueryLeg, VectorStore
 
-__all__ = ["DenseResult", "QueryLeg", "VectorStore", "open_store"]
+__all__ = ["DenseQuery", "DenseResult", "QueryLeg", "VectorStore", "open_store"]
 
 
 def open_store(

@@ -1,16 +1,20 @@
-"""Checks and orderings both store backends share, so they fail and rank the same way."""
+"""What both store backends share (checks, query plans, result lists, the shared client), so they
+fail, query and rank the same way; each backend only translates to its own client's calls."""
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from ragcore.errors import SchemaMismatch
-from ragcore.stores.base import QueryLeg
-from ragcore.types import Point, ScoredPoint
+from ragcore.stores.base import DenseQuery, DenseResult, QueryLeg
+from ragcore.types import Fusion, Point, ScoredPoint
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 # Points per write request: small enough for one gRPC message with 512-d vectors and text
 # payloads, large enough that round trips do not dominate.
@@ -130,3 +134,143 @@ def ranked(points: Iterable[ScoredPoint]) -> list[ScoredPoint]:
 def batches(items: Sequence[T], size: int = BATCH_SIZE) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+class SharedClient(Generic[C]):
+    """A backend's one client (opened on first use) and its lock, shared by every view of the
+    store that ``with_collection`` makes, so views never open a second connection or folder."""
+
+    def __init__(self, lock: threading.Lock | threading.RLock) -> None:
+        self.client: C | None = None
+        self.lock = lock
+
+
+def not_created(collection: str) -> RuntimeError:
+    return RuntimeError(
+        f"the collection {collection!r} does not exist yet: call ensure_collection(dims) first"
+    )
+
+
+# A backend's scroll offset is opaque here: whatever its last page returned.
+def paged(fetch: Callable[[Any], tuple[Sequence[T], Any] | None]) -> Iterator[T]:
+    """Every record, a page at a time: ``fetch(offset)`` gives a page and the next offset (None
+    after the last), or None while the collection does not exist. ``fetch`` holds the backend's
+    lock for its page only, never across the caller's loop."""
+    offset: Any = None
+    while True:
+        got = fetch(offset)
+        if got is None:
+            return
+        page, offset = got
+        yield from page
+        if offset is None or not page:
+            return
+
+
+class _Record(Protocol):
+    @property
+    def id(self) -> object: ...
+    @property
+    def payload(self) -> Mapping[str, object] | None: ...
+
+
+R = TypeVar("R", bound=_Record)
+
+
+def stored(records: Iterable[R], vectors: Callable[[R], object]) -> Iterator[Point]:
+    """Records as ``scroll_points`` lists them: canonical id, named vectors, payload."""
+    for record in records:
+        named = vectors(record)
+        yield Point(
+            id=canonical(str(record.id)),
+            vectors={str(k): [float(x) for x in v] for k, v in named.items()}
+            if isinstance(named, Mapping)
+            else {},
+            payload=dict(record.payload or {}),
+        )
+
+
+def canonical(point_id: str) -> str:
+    """A UUID in its one written form (servers may answer in another), other ids as they are."""
+    try:
+        return str(uuid.UUID(point_id))
+    except ValueError:
+        return point_id
+
+
+def listed(records: Iterable[_Record]) -> Iterator[ScoredPoint]:
+    """Records as ``scroll`` lists them: id and payload, score 0."""
+    for record in records:
+        yield ScoredPoint(id=str(record.id), score=0.0, payload=dict(record.payload or {}))
+
+
+# ── dense queries ──────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class LegSearch:
+    """The nearest points of one leg: a one-leg query, or one leg's own ranking."""
+
+    leg: QueryLeg
+    limit: int
+
+
+@dataclass(frozen=True)
+class FusedSearch:
+    """A prefetch per leg, fused by the store."""
+
+    legs: tuple[QueryLeg, ...]
+    fusion: Fusion
+    limit: int
+
+
+Search = LegSearch | FusedSearch
+# Runs the searches in one round trip against the filter's documents (None: all of them).
+SendSearches = Callable[[Sequence[Search], Sequence[str] | None], list[list[ScoredPoint]]]
+
+
+def plan(legs: Sequence[QueryLeg], fusion: Fusion, limit: int, with_legs: bool) -> list[Search]:
+    """The searches a query needs: the fused list first, then (``with_legs``) each leg's own."""
+    if len(legs) == 1:
+        (leg,) = legs
+        # One leg needs no fusion. Asked for the leg's ranking too, fetch all of it: the
+        # fused list is its head.
+        return [LegSearch(leg, leg.limit if with_legs else min(leg.limit, limit))]
+    searches: list[Search] = [FusedSearch(tuple(legs), Fusion(fusion), limit)]
+    if with_legs:
+        # Each leg's own ranking rides in the same batch: one round trip, one snapshot.
+        searches += [LegSearch(leg, leg.limit) for leg in legs]
+    return searches
+
+
+def dense_query(
+    request: DenseQuery, dims: Mapping[str, int] | None, send: SendSearches
+) -> DenseResult:
+    """``request`` on a collection with spaces ``dims`` (None: it does not exist yet)."""
+    legs, limit, with_legs = request.legs, request.limit, request.with_legs
+    if dims is None:
+        return _no_hits(legs, with_legs)
+    check_query(legs, limit, dims)
+    if request.doc_ids is not None and not request.doc_ids:
+        return _no_hits(legs, with_legs)
+    searches = plan(legs, request.fusion, limit, with_legs)
+    lists = [ranked(points) for points in send(searches, request.doc_ids)]
+    if len(legs) == 1:
+        # The one leg's nearest list is the answer (scores are the distance's).
+        (leg,) = legs
+        return DenseResult(fused=lists[0][:limit], legs={leg.space: lists[0]} if with_legs else {})
+    leg_lists = dict(zip((leg.space for leg in legs), lists[1:], strict=True)) if with_legs else {}
+    return DenseResult(fused=lists[0], legs=leg_lists)
+
+
+class _Scored(_Record, Protocol):
+    @property
+    def score(self) -> float: ...
+
+
+def scored(points: Iterable[_Scored]) -> list[ScoredPoint]:
+    return [ScoredPoint(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
+
+
+def _no_hits(legs: Sequence[QueryLeg], with_legs: bool) -> DenseResult:
+    return DenseResult(fused=[], legs={leg.space: [] for leg in legs} if with_legs else {})

@@ -19,6 +19,22 @@ class QueryLeg:
 
 
 @dataclass(frozen=True)
+class DenseQuery:
+    """One fused query: a prefetch per leg, fused by the store; ``doc_ids`` filters every leg.
+
+    ``with_legs`` also returns each leg's own ranking from the same round trip.
+
+    >>> DenseQuery([QueryLeg("text", vector, 50)], fusion=Fusion.RRF, limit=20)
+    """
+
+    legs: Sequence[QueryLeg]
+    fusion: Fusion
+    limit: int
+    doc_ids: Sequence[str] | None = None
+    with_legs: bool = False
+
+
+@dataclass(frozen=True)
 class DenseResult:
     """The store's fused list, and (when asked for) each leg's own ranking from the same round trip."""
 
@@ -74,16 +90,10 @@ class VectorStore(Protocol):
         """Delete this collection and all its points; dropping one that does not exist is fine."""
         ...
 
-    def query(
-        self,
-        legs: Sequence[QueryLeg],
-        *,
-        fusion: Fusion,
-        limit: int,
-        doc_ids: Sequence[str] | None = None,
-        with_legs: bool = False,
-    ) -> DenseResult:
-        """One fused query: a prefetch per leg, fused by the store; the filter on every leg."""
+    def query(self, request: DenseQuery) -> DenseResult: ...
+
+    def distances(self) -> dict[str, str]:
+        """Each space's distance as the collection was created ({} while it does not exist)."""
         ...
 
     def close(self) -> None: ...

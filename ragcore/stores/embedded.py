@@ -11,7 +11,7 @@ from qdrant_client import QdrantClient, models
 
 from ragcore.errors import StoreUnavailable
 from ragcore.stores import _common
-from ragcore.stores.base import DenseResult, QueryLeg
+from ragcore.stores.base import DenseQuery, DenseResult
 from ragcore.types import Fusion, Point, ScoredPoint
 
 _FUSION = {Fusion.RRF: models.Fusion.RRF, Fusion.DBSF: models.Fusion.DBSF}
@@ -34,7 +34,7 @@ class EmbeddedStore:
         store = EmbeddedStore(Path("data/vectors"))
         store.ensure_collection({"text": 384, "image": 512})
         store.upsert(points)
-        result = store.query([QueryLeg("text", vector, limit=50)], fusion=Fusion.RRF, limit=20)
+        result = store.query(DenseQuery([QueryLeg("text", vector, 50)], fusion=Fusion.RRF, limit=20))
     """
 
     backend = "embedded"
@@ -50,25 +50,17 @@ class EmbeddedStore:
         self.collection = collection
         self._batch_size = batch_size
         self._dims: dict[str, int] | None = None
-        # The folder's one client and its lock, shared with every view from with_collection().
-        self._shared = _Folder()
+        # Local mode admits one client per folder, and is not thread-safe: hence a lock.
+        self._shared: _common.SharedClient[QdrantClient] = _common.SharedClient(threading.RLock())
         self._lock = self._shared.lock
 
     # ── opening ────────────────────────────────────────────────────
 
-    @property
-    def _engine(self) -> QdrantClient | None:
-        return self._shared.client
-
-    @_engine.setter
-    def _engine(self, client: QdrantClient | None) -> None:
-        self._shared.client = client
-
     def _client(self) -> QdrantClient:
-        if self._engine is None:
+        if self._shared.client is None:
             self.path.mkdir(parents=True, exist_ok=True)
             try:
-                self._engine = QdrantClient(path=str(self.path))
+                self._shared.client = QdrantClient(path=str(self.path))
             except RuntimeError as exc:
                 if _HELD_ELSEWHERE in str(exc):
                     raise StoreUnavailable(
@@ -76,7 +68,7 @@ class EmbeddedStore:
                         "(is the app running?). Stop it, or use server mode."
                     ) from exc
                 raise
-        return self._engine
+        return self._shared.client
 
     def _existing_dims(self) -> dict[str, int]:
         vectors = self._client().get_collection(self.collection).config.params.vectors
@@ -95,10 +87,7 @@ class EmbeddedStore:
     def _require_spaces(self) -> dict[str, int]:
         dims = self._spaces()
         if dims is None:
-            raise RuntimeError(
-                f"the collection {self.collection!r} does not exist yet: "
-                "call ensure_collection(dims) first"
-            )
+            raise _common.not_created(self.collection)
         return dims
 
     # ── the Protocol ───────────────────────────────────────────────
@@ -161,13 +150,14 @@ class EmbeddedStore:
     def _records(self, doc_id: str | None, *, with_vectors: bool) -> Iterator[models.Record]:
         """Every point (of ``doc_id``), a page at a time."""
         only = _doc_filter([doc_id]) if doc_id is not None else None
-        offset: models.ExtendedPointId | None = None
-        while True:
-            # The lock is held per page, not across the caller's loop.
+
+        def page(
+            offset: models.ExtendedPointId | None,
+        ) -> tuple[list[models.Record], models.ExtendedPointId | None] | None:
             with self._lock:
                 if self._spaces() is None:
-                    return
-                records, offset = self._client().scroll(
+                    return None
+                return self._client().scroll(
                     self.collection,
                     scroll_filter=only,
                     limit=self._batch_size,
@@ -175,18 +165,11 @@ class EmbeddedStore:
                     with_payload=True,
                     with_vectors=with_vectors,
                 )
-            yield from records
-            if offset is None:
-                return
+
+        return _common.paged(page)
 
     def scroll_points(self, doc_id: str | None = None) -> Iterator[Point]:
-        for record in self._records(doc_id, with_vectors=True):
-            vectors = record.vector if isinstance(record.vector, dict) else {}
-            yield Point(
-                id=str(record.id),
-                vectors={k: list(v) for k, v in vectors.items()},  # type: ignore[arg-type]
-                payload=dict(record.payload or {}),
-            )
+        return _common.stored(self._records(doc_id, with_vectors=True), lambda r: r.vector)
 
     def upsert(self, points: Sequence[Point]) -> None:
         if not points:
@@ -227,58 +210,27 @@ class EmbeddedStore:
         return None
 
     def scroll(self, doc_id: str | None = None) -> Iterator[ScoredPoint]:
-        for record in self._records(doc_id, with_vectors=False):
-            yield ScoredPoint(id=str(record.id), score=0.0, payload=dict(record.payload or {}))
+        return _common.listed(self._records(doc_id, with_vectors=False))
 
-    def query(
-        self,
-        legs: Sequence[QueryLeg],
-        *,
-        fusion: Fusion,
-        limit: int,
-        doc_ids: Sequence[str] | None = None,
-        with_legs: bool = False,
-    ) -> DenseResult:
-        with self._lock:
-            dims = self._spaces()
-            if dims is None:
-                return _empty(legs, with_legs)
-            _common.check_query(legs, limit, dims)
-            if doc_ids is not None and not doc_ids:
-                return _empty(legs, with_legs)
+    def query(self, request: DenseQuery) -> DenseResult:
+        def send(
+            searches: Sequence[_common.Search], doc_ids: Sequence[str] | None
+        ) -> list[list[ScoredPoint]]:
             only = _doc_filter(doc_ids) if doc_ids is not None else None
-            requests = [_main_request(legs, Fusion(fusion), limit, only, with_legs)]
-            if with_legs and len(legs) > 1:
-                # Each leg's own ranking rides in the same batch: one round trip, one snapshot.
-                requests += [_leg_request(leg, only) for leg in legs]
+            requests = [_request(search, only) for search in searches]
             responses = self._client().query_batch_points(self.collection, requests=requests)
-        lists = [_common.ranked(_scored(r.points)) for r in responses]
-        if len(legs) == 1:
-            # One leg needs no fusion: its nearest list is the answer (scores are cosine).
-            (leg,) = legs
-            return DenseResult(
-                fused=lists[0][:limit], legs={leg.space: lists[0]} if with_legs else {}
-            )
-        leg_lists = (
-            dict(zip((leg.space for leg in legs), lists[1:], strict=True)) if with_legs else {}
-        )
-        return DenseResult(fused=lists[0], legs=leg_lists)
+            return [_common.scored(r.points) for r in responses]
+
+        with self._lock:
+            return _common.dense_query(request, self._spaces(), send)
 
     def close(self) -> None:
         """Close the folder (for every view of it: they share one client)."""
         with self._lock:
-            if self._engine is not None:
-                self._engine.close()
-                self._engine = None
+            if self._shared.client is not None:
+                self._shared.client.close()
+                self._shared.client = None
             self._dims = None
-
-
-class _Folder:
-    """A store folder's one qdrant-client (local mode admits one per folder) and its lock."""
-
-    def __init__(self) -> None:
-        self.client: QdrantClient | None = None
-        self.lock = threading.RLock()
 
 
 def _commit_without_fsync(client: QdrantClient, collection: str) -> None:
@@ -304,40 +256,23 @@ def _doc_filter(doc_ids: Sequence[str]) -> models.Filter:
     )
 
 
-def _main_request(
-    legs: Sequence[QueryLeg],
-    fusion: Fusion,
-    limit: int,
-    only: models.Filter | None,
-    with_legs: bool,
-) -> models.QueryRequest:
-    if len(legs) == 1:
-        (leg,) = legs
-        # Asked for the leg's ranking too, fetch all of it; the fused list is its head.
-        request = _leg_request(leg, only)
-        request.limit = leg.limit if with_legs else min(leg.limit, limit)
-        return request
+def _request(search: _common.Search, only: models.Filter | None) -> models.QueryRequest:
+    if isinstance(search, _common.LegSearch):
+        leg = search.leg
+        return models.QueryRequest(
+            query=list(leg.vector),
+            using=leg.space,
+            filter=only,
+            limit=search.limit,
+            with_payload=True,
+        )
     return models.QueryRequest(
         prefetch=[
             models.Prefetch(query=list(leg.vector), using=leg.space, limit=leg.limit, filter=only)
-            for leg in legs
+            for leg in search.legs
         ],
-        query=models.FusionQuery(fusion=_FUSION[fusion]),
+        query=models.FusionQuery(fusion=_FUSION[search.fusion]),
         filter=only,
-        limit=limit,
+        limit=search.limit,
         with_payload=True,
     )
-
-
-def _leg_request(leg: QueryLeg, only: models.Filter | None) -> models.QueryRequest:
-    return models.QueryRequest(
-        query=list(leg.vector), using=leg.space, filter=only, limit=leg.limit, with_payload=True
-    )
-
-
-def _scored(points: Sequence[models.ScoredPoint]) -> list[ScoredPoint]:
-    return [ScoredPoint(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
-
-
-def _empty(legs: Sequence[QueryLeg], with_legs: bool) -> DenseResult:
-    return DenseResult(fused=[], legs={leg.space: [] for leg in legs} if with_legs else {})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +18,6 @@ from actian_vectorai import (
     VectorParams,
 )
 from actian_vectorai import Fusion as SdkFusion
-from actian_vectorai import ScoredPoint as SdkScoredPoint
 from actian_vectorai import config as sdk_config
 from actian_vectorai.exceptions import (
     AuthenticationError,
@@ -34,7 +32,7 @@ from actian_vectorai.models.common import Filter, PointIdValue
 
 from ragcore.errors import CapacityExceeded, StoreUnavailable
 from ragcore.stores import _common
-from ragcore.stores.base import DenseResult, QueryLeg
+from ragcore.stores.base import DenseQuery, DenseResult
 from ragcore.types import Fusion, Point, ScoredPoint
 
 # The free tier's limit, counted in vectors across every collection on the server.
@@ -99,29 +97,21 @@ class VectorAIStore:
         self._batch_size = batch_size
         self._rpc_timeout = rpc_timeout
         self._dims: dict[str, int] | None = None
-        # The connection, shared with every view from with_collection().
-        self._shared = _Connection()
-        self._connect_lock = self._shared.lock
-
-    @property
-    def _sdk(self) -> VectorAIClient | None:
-        return self._shared.client
-
-    @_sdk.setter
-    def _sdk(self, client: VectorAIClient | None) -> None:
-        self._shared.client = client
+        # The lock guards connecting only: the SDK client itself is thread-safe.
+        self._shared: _common.SharedClient[VectorAIClient] = _common.SharedClient(threading.Lock())
 
     # ── connecting ─────────────────────────────────────────────────
 
     def _client(self) -> VectorAIClient:
-        with self._connect_lock:
-            if self._sdk is None:
-                self._sdk = _new_client(
+        with self._shared.lock:
+            client = self._shared.client
+            if client is None:
+                client = self._shared.client = _new_client(
                     self.url, api_key=self._api_key, tls=self._tls, rpc_timeout=self._rpc_timeout
                 )
-            if not self._sdk.is_connected:
-                self._wait_until_ready(self._sdk)
-            return self._sdk
+            if not client.is_connected:
+                self._wait_until_ready(client)
+            return client
 
     def _wait_until_ready(self, client: VectorAIClient) -> None:
         """Connect, retrying with backoff while the engine starts or the server is unreachable."""
@@ -221,7 +211,7 @@ class VectorAIStore:
             found = client.points.get(
                 self.collection, list(chunk), with_payload=False, with_vectors=False
             )
-            known.update(_canonical(str(p.id)) for p in found)
+            known.update(_common.canonical(str(p.id)) for p in found)
         return known
 
     def _check_room(self, client: VectorAIClient, points: Sequence[Point]) -> None:
@@ -230,7 +220,7 @@ class VectorAIStore:
             return
         known = self._known_ids(client, [p.id for p in points])
         # Overwriting a point (same id) replaces its vectors rather than adding to them.
-        new = {p.id: len(p.vectors) for p in points if _canonical(p.id) not in known}
+        new = {p.id: len(p.vectors) for p in points if _common.canonical(p.id) not in known}
         needed = sum(new.values())
         stored = self._stored_vectors(client)
         if stored + needed > self.capacity:
@@ -284,7 +274,6 @@ class VectorAIStore:
             rpc_timeout=self._rpc_timeout,
         )
         view._shared = self._shared
-        view._connect_lock = self._shared.lock
         return view
 
     def drop_collection(self) -> None:
@@ -295,12 +284,12 @@ class VectorAIStore:
     def _records(self, doc_id: str | None, *, with_vectors: bool) -> Iterator[Any]:
         """Every point (of ``doc_id``), a page at a time, the session held per page only."""
         only = _doc_filter([doc_id]) if doc_id is not None else None
-        offset: PointIdValue | None = None
-        while True:
+
+        def page(offset: PointIdValue | None) -> tuple[list[Any], PointIdValue | None] | None:
             with self._session() as client:
                 if self._spaces(client) is None:
-                    return
-                page, offset = client.points.scroll(
+                    return None
+                return client.points.scroll(
                     self.collection,
                     offset=offset,
                     limit=self._batch_size,
@@ -308,18 +297,11 @@ class VectorAIStore:
                     with_payload=True,
                     with_vectors=with_vectors,
                 )
-            yield from page
-            if offset is None or not page:
-                return
+
+        return _common.paged(page)
 
     def scroll_points(self, doc_id: str | None = None) -> Iterator[Point]:
-        for record in self._records(doc_id, with_vectors=True):
-            vectors = record.vectors if isinstance(record.vectors, dict) else {}
-            yield Point(
-                id=_canonical(str(record.id)),
-                vectors={k: [float(x) for x in v] for k, v in vectors.items()},
-                payload=dict(record.payload or {}),
-            )
+        return _common.stored(self._records(doc_id, with_vectors=True), lambda r: r.vectors)
 
     def upsert(self, points: Sequence[Point]) -> None:
         if not points:
@@ -327,10 +309,7 @@ class VectorAIStore:
         with self._session() as client:
             dims = self._spaces(client)
             if dims is None:
-                raise RuntimeError(
-                    f"the collection {self.collection!r} does not exist yet: "
-                    "call ensure_collection(dims) first"
-                )
+                raise _common.not_created(self.collection)
             _common.check_points(points, dims)
             self._check_room(client, points)
             for batch in _common.batches(points, self._batch_size):
@@ -364,60 +343,31 @@ class VectorAIStore:
             return max(0, self.capacity - self._stored_vectors(client))
 
     def scroll(self, doc_id: str | None = None) -> Iterator[ScoredPoint]:
-        for record in self._records(doc_id, with_vectors=False):
-            yield ScoredPoint(id=str(record.id), score=0.0, payload=dict(record.payload or {}))
+        return _common.listed(self._records(doc_id, with_vectors=False))
 
-    def query(
-        self,
-        legs: Sequence[QueryLeg],
-        *,
-        fusion: Fusion,
-        limit: int,
-        doc_ids: Sequence[str] | None = None,
-        with_legs: bool = False,
-    ) -> DenseResult:
+    def query(self, request: DenseQuery) -> DenseResult:
         with self._session() as client:
-            dims = self._spaces(client)
-            if dims is None:
-                return _empty(legs, with_legs)
-            _common.check_query(legs, limit, dims)
-            if doc_ids is not None and not doc_ids:
-                return _empty(legs, with_legs)
-            only = _doc_filter(doc_ids) if doc_ids is not None else None
-            main = _main_request(legs, Fusion(fusion), limit, only, with_legs)
-            if with_legs and len(legs) > 1:
-                # The SDK's query_batch sends all requests in one QueryBatch call: the legs'
-                # own rankings come from the same round trip (and snapshot) as the fused list.
-                requests = [main, *(_leg_request(leg, only) for leg in legs)]
-                answers = client.points.query_batch(self.collection, requests)
-            else:
-                answers = [client.points.query(self.collection, **main)]
-        lists = [_common.ranked(_scored(a)) for a in answers]
-        if len(legs) == 1:
-            # One leg needs no fusion: its nearest list is the answer (scores are cosine).
-            (leg,) = legs
-            return DenseResult(
-                fused=lists[0][:limit], legs={leg.space: lists[0]} if with_legs else {}
-            )
-        leg_lists = (
-            dict(zip((leg.space for leg in legs), lists[1:], strict=True)) if with_legs else {}
-        )
-        return DenseResult(fused=lists[0], legs=leg_lists)
+
+            def send(
+                searches: Sequence[_common.Search], doc_ids: Sequence[str] | None
+            ) -> list[list[ScoredPoint]]:
+                only = _doc_filter(doc_ids) if doc_ids is not None else None
+                requests = [_request(search, only) for search in searches]
+                if len(requests) == 1:
+                    answers = [client.points.query(self.collection, **requests[0])]
+                else:
+                    # The SDK's query_batch sends all requests in one QueryBatch call.
+                    answers = client.points.query_batch(self.collection, requests)
+                return [_common.scored(a) for a in answers]
+
+            return _common.dense_query(request, self._spaces(client), send)
 
     def close(self) -> None:
         """Close the connection (for every view of it: they share one)."""
-        with self._connect_lock:
-            if self._sdk is not None:
-                self._sdk.shutdown()
-                self._sdk = None
-
-
-class _Connection:
-    """One SDK client and its lock, shared by the views of one server."""
-
-    def __init__(self) -> None:
-        self.client: VectorAIClient | None = None
-        self.lock = threading.Lock()
+        with self._shared.lock:
+            if self._shared.client is not None:
+                self._shared.client.shutdown()
+                self._shared.client = None
 
 
 def _new_client(url: str, *, api_key: str | None, tls: bool, rpc_timeout: float) -> VectorAIClient:
@@ -478,59 +428,31 @@ def _plain(error: VectorAIError) -> str:
     return text
 
 
-def _canonical(point_id: str) -> str:
-    try:
-        return str(uuid.UUID(point_id))
-    except ValueError:
-        return point_id
-
-
 def _doc_filter(doc_ids: Sequence[str]) -> Filter:
     return FilterBuilder().must(Field("doc_id").any_of(list(doc_ids))).build()
 
 
-def _main_request(
-    legs: Sequence[QueryLeg],
-    fusion: Fusion,
-    limit: int,
-    only: Filter | None,
-    with_legs: bool,
-) -> dict[str, Any]:
+def _request(search: _common.Search, only: Filter | None) -> dict[str, Any]:
     """Keyword arguments of ``points.query`` (also one entry of ``points.query_batch``)."""
-    if len(legs) == 1:
-        (leg,) = legs
-        # Asked for the leg's ranking too, fetch all of it; the fused list is its head.
-        request = _leg_request(leg, only)
-        request["limit"] = leg.limit if with_legs else min(leg.limit, limit)
-        return request
+    if isinstance(search, _common.LegSearch):
+        leg = search.leg
+        return {
+            "query": [float(x) for x in leg.vector],
+            "using": leg.space,
+            "filter": only,
+            "limit": search.limit,
+            "with_payload": True,
+        }
     # The filter goes on every prefetch and on the outer query (VECTORAI.md).
     return {
         "prefetch": [
             PrefetchQuery(
                 query=[float(x) for x in leg.vector], using=leg.space, filter=only, limit=leg.limit
             )
-            for leg in legs
+            for leg in search.legs
         ],
-        "query": {"fusion": _FUSION[fusion]},
+        "query": {"fusion": _FUSION[search.fusion]},
         "filter": only,
-        "limit": limit,
+        "limit": search.limit,
         "with_payload": True,
     }
-
-
-def _leg_request(leg: QueryLeg, only: Filter | None) -> dict[str, Any]:
-    return {
-        "query": [float(x) for x in leg.vector],
-        "using": leg.space,
-        "filter": only,
-        "limit": leg.limit,
-        "with_payload": True,
-    }
-
-
-def _scored(points: Sequence[SdkScoredPoint]) -> list[ScoredPoint]:
-    return [ScoredPoint(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
-
-
-def _empty(legs: Sequence[QueryLeg], with_legs: bool) -> DenseResult:
-    return DenseResult(fused=[], legs={leg.space: [] for leg in legs} if with_legs else {})

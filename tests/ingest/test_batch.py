@@ -12,7 +12,7 @@ from ingest.chunking import chunk_pages
 from ingest.writer import point_payload
 from ragcore.models.provenance import fingerprint_of
 from ragcore.runtime import Runtime
-from ragcore.stores.base import QueryLeg
+from ragcore.stores.base import DenseQuery, QueryLeg
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.testing.runtime import make_runtime
 from ragcore.types import ChunkingParams, Fusion, Page, Strategy
@@ -68,7 +68,9 @@ def test_points_match_what_the_per_file_path_writes(rt: Runtime) -> None:
         chunk, "d1.txt", PARAMS, rt.models.text.model_id, fingerprint=fingerprint_of(rt.models.text)
     )
     vector = rt.models.text.embed_queries([chunk.text])[0].tolist()
-    best = rt.store.query([QueryLeg("text", vector, 1)], fusion=Fusion.RRF, limit=1).fused[0]
+    best = rt.store.query(
+        DenseQuery([QueryLeg("text", vector, 1)], fusion=Fusion.RRF, limit=1)
+    ).fused[0]
     assert best.id == chunk.point_id
     assert best.score == pytest.approx(1.0, abs=1e-5)
 

@@ -140,11 +140,11 @@ def test_image_file_gets_an_image_vector(tmp_path: Path) -> None:
     added = _ingest(rt, make_png(tmp_path / "red.png", 64, 64, color=(250, 10, 10)))
     doc = rt.catalog.get_document(added.document.id)
     assert doc is not None and doc.status == "ready" and doc.images == 1
-    from ragcore.stores.base import QueryLeg
+    from ragcore.stores.base import DenseQuery, QueryLeg
     from ragcore.types import Fusion
 
     vec = ColorImageEmbedder().embed_texts(["red"])[0].tolist()
-    result = rt.store.query([QueryLeg("image", vec, 5)], fusion=Fusion.RRF, limit=5)
+    result = rt.store.query(DenseQuery([QueryLeg("image", vec, 5)], fusion=Fusion.RRF, limit=5))
     assert [p.payload["doc_id"] for p in result.fused] == [doc.id]
     rt.close()
 

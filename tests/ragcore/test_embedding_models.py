@@ -135,7 +135,7 @@ def test_a_dot_product_model_gets_a_dot_space_and_keeps_its_raw_vectors(
         assert isinstance(router, SpaceRouter)
         pinned = router.pin()
         assert pinned.space is not None and pinned.space.distance == "dot"
-        assert pinned.store.distances() == {"text": "dot"}  # type: ignore[attr-defined]
+        assert pinned.store.distances() == {"text": "dot"}
         norms = [np.linalg.norm(p.vectors["text"]) for p in pinned.store.scroll_points()]
         assert norms and not np.allclose(norms, 1.0, atol=1e-3)
         # Scores are raw dot products, so the best hit's score is its vector's dot with the query.

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ragcore.errors import SchemaMismatch
-from ragcore.stores import QueryLeg, VectorStore
+from ragcore.stores import DenseQuery, QueryLeg, VectorStore
 from ragcore.stores.embedded import EmbeddedStore
 from ragcore.stores.vectorai import VectorAIStore
 from ragcore.types import Fusion, Point, point_id
@@ -60,10 +60,12 @@ def test_a_dot_space_ranks_by_raw_dot_product(store: VectorStore) -> None:
     long_off_axis = [3.0, 3.0]  # cosine 0.71 with the query, dot 3.0
     short_on_axis = [1.0, 0.0]  # cosine 1.0, dot 1.0
     store.upsert([point("a", 0, long_off_axis), point("a", 1, short_on_axis)])
-    hits = store.query([QueryLeg("text", [1.0, 0.0], 2)], fusion=Fusion.RRF, limit=2).fused
+    hits = store.query(
+        DenseQuery([QueryLeg("text", [1.0, 0.0], 2)], fusion=Fusion.RRF, limit=2)
+    ).fused
     assert [h.id for h in hits] == [point_id("a", 0), point_id("a", 1)]
     assert hits[0].score == pytest.approx(3.0)
-    assert store.distances() == {"text": "dot"}  # type: ignore[attr-defined]
+    assert store.distances() == {"text": "dot"}
     with pytest.raises(SchemaMismatch, match="text=dot"):
         store.ensure_collection({"text": 2})
 
@@ -71,6 +73,8 @@ def test_a_dot_space_ranks_by_raw_dot_product(store: VectorStore) -> None:
 def test_a_cosine_space_is_the_default(store: VectorStore) -> None:
     store.ensure_collection({"text": 2})
     store.upsert([point("a", 0, [3.0, 3.0]), point("a", 1, [1.0, 0.0])])
-    hits = store.query([QueryLeg("text", [1.0, 0.0], 2)], fusion=Fusion.RRF, limit=2).fused
+    hits = store.query(
+        DenseQuery([QueryLeg("text", [1.0, 0.0], 2)], fusion=Fusion.RRF, limit=2)
+    ).fused
     assert hits[0].id == point_id("a", 1)
     assert hits[1].score == pytest.approx(1 / math.sqrt(2), rel=1e-4)

@@ -24,7 +24,7 @@ from actian_vectorai.proto import actian_vectorai_points_pb2 as pts_pb
 from actian_vectorai.proto import actian_vectorai_points_service_pb2_grpc as pts_grpc
 
 from ragcore.errors import CapacityExceeded, SchemaMismatch, StoreUnavailable
-from ragcore.stores import QueryLeg, VectorStore
+from ragcore.stores import DenseQuery, QueryLeg, VectorStore
 from ragcore.stores.embedded import EmbeddedStore
 from ragcore.stores.vectorai import VectorAIStore
 from ragcore.types import Fusion, Point, ScoredPoint, point_id
@@ -163,7 +163,7 @@ def test_before_ensure_collection_the_store_reads_as_empty(opener: Opener) -> No
     assert list(fresh.scroll()) == []
     fresh.delete_document("nothing")
     leg = QueryLeg("text", basis(0, 8), limit=5)
-    assert fresh.query([leg], fusion=Fusion.RRF, limit=5).fused == []
+    assert fresh.query(DenseQuery([leg], fusion=Fusion.RRF, limit=5)).fused == []
     with pytest.raises(RuntimeError, match="ensure_collection"):
         fresh.upsert(corpus(seed=1, n=1))
 
@@ -230,7 +230,9 @@ def test_delete_document_removes_only_that_document_and_is_idempotent(
     assert store.count() == 20 - len(in_a)
     assert not set(in_a) & set(ids(list(store.scroll())))
     target = next(p for p in points if p.payload["doc_id"] == "a" and "text" in p.vectors)
-    hits = store.query([QueryLeg("text", target.vectors["text"], 20)], fusion=Fusion.RRF, limit=20)
+    hits = store.query(
+        DenseQuery([QueryLeg("text", target.vectors["text"], 20)], fusion=Fusion.RRF, limit=20)
+    )
     assert not set(in_a) & set(ids(hits.fused))
 
 
@@ -239,7 +241,9 @@ def test_single_leg_returns_nearest_first(store: VectorStore) -> None:
     store.upsert(points)
     target = next(p for p in points if "text" in p.vectors)
 
-    result = store.query([QueryLeg("text", target.vectors["text"], 10)], fusion=Fusion.RRF, limit=5)
+    result = store.query(
+        DenseQuery([QueryLeg("text", target.vectors["text"], 10)], fusion=Fusion.RRF, limit=5)
+    )
 
     assert len(result.fused) == 5
     assert result.fused[0].id == target.id
@@ -261,14 +265,14 @@ def test_two_legs_are_fused_by_the_store(store: VectorStore, fusion: Fusion) -> 
         QueryLeg("image", target.vectors["image"], 10),
     ]
 
-    result = store.query(legs, fusion=fusion, limit=6, with_legs=True)
+    result = store.query(DenseQuery(legs, fusion=fusion, limit=6, with_legs=True))
 
     assert len(result.fused) == 6
     assert result.fused[0].id == target.id  # first in both legs, so first fused
     assert descending(result.fused)
     in_legs = {p.id for leg in result.legs.values() for p in leg}
     assert set(ids(result.fused)) <= in_legs
-    plain = store.query(legs, fusion=fusion, limit=6)
+    plain = store.query(DenseQuery(legs, fusion=fusion, limit=6))
     assert ids(plain.fused) == ids(result.fused)
     assert plain.legs == {}
 
@@ -277,8 +281,8 @@ def test_rrf_and_dbsf_rank_differently_on_the_same_legs(store: VectorStore) -> N
     store.upsert(corpus(seed=6, n=60))
     rng = random.Random(9)
     legs = [QueryLeg("text", unit(rng, 8), 30), QueryLeg("image", unit(rng, 6), 30)]
-    rrf = store.query(legs, fusion=Fusion.RRF, limit=20)
-    dbsf = store.query(legs, fusion=Fusion.DBSF, limit=20)
+    rrf = store.query(DenseQuery(legs, fusion=Fusion.RRF, limit=20))
+    dbsf = store.query(DenseQuery(legs, fusion=Fusion.DBSF, limit=20))
     assert [p.score for p in rrf.fused] != [p.score for p in dbsf.fused]
 
 
@@ -287,12 +291,12 @@ def test_with_legs_returns_each_legs_own_ranking(store: VectorStore) -> None:
     rng = random.Random(1)
     text, image = QueryLeg("text", unit(rng, 8), 12), QueryLeg("image", unit(rng, 6), 9)
 
-    result = store.query([text, image], fusion=Fusion.RRF, limit=5, with_legs=True)
+    result = store.query(DenseQuery([text, image], fusion=Fusion.RRF, limit=5, with_legs=True))
 
     assert set(result.legs) == {"text", "image"}
     assert len(result.legs["text"]) == 12
     assert len(result.legs["image"]) == 9
-    alone = store.query([text], fusion=Fusion.RRF, limit=12)
+    alone = store.query(DenseQuery([text], fusion=Fusion.RRF, limit=12))
     assert ids(result.legs["text"]) == ids(alone.fused)
     assert [p.score for p in result.legs["text"]] == pytest.approx([p.score for p in alone.fused])
     assert descending(result.legs["image"])
@@ -301,7 +305,7 @@ def test_with_legs_returns_each_legs_own_ranking(store: VectorStore) -> None:
 def test_with_legs_on_a_single_leg_gives_the_whole_leg(store: VectorStore) -> None:
     store.upsert(corpus(seed=8, n=30))
     leg = QueryLeg("image", unit(random.Random(2), 6), 10)
-    result = store.query([leg], fusion=Fusion.DBSF, limit=4, with_legs=True)
+    result = store.query(DenseQuery([leg], fusion=Fusion.DBSF, limit=4, with_legs=True))
     assert len(result.legs["image"]) == 10
     assert ids(result.fused) == ids(result.legs["image"])[:4]
 
@@ -315,13 +319,15 @@ def test_doc_ids_filter_applies_to_every_leg(store: VectorStore) -> None:
         QueryLeg("image", target.vectors["image"], 20),
     ]
 
-    result = store.query(legs, fusion=Fusion.RRF, limit=10, doc_ids=["b", "c"], with_legs=True)
+    result = store.query(
+        DenseQuery(legs, fusion=Fusion.RRF, limit=10, doc_ids=["b", "c"], with_legs=True)
+    )
 
     every = result.fused + result.legs["text"] + result.legs["image"]
     assert every
     assert {p.payload["doc_id"] for p in every} <= {"b", "c"}
     assert target.id not in ids(every)
-    nothing = store.query(legs, fusion=Fusion.RRF, limit=10, doc_ids=[], with_legs=True)
+    nothing = store.query(DenseQuery(legs, fusion=Fusion.RRF, limit=10, doc_ids=[], with_legs=True))
     assert nothing.fused == []
     assert nothing.legs == {"text": [], "image": []}
 
@@ -334,7 +340,7 @@ def test_points_may_lack_a_space(store: VectorStore) -> None:
     assert store.count() == 3
 
     legs = [QueryLeg("text", basis(0, 8), 10), QueryLeg("image", basis(0, 6), 10)]
-    result = store.query(legs, fusion=Fusion.RRF, limit=10, with_legs=True)
+    result = store.query(DenseQuery(legs, fusion=Fusion.RRF, limit=10, with_legs=True))
 
     assert set(ids(result.legs["text"])) == {text_only.id, both.id}
     assert set(ids(result.legs["image"])) == {image_only.id, both.id}
@@ -344,13 +350,13 @@ def test_points_may_lack_a_space(store: VectorStore) -> None:
 def test_query_refuses_what_it_cannot_answer(store: VectorStore) -> None:
     leg = QueryLeg("text", basis(0, 8), 5)
     with pytest.raises(ValueError, match="at least one leg"):
-        store.query([], fusion=Fusion.RRF, limit=5)
+        store.query(DenseQuery([], fusion=Fusion.RRF, limit=5))
     with pytest.raises(ValueError, match="different space"):
-        store.query([leg, leg], fusion=Fusion.RRF, limit=5)
+        store.query(DenseQuery([leg, leg], fusion=Fusion.RRF, limit=5))
     with pytest.raises(ValueError, match="limit must be > 0"):
-        store.query([leg], fusion=Fusion.RRF, limit=0)
+        store.query(DenseQuery([leg], fusion=Fusion.RRF, limit=0))
     with pytest.raises(ValueError, match="expects 6"):
-        store.query([QueryLeg("image", basis(0, 8), 5)], fusion=Fusion.RRF, limit=5)
+        store.query(DenseQuery([QueryLeg("image", basis(0, 8), 5)], fusion=Fusion.RRF, limit=5))
 
 
 def test_capacity_is_reported_by_vectorai_only(store: VectorStore) -> None:
@@ -386,10 +392,14 @@ def test_both_backends_return_the_same_hits_in_the_same_order(
                 for fusion in (Fusion.RRF, Fusion.DBSF):
                     for doc_ids in (None, ["a", "d"]):
                         a = embedded.query(
-                            legs, fusion=fusion, limit=10, doc_ids=doc_ids, with_legs=True
+                            DenseQuery(
+                                legs, fusion=fusion, limit=10, doc_ids=doc_ids, with_legs=True
+                            )
                         )
                         b = vectorai.query(
-                            legs, fusion=fusion, limit=10, doc_ids=doc_ids, with_legs=True
+                            DenseQuery(
+                                legs, fusion=fusion, limit=10, doc_ids=doc_ids, with_legs=True
+                            )
                         )
                         assert ids(a.fused) == ids(b.fused)
                         assert [p.score for p in a.fused] == pytest.approx(
@@ -577,10 +587,10 @@ def test_vectorai_query_with_legs_is_one_round_trip(server: ContractServer) -> N
         store.upsert(corpus(seed=3, n=20))
         legs = [QueryLeg("text", basis(0, 8), 5), QueryLeg("image", basis(0, 6), 5)]
         before = len(server.calls)
-        store.query(legs, fusion=Fusion.RRF, limit=5, with_legs=True)
+        store.query(DenseQuery(legs, fusion=Fusion.RRF, limit=5, with_legs=True))
         assert server.calls[before:] == ["QueryBatch"]
         before = len(server.calls)
-        store.query(legs, fusion=Fusion.RRF, limit=5)
+        store.query(DenseQuery(legs, fusion=Fusion.RRF, limit=5))
         assert server.calls[before:] == ["Query"]
     finally:
         store.close()
