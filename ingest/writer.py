@@ -141,24 +141,20 @@ class ChunkWriter:
         made_by: MadeBy,
         *,
         space: str | None = None,
-        batch_size: int = WRITE_BATCH,
     ) -> None:
-        if batch_size <= 0:
-            raise ValueError(f"batch_size must be > 0, got {batch_size}")
         self.catalog = catalog
         self.store = store
         self.made_by = made_by
         # Given, the catalog refuses the chunks (SpaceChanged) once another space is active.
         self.space = space
-        self.batch_size = batch_size
 
     def write(self, docs: Sequence[DocumentWrite], progress: WriteProgress | None = None) -> None:
         for doc in docs:
             if doc.clear:
                 self.store.delete_document(doc.doc_id)
         points = [p for doc in docs for p in doc.points]
-        for start in range(0, len(points), self.batch_size):
-            end = min(start + self.batch_size, len(points))
+        for start in range(0, len(points), WRITE_BATCH):
+            end = min(start + WRITE_BATCH, len(points))
             self.store.upsert(points[start:end])
             if progress is not None:
                 progress(end, len(points))
