@@ -1,4 +1,5 @@
-"""Command line for questions: ``search`` (retrieval with evidence) and ``ask`` (a cited answer)."""
+"""Command line for questions: ``search`` (retrieval with evidence), ``ask`` (a cited answer)
+and ``source`` (a cited passage shown on its page: ragcore/sources/cli.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ragcore.errors import RagError, disk_full_error, is_disk_full
 from ragcore.retrieval import Retriever
 from ragcore.runtime import build_answerer, build_runtime, connect_llm, retrieval_config
 from ragcore.settings import Settings
+from ragcore.sources import cli as source_cli
 from ragcore.types import Fusion, Hit
 
 
@@ -160,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--mode", choices=["hybrid", "dense", "bm25"])
             p.add_argument("--no-rerank", action="store_true")
         p.set_defaults(func=func)
+    source_cli.add_parser(sub)
     return parser
 
 

@@ -62,6 +62,22 @@ class DiskFull(RagError):
     """The disk holding the data folder has no space left, so a write was refused."""
 
 
+class SourceUnavailable(RagError):
+    """A cited source cannot be shown; the subclass says why (``python -m ragcore source``)."""
+
+
+class SourceNotFound(SourceUnavailable):
+    """No passage has that id: a mistyped id, or its document was re-indexed since."""
+
+
+class DocumentDeleted(SourceUnavailable):
+    """The passage's document was deleted from the library (an old answer may still cite it)."""
+
+
+class NoPageToRender(SourceUnavailable):
+    """The source has no page image (a Word, HTML, text or spreadsheet passage)."""
+
+
 def disk_full_error(folder: object) -> DiskFull:
     """The one wording of a full disk, for every place that can run into one."""
     return DiskFull(
