@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from bench.beir_folder import BeirReport
-from bench.chunking_compare import ChunkingReport, SyntheticQuestions
 from ragcore.evaluation.answers import AnswerRow, AnswerScores
+from ragcore.evaluation.beir_folder import BeirReport
+from ragcore.evaluation.chunking import ChunkingReport, SyntheticQuestions
 
 THIS_APP = "this app"
 PUBLISHED = "published"

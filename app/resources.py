@@ -13,7 +13,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from bench.common import shared_data_dir
 from ingest.service import BackgroundWorker, build_worker
 from ragcore.answering import Answerer
 from ragcore.llm_speed import SpeedRecord
@@ -120,7 +119,7 @@ def llm_slot() -> LLMSlot:
 
 def default_beir_folder() -> str:
     """The shared SciFact folder when this machine has it (``RAG_SHARED_DATA``), else empty."""
-    folder = shared_data_dir() / "beir" / "scifact"
+    folder = settings().shared_data / "beir" / "scifact"
     return str(folder) if folder.is_dir() else ""
 
 

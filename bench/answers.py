@@ -39,7 +39,6 @@ from ragcore.runtime import (
     build_runtime,
     chunking_params,
     connect_llm,
-    retrieval_config,
 )
 from ragcore.settings import Settings
 
@@ -270,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         choice = connect_llm(settings, gguf=args.model_gguf)
         log(choice.status)
         tokens = token_counter(choice)
-        config = retrieval_config(settings)
+        config = settings.retrieval
         head = {
             "questions_file": str(args.questions),
             "questions": len(cases),

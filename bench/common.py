@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import shlex
@@ -12,21 +13,28 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from ragcore.evaluation.beir import percentile
+from ragcore.evaluation.runs import Progress, write_json
 from ragcore.models.loader import Models
 from ragcore.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# What a long run reports as it goes: (what is being counted, how many done, how many in all).
-Progress = Callable[[str, int, int], None]
+__all__ = ["Progress", "percentile", "write_json"]  # shared with ragcore.evaluation
+
+# Every bench is a command line: what ragcore.evaluation logs as it goes goes to stderr as it
+# did when it lived here, so that ``--json`` output on stdout stays one clean document.
+_progress = logging.StreamHandler(sys.stderr)
+_progress.setFormatter(logging.Formatter("%(message)s"))
+_evaluation_log = logging.getLogger("ragcore.evaluation")
+_evaluation_log.addHandler(_progress)
+_evaluation_log.setLevel(logging.INFO)
+_evaluation_log.propagate = False
 
 
 def shared_data_dir() -> Path:
-    """``RAG_SHARED_DATA``, else ``<repo>/../shared/data`` (the read-only evaluation data)."""
-    env = os.environ.get("RAG_SHARED_DATA")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "data"
+    """The read-only evaluation data: Settings' ``shared_data`` (``RAG_SHARED_DATA``)."""
+    return Settings().shared_data
 
 
 def default_workdir() -> Path:
@@ -50,13 +58,6 @@ def bench_models(settings: Settings, *, reranker: bool = True) -> Models:
         device=settings.device,
         batch_size=settings.embed_batch_size,
     )
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """The p-th percentile (linear interpolation); NaN for no values."""
-    if not values:
-        return float("nan")
-    return float(np.percentile(np.asarray(values, dtype=np.float64), p))
 
 
 def machine() -> dict[str, object]:
@@ -93,13 +94,6 @@ def machine() -> dict[str, object]:
         "torch_threads": threads,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
-
-
-def write_json(path: Path, obj: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
 
 
 def command_line(module: str, argv: Sequence[str] | None) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.beir import TUNED_FILE, load_tuned, mode_config
+from bench.beir import TUNED_FILE
 from bench.common import (
     bench_models,
     command_line,
@@ -29,6 +29,8 @@ from ingest.batch import ingest_texts
 from ingest.chunking import split_sentences
 from ragcore.catalog import Catalog
 from ragcore.evaluation import BeirDataset, load_beir
+from ragcore.evaluation.beir import mode_config
+from ragcore.evaluation.tuning import load_tuned
 from ragcore.models.base import Tokenizer, Vectors
 from ragcore.models.loader import Models
 from ragcore.retrieval import RetrievalConfig, Retriever
@@ -182,7 +184,7 @@ def run(
 ) -> dict[str, object]:
     dataset = load_beir(data, "test")
     models = bench_models(settings, reranker=True)
-    tuned, source = load_tuned(TUNED_FILE)
+    tuned, source = load_tuned(TUNED_FILE, settings.retrieval)
     params = tuned["rrf"]
     # The app's question path: hybrid with rerank (if it loads), top_k as in the app.
     config = mode_config("hybrid-rrf+rerank", params)

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from bench.beir_index import BeirIndex, open_index
 from bench.common import (
     command_line,
     default_workdir,
@@ -17,10 +16,13 @@ from bench.common import (
     publish,
     shared_data_dir,
 )
+from ingest.batch import ingest_texts
 from ragcore.evaluation import BeirDataset, evaluate, load_beir, run_from_ranking
+from ragcore.evaluation.beir_index import BeirIndex, open_index
 from ragcore.models.loader import Models
 from ragcore.models.registry import facts_for
-from ragcore.retrieval import RetrievalConfig, Retriever
+from ragcore.retrieval import Retriever
+from ragcore.retrieval_config import RetrievalConfig, RetrievalMode
 from ragcore.settings import Settings
 from ragcore.types import ChunkingParams, Strategy
 
@@ -34,10 +36,10 @@ DEPTH = 100  # candidates per leg, so Recall@100 sees a full list
 def mode_configs() -> dict[str, RetrievalConfig]:
     """Dense alone (the model's own quality) and hybrid RRF with BM25 (what the app answers with)."""
     dense = RetrievalConfig(
-        mode="dense", dense_k=DEPTH, top_k=DEPTH, rerank=False, use_image_leg=False
+        mode=RetrievalMode.DENSE, dense_k=DEPTH, top_k=DEPTH, rerank=False, use_image_leg=False
     )
     hybrid = RetrievalConfig(
-        mode="hybrid",
+        mode=RetrievalMode.HYBRID,
         dense_k=DEPTH,
         bm25_k=DEPTH,
         top_k=2 * DEPTH,
@@ -121,7 +123,9 @@ def compare_one(
     log(f"{model_id}: timing encode on {len(sample)} passages")
     throughput = encode_throughput(models, sample, args.batch_size)
     log(f"{model_id}: {throughput:.1f} passages/s; indexing")
-    index = open_index(dataset, models, params, args.workdir, doc_ids=doc_ids)
+    index = open_index(
+        dataset, models, params, args.workdir, index_texts=ingest_texts, doc_ids=doc_ids
+    )
     try:
         quality = evaluate_index(dataset, index, models, mode_configs())
         chunks = int(index.stats["chunks"])  # type: ignore[call-overload]

@@ -11,16 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.beir import (
-    TUNED_FILE,
-    FusionParams,
-    load_tuned,
-    mode_config,
-    restrict,
-    retriever_search,
-    run_interleaved,
-)
-from bench.beir_index import BeirIndex, open_index
+from bench.beir import TUNED_FILE
 from bench.common import (
     bench_models,
     command_line,
@@ -35,8 +26,12 @@ from ingest.batch import ingest_texts
 from ingest.chunking import chunk_pages, split_sentences
 from ragcore.catalog import Catalog
 from ragcore.evaluation import BeirDataset, BeirDoc, evaluate, load_beir
+from ragcore.evaluation.beir import mode_config, restrict, retriever_search, run_interleaved
+from ragcore.evaluation.beir_index import BeirIndex, open_index
+from ragcore.evaluation.tuning import load_tuned
 from ragcore.models.loader import Models
 from ragcore.retrieval import Retriever
+from ragcore.retrieval_config import RetrievalConfig
 from ragcore.settings import Settings
 from ragcore.stores import open_store
 from ragcore.types import ChunkingParams, Page, Strategy
@@ -195,8 +190,8 @@ def run(
     if n_queries:
         dataset = restrict(dataset, sorted(dataset.queries)[:n_queries])
     params = ChunkingParams(Strategy.RECURSIVE, models.text.tokenizer.max_tokens, 30)
-    index = open_index(dataset, models, params, workdir)
-    tuned, source = load_tuned(TUNED_FILE)
+    index = open_index(dataset, models, params, workdir, index_texts=ingest_texts)
+    tuned, source = load_tuned(TUNED_FILE, settings.retrieval)
     rows: list[dict[str, Any]] = []
     try:
         vectors = stored_vectors(index)
@@ -207,7 +202,9 @@ def run(
         recipe = LangChainRecipe(models, chunks, vectors, k=depth)
         build_seconds = time.perf_counter() - t0
         retriever = Retriever(index.catalog, index.store, models)
-        untuned = FusionParams("rrf", depth, depth, 60, 1.0, 1.0)
+        untuned = RetrievalConfig(
+            dense_k=depth, bm25_k=depth, rrf_k=60, dense_weight=1.0, bm25_weight=1.0
+        )
         searches = {
             "ours: hybrid-rrf (tuned)": retriever_search(
                 index, retriever, mode_config("hybrid-rrf", tuned["rrf"])

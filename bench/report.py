@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.beir import ANCHORS, TUNED_FILE
+from bench.beir import TUNED_FILE
 from bench.common import REPO_ROOT, default_workdir, log, machine, shared_data_dir
+from ragcore.evaluation.beir import ANCHORS
 
 BENCH_DIR = REPO_ROOT / "bench"
 RESULTS_MD = BENCH_DIR / "RESULTS.md"

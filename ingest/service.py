@@ -1,18 +1,36 @@
-"""Wires an ingestion worker from a Runtime; shared by the CLI, the app's worker thread and benches."""
+"""Ingestion's one entry point for the app: wires a worker from a Runtime, and names what else of
+ingest the app and the evaluations use (import-linter holds app to this module)."""
 
 from __future__ import annotations
 
 import threading
 
+from ingest.batch import ingest_texts
 from ingest.parsers import ParseLimits
-from ingest.parsers.ocr import OcrOptions
-from ingest.pipeline import Ingestor, JobLimits
-from ingest.reembed import Reembedder
+from ingest.parsers.detect import EXTENSIONS
+from ingest.parsers.ocr import OcrOptions, ocr_status
+from ingest.pipeline import Ingestor, JobLimits, thumbnail_path
+from ingest.reembed import Reembedder, cancel_reembed, start_reembed
 from ingest.sandbox import ParseSandbox, SandboxLimits
 from ingest.worker import Worker
 from ragcore.runtime import Runtime, catalog_backups, chunking_params
 from ragcore.settings import Settings
 from ragcore.spaces import SpaceRouter
+
+__all__ = [
+    "EXTENSIONS",
+    "BackgroundWorker",
+    "build_reembedder",
+    "build_worker",
+    "cancel_reembed",
+    "ingest_texts",
+    "job_limits",
+    "ocr_status",
+    "parse_limits",
+    "parse_sandbox",
+    "start_reembed",
+    "thumbnail_path",
+]
 
 
 def parse_limits(settings: Settings) -> ParseLimits:

@@ -8,11 +8,13 @@ import json
 import sqlite3
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ragcore.answering import Answer, hit_json
 from ragcore.errors import RagError, disk_full_error, is_disk_full
 from ragcore.retrieval import Retriever
-from ragcore.runtime import build_answerer, build_runtime, connect_llm, retrieval_config
+from ragcore.retrieval_config import RetrievalConfig, RetrievalMode
+from ragcore.runtime import build_answerer, build_runtime, connect_llm
 from ragcore.settings import Settings
 from ragcore.sources import cli as source_cli
 from ragcore.types import Fusion, Hit
@@ -67,16 +69,23 @@ def _passage_count(raw: str) -> int:
     return value
 
 
+def _chosen(config: RetrievalConfig, args: argparse.Namespace) -> RetrievalConfig:
+    """Settings' retrieval with the passage count and fusion given on the command line."""
+    if args.k:
+        config = replace(config, top_k=args.k)
+    if args.fusion:
+        config = replace(config, fusion=Fusion(args.fusion))
+    return config
+
+
 def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     rt = build_runtime(settings)
     rt.models.status(load=True)  # load models before the clock starts: timings are per query
-    config = retrieval_config(
-        settings,
-        top_k=args.k,
-        fusion=Fusion(args.fusion) if args.fusion else None,
-        mode=args.mode,
-        rerank=False if args.no_rerank else None,
-    )
+    config = _chosen(settings.retrieval, args)
+    if args.mode:
+        config = replace(config, mode=args.mode)
+    if args.no_rerank:
+        config = replace(config, rerank=False)
     result = Retriever(rt.catalog, rt.store, rt.models).run(
         args.question, config, doc_ids=_doc_ids(args.docs)
     )
@@ -106,9 +115,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     rt.models.status(load=True)
     choice = connect_llm(settings)
     try:
-        config = retrieval_config(
-            settings, top_k=args.k, fusion=Fusion(args.fusion) if args.fusion else None
-        )
+        config = _chosen(settings.retrieval, args)
         stream = build_answerer(rt, choice).start(
             args.question, config=config, doc_ids=_doc_ids(args.docs)
         )
@@ -159,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--fusion", choices=[f.value for f in Fusion])
         p.add_argument("--json", action="store_true")
         if name == "search":
-            p.add_argument("--mode", choices=["hybrid", "dense", "bm25"])
+            p.add_argument("--mode", choices=[m.value for m in RetrievalMode])
             p.add_argument("--no-rerank", action="store_true")
         p.set_defaults(func=func)
     source_cli.add_parser(sub)

@@ -16,7 +16,7 @@ from ragcore.generation.local import LocalLLMServer, offline_gguf
 from ragcore.generation.queue import GenerationQueue
 from ragcore.models.loader import Models
 from ragcore.models.registry import known_facts
-from ragcore.retrieval import RetrievalConfig, Retriever
+from ragcore.retrieval import Retriever
 from ragcore.settings import Settings
 from ragcore.spaces import SpaceRouter
 from ragcore.stores import VectorStore, open_store
@@ -212,18 +212,3 @@ def build_answerer(rt: Runtime, choice: LLMChoice) -> Answerer:
         grammar=choice.grammar,
     )
 
-
-def retrieval_config(settings: Settings, **overrides: object) -> RetrievalConfig:
-    values: dict[str, object] = {
-        "fusion": settings.fusion,
-        "dense_k": settings.dense_k,
-        "bm25_k": settings.bm25_k,
-        "rrf_k": settings.rrf_k,
-        "dense_weight": settings.dense_weight,
-        "bm25_weight": settings.bm25_weight,
-        "rerank": settings.rerank,
-        "rerank_top_n": settings.rerank_top_n,
-        "top_k": settings.top_k,
-    }
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return RetrievalConfig(**values)  # type: ignore[arg-type]

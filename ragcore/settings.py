@@ -8,7 +8,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ragcore.retrieval_config import RetrievalConfig, RetrievalMode
 from ragcore.types import Fusion, Strategy
+
+_RETRIEVAL = RetrievalConfig()
 
 
 class Settings(BaseSettings):
@@ -21,6 +24,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Path("./data")
+    # Read-only evaluation data (BEIR folders such as beir/scifact), beside this checkout: the
+    # Evaluate page's and the benchmarks' default (RAG_SHARED_DATA).
+    shared_data: Path = Path(__file__).resolve().parents[2] / "shared" / "data"
     store: Literal["embedded", "vectorai"] = "embedded"
     collection: str = "docqa"
 
@@ -83,17 +89,19 @@ class Settings(BaseSettings):
     parse_timeout_seconds: float = 120.0
     parse_memory_mb: int = 2048
 
-    fusion: Fusion = Fusion.RRF
-    # Tuned on SciFact train (bench/tuned.json): deeper candidate lists, a small RRF k, and
-    # BM25 weighted a little above dense.
-    dense_k: int = 100
-    bm25_k: int = 100
-    rrf_k: int = 10
-    dense_weight: float = 1.0
-    bm25_weight: float = 1.25
-    rerank: bool = True
-    rerank_top_n: int = 20
-    top_k: int = 6
+    # Retrieval knobs, one RAG_* variable each; their defaults are RetrievalConfig's (the tuned
+    # ones), defined there once. ``retrieval`` is the config they make.
+    retrieval_mode: RetrievalMode = _RETRIEVAL.mode
+    fusion: Fusion = _RETRIEVAL.fusion
+    hybrid_fusion: Fusion = _RETRIEVAL.hybrid_fusion
+    dense_k: int = _RETRIEVAL.dense_k
+    bm25_k: int = _RETRIEVAL.bm25_k
+    rrf_k: int = _RETRIEVAL.rrf_k
+    dense_weight: float = _RETRIEVAL.dense_weight
+    bm25_weight: float = _RETRIEVAL.bm25_weight
+    rerank: bool = _RETRIEVAL.rerank
+    rerank_top_n: int = _RETRIEVAL.rerank_top_n
+    top_k: int = _RETRIEVAL.top_k
     # Below this the answer says the documents do not contain it rather than guessing.
     min_relevance: float = 0.0
 
@@ -128,6 +136,27 @@ class Settings(BaseSettings):
     # takes one when its queue empties after a job, and while busy at most this often.
     catalog_backups: int = 3
     catalog_backup_interval_seconds: float = 60.0
+
+    @property
+    def retrieval(self) -> RetrievalConfig:
+        """How the app searches, as configured; change a knob with ``dataclasses.replace``.
+
+        >>> replace(Settings(rrf_k=20).retrieval, top_k=3).rrf_k
+        20
+        """
+        return RetrievalConfig(
+            mode=self.retrieval_mode,
+            fusion=self.fusion,
+            hybrid_fusion=self.hybrid_fusion,
+            dense_k=self.dense_k,
+            bm25_k=self.bm25_k,
+            rrf_k=self.rrf_k,
+            dense_weight=self.dense_weight,
+            bm25_weight=self.bm25_weight,
+            rerank=self.rerank,
+            rerank_top_n=self.rerank_top_n,
+            top_k=self.top_k,
+        )
 
     @property
     def catalog_path(self) -> Path:

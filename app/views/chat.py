@@ -6,17 +6,18 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from app import render, resources
-from ingest.pipeline import thumbnail_path
+from ingest.service import thumbnail_path
 from ragcore.answering import MAX_QUESTION_CHARS, Answer, AnswerStream
 from ragcore.errors import RagError
 from ragcore.generation.citations import Citation
-from ragcore.runtime import Runtime, retrieval_config
+from ragcore.runtime import Runtime
 from ragcore.types import ChunkKind, Fusion, Hit
 
 FUSION_LABELS = {
@@ -391,8 +392,11 @@ def ask(
             stage.caption("Starting the language model (first question only)…")
         choice = slot.get()
         stage.caption("Searching your documents…")
-        config = retrieval_config(
-            rt.settings, fusion=options["fusion"], rerank=options["rerank"], top_k=options["top_k"]
+        config = replace(
+            rt.settings.retrieval,
+            fusion=options["fusion"],
+            rerank=options["rerank"],
+            top_k=options["top_k"],
         )
         stream = resources.answerer(rt, choice).start(
             question,

@@ -10,10 +10,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from app import evaluation_tables as tables
 from app import render, resources
-from bench.beir import MODES
-from bench.beir_folder import BeirReport, eval_models, evaluate_beir_folder, fusion_from_settings
-from bench.chunking_compare import NO_LLM, ChunkingReport, compare_chunking
-from bench.common import Progress
+from ingest.service import ingest_texts
 from ragcore.errors import EvaluationError, RagError
 from ragcore.evaluation.answers import (
     AnswerCase,
@@ -23,9 +20,17 @@ from ragcore.evaluation.answers import (
     read_cases,
     run_question_set,
 )
-from ragcore.evaluation.runs import one_run_at_a_time
+from ragcore.evaluation.beir import MODES
+from ragcore.evaluation.beir_folder import (
+    BeirReport,
+    eval_models,
+    evaluate_beir_folder,
+    fusion_from_settings,
+)
+from ragcore.evaluation.chunking import NO_LLM, ChunkingReport, compare_chunking
+from ragcore.evaluation.runs import Progress, one_run_at_a_time
 from ragcore.models.base import Reranker
-from ragcore.runtime import Runtime, chunking_params, retrieval_config
+from ragcore.runtime import Runtime, chunking_params
 from ragcore.settings import Settings
 from ragcore.spaces import pin
 from ragcore.types import ChunkingParams, Strategy
@@ -112,7 +117,8 @@ def _beir_report(
         params=chunking_params(settings),
         workdir=settings.data_dir / "eval" / "beir",
         modes=modes,
-        fusion=fusion_from_settings(settings),
+        fusion=fusion_from_settings(settings.retrieval),
+        index_texts=ingest_texts,
         max_queries=max_queries,
         progress=progress_bar("Reading the folder…"),
     )
@@ -211,7 +217,8 @@ def run_chunking(rt: Runtime, n_questions: int, strategies: list[ChunkingParams]
             strategies,
             n_questions=n_questions,
             workdir=settings.data_dir / "eval" / "chunking",
-            config=retrieval_config(settings),
+            config=settings.retrieval,
+            index_texts=ingest_texts,
             progress=progress_bar("Sampling your chunks…"),
         )
 
@@ -330,7 +337,7 @@ def run_answer_set(rt: Runtime, path: str, upload: UploadedFile | None, limit: i
                 choice,
                 source=source,
                 limit=limit,
-                config=retrieval_config(rt.settings),
+                config=rt.settings.retrieval,
                 progress=answer_progress(slot),
             )
 

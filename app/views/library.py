@@ -12,7 +12,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from app import render, resources
-from ingest.parsers.detect import EXTENSIONS
+from ingest.service import EXTENSIONS
 from ragcore import library
 from ragcore.catalog import JobRecord
 from ragcore.errors import RagError

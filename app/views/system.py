@@ -8,9 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from app import render, resources
-from ingest.parsers.ocr import ocr_status
-from ingest.reembed import cancel_reembed, start_reembed
-from ingest.service import parse_limits
+from ingest.service import cancel_reembed, ocr_status, parse_limits, start_reembed
 from ragcore.catalog import SpaceBusy
 from ragcore.errors import RagError
 from ragcore.llm_speed import SpeedRecord

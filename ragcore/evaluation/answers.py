@@ -21,7 +21,7 @@ from ragcore.generation.citations import split_sentences, strip_markers
 from ragcore.generation.quoted import SYSTEM_PROMPT, parse_reply
 from ragcore.generation.quoted import is_refusal as says_no_answer
 from ragcore.retrieval import RetrievalConfig
-from ragcore.runtime import LLMChoice, Runtime, build_answerer, retrieval_config
+from ragcore.runtime import LLMChoice, Runtime, build_answerer
 
 # The issue's target: the answer starts within this many milliseconds of the question.
 FIRST_TOKEN_TARGET_MS = 3000.0
@@ -569,7 +569,7 @@ def run_answers(
     >>> score(rows).fact_accuracy_own
     0.61
     """
-    config = config or retrieval_config(runtime.settings)
+    config = config or runtime.settings.retrieval
     rows: list[AnswerRow] = []
     for i, case in enumerate(cases, start=1):
         row = run_case(build_answerer(runtime, choice), case, config, tokens=tokens)

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-from bench.beir import (
+from ragcore.errors import EvaluationError
+from ragcore.evaluation.beir import (
     ANCHORS,
     MODES,
-    FusionParams,
     ModeRun,
     mode_config,
     mode_row,
+    number,
     params_for,
+    per_fusion,
     restrict,
     retriever_search,
 )
-from bench.beir_index import BeirIndex, open_index
-from bench.common import Progress
-from ragcore.errors import EvaluationError
-from ragcore.evaluation import BeirDataset, load_beir, run_from_ranking
-from ragcore.evaluation.runs import one_run_at_a_time
+from ragcore.evaluation.beir_index import BeirIndex, TextIndexer, open_index
+from ragcore.evaluation.retrieval_metrics import BeirDataset, load_beir, run_from_ranking
+from ragcore.evaluation.runs import Progress, one_run_at_a_time
 from ragcore.models.base import Reranker, TextEmbedder
 from ragcore.models.loader import Models
 from ragcore.retrieval import Retriever
-from ragcore.settings import Settings
-from ragcore.types import ChunkingParams, Fusion
+from ragcore.retrieval_config import RetrievalConfig
+from ragcore.types import ChunkingParams
 
 # The published SciFact numbers are for its whole corpus and test split; a folder that is
 # called scifact but holds a part of it must not be compared with them.
@@ -79,17 +79,10 @@ class BeirReport:
     anchors: tuple[Anchor, ...]  # only for the whole SciFact corpus, test split
 
 
-def fusion_from_settings(settings: Settings) -> dict[str, FusionParams]:
-    """The hybrid knobs the app answers with, for both fusions the benchmark has modes for."""
-    rrf = FusionParams(
-        "rrf",
-        settings.dense_k,
-        settings.bm25_k,
-        settings.rrf_k,
-        settings.dense_weight,
-        settings.bm25_weight,
-    )
-    return {str(Fusion.RRF): rrf, str(Fusion.DBSF): replace(rrf, fusion="dbsf")}
+def fusion_from_settings(config: RetrievalConfig) -> dict[str, RetrievalConfig]:
+    """The hybrid knobs the app answers with (``settings.retrieval``), for both fusions the
+    benchmark has modes for."""
+    return per_fusion(config)
 
 
 def eval_models(text: TextEmbedder, reranker: Reranker | str | None, cache_dir: Path) -> Models:
@@ -109,10 +102,7 @@ def published_anchors(dataset: BeirDataset) -> tuple[Anchor, ...]:
     )
     if not whole_scifact:
         return ()
-    return tuple(
-        Anchor(str(a["anchor"]), str(a["compare_with"]), float(a["value"]))  # type: ignore[arg-type]
-        for a in ANCHORS
-    )
+    return tuple(Anchor(a["anchor"], a["compare_with"], a["value"]) for a in ANCHORS)
 
 
 def load_folder(folder: Path, split: str) -> BeirDataset:
@@ -139,7 +129,7 @@ def load_folder(folder: Path, split: str) -> BeirDataset:
 
 def _scores(row: Mapping[str, object]) -> ModeScores:
     def num(key: str) -> float:
-        return float(row[key])  # type: ignore[arg-type]
+        return number(row[key])
 
     return ModeScores(
         mode=str(row["mode"]),
@@ -148,7 +138,7 @@ def _scores(row: Mapping[str, object]) -> ModeScores:
         recall_at_100=num("recall@100"),
         mrr_at_10=num("mrr@10"),
         p50_ms=num("latency_p50_ms"),
-        queries=int(row["queries"]),  # type: ignore[call-overload]
+        queries=int(number(row["queries"])),
     )
 
 
@@ -157,7 +147,7 @@ def run_modes(
     index: BeirIndex,
     models: Models,
     modes: Sequence[str],
-    fusion: Mapping[str, FusionParams],
+    fusion: Mapping[str, RetrievalConfig],
     progress: Progress,
 ) -> list[ModeScores]:
     """As bench.beir.evaluate_modes (each query through every mode in turn), reporting progress."""
@@ -197,7 +187,8 @@ def evaluate_beir_folder(
     params: ChunkingParams,
     workdir: Path,
     modes: Sequence[str],
-    fusion: Mapping[str, FusionParams],
+    fusion: Mapping[str, RetrievalConfig],
+    index_texts: TextIndexer,
     max_queries: int = 0,
     progress: Progress | None = None,
 ) -> BeirReport:
@@ -205,12 +196,14 @@ def evaluate_beir_folder(
     chunking were indexed before) and score each mode on ``split``: nDCG@10, Recall@10,
     Recall@100, MRR@10 and the median latency.
 
+    ``index_texts`` indexes the corpus (``ingest.service.ingest_texts``).
     ``max_queries`` > 0 evaluates only the first that many queries (by id), for a quick try.
     Raises EvaluationError with a sentence for a person when the folder is not BEIR data.
 
     >>> report = evaluate_beir_folder(Path("scifact-sub20"), split="test", models=models,
     ...     params=ChunkingParams(), workdir=data_dir / "eval" / "beir", modes=["bm25"],
-    ...     fusion=fusion_from_settings(settings), max_queries=20)
+    ...     fusion=fusion_from_settings(settings.retrieval), index_texts=ingest_texts,
+    ...     max_queries=20)
     >>> report.rows[0].ndcg_at_10  # 300 SciFact abstracts, 20 queries, offline MiniLM
     0.8191
     """
@@ -234,6 +227,7 @@ def evaluate_beir_folder(
                 models,
                 params,
                 workdir,
+                index_texts=index_texts,
                 progress=lambda done, total: report("documents indexed", done, total),
             )
         except ValueError as exc:  # e.g. two documents mapped to one id (see beir_doc_ids)
@@ -248,8 +242,8 @@ def evaluate_beir_folder(
         folder=Path(folder),
         queries=len(dataset.queries),
         queries_in_split=in_split,
-        documents=int(index.stats["documents"]),  # type: ignore[call-overload]
-        chunks=int(index.stats["chunks"]),  # type: ignore[call-overload]
+        documents=int(number(index.stats["documents"])),
+        chunks=int(number(index.stats["chunks"])),
         model=models.text.model_id,
         chunking=params,
         index_path=index.path,

@@ -4,23 +4,59 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from bench.common import log, write_json
-from ingest.batch import ingest_texts
 from ragcore.catalog import Catalog
-from ragcore.evaluation import BeirDataset, BeirDoc
+from ragcore.evaluation.retrieval_metrics import BeirDataset, BeirDoc
+from ragcore.evaluation.runs import write_json
 from ragcore.models.loader import Models
 from ragcore.stores import VectorStore, open_store
 from ragcore.types import ChunkingParams
 
+log = logging.getLogger(__name__).info
+
 # Bump when what an index holds changes for the same inputs (ids, payloads, chunk text).
 INDEX_FORMAT = 1
+
+
+class IndexedTexts(Protocol):
+    """What an indexer reports: documents and chunks written, seconds per stage."""
+
+    @property
+    def documents(self) -> int: ...
+
+    @property
+    def chunks(self) -> int: ...
+
+    @property
+    def seconds(self) -> Mapping[str, float]: ...
+
+
+class TextIndexer(Protocol):
+    """Chunks, embeds and writes ``(doc_id, name, text)`` documents into a catalog and store.
+
+    Chunking belongs to ``ingest``, which ragcore does not import: entry points pass
+    ``ingest.service.ingest_texts`` (the batch import) in.
+    """
+
+    def __call__(
+        self,
+        catalog: Catalog,
+        store: VectorStore,
+        models: Models,
+        docs: Iterable[tuple[str, str, str]],
+        params: ChunkingParams,
+        *,
+        batch_size: int = ...,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IndexedTexts: ...
 
 
 def beir_doc_id(doc: BeirDoc, *, shared_text: bool = False) -> str:
@@ -90,6 +126,7 @@ def open_index(
     params: ChunkingParams,
     workdir: Path,
     *,
+    index_texts: TextIndexer,
     doc_ids: Collection[str] | None = None,
     batch_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
@@ -97,7 +134,8 @@ def open_index(
     """The cached index for this corpus (or the ``doc_ids`` part of it), building what is missing.
 
     An interrupted build resumes: documents already ready in the catalog are not embedded again.
-    ``progress`` hears (documents indexed, documents in all) after each written batch.
+    ``progress`` hears (documents indexed, documents in all) after each written batch;
+    ``index_texts`` chunks and embeds what is missing (``ingest.service.ingest_texts``).
     """
     selected = sorted(doc_ids) if doc_ids is not None else sorted(dataset.corpus)
     unknown = [d for d in selected if d not in dataset.corpus]
@@ -124,7 +162,17 @@ def open_index(
                 progress(len(selected), len(selected))
         else:
             stats = _build(
-                dataset, models, params, path, catalog, store, ours, selected, batch_size, progress
+                dataset,
+                models,
+                params,
+                path,
+                catalog,
+                store,
+                ours,
+                selected,
+                batch_size,
+                progress,
+                index_texts,
             )
             write_json(done_file, stats)
     except BaseException:
@@ -147,6 +195,7 @@ def _build(
     selected: list[str],
     batch_size: int,
     progress: Callable[[int, int], None] | None,
+    index_texts: TextIndexer,
 ) -> dict[str, object]:
     ready = {doc.id for doc in catalog.list_documents() if doc.status == "ready"}
     todo = [d for d in selected if ours[d] not in ready]
@@ -166,7 +215,7 @@ def _build(
         for beir_id in todo:
             yield ours[beir_id], f"{dataset.name}/{beir_id}", dataset.corpus[beir_id].full_text
 
-    batch = ingest_texts(
+    batch = index_texts(
         catalog, store, models, texts(), params, batch_size=batch_size, progress=batch_done
     )
     counts = catalog.counts()
@@ -180,7 +229,7 @@ def _build(
         # Only the last (resumed) part of a build was timed here.
         "timed_documents": batch.documents,
         "timed_chunks": batch.chunks,
-        "seconds": batch.seconds,
+        "seconds": dict(batch.seconds),
         "wall_seconds": round(time.perf_counter() - started, 2),
     }
     log(f"indexed: {stats['documents']} documents, {stats['chunks']} chunks")

@@ -1,14 +1,19 @@
-"""One evaluation at a time in a process: the app's Evaluate tabs and the benches share this lock."""
+"""What every evaluation run shares: one at a time per process, progress, result files."""
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from ragcore.errors import EvaluationError
 
 _RUNNING = threading.Lock()
+
+# What a long run reports as it goes: (what is being counted, how many done, how many in all).
+Progress = Callable[[str, int, int], None]
 
 
 @contextmanager
@@ -29,3 +34,11 @@ def one_run_at_a_time() -> Iterator[None]:
         yield
     finally:
         _RUNNING.release()
+
+
+def write_json(path: Path, obj: object) -> None:
+    """Write ``obj`` as JSON through a temporary file, so a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path)

@@ -21,7 +21,7 @@ from ragcore.answering import MAX_QUESTION_CHARS, Answerer
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.queue import GenerationQueue
 from ragcore.retrieval import Retriever
-from ragcore.runtime import LLMChoice, Runtime, chunking_params, retrieval_config
+from ragcore.runtime import LLMChoice, Runtime, chunking_params
 from ragcore.testing.documents import make_text_pdf
 from ragcore.testing.llm_server import ScriptedLLMServer
 from ragcore.types import Fusion
@@ -374,7 +374,7 @@ def test_stop_mid_answer_cancels_the_request_and_keeps_what_was_written(
 
     with ScriptedLLMServer(LONG_REPLY, delay=0.01) as server:
         stream = _answerer(ready_runtime, server).start(
-            QUESTION, config=retrieval_config(ready_runtime.settings)
+            QUESTION, config=ready_runtime.settings.retrieval
         )
         pump = chat.ReplyPump(stream)
         with pytest.raises(RerunException):
@@ -402,7 +402,7 @@ def test_stop_while_waiting_in_line_never_asks_the_model(ready_runtime: Runtime)
 
     with ScriptedLLMServer(LONG_REPLY) as server:
         stream = _answerer(ready_runtime, server, line).start(
-            QUESTION, config=retrieval_config(ready_runtime.settings)
+            QUESTION, config=ready_runtime.settings.retrieval
         )
         with line.turn():  # another conversation's answer is being written
             pump = chat.ReplyPump(stream)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from app.evaluation_tables import PUBLISHED, THIS_APP, beir_chart, beir_table
-from bench.beir_folder import Anchor, BeirReport, ModeScores
+from ragcore.evaluation.beir_folder import Anchor, BeirReport, ModeScores
 from ragcore.types import ChunkingParams
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +59,8 @@ def test_without_anchors_there_is_no_published_column() -> None:
 
 def test_the_evaluate_view_needs_no_bench_extras() -> None:
     code = (
-        "import sys, app.evaluation_tables, bench.beir_folder, bench.chunking_compare\n"
+        "import sys, app.evaluation_tables, ragcore.evaluation.beir_folder,"
+        " ragcore.evaluation.chunking\n"
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('langchain', 'langchain_core',"
         " 'langchain_community', 'matplotlib')]\n"
         "assert not heavy, heavy\n"

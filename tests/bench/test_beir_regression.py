@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.beir import evaluate_modes, load_tuned, restrict, sample_subset
-from bench.beir_index import BeirIndex, open_index
+from bench.beir import TUNED_FILE
 from bench.common import bench_models
+from ingest.service import ingest_texts
 from ragcore.errors import ModelUnavailable
 from ragcore.evaluation import BeirDataset, load_beir
+from ragcore.evaluation.beir import evaluate_modes, restrict, sample_subset
+from ragcore.evaluation.beir_index import BeirIndex, open_index
+from ragcore.evaluation.tuning import load_tuned
 from ragcore.models.loader import Models
 from ragcore.settings import Settings
 from ragcore.types import ChunkingParams, Strategy
@@ -48,7 +51,7 @@ def subset(
     except ModelUnavailable as exc:
         pytest.skip(f"the MiniLM text model cannot load here: {exc}")
     params = ChunkingParams(Strategy.RECURSIVE, tokenizer.max_tokens, 30)
-    index = open_index(dataset, models, params, workdir, doc_ids=doc_ids)
+    index = open_index(dataset, models, params, workdir, index_texts=ingest_texts, doc_ids=doc_ids)
     yield restrict(dataset, query_ids), index, models
     index.close()
 
@@ -57,7 +60,7 @@ def test_hybrid_quality_holds_on_a_scifact_subset(
     subset: tuple[BeirDataset, BeirIndex, Models],
 ) -> None:
     dataset, index, models = subset
-    tuned, _ = load_tuned()
+    tuned, _ = load_tuned(TUNED_FILE, Settings().retrieval)
     rows = {r["mode"]: r for r in evaluate_modes(dataset, index, models, list(FLOORS), tuned)}
     ndcg = {mode: float(rows[mode]["ndcg@10"]) for mode in FLOORS}  # type: ignore[arg-type]
     print(

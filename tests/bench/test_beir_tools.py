@@ -16,28 +16,22 @@ import pytest
 
 from bench import beir as beir_bench
 from bench import models as model_bench
-from bench.beir import (
-    FusionParams,
-    collect_legs,
-    evaluate_modes,
-    fuse_legs,
-    mode_config,
-    point_to_beir,
-)
-from bench.beir import (
-    main as beir_main,
-)
-from bench.beir_index import BeirIndex, beir_doc_id, beir_doc_ids, open_index
+from bench.beir import main as beir_main
 from bench.common import REPO_ROOT
 from bench.latency import RandomUnitVectors
+from ingest.service import ingest_texts
 from ragcore.evaluation import BeirDataset, BeirDoc
+from ragcore.evaluation.beir import evaluate_modes, mode_config
+from ragcore.evaluation.beir_index import BeirIndex, beir_doc_id, beir_doc_ids, open_index
+from ragcore.evaluation.tuning import collect_legs, fuse_legs, point_to_beir
 from ragcore.models.base import TextEmbedder
 from ragcore.models.loader import Models
 from ragcore.retrieval import Retriever
+from ragcore.retrieval_config import RetrievalConfig
 from ragcore.testing.beir import TWIN_CORPUS, TWIN_QRELS, write_beir_folder
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.testing.tokenizers import WhitespaceTokenizer
-from ragcore.types import ChunkingParams, Strategy
+from ragcore.types import ChunkingParams, Fusion, Strategy
 
 _rng = random.Random(5)
 WORDS = [f"{a}{b}" for a in ("trust", "policy", "audit", "token", "cipher") for b in "aeiouy"]
@@ -69,26 +63,37 @@ def index(tmp_path: Path) -> Iterator[tuple[BeirIndex, Models]]:
     # Random unit vectors per text: no two chunks tie on the dense leg (tied scores may come
     # back in any order, from any exact search, and the comparison below is of exact orders).
     models = fake_models(RandomUnitVectors(WhitespaceTokenizer(), 64), tmp_path)
-    idx = open_index(DATASET, models, PARAMS, tmp_path / "work", batch_size=16)
+    idx = open_index(
+        DATASET, models, PARAMS, tmp_path / "work", index_texts=ingest_texts, batch_size=16
+    )
     yield idx, models
     idx.close()
 
 
 def test_index_maps_every_document_and_is_reused(tmp_path: Path) -> None:
     embedder = HashingEmbedder(dim=32)
-    first = open_index(DATASET, fake_models(embedder, tmp_path), PARAMS, tmp_path / "w")
+    first = open_index(
+        DATASET, fake_models(embedder, tmp_path), PARAMS, tmp_path / "w", index_texts=ingest_texts
+    )
     assert first.stats["documents"] == 40
     assert int(first.stats["chunks"]) > 40  # small chunks: documents split
     assert set(first.beir_ids.values()) == set(CORPUS)
     assert first.beir_ids[beir_doc_id(CORPUS["3"])] == "3"
     first.close()
     calls = embedder.calls
-    again = open_index(DATASET, fake_models(embedder, tmp_path), PARAMS, tmp_path / "w")
+    again = open_index(
+        DATASET, fake_models(embedder, tmp_path), PARAMS, tmp_path / "w", index_texts=ingest_texts
+    )
     assert embedder.calls == calls  # cached: nothing embedded again
     assert again.path == first.path
     again.close()
     other = open_index(
-        DATASET, fake_models(embedder, tmp_path), PARAMS, tmp_path / "w", doc_ids=["1", "2"]
+        DATASET,
+        fake_models(embedder, tmp_path),
+        PARAMS,
+        tmp_path / "w",
+        index_texts=ingest_texts,
+        doc_ids=["1", "2"],
     )
     assert other.path != first.path and other.stats["documents"] == 2
     other.close()
@@ -97,19 +102,26 @@ def test_index_maps_every_document_and_is_reused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "params",
     [
-        FusionParams("rrf", 20, 20, 60, 1.0, 1.0),
-        FusionParams("rrf", 5, 12, 2, 1.0, 2.0),
-        FusionParams("dbsf", 10, 7, 60, 1.0, 0.5),
+        RetrievalConfig(dense_k=20, bm25_k=20, rrf_k=60, dense_weight=1.0, bm25_weight=1.0),
+        RetrievalConfig(dense_k=5, bm25_k=12, rrf_k=2, dense_weight=1.0, bm25_weight=2.0),
+        RetrievalConfig(
+            hybrid_fusion=Fusion.DBSF,
+            dense_k=10,
+            bm25_k=7,
+            rrf_k=60,
+            dense_weight=1.0,
+            bm25_weight=0.5,
+        ),
     ],
 )
 def test_offline_fusion_equals_the_retriever(
-    index: tuple[BeirIndex, Models], params: FusionParams
+    index: tuple[BeirIndex, Models], params: RetrievalConfig
 ) -> None:
     """Tuning fuses cached legs; it is only valid if that is exactly what Retriever.run does."""
     idx, models = index
     retriever = Retriever(idx.catalog, idx.store, models)
     legs = collect_legs(retriever, QUERIES, depth=30)
-    mode = "hybrid-dbsf" if params.fusion == "dbsf" else "hybrid-rrf"
+    mode = "hybrid-dbsf" if params.hybrid_fusion == "dbsf" else "hybrid-rrf"
     for qid, text in QUERIES.items():
         live = [h.point_id for h in retriever.run(text, mode_config(mode, params)).hits]
         assert fuse_legs(legs[qid], params) == live
@@ -118,7 +130,7 @@ def test_offline_fusion_equals_the_retriever(
 
 
 def test_modes_map_to_retrieval_configs() -> None:
-    p = FusionParams("rrf", 80, 60, 30, 1.0, 1.5)
+    p = RetrievalConfig(dense_k=80, bm25_k=60, rrf_k=30, dense_weight=1.0, bm25_weight=1.5)
     bm25 = mode_config("bm25", p)
     assert (bm25.mode, bm25.rerank, bm25.use_image_leg) == ("bm25", False, False)
     dbsf = mode_config("hybrid-dbsf", p)
@@ -131,7 +143,7 @@ def test_modes_map_to_retrieval_configs() -> None:
 
 def test_rerank_rows_say_unavailable_without_a_number(index: tuple[BeirIndex, Models]) -> None:
     idx, models = index
-    tuned = {"rrf": FusionParams(), "dbsf": FusionParams("dbsf")}
+    tuned = {"rrf": RetrievalConfig(), "dbsf": RetrievalConfig(hybrid_fusion=Fusion.DBSF)}
     rows = evaluate_modes(DATASET, idx, models, ["bm25", "hybrid-rrf+rerank"], tuned)
     assert rows[0]["mode"] == "bm25" and 0.0 <= float(rows[0]["ndcg@10"]) <= 1.0  # type: ignore[arg-type]
     assert rows[1]["mode"] == "hybrid-rrf+rerank" and rows[1]["status"] == "unavailable"
@@ -183,7 +195,8 @@ def test_doc_ids_keep_the_content_hash_and_split_shared_texts() -> None:
 def test_index_holds_both_documents_of_a_shared_text(tmp_path: Path) -> None:
     corpus = {**CORPUS, "twin": BeirDoc("twin", CORPUS["3"].title, CORPUS["3"].text)}
     dataset = replace(DATASET, corpus=corpus)
-    idx = open_index(dataset, fake_models(HashingEmbedder(dim=32), tmp_path), PARAMS, tmp_path)
+    models = fake_models(HashingEmbedder(dim=32), tmp_path)
+    idx = open_index(dataset, models, PARAMS, tmp_path, index_texts=ingest_texts)
     try:
         assert idx.stats["documents"] == 41
         assert set(idx.beir_ids.values()) == set(corpus)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -14,7 +15,7 @@ from ingest.parsers.pdf_tables import find_tables
 from ingest.pipeline import Ingestor
 from ragcore import library
 from ragcore.retrieval import Retriever
-from ragcore.runtime import LLMChoice, Runtime, build_answerer, build_models, retrieval_config
+from ragcore.runtime import LLMChoice, Runtime, build_answerer, build_models
 from ragcore.settings import Settings
 from ragcore.testing.runtime import make_runtime
 from ragcore.types import ChunkingParams, ChunkKind, ParsedDocument, Strategy
@@ -116,7 +117,7 @@ def test_keyword_search_finds_the_row_on_its_page(warn_library: tuple[Runtime, s
     # ("Employees", "lay-offs"), which the fast fake embedder cannot outweigh (see the next test).
     result = Retriever(rt.catalog, rt.store, rt.models).run(
         "Motorola Mobility Sunnyvale employees",
-        retrieval_config(rt.settings, mode="bm25", rerank=False, top_k=3),
+        replace(rt.settings.retrieval, mode="bm25", rerank=False, top_k=3),
     )
     top = result.hits[0]
     assert top.page == 3 and ROW in top.text
@@ -135,7 +136,7 @@ def test_question_about_a_row_is_answered_citing_its_page(tmp_path: Path) -> Non
             added.document.id, params
         )
         answerer = build_answerer(rt, LLMChoice(None, "LLM: none (test)"))
-        answer = answerer.ask(QUESTION, config=retrieval_config(rt.settings, rerank=False))
+        answer = answerer.ask(QUESTION, config=replace(rt.settings.retrieval, rerank=False))
         assert answer.sources and answer.sources[0].page == 3, answer
         assert ROW in answer.sources[0].text
         assert answer.citations and answer.citations[0].page == 3

@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from bench.beir_folder import (
+from ingest.service import ingest_texts
+from ragcore.errors import EvaluationError
+from ragcore.evaluation import BeirDataset, BeirDoc
+from ragcore.evaluation.beir_folder import (
     SCIFACT_DOCUMENTS,
     BeirReport,
     eval_models,
@@ -17,8 +20,6 @@ from bench.beir_folder import (
     fusion_from_settings,
     published_anchors,
 )
-from ragcore.errors import EvaluationError
-from ragcore.evaluation import BeirDataset, BeirDoc
 from ragcore.evaluation.runs import one_run_at_a_time
 from ragcore.models.loader import Models
 from ragcore.settings import Settings
@@ -27,7 +28,7 @@ from ragcore.testing.embedders import HashingEmbedder
 from ragcore.types import ChunkingParams, Strategy
 
 PARAMS = ChunkingParams(Strategy.RECURSIVE, 64, 8)
-FUSION = fusion_from_settings(Settings(data_dir=Path("unused")))
+FUSION = fusion_from_settings(Settings(data_dir=Path("unused")).retrieval)
 
 
 def _models(embedder: HashingEmbedder, tmp_path: Path) -> Models:
@@ -42,6 +43,7 @@ def _run(folder: Path, tmp_path: Path, embedder: HashingEmbedder, **kwargs: Any)
         "workdir": tmp_path / "eval",
         "modes": ["bm25", "dense", "hybrid-rrf", "hybrid-dbsf"],
         "fusion": FUSION,
+        "index_texts": ingest_texts,
     }
     values.update(kwargs)
     return evaluate_beir_folder(folder, **values)

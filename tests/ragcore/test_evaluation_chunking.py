@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from bench.chunking_compare import (
+from ingest.service import build_worker, ingest_texts
+from ragcore import library
+from ragcore.document_text import library_texts
+from ragcore.errors import EvaluationError
+from ragcore.evaluation.chunking import (
     SCRATCH,
     SyntheticQuestion,
     compare_chunking,
     found_at,
 )
-from ingest.service import build_worker
-from ragcore import library
-from ragcore.document_text import library_texts
-from ragcore.errors import EvaluationError
 from ragcore.generation.llm import ChatLLM
 from ragcore.retrieval import RetrievalConfig
 from ragcore.runtime import Runtime
@@ -100,6 +100,7 @@ def test_every_strategy_is_scored_on_the_same_scripted_questions(
         n_questions=6,
         workdir=workdir,
         config=RetrievalConfig(),
+        index_texts=ingest_texts,
         seed=3,
         progress=lambda *a: seen.append(a),
     )
@@ -145,6 +146,7 @@ def test_the_questions_are_the_same_for_the_same_seed(
             n_questions=3,
             workdir=tmp_path / "w",
             config=RetrievalConfig(),
+            index_texts=ingest_texts,
             seed=seed,
         )
         return [q.text for q in report.questions.questions]
@@ -163,6 +165,7 @@ def test_without_a_language_model_nothing_is_generated(rt: Runtime, tmp_path: Pa
             n_questions=5,
             workdir=tmp_path / "w",
             config=RetrievalConfig(),
+            index_texts=ingest_texts,
         )
     assert not (tmp_path / "w").exists()
 
@@ -178,6 +181,7 @@ def test_a_model_that_never_writes_a_question_is_reported(rt: Runtime, tmp_path:
                 n_questions=3,
                 workdir=tmp_path / "w",
                 config=RetrievalConfig(),
+                index_texts=ingest_texts,
             )
         assert len(server.requests) == 6  # two tries per question wanted, then it stops
 
@@ -194,6 +198,7 @@ def test_an_unreachable_model_is_an_evaluation_error(rt: Runtime, tmp_path: Path
                 n_questions=2,
                 workdir=tmp_path / "w",
                 config=RetrievalConfig(),
+                index_texts=ingest_texts,
             )
 
 
@@ -209,6 +214,7 @@ def test_a_chunk_size_beyond_the_model_is_refused(
             n_questions=2,
             workdir=tmp_path / "w",
             config=RetrievalConfig(),
+            index_texts=ingest_texts,
         )
 
 
