@@ -31,6 +31,7 @@ from ragcore.errors import (
 from ragcore.models.provenance import SpaceSummary, space_summary
 from ragcore.runtime import Runtime, build_runtime, chunking_params
 from ragcore.settings import Settings
+from ragcore.sources.cache import PageCache, pages_dir
 from ragcore.spaces import SpaceRouter
 from ragcore.types import ChunkingParams, Strategy
 from ragcore.uploads import display_name, has_undecodable_bytes, readable
@@ -351,7 +352,9 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     try:
         doc = _resolve_doc(rt, args.doc_id)
         try:
-            library.delete_document(rt.catalog, rt.store, doc.id)
+            library.delete_document(
+                rt.catalog, rt.store, doc.id, page_cache=PageCache(pages_dir(settings.data_dir))
+            )
         except StoreUnavailable as exc:
             print(
                 f"error: {exc}\nNothing was deleted: {doc.name} ({doc.id[:12]}) is still in the "

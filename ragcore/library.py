@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragcore.catalog import Catalog, DocumentRecord, JobRecord
+from ragcore.sources.cache import PageCache
 from ragcore.stores.base import VectorStore
 from ragcore.types import ChunkingParams
 from ragcore.uploads import StoredUpload, store_bytes, store_file
@@ -119,12 +120,14 @@ def reindex(catalog: Catalog, doc_id: str, params: ChunkingParams) -> JobRecord:
     return catalog.enqueue(doc_id, "reindex", _params_dict(params))
 
 
-def delete_document(catalog: Catalog, store: VectorStore, doc_id: str) -> bool:
+def delete_document(
+    catalog: Catalog, store: VectorStore, doc_id: str, *, page_cache: PageCache | None = None
+) -> bool:
     """Remove a document everywhere; the catalog goes first so no answer can cite it meanwhile.
 
     The store is opened before anything changes: when another process holds it (the embedded
     store admits one), StoreUnavailable is raised and the document is left whole, never half
-    deleted.
+    deleted. ``page_cache``: where its rendered pages are kept (ragcore.sources), emptied too.
     """
     store.count()  # opens it; counting everything is a cheap mask, one document's a payload scan
     doc = catalog.get_document(doc_id)
@@ -134,4 +137,6 @@ def delete_document(catalog: Catalog, store: VectorStore, doc_id: str) -> bool:
         path = Path(doc.path)
         # Another document cannot share the file: the name is the content's hash.
         path.unlink(missing_ok=True)
+    if page_cache is not None:
+        page_cache.forget(doc_id)
     return existed

@@ -17,6 +17,7 @@ from ragcore import library
 from ragcore.catalog import JobRecord
 from ragcore.errors import RagError
 from ragcore.runtime import Runtime, chunking_params
+from ragcore.sources.cache import PageCache, pages_dir
 from ragcore.types import ChunkingParams, Strategy
 
 # What the parsers read, from their own list, so the uploader never refuses a readable type.
@@ -257,7 +258,9 @@ def delete_controls(rt: Runtime, doc_id: str, name: str) -> None:
     if yes.button("Yes, delete", type="primary", key="delete_yes"):
         st.session_state.pop("confirm_delete", None)
         try:
-            library.delete_document(rt.catalog, rt.store, doc_id)
+            library.delete_document(
+                rt.catalog, rt.store, doc_id, page_cache=PageCache(pages_dir(rt.settings.data_dir))
+            )
         except RagError as exc:
             # The store is opened before the catalog is touched: a failure leaves it whole.
             st.error(render.md_escape(f"{name} was not deleted: {exc}"))

@@ -29,6 +29,7 @@ from ingest.parsers.pdf_tables import PdfTable
 from ingest.parsers.pdfium_text import read_page
 from ingest.parsers.text import normalize_newlines
 from ragcore.errors import CorruptFile, EncryptedFile, FileTooLarge, IngestError
+from ragcore.sources.pdf import page_place, printed_label
 from ragcore.types import Page, PageImage, ParsedDocument, TableSpan
 
 _EXTENSION_MIME = {".png": PNG, ".jpg": JPEG, ".jpeg": JPEG}
@@ -131,6 +132,7 @@ def parse_pdf(data: bytes, *, name: str, doc_id: str, limits: ParseLimits) -> Pa
                     images=images,
                     tables=tables,
                     ocr_confidence=confidence,
+                    label=_printed_place(rendered, number),
                 )
             )
     except DependencyError as exc:
@@ -158,6 +160,14 @@ def _open_pdfium(data: bytes) -> pdfium.PdfDocument | None:
         return pdfium.PdfDocument(data)
     except Exception:
         return None
+
+
+def _printed_place(document: pdfium.PdfDocument | None, number: int) -> str | None:
+    """"page 2 (PDF page 11)" for a page printed with another number than its place in the
+    file (front matter, a journal's page numbers), so citations name the page a reader sees;
+    None ("page 11") otherwise."""
+    place = page_place(number, printed_label(document, number) if document is not None else "")
+    return None if place == f"page {number}" else place
 
 
 def _pdfium_page(document: pdfium.PdfDocument | None, number: int) -> pdfium.PdfPage | None:
