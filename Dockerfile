@@ -17,7 +17,6 @@ COPY pyproject.toml README.md ./
 COPY ragcore ragcore
 COPY ingest ingest
 COPY app app
-COPY bench bench
 COPY .streamlit .streamlit
 
 # torch first and pinned: through another package pip would pull a multi-GB CUDA build.

@@ -68,8 +68,10 @@ run: install
 worker: install
 	$(PY) -m ingest worker
 
+# Plain `pytest` runs only the unit tests (pyproject's addopts); -m "" lifts that default,
+# so `make test` (and CI) runs everything: unit, integration, slow and e2e.
 test: $(VENV)/.dev $(VENV)/.llm $(VENV)/.debs
-	$(PY) -m pytest
+	$(PY) -m pytest -m ""
 
 test-fast: $(VENV)/.dev
 	$(PY) -m pytest -m "not slow and not e2e"
@@ -77,6 +79,7 @@ test-fast: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check ragcore ingest app bench tests
 	$(VENV)/bin/ruff format --check ragcore ingest app bench tests
+	$(VENV)/bin/lint-imports
 
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy

@@ -211,4 +211,3 @@ def build_answerer(rt: Runtime, choice: LLMChoice) -> Answerer:
         queue=choice.queue,
         grammar=choice.grammar,
     )
-

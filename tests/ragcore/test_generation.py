@@ -437,6 +437,7 @@ def test_find_offline_model_absent_or_unknown(monkeypatch: pytest.MonkeyPatch) -
         find_offline_model("gpt-5")
 
 
+@pytest.mark.integration  # starts a process
 def test_generation_imports_without_openai_or_llama_cpp() -> None:
     code = (
         "import sys, ragcore.generation; "

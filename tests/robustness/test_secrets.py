@@ -128,6 +128,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration  # starts a process
 def test_cli_output_holds_no_key(secret_env: dict[str, str], tmp_path: Path) -> None:
     note = tmp_path / "note.md"
     note.write_text("# Note\n\nThe tide table is published on Mondays.\n")
