@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
 
 Span = tuple[int, int]
 
@@ -77,7 +78,21 @@ def find_key(needle: str, haystack: str, *, within: Span | None = None) -> Span 
     found = fuzz.partial_ratio_alignment(needle, region, score_cutoff=MIN_SIMILARITY)
     if found is None or found.dest_end <= found.dest_start:
         return None
-    return lo + found.dest_start, lo + found.dest_end
+    return _widened(needle, haystack, lo + found.dest_start, lo + found.dest_end, lo, hi)
+
+
+def _widened(needle: str, haystack: str, start: int, end: int, lo: int, hi: int) -> Span:
+    """A fuzzy match's ends moved to where the needle's first and last characters align:
+    the best-scoring stretch often leaves off a letter or two at either end."""
+    slack = max(8, len(needle) // 10)
+    a, b = max(lo, start - slack), min(hi, end + slack)
+    equal = [op for op in Levenshtein.opcodes(needle, haystack[a:b]) if op.tag == "equal"]
+    if not equal:
+        return start, end
+    first, last = equal[0], equal[-1]
+    new_start = a + first.dest_start - first.src_start
+    new_end = a + last.dest_end + (len(needle) - last.src_end)
+    return max(lo, min(new_start, start)), min(hi, max(new_end, end))
 
 
 def locate(

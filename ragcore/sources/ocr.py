@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from typing import Protocol
 
 from PIL import Image
 
@@ -69,6 +70,12 @@ class OcrPage:
             n = [int(v) for v in line]  # type: ignore[attr-defined]
             words.append(OcrWord(str(text), (n[0], n[1], n[2]), (b[0], b[1], b[2], b[3])))
         return cls(tuple(words))
+
+
+class WordReader(Protocol):
+    """Reads the words of an image with their boxes (Tesseract here; a fixed page in tests)."""
+
+    def read(self, image: Image.Image, *, dpi: int) -> OcrPage: ...
 
 
 @dataclass(frozen=True)

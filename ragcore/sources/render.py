@@ -23,7 +23,7 @@ from ragcore.sources import pdf
 from ragcore.sources.cache import PageCache, pages_dir
 from ragcore.sources.highlight import Box, mark
 from ragcore.sources.matching import Keyed, Span, find_key, locate
-from ragcore.sources.ocr import OcrPage, OcrUnavailable, TesseractWords
+from ragcore.sources.ocr import OcrPage, OcrUnavailable, TesseractWords, WordReader
 from ragcore.types import ChunkKind, point_id
 
 # Zoom a person may pick: 1.0 is 72 pixels per inch; 1.5 makes a Letter page 918 x 1188 pixels.
@@ -111,7 +111,7 @@ class SourceRenderer:
         catalog: Catalog,
         *,
         data_dir: Path,
-        ocr: TesseractWords | None = None,
+        ocr: WordReader | None = None,
         context_chars: int = CONTEXT_CHARS,
     ) -> None:
         if context_chars < 0:
@@ -119,7 +119,7 @@ class SourceRenderer:
         self.catalog = catalog
         self.cache = PageCache(pages_dir(data_dir))
         self.thumbs_dir = data_dir / "thumbs"
-        self.ocr = ocr or TesseractWords()
+        self.ocr: WordReader = ocr or TesseractWords()
         self.context_chars = context_chars
         self._kept: OrderedDict[tuple[object, ...], SourceView] = OrderedDict()
         self._lock = threading.Lock()
