@@ -20,12 +20,11 @@ from ragcore.evaluation.answers import (
     read_cases,
     run_question_set,
 )
-from ragcore.evaluation.beir import MODES
+from ragcore.evaluation.beir import MODES, per_fusion
 from ragcore.evaluation.beir_folder import (
     BeirReport,
     eval_models,
     evaluate_beir_folder,
-    fusion_from_settings,
 )
 from ragcore.evaluation.chunking import NO_LLM, ChunkingReport, compare_chunking
 from ragcore.evaluation.runs import Progress, one_run_at_a_time
@@ -117,7 +116,7 @@ def _beir_report(
         params=chunking_params(settings),
         workdir=settings.data_dir / "eval" / "beir",
         modes=modes,
-        fusion=fusion_from_settings(settings.retrieval),
+        fusion=per_fusion(settings.retrieval),
         index_texts=ingest_texts,
         max_queries=max_queries,
         progress=progress_bar("Reading the folder…"),

@@ -16,7 +16,6 @@ from ragcore.evaluation.beir import (
     mode_row,
     number,
     params_for,
-    per_fusion,
     restrict,
     retriever_search,
 )
@@ -77,12 +76,6 @@ class BeirReport:
     seconds: float
     rows: tuple[ModeScores, ...]
     anchors: tuple[Anchor, ...]  # only for the whole SciFact corpus, test split
-
-
-def fusion_from_settings(config: RetrievalConfig) -> dict[str, RetrievalConfig]:
-    """The hybrid knobs the app answers with (``settings.retrieval``), for both fusions the
-    benchmark has modes for."""
-    return per_fusion(config)
 
 
 def eval_models(text: TextEmbedder, reranker: Reranker | str | None, cache_dir: Path) -> Models:
@@ -202,7 +195,7 @@ def evaluate_beir_folder(
 
     >>> report = evaluate_beir_folder(Path("scifact-sub20"), split="test", models=models,
     ...     params=ChunkingParams(), workdir=data_dir / "eval" / "beir", modes=["bm25"],
-    ...     fusion=fusion_from_settings(settings.retrieval), index_texts=ingest_texts,
+    ...     fusion=per_fusion(settings.retrieval), index_texts=ingest_texts,
     ...     max_queries=20)
     >>> report.rows[0].ndcg_at_10  # 300 SciFact abstracts, 20 queries, offline MiniLM
     0.8191

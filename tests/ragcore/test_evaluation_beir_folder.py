@@ -12,12 +12,12 @@ import pytest
 from ingest.service import ingest_texts
 from ragcore.errors import EvaluationError
 from ragcore.evaluation import BeirDataset, BeirDoc
+from ragcore.evaluation.beir import per_fusion
 from ragcore.evaluation.beir_folder import (
     SCIFACT_DOCUMENTS,
     BeirReport,
     eval_models,
     evaluate_beir_folder,
-    fusion_from_settings,
     published_anchors,
 )
 from ragcore.evaluation.runs import one_run_at_a_time
@@ -28,7 +28,7 @@ from ragcore.testing.embedders import HashingEmbedder
 from ragcore.types import ChunkingParams, Strategy
 
 PARAMS = ChunkingParams(Strategy.RECURSIVE, 64, 8)
-FUSION = fusion_from_settings(Settings(data_dir=Path("unused")).retrieval)
+FUSION = per_fusion(Settings(data_dir=Path("unused")).retrieval)
 
 
 def _models(embedder: HashingEmbedder, tmp_path: Path) -> Models:
