@@ -17,11 +17,11 @@ from ingest.parsers.image import THUMB_SIDE, to_png
 from ingest.parsers.ocr import OCR_UNAVAILABLE
 from ingest.sandbox import ParseSandbox
 from ingest.writer import ChunkWriter, DocumentWrite, MadeBy, chunk_point, document_stats
-from ragcore.catalog import Catalog, SpaceChanged
-from ragcore.errors import CapacityExceeded, FileTooLarge, IngestError
+from ragcore.catalog import Catalog
+from ragcore.errors import CapacityExceeded, FileTooLarge, IngestError, SpaceMoved
 from ragcore.models.base import ImageEmbedder, TextEmbedder
 from ragcore.models.loader import Models
-from ragcore.spaces import Pinned, distance_of, moved_since, pin
+from ragcore.spaces import Pinned, SpaceSource, distance_of, moves_checked, spaces_for
 from ragcore.stores.base import VectorStore
 from ragcore.types import (
     IMAGE_SPACE,
@@ -120,6 +120,7 @@ class Ingestor:
         job_limits: JobLimits = JobLimits(),
         image_model_id: str | None = None,
         sandbox: ParseSandbox | None = None,
+        spaces: SpaceSource | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -130,8 +131,10 @@ class Ingestor:
         self.image_model_id = image_model_id
         # None parses in this process (tests, tools); the worker parses in a bounded child.
         self.sandbox = sandbox
+        # Where each ingestion gets its (model, collection) pair: by default the store's own
+        # (the runtime's follows model spaces; a plain collection never moves).
+        self.spaces = spaces or spaces_for(store, models)
         self._ready_spaces: set[str] = set()  # model spaces whose collection was ensured
-        self._last_pin: Pinned | None = None  # the space the current ingestion writes to
 
     def discard(self, doc_id: str) -> None:
         """Remove what an ingestion wrote for a document deleted meanwhile (points, thumbnails).
@@ -142,7 +145,7 @@ class Ingestor:
         shutil.rmtree(self.thumbs_dir / doc_id, ignore_errors=True)
 
     def ensure_collection(self, pinned: Pinned | None = None) -> None:
-        pinned = pinned or pin(self.store, self.models)
+        pinned = pinned or self.spaces.pin()
         key = pinned.space_name or ""
         if key not in self._ready_spaces:
             dims = collection_dims(self.models, self.image_model_id, text=pinned.text)
@@ -158,14 +161,10 @@ class Ingestor:
         went to the space being retired (or failed to, once its collection was dropped): it is
         ingested once more, into the new space.
         """
-        self._last_pin = None
         started = time.monotonic()
         try:
             return self._ingest_once(doc_id, params, progress, started)
-        except Exception as exc:
-            last = self._last_pin
-            if not isinstance(exc, SpaceChanged) and not (last and moved_since(last, self.store)):
-                raise
+        except SpaceMoved:
             # The second pass spends what is left of the same budget.
             return self._ingest_once(doc_id, params, progress, started)
 
@@ -201,7 +200,22 @@ class Ingestor:
         t0 = time.perf_counter()
         report("chunking", 0.10)
         # One (model, collection) pair throughout: the active space's when the store follows spaces.
-        pinned = self._last_pin = pin(self.store, self.models)
+        pinned = self.spaces.pin()
+        with moves_checked(self.spaces, pinned):
+            return self._index(doc_id, parsed, params, pinned, report, deadline, seconds, t0)
+
+    def _index(
+        self,
+        doc_id: str,
+        parsed: ParsedDocument,
+        params: ChunkingParams,
+        pinned: Pinned,
+        report: ProgressFn,
+        deadline: _JobDeadline,
+        seconds: dict[str, float],
+        t0: float,
+    ) -> IngestReport:
+        """Chunk, embed and write a parsed document into the pinned space."""
         text_model, store = pinned.text, pinned.store
         chunks = self._chunk(parsed, params, text_model, report, deadline)
         seconds["chunk"] = time.perf_counter() - t0

@@ -42,6 +42,15 @@ class SchemaMismatch(RagError):
     """An existing collection or index was built with other vector sizes or another model."""
 
 
+class CollectionMissing(StoreUnavailable):
+    """The collection was dropped while in use (a model switch retires the old space's)."""
+
+
+class SpaceMoved(RagError):
+    """The model space a question or an ingestion pinned stopped being the active one meanwhile
+    (a re-embed switched): the one failure worth redoing the work for, on the new space."""
+
+
 class ModelUnavailable(RagError):
     """A model cannot be loaded here; the feature that needs it is turned off."""
 

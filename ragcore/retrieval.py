@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from ragcore.catalog import Catalog, ChunkRow
+from ragcore.errors import SpaceMoved
 from ragcore.fusion import distribution_based_score_fusion, reciprocal_rank_fusion
+from ragcore.models.base import ImageEmbedder, TextEmbedder
 from ragcore.models.loader import Models
-from ragcore.retrieval_config import RetrievalConfig
-from ragcore.spaces import Pinned, moved_since, pin
+from ragcore.retrieval_config import RetrievalConfig, RetrievalMode
+from ragcore.spaces import Pinned, SpaceSource, moves_checked, spaces_for
 from ragcore.stores.base import DenseQuery, DenseResult, QueryLeg, VectorStore
 from ragcore.types import IMAGE_SPACE, TEXT_SPACE, ChunkKind, Evidence, Fusion, Hit, ScoredPoint
 
@@ -25,137 +28,197 @@ class RetrievalResult:
     legs: dict[str, int] = field(default_factory=dict)  # hits per signal
 
 
+@dataclass(frozen=True)
+class EncodedQuestion:
+    """The encode stage's output: a query vector per space to search, and why one is missing."""
+
+    legs: tuple[QueryLeg, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What each signal found for one question, before fusion: the store's dense result (its
+    fused list and each leg's own ranking) and BM25's ranked chunks."""
+
+    dense: DenseResult = field(default_factory=lambda: DenseResult(fused=[]))
+    bm25: tuple[tuple[ChunkRow, float], ...] = ()
+
+
+IMAGE_LEG_OFF = "image search off: the CLIP model is not loaded"
+RERANKER_OFF = "reranker off: the cross-encoder is not loaded"
+
+
+def encode(
+    query: str, text: TextEmbedder, clip: ImageEmbedder | None, config: RetrievalConfig
+) -> EncodedQuestion:
+    """The question as dense query legs: the text model's vector, and CLIP's when it is on."""
+    legs = [QueryLeg(TEXT_SPACE, text.embed_queries([query])[0].tolist(), config.dense_k)]
+    if clip is not None:
+        legs.append(QueryLeg(IMAGE_SPACE, clip.embed_texts([query])[0].tolist(), config.dense_k))
+    notes = (IMAGE_LEG_OFF,) if config.use_image_leg and clip is None else ()
+    return EncodedQuestion(tuple(legs), notes)
+
+
+def fuse(signals: Signals, config: RetrievalConfig) -> list[tuple[str, float]]:
+    """One ranked list of point ids from the signals the mode uses, best first."""
+    dense, bm25 = signals.dense.fused, signals.bm25
+    if config.mode == RetrievalMode.DENSE:
+        return [(p.id, p.score) for p in dense]
+    if config.mode == RetrievalMode.BM25:
+        return [(row.point_id, score) for row, score in bm25]
+    weights = [config.dense_weight, config.bm25_weight]
+    if config.hybrid_fusion == Fusion.DBSF:
+        return distribution_based_score_fusion(
+            [[(p.id, p.score) for p in dense], [(row.point_id, s) for row, s in bm25]],
+            weights=weights,
+        )
+    return reciprocal_rank_fusion(
+        [[p.id for p in dense], [row.point_id for row, _ in bm25]], k=config.rrf_k, weights=weights
+    )
+
+
 class Retriever:
     """Runs a question through every signal and returns hits that carry their evidence.
+
+    The stages, in order: ``encode`` the question with the pinned text model (and CLIP), the
+    ``dense`` search in the pinned collection, ``bm25`` in the catalog, ``fuse`` the lists and
+    attach each hit's chunk and evidence, ``rerank`` the head with the cross-encoder.
+
+    ``spaces`` gives each question its (model, collection) pair; by default it is the store's
+    own: the runtime's store follows model spaces (a ``SpaceRouter``), a plain collection is
+    searched with the configured text model (benchmarks, tests).
 
     >>> result = Retriever(catalog, store, models).run("zero trust tenets", RetrievalConfig())
     >>> result.hits[0].evidence.bm25_rank, result.timings["dense"]
     (1, 31.2)
     """
 
-    def __init__(self, catalog: Catalog, store: VectorStore, models: Models) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: VectorStore,
+        models: Models,
+        *,
+        spaces: SpaceSource | None = None,
+    ) -> None:
         self.catalog = catalog
-        self.store = store
+        self.spaces = spaces or spaces_for(store, models)
         self.models = models
 
     def run(
         self, query: str, config: RetrievalConfig, *, doc_ids: Sequence[str] | None = None
     ) -> RetrievalResult:
-        timings: dict[str, float] = {}
-        notes: list[str] = []
-        start_all = time.perf_counter()
+        clock = _Stopwatch()
         doc_filter = list(doc_ids) if doc_ids else None
-
-        dense_fused: list[ScoredPoint] = []
-        legs: dict[str, list[ScoredPoint]] = {}
-        if config.mode in ("hybrid", "dense"):
-            # One (model, collection) pair for this question: the active space's, if it
-            # follows spaces, so a model switch meanwhile cannot mix them.
-            pinned = pin(self.store, self.models)
-            try:
-                dense = self._dense(pinned, query, config, doc_filter, notes, timings)
-            except Exception:
-                # A switch between pinning the space and querying it (its collection just
-                # dropped) is the one failure worth a second try, with the new space.
-                if not moved_since(pinned, self.store):
-                    raise
-                pinned = pin(self.store, self.models)
-                dense = self._dense(pinned, query, config, doc_filter, notes, timings)
-            dense_fused, legs = dense.fused, dense.legs
-
-        bm25: list[tuple[ChunkRow, float]] = []
-        if config.mode in ("hybrid", "bm25"):
-            t0 = time.perf_counter()
-            bm25 = self.catalog.bm25_search(query, limit=config.bm25_k, doc_ids=doc_filter)
-            timings["bm25"] = _ms(t0)
-
-        t0 = time.perf_counter()
-        dense_ids = [p.id for p in dense_fused]
-        bm25_ids = [row.point_id for row, _ in bm25]
-        if config.mode == "hybrid" and config.hybrid_fusion == Fusion.DBSF:
-            fused = distribution_based_score_fusion(
-                [[(p.id, p.score) for p in dense_fused], [(row.point_id, s) for row, s in bm25]],
-                weights=[config.dense_weight, config.bm25_weight],
-            )
-        elif config.mode == "hybrid":
-            fused = reciprocal_rank_fusion(
-                [dense_ids, bm25_ids],
-                k=config.rrf_k,
-                weights=[config.dense_weight, config.bm25_weight],
-            )
-        elif config.mode == "dense":
-            fused = [(p.id, p.score) for p in dense_fused]
-        else:
-            fused = [(row.point_id, score) for row, score in bm25]
-        # The catalog is the authority: a point whose chunk is gone (a deleted document whose
-        # vectors linger) is never shown.
-        rows = self.catalog.chunks_by_point_ids([pid for pid, _ in fused])
-        fused = [(pid, s) for pid, s in fused if pid in rows]
-        names = {}
-        for doc_id in {row.doc_id for row in rows.values()}:
-            doc = self.catalog.get_document(doc_id)
-            names[doc_id] = doc.name if doc else doc_id[:12]
-        hits = _hits(fused, rows, names, dense_fused, legs, bm25)
-        timings["fuse"] = _ms(t0)
-
+        notes: list[str] = []
+        signals = Signals()
+        if config.mode in (RetrievalMode.HYBRID, RetrievalMode.DENSE):
+            dense, dense_notes = self._dense(query, config, doc_filter, clock)
+            signals = replace(signals, dense=dense)
+            notes += dense_notes
+        if config.mode in (RetrievalMode.HYBRID, RetrievalMode.BM25):
+            with clock.stage("bm25"):
+                bm25 = self.catalog.bm25_search(query, limit=config.bm25_k, doc_ids=doc_filter)
+            signals = replace(signals, bm25=tuple(bm25))
+        with clock.stage("fuse"):
+            hits = self._hits(fuse(signals, config), signals)
         candidates = len(hits)
         hits = hits[: max(config.rerank_top_n, config.top_k)]
         if config.rerank:
-            t0 = time.perf_counter()
-            reranker = self.models.reranker
-            if reranker is None:
-                notes.append("reranker off: the cross-encoder is not loaded")
-            else:
-                hits = _rerank(hits, lambda passages: reranker.score(query, passages))
-            timings["rerank"] = _ms(t0)
-        timings["total"] = _ms(start_all)
+            with clock.stage("rerank"):
+                hits = self._rerank(query, hits, notes)
         return RetrievalResult(
             query=query,
             hits=tuple(hits[: config.top_k]),
-            timings=timings,
+            timings=clock.total(),
             notes=tuple(notes),
             candidates=candidates,
             legs={
-                "bm25": len(bm25),
-                **{k: len(v) for k, v in legs.items()},
-                "dense": len(dense_fused),
+                "bm25": len(signals.bm25),
+                **{k: len(v) for k, v in signals.dense.legs.items()},
+                "dense": len(signals.dense.fused),
             },
         )
 
     def _dense(
         self,
+        query: str,
+        config: RetrievalConfig,
+        doc_filter: list[str] | None,
+        clock: _Stopwatch,
+    ) -> tuple[DenseResult, tuple[str, ...]]:
+        # One (model, collection) pair for this question, so a model switch meanwhile cannot
+        # mix them.
+        pinned = self.spaces.pin()
+        try:
+            with moves_checked(self.spaces, pinned):
+                return self._search(pinned, query, config, doc_filter, clock)
+        except SpaceMoved:
+            # Switched between pinning the space and querying it (its collection just dropped):
+            # a second try, with the new space.
+            return self._search(self.spaces.pin(), query, config, doc_filter, clock)
+
+    def _search(
+        self,
         pinned: Pinned,
         query: str,
         config: RetrievalConfig,
         doc_filter: list[str] | None,
-        notes: list[str],
-        timings: dict[str, float],
-    ) -> DenseResult:
+        clock: _Stopwatch,
+    ) -> tuple[DenseResult, tuple[str, ...]]:
         """Encode the question with the pinned model and search the pinned collection."""
-        t0 = time.perf_counter()
-        query_legs = [
-            QueryLeg(TEXT_SPACE, pinned.text.embed_queries([query])[0].tolist(), config.dense_k)
-        ]
-        clip = self.models.image if config.use_image_leg else None
-        if clip is not None:
-            query_legs.append(
-                QueryLeg(IMAGE_SPACE, clip.embed_texts([query])[0].tolist(), config.dense_k)
+        with clock.stage("encode"):
+            clip = self.models.image if config.use_image_leg else None
+            question = encode(query, pinned.text, clip, config)
+        with clock.stage("dense"):
+            result = pinned.store.query(
+                DenseQuery(
+                    question.legs,
+                    fusion=config.fusion,
+                    limit=config.dense_k,
+                    doc_ids=doc_filter,
+                    with_legs=True,
+                )
             )
-        elif config.use_image_leg and "image search off: the CLIP model is not loaded" not in notes:
-            notes.append("image search off: the CLIP model is not loaded")
-        timings["encode"] = _ms(t0)
+        return result, question.notes
+
+    def _hits(self, fused: list[tuple[str, float]], signals: Signals) -> list[Hit]:
+        """The fused ids as hits with their chunk and evidence, from the catalog."""
+        # The catalog is the authority: a point whose chunk is gone (a deleted document whose
+        # vectors linger) is never shown.
+        rows = self.catalog.chunks_by_point_ids([pid for pid, _ in fused])
+        names = {}
+        for doc_id in {row.doc_id for row in rows.values()}:
+            doc = self.catalog.get_document(doc_id)
+            names[doc_id] = doc.name if doc else doc_id[:12]
+        kept = [(pid, s) for pid, s in fused if pid in rows]
+        return _hits(kept, rows, names, signals.dense.fused, signals.dense.legs, signals.bm25)
+
+    def _rerank(self, query: str, hits: list[Hit], notes: list[str]) -> list[Hit]:
+        reranker = self.models.reranker
+        if reranker is None:
+            notes.append(RERANKER_OFF)
+            return hits
+        return _rerank(hits, lambda passages: reranker.score(query, passages))
+
+
+class _Stopwatch:
+    """Milliseconds per stage; ``total`` adds the time since the stopwatch started."""
+
+    def __init__(self) -> None:
+        self._started = time.perf_counter()
+        self._ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
         t0 = time.perf_counter()
-        dense = pinned.store.query(
-            DenseQuery(
-                query_legs,
-                fusion=config.fusion,
-                limit=config.dense_k,
-                doc_ids=doc_filter,
-                with_legs=True,
-            )
-        )
-        timings["dense"] = _ms(t0)
-        return dense
+        yield
+        # A stage run twice (a retry on a new space) keeps its last time.
+        self._ms[name] = _ms(t0)
+
+    def total(self) -> dict[str, float]:
+        return {**self._ms, "total": _ms(self._started)}
 
 
 def _ms(t0: float) -> float:
@@ -168,7 +231,7 @@ def _hits(
     names: dict[str, str],
     dense: list[ScoredPoint],
     legs: dict[str, list[ScoredPoint]],
-    bm25: list[tuple[ChunkRow, float]],
+    bm25: Sequence[tuple[ChunkRow, float]],
 ) -> list[Hit]:
     def table(points: Sequence[ScoredPoint]) -> dict[str, tuple[int, float]]:
         out: dict[str, tuple[int, float]] = {}

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from ragcore.catalog import Catalog, SpaceRecord
-from ragcore.errors import SchemaMismatch
+from ragcore.errors import CollectionMissing, SchemaMismatch, SpaceMoved
 from ragcore.models.base import TextEmbedder
 from ragcore.models.loader import Models
 from ragcore.models.provenance import fingerprint_of
@@ -60,19 +62,63 @@ class Pinned:
         return None if self.space is None else self.space.name
 
 
+class SpaceSource(Protocol):
+    """Where a question or an ingestion gets its (model, collection) pair, and learns it moved.
+
+    ``SpaceRouter`` follows the catalog's active space; ``FixedSpace`` is one plain collection.
+    """
+
+    def pin(self) -> Pinned:
+        """The pair to use throughout one question or ingestion."""
+        ...
+
+    def moved_since(self, pinned: Pinned) -> bool:
+        """Whether another space became active after ``pinned`` was taken."""
+        ...
+
+
+@dataclass(frozen=True)
+class FixedSpace:
+    """One plain collection and the configured text model: it never moves (benchmarks, tests).
+
+    >>> Retriever(catalog, FixedSpace(store, models), models)
+    """
+
+    store: VectorStore
+    models: Models
+
+    def pin(self) -> Pinned:
+        return Pinned(None, self.models.text, self.store)
+
+    def moved_since(self, pinned: Pinned) -> bool:
+        return False
+
+
+def spaces_for(store: VectorStore, models: Models) -> SpaceSource:
+    """The space source of a store as callers hold it: a ``SpaceRouter`` is one already (the
+    runtime's store); a plain collection (a benchmark's index) is a ``FixedSpace``."""
+    if isinstance(store, SpaceRouter):
+        return store
+    return FixedSpace(store, models)
+
+
 def pin(store: VectorStore, models: Models) -> Pinned:
     """The active space's model and collection when ``store`` follows spaces, else as given."""
-    if isinstance(store, SpaceRouter):
-        return store.pin()
-    return Pinned(None, models.text, store)
+    return spaces_for(store, models).pin()
 
 
-def moved_since(pinned: Pinned, store: VectorStore) -> bool:
-    """Whether the active space changed after ``pinned`` was taken (a switch happened meanwhile)."""
-    if not isinstance(store, SpaceRouter) or pinned.space is None:
-        return False
-    active = store.catalog.active_space()
-    return active is None or active.name != pinned.space.name
+@contextmanager
+def moves_checked(spaces: SpaceSource, pinned: Pinned) -> Iterator[None]:
+    """Work on ``pinned``'s collection, a collection that vanished meanwhile read as what it
+    means when the active space moved: ``SpaceMoved``, the one failure worth a second try."""
+    try:
+        yield
+    except CollectionMissing as exc:
+        if not spaces.moved_since(pinned):
+            raise
+        raise SpaceMoved(
+            f"the model space {pinned.space_name!r} was switched away from while in use"
+        ) from exc
 
 
 class SpaceRouter:
@@ -147,6 +193,12 @@ class SpaceRouter:
         text = self.models.text_for(space.model_id)
         check_model_fits(space, text)
         return Pinned(space, text, self.view(space))
+
+    def moved_since(self, pinned: Pinned) -> bool:
+        if pinned.space is None:
+            return False
+        active = self.catalog.active_space()
+        return active is None or active.name != pinned.space.name
 
     def _active_view(self) -> VectorStore:
         return self.view(self.active())

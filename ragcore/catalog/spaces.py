@@ -7,12 +7,12 @@ from dataclasses import dataclass, fields
 
 from ragcore.catalog.database import CatalogDatabase
 from ragcore.catalog.records import ChunkRow, check_choice
-from ragcore.errors import RagError
+from ragcore.errors import RagError, SpaceMoved
 
 SPACE_STATUSES = ("active", "building", "retired", "dropped", "cancelled", "failed")
 
 
-class SpaceChanged(RagError):
+class SpaceChanged(SpaceMoved):
     """The model space a write was aimed at is no longer the active one (a switch happened)."""
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from qdrant_client import QdrantClient, models
 
-from ragcore.errors import StoreUnavailable
+from ragcore.errors import CollectionMissing, StoreUnavailable
 from ragcore.stores import _common
 from ragcore.stores.base import DenseQuery, DenseResult
 from ragcore.types import Fusion, Point, ScoredPoint
@@ -70,6 +71,20 @@ class EmbeddedStore:
                 raise
         return self._shared.client
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The folder's lock, with a collection dropped under this view turned into ours."""
+        with self._lock:
+            try:
+                yield
+            except ValueError as exc:
+                # Local mode's words for a collection that is gone (another view dropped it).
+                if str(exc) != f"Collection {self.collection} not found":
+                    raise
+                raise CollectionMissing(
+                    f"the collection {self.collection!r} at {self.path} was dropped while in use"
+                ) from exc
+
     def _existing_dims(self) -> dict[str, int]:
         vectors = self._client().get_collection(self.collection).config.params.vectors
         if isinstance(vectors, models.VectorParams):
@@ -97,7 +112,7 @@ class EmbeddedStore:
     ) -> None:
         wanted = _common.check_dims(dims)
         metric = _common.check_distances(wanted, distances)
-        with self._lock:
+        with self._locked():
             client = self._client()
             if not client.collection_exists(self.collection):
                 client.create_collection(
@@ -129,7 +144,7 @@ class EmbeddedStore:
 
     def distances(self) -> dict[str, str]:
         """Each space's distance as the collection was created ({} while it does not exist)."""
-        with self._lock:
+        with self._locked():
             if self._spaces() is None:
                 return {}
             return self._existing_distances()
@@ -141,7 +156,7 @@ class EmbeddedStore:
         return view
 
     def drop_collection(self) -> None:
-        with self._lock:
+        with self._locked():
             client = self._client()
             if client.collection_exists(self.collection):
                 client.delete_collection(self.collection)
@@ -154,7 +169,7 @@ class EmbeddedStore:
         def page(
             offset: models.ExtendedPointId | None,
         ) -> tuple[list[models.Record], models.ExtendedPointId | None] | None:
-            with self._lock:
+            with self._locked():
                 if self._spaces() is None:
                     return None
                 return self._client().scroll(
@@ -174,7 +189,7 @@ class EmbeddedStore:
     def upsert(self, points: Sequence[Point]) -> None:
         if not points:
             return
-        with self._lock:
+        with self._locked():
             _common.check_points(points, self._require_spaces())
             client = self._client()
             _commit_without_fsync(client, self.collection)
@@ -189,7 +204,7 @@ class EmbeddedStore:
                 )
 
     def delete_document(self, doc_id: str) -> None:
-        with self._lock:
+        with self._locked():
             if self._spaces() is None:
                 return
             _commit_without_fsync(self._client(), self.collection)
@@ -200,7 +215,7 @@ class EmbeddedStore:
             )
 
     def count(self, doc_id: str | None = None) -> int:
-        with self._lock:
+        with self._locked():
             if self._spaces() is None:
                 return 0
             only = _doc_filter([doc_id]) if doc_id is not None else None
@@ -221,7 +236,7 @@ class EmbeddedStore:
             responses = self._client().query_batch_points(self.collection, requests=requests)
             return [_common.scored(r.points) for r in responses]
 
-        with self._lock:
+        with self._locked():
             return _common.dense_query(request, self._spaces(), send)
 
     def close(self) -> None:

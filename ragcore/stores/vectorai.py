@@ -23,6 +23,7 @@ from actian_vectorai.exceptions import (
     AuthenticationError,
     CapacityExceededError,
     CollectionExistsError,
+    CollectionNotFoundError,
     CollectionNotReadyError,
     VectorAIError,
 )
@@ -30,7 +31,7 @@ from actian_vectorai.exceptions import ConnectionError as SdkConnectionError
 from actian_vectorai.exceptions import TimeoutError as SdkTimeoutError
 from actian_vectorai.models.common import Filter, PointIdValue
 
-from ragcore.errors import CapacityExceeded, StoreUnavailable
+from ragcore.errors import CapacityExceeded, CollectionMissing, StoreUnavailable
 from ragcore.stores import _common
 from ragcore.stores.base import DenseQuery, DenseResult
 from ragcore.types import Fusion, Point, ScoredPoint
@@ -150,6 +151,11 @@ class VectorAIStore:
             yield client
         except CapacityExceededError as exc:
             raise CapacityExceeded(f"VectorAI DB at {self.url} is full: {exc.message}") from exc
+        except CollectionNotFoundError as exc:
+            raise CollectionMissing(
+                f"the collection {self.collection!r} on VectorAI DB at {self.url} was dropped "
+                "while in use"
+            ) from exc
         except (SdkConnectionError, SdkTimeoutError, CollectionNotReadyError) as exc:
             raise StoreUnavailable(
                 f"VectorAI DB at {self.url} stopped answering: {_plain(exc)}"

@@ -13,10 +13,11 @@ from ingest.reembed import Reembedder, cancel_reembed, start_reembed
 from ingest.service import build_worker
 from ragcore import library
 from ragcore.catalog import SpaceBusy, SpaceChanged
+from ragcore.errors import CollectionMissing
 from ragcore.models.provenance import id_fingerprint, space_summary
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime
-from ragcore.spaces import SpaceRouter
+from ragcore.spaces import Pinned, SpaceRouter
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.testing.runtime import make_runtime
 from ragcore.types import ChunkingParams, Strategy
@@ -274,3 +275,48 @@ def test_ingest_status_shows_spaces_and_flags_drift(
     text = capsys.readouterr().out
     assert "! embedded with old-model, the active model is hash-64" in text
     assert "* active" in text and "building" in text
+
+
+class PinsCounted:
+    """A space source that counts its pins, and whose first pin may be one taken earlier: a
+    question that pinned its space just before a switch landed."""
+
+    def __init__(self, spaces: SpaceRouter, first: Pinned | None = None) -> None:
+        self.spaces = spaces
+        self.first = first
+        self.pins = 0
+
+    def pin(self) -> Pinned:
+        self.pins += 1
+        if self.pins == 1 and self.first is not None:
+            return self.first
+        return self.spaces.pin()
+
+    def moved_since(self, pinned: Pinned) -> bool:
+        return self.spaces.moved_since(pinned)
+
+
+DENSE = RetrievalConfig(mode="dense", rerank=False, use_image_leg=False)
+
+
+def test_a_question_pinned_before_a_switch_is_redone_on_the_new_space(rt: Runtime) -> None:
+    old = router(rt).pin()
+    _, job = start_reembed(rt.catalog, router(rt), rt.models, "hash-32")
+    assert reembedder(rt).run(rt.catalog.get_job(job.id)).switched  # type: ignore[arg-type]
+    assert rt.catalog.get_space(old.space_name or "").status == "dropped"  # type: ignore[union-attr]
+    spaces = PinsCounted(router(rt), first=old)
+    result = Retriever(rt.catalog, rt.store, rt.models, spaces=spaces).run(
+        "pelican migration", DENSE
+    )
+    assert spaces.pins == 2
+    assert result.hits and "pelican" in result.hits[0].text
+
+
+def test_a_collection_gone_without_a_switch_is_not_retried(rt: Runtime) -> None:
+    # Dropped behind the catalog's back: the active space did not move, so a retry would fail
+    # the same way; the person sees what happened.
+    router(rt).with_collection(router(rt).active().name).drop_collection()
+    spaces = PinsCounted(router(rt))
+    with pytest.raises(CollectionMissing, match="docqa"):
+        Retriever(rt.catalog, rt.store, rt.models, spaces=spaces).run("pelican migration", DENSE)
+    assert spaces.pins == 1

@@ -23,7 +23,12 @@ from actian_vectorai.proto import actian_vectorai_common_pb2 as common_pb
 from actian_vectorai.proto import actian_vectorai_points_pb2 as pts_pb
 from actian_vectorai.proto import actian_vectorai_points_service_pb2_grpc as pts_grpc
 
-from ragcore.errors import CapacityExceeded, SchemaMismatch, StoreUnavailable
+from ragcore.errors import (
+    CapacityExceeded,
+    CollectionMissing,
+    SchemaMismatch,
+    StoreUnavailable,
+)
 from ragcore.stores import DenseQuery, QueryLeg, VectorStore
 from ragcore.stores.embedded import EmbeddedStore
 from ragcore.stores.vectorai import VectorAIStore
@@ -166,6 +171,18 @@ def test_before_ensure_collection_the_store_reads_as_empty(opener: Opener) -> No
     assert fresh.query(DenseQuery([leg], fusion=Fusion.RRF, limit=5)).fused == []
     with pytest.raises(RuntimeError, match="ensure_collection"):
         fresh.upsert(corpus(seed=1, n=1))
+
+
+def test_a_collection_dropped_by_another_view_says_so(store: VectorStore) -> None:
+    store.upsert(corpus(seed=1, n=3))
+    assert store.count() == 3
+    # A model switch drops the retired space's collection through a view of its own.
+    store.with_collection("test").drop_collection()
+    leg = QueryLeg("text", basis(0, 8), limit=5)
+    with pytest.raises(CollectionMissing, match="'test'"):
+        store.query(DenseQuery([leg], fusion=Fusion.RRF, limit=5))
+    with pytest.raises(CollectionMissing):
+        store.upsert(corpus(seed=2, n=1))
 
 
 def test_upsert_count_and_scroll(store: VectorStore) -> None:
