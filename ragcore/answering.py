@@ -37,7 +37,7 @@ from ragcore.generation.quoted import (
 from ragcore.generation.quotes import find_quote
 from ragcore.models.base import TextEmbedder
 from ragcore.retrieval import RetrievalConfig, RetrievalResult, Retriever
-from ragcore.types import ChunkKind, Hit
+from ragcore.types import AnswerMode, ChunkKind, Hit
 
 NOT_FOUND = "I could not find this in your documents."
 NO_WORDS = "Please ask a question with words in it: there is nothing to search for in this one."
@@ -119,7 +119,7 @@ class Answer:
     question: str
     standalone_question: str
     text: str  # the checked answer: out-of-range [n] removed
-    mode: str  # "llm" | "extract" | "extractive" | "not_found"
+    mode: AnswerMode
     citations: tuple[Citation, ...]
     removed_citations: tuple[int, ...]
     unsupported_sentences: tuple[str, ...]
@@ -221,9 +221,9 @@ class AnswerStream:
     sources: tuple[Hit, ...]
     timings: dict[str, float]
     notes: list[str]
-    _finish: Callable[[str, str], Answer]
+    _finish: Callable[[str, AnswerMode], Answer]
     _producer: Iterator[str]
-    _mode: str
+    _mode: AnswerMode
     _queue: GenerationQueue | None = None
     _parts: list[str] = field(default_factory=list)
     _done: bool = False
@@ -236,7 +236,7 @@ class AnswerStream:
         say = status or (lambda _text: None)
         try:
             with self._turn(say):
-                if self._mode == "llm":
+                if self._mode == AnswerMode.LLM:
                     say(
                         f"reading {len(self.sources)} source{'s' if len(self.sources) != 1 else ''}"
                     )
@@ -252,11 +252,11 @@ class AnswerStream:
                     if count == 1:
                         self.timings["first_token"] = _ms(self._started)
                         first_at = last_at
-                        if self._mode == "llm":
+                        if self._mode == AnswerMode.LLM:
                             say("writing")
                     self._parts.append(piece)
                     yield piece
-                if self._mode == "llm" and count > 1 and last_at > first_at:
+                if self._mode == AnswerMode.LLM and count > 1 and last_at > first_at:
                     # An OpenAI-style stream sends one token a chunk (llama.cpp does), so
                     # chunks after the first over the time they took is the writing speed.
                     self.timings["completion_tokens"] = float(count)
@@ -264,7 +264,7 @@ class AnswerStream:
         except LLMUnavailable as exc:
             # The endpoint died mid-answer: fall back rather than leave the person with nothing.
             self.notes.append(f"language model failed ({exc}); showing an extractive answer")
-            self._mode = "extractive"
+            self._mode = AnswerMode.EXTRACTIVE
             label = LLM_FAILED_LABEL.format(reason=exc)
             self._parts = [extractive_answer(self.standalone_question, self.sources, label=label)]
             yield "\n\n" + self._parts[0]
@@ -277,7 +277,7 @@ class AnswerStream:
 
     @contextlib.contextmanager
     def _turn(self, say: Status) -> Iterator[None]:
-        if self._mode != "llm" or self._queue is None:
+        if self._mode != AnswerMode.LLM or self._queue is None:
             yield
             return
         waited = time.perf_counter()
@@ -407,7 +407,7 @@ class Answerer:
         notes = list(retrieval.notes)
         hits = retrieval.hits
         evidence = Evidence(())
-        mode = "not_found"
+        mode = AnswerMode.NOT_FOUND
         producer: Iterator[str] = iter([NOT_FOUND if searchable else NO_WORDS])
         if hits and self.gate.passes(hits):
             t0 = time.perf_counter()
@@ -416,27 +416,30 @@ class Answerer:
             if not evidence.sources:
                 pass
             elif self.llm is not None:
-                mode = "llm"
+                mode = AnswerMode.LLM
                 messages = build_quoted_messages(standalone, evidence)
                 timings["prompt_tokens"] = float(sum(len(m["content"]) for m in messages) // 4)
                 producer = through_answer_line(
                     self.llm.stream(messages, grammar=GRAMMAR if self.grammar else None)
                 )
             else:
-                mode = "extractive"
+                mode = AnswerMode.EXTRACTIVE
                 if self.llm_note:
                     notes.append(self.llm_note)
                 producer = iter([extractive_answer(standalone, evidence.hits)])
         shown = evidence.hits
-        llm_name = self.llm.describe() if (self.llm is not None and mode == "llm") else ""
+        llm_name = self.llm.describe() if (self.llm is not None and mode == AnswerMode.LLM) else ""
 
-        def finish(raw: str, final_mode: str) -> Answer:
+        def finish(raw: str, final_mode: AnswerMode) -> Answer:
             t1 = time.perf_counter()
             verdict = _Verdict(text=raw, mode=final_mode)
-            if final_mode == "llm":
+            if final_mode == AnswerMode.LLM:
                 verdict = self._judge(standalone, raw, evidence)
             report = None
-            if verdict.mode in ("llm", "extract", "extractive") and shown:
+            if (
+                verdict.mode in (AnswerMode.LLM, AnswerMode.EXTRACT, AnswerMode.EXTRACTIVE)
+                and shown
+            ):
                 report = check_citations(
                     verdict.text, _as_read(evidence), similarity=self._similarity()
                 )
@@ -448,7 +451,7 @@ class Answerer:
                     "removed citation numbers that match no source: "
                     + ", ".join(f"[{n}]" for n in removed)
                 )
-            closest = retrieval.hits[:3] if verdict.mode == "not_found" else ()
+            closest = retrieval.hits[:3] if verdict.mode == AnswerMode.NOT_FOUND else ()
             return Answer(
                 question=question,
                 standalone_question=standalone,
@@ -457,7 +460,7 @@ class Answerer:
                 citations=report.citations if report else (),
                 removed_citations=removed,
                 unsupported_sentences=report.unsupported_sentences if report else (),
-                sources=shown if verdict.mode != "not_found" or verdict.model_text else (),
+                sources=shown if verdict.mode != AnswerMode.NOT_FOUND or verdict.model_text else (),
                 prompt_sources=evidence_block(evidence) if shown else "",
                 timings=timings,
                 notes=tuple(notes),
@@ -519,33 +522,43 @@ class Answerer:
                 # "The documents do not say" beside a quote that is on the page: the quote is
                 # the better answer, and it has been checked.
                 return _Verdict(
-                    _extract(REFUSED_LABEL, quotes), "extract", tuple(quotes), raw.strip(),
+                    _extract(REFUSED_LABEL, quotes), AnswerMode.EXTRACT, tuple(quotes), raw.strip(),
                     f"the model {how}, but the sentence it quoted is on the page",
                     declined=True,
                 )  # fmt: skip
             if strong:
                 return _Verdict(
-                    _evidence_extract(REFUSED_LABEL, evidence), "extract", (), raw.strip(),
+                    _evidence_extract(REFUSED_LABEL, evidence), AnswerMode.EXTRACT, (), raw.strip(),
                     f"the model {how}; the closest sentences are shown instead",
                     declined=True,
                 )  # fmt: skip
             return _Verdict(
-                NOT_FOUND, "not_found", (), raw.strip() if echoed else "",
+                NOT_FOUND, AnswerMode.NOT_FOUND, (), raw.strip() if echoed else "",
                 f"the model {how}" if echoed else "the model found no answer",
                 declined=True,
             )  # fmt: skip
         problem = _ungrounded(question, reply, quotes, evidence, failed)
         if problem is None:
-            return _Verdict(_with_citation(reply.answer, quotes), "llm", tuple(quotes), "", "")
+            return _Verdict(
+                _with_citation(reply.answer, quotes), AnswerMode.LLM, tuple(quotes), "", ""
+            )
         if quotes:
             return _Verdict(
-                _extract(EXTRACT_LABEL, quotes), "extract", tuple(quotes), raw.strip(), problem
+                _extract(EXTRACT_LABEL, quotes),
+                AnswerMode.EXTRACT,
+                tuple(quotes),
+                raw.strip(),
+                problem,
             )
         if strong:
             return _Verdict(
-                _evidence_extract(EXTRACT_LABEL, evidence), "extract", (), raw.strip(), problem
+                _evidence_extract(EXTRACT_LABEL, evidence),
+                AnswerMode.EXTRACT,
+                (),
+                raw.strip(),
+                problem,
             )
-        return _Verdict(NOT_FOUND, "not_found", (), raw.strip(), problem)
+        return _Verdict(NOT_FOUND, AnswerMode.NOT_FOUND, (), raw.strip(), problem)
 
     def ask(
         self,
@@ -564,7 +577,7 @@ class Answerer:
 @dataclass(frozen=True)
 class _Verdict:
     text: str
-    mode: str
+    mode: AnswerMode
     quotes: tuple[VerifiedQuote, ...] = ()
     model_text: str = ""
     why: str = ""

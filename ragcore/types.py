@@ -34,6 +34,15 @@ class Fusion(StrEnum):
     DBSF = "dbsf"
 
 
+class AnswerMode(StrEnum):
+    """What an answer's headline is (``Answer.mode``)."""
+
+    LLM = "llm"  # the model's answer, resting on a quote found on the cited page
+    EXTRACT = "extract"  # the model refused or was unverifiable: the documents' own sentences
+    EXTRACTIVE = "extractive"  # no model (or it failed): the best sentences, cited
+    NOT_FOUND = "not_found"  # nothing relevant enough: the documents do not say
+
+
 @dataclass(frozen=True)
 class ChunkingParams:
     strategy: Strategy = Strategy.RECURSIVE

@@ -18,7 +18,7 @@ from ragcore.answering import MAX_QUESTION_CHARS, Answer, AnswerStream
 from ragcore.errors import RagError
 from ragcore.generation.citations import Citation
 from ragcore.runtime import Runtime
-from ragcore.types import ChunkKind, Fusion, Hit
+from ragcore.types import AnswerMode, ChunkKind, Fusion, Hit
 
 FUSION_LABELS = {
     Fusion.RRF.value: "RRF (reciprocal rank)",
@@ -313,27 +313,27 @@ def show_answer(rt: Runtime, answer: Answer, index: int, *, stopped: bool = Fals
     verdict = "the answer was stopped before the model finished" if stopped else answer.verdict
     searched_for(answer, index)
     headline(answer, prefix)
-    if answer.mode == "llm":
+    if answer.mode == AnswerMode.LLM:
         verified_quotes(answer, prefix)
         if answer.llm:
             st.caption(f"Written by {render.md_escape(answer.llm)}")
-    elif answer.mode == "extract":
+    elif answer.mode == AnswerMode.EXTRACT:
         st.caption(
             "An extract from your documents, not the model's words: "
             + render.md_escape(verdict or "the model's reply could not be checked")
         )
-    elif answer.mode == "extractive":
+    elif answer.mode == AnswerMode.EXTRACTIVE:
         # answer.llm is set when a configured model was asked and failed.
         why = "the language model failed" if answer.llm else "no language model"
         st.caption(f"Extractive answer: the best-matching sentences, quoted ({why}).")
-    if answer.model_text and answer.mode != "not_found":
+    if answer.model_text and answer.mode != AnswerMode.NOT_FOUND:
         unverified_reply(answer.model_text, verdict)
     if answer.unsupported_sentences:
         listed = "\n".join(f"- {render.md_escape(s)}" for s in answer.unsupported_sentences)
         st.warning("These sentences are not backed by the sources they cite:\n\n" + listed)
     if answer.notes:
         st.caption("Notes: " + " · ".join(render.md_escape(n) for n in answer.notes))
-    if answer.mode == "not_found":
+    if answer.mode == AnswerMode.NOT_FOUND:
         closest_passages(rt, answer, prefix)
         if answer.model_text:
             unverified_reply(answer.model_text, verdict)
@@ -342,7 +342,7 @@ def show_answer(rt: Runtime, answer: Answer, index: int, *, stopped: bool = Fals
         return
     cited = {c.number: c for c in answer.citations}
     terms = render.question_terms(answer.standalone_question)
-    model_read = bool(answer.llm) and answer.mode != "extractive"
+    model_read = bool(answer.llm) and answer.mode != AnswerMode.EXTRACTIVE
     for number, hit in enumerate(answer.sources, start=1):
         source_card(
             rt,

@@ -22,6 +22,7 @@ from ragcore.generation.quoted import SYSTEM_PROMPT, parse_reply
 from ragcore.generation.quoted import is_refusal as says_no_answer
 from ragcore.retrieval import RetrievalConfig
 from ragcore.runtime import LLMChoice, Runtime, build_answerer
+from ragcore.types import AnswerMode
 
 # The issue's target: the answer starts within this many milliseconds of the question.
 FIRST_TOKEN_TARGET_MS = 3000.0
@@ -242,7 +243,7 @@ def own_words(mode: str, text: str, model_text: str = "") -> str:
     """
     if model_text:
         return parse_reply(model_text).answer.strip()
-    return text.strip() if mode == "llm" else ""
+    return text.strip() if mode == AnswerMode.LLM else ""
 
 
 def is_refusal(mode: str, own: str) -> bool:
@@ -255,7 +256,7 @@ def is_refusal(mode: str, own: str) -> bool:
     >>> is_refusal("llm", "The documents do not say.")
     True
     """
-    return mode == "not_found" or says_no_answer(own)
+    return mode == AnswerMode.NOT_FOUND or says_no_answer(own)
 
 
 # ── one question's row ─────────────────────────────────────────────
@@ -399,7 +400,7 @@ def sentence_support(answer: Answer) -> tuple[SentenceSupport, ...]:
     and it is not among ``unsupported_sentences``. Other modes show the documents' own
     sentences (or nothing), not claims of the model's.
     """
-    if answer.mode != "llm":
+    if answer.mode != AnswerMode.LLM:
         return ()
     cited = {_sentence_key(s) for c in answer.citations for s in c.sentences}
     unsupported = {_sentence_key(s) for s in answer.unsupported_sentences}
@@ -425,7 +426,8 @@ def cited_locations(answer: Answer, case: AnswerCase) -> tuple[CitedLocation, ..
             page=c.page,
             correct=Location(c.file_name, c.page) in expected,
             supported=c.supported,
-            own=answer.mode == "llm",  # else the citations are of the documents' own sentences
+            # Else the citations are of the documents' own sentences.
+            own=answer.mode == AnswerMode.LLM,
         )
         for c in answer.citations
     )
@@ -460,7 +462,7 @@ _TEMPLATE_TOKENS = 10
 
 def prompt_tokens(answer: Answer, tokens: TokenCounter) -> int | None:
     """Tokens the model read: the system prompt, the sources as shown to it, the question."""
-    if not answer.prompt_sources or answer.mode == "extractive":
+    if not answer.prompt_sources or answer.mode == AnswerMode.EXTRACTIVE:
         return None
     text = f"{SYSTEM_PROMPT}\n{answer.prompt_sources}\nQuestion: {answer.standalone_question}"
     return tokens.count(text) + _TEMPLATE_TOKENS
@@ -693,7 +695,7 @@ def verified_accuracy(rows: Sequence[AnswerRow]) -> float | None:
     """Share of answerable questions answered in the model's words, shown as verified
     (mode ``llm``: its quote is on the page), stating every key fact: the issue's goal."""
     answerable = [r for r in rows if r.answerable]
-    hits = sum(1 for r in answerable if r.mode == "llm" and r.correct_shown)
+    hits = sum(1 for r in answerable if r.mode == AnswerMode.LLM and r.correct_shown)
     return _share(hits, len(answerable))
 
 
