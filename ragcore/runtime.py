@@ -88,29 +88,34 @@ class Runtime:
     settings: Settings
     catalog: Catalog
     models: Models
-    _store: VectorStore | None = field(default=None, repr=False)
+    _spaces: SpaceRouter | None = field(default=None, repr=False)
 
     @property
-    def store(self) -> VectorStore:
-        """The active model space's collection, following a model switch (ragcore.spaces)."""
-        if self._store is None:
-            self._store = SpaceRouter(
+    def spaces(self) -> SpaceRouter:
+        """The model spaces: which (model, collection) answers now, followed across a switch."""
+        if self._spaces is None:
+            self._spaces = SpaceRouter(
                 build_store(self.settings),
                 self.catalog,
                 self.models,
                 default_collection=self.settings.collection,
                 image_dim=_known_dim(self.settings.image_model),
             )
-        return self._store
+        return self._spaces
+
+    @property
+    def store(self) -> VectorStore:
+        """The active model space's collection, as one store (writes, deletes, counts)."""
+        return self.spaces
 
     @property
     def thumbs_dir(self) -> Path:
         return self.settings.data_dir / "thumbs"
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        if self._spaces is not None:
+            self._spaces.close()
+            self._spaces = None
         self.catalog.close()
 
 
@@ -204,7 +209,7 @@ def build_answerer(rt: Runtime, choice: LLMChoice) -> Answerer:
     Cheap: it holds references only, so callers build one per question.
     """
     return Answerer(
-        Retriever(rt.catalog, rt.store, rt.models),
+        Retriever(rt.catalog, rt.store, rt.models, spaces=rt.spaces),
         choice.llm,
         embedder=rt.models.text,
         llm_note=choice.status,
