@@ -32,7 +32,6 @@ from ragcore.models.provenance import SpaceSummary, space_summary
 from ragcore.runtime import Runtime, build_runtime, chunking_params
 from ragcore.settings import Settings
 from ragcore.sources.cache import PageCache, pages_dir
-from ragcore.spaces import SpaceRouter
 from ragcore.types import ChunkingParams, Strategy
 from ragcore.uploads import display_name, has_undecodable_bytes, readable
 
@@ -260,8 +259,7 @@ def _space_summary(rt: Runtime, settings: Settings) -> SpaceSummary:
 def cmd_reembed(args: argparse.Namespace, settings: Settings) -> int:
     rt = build_runtime(settings)
     try:
-        router = rt.store
-        assert isinstance(router, SpaceRouter)
+        router = rt.spaces
         if args.cancel:
             try:
                 router.count()  # can this process open the store (or does the app hold it)?

@@ -15,7 +15,6 @@ from ingest.sandbox import ParseSandbox, SandboxLimits
 from ingest.worker import Worker
 from ragcore.runtime import Runtime, catalog_backups, chunking_params
 from ragcore.settings import Settings
-from ragcore.spaces import SpaceRouter
 
 __all__ = [
     "EXTENSIONS",
@@ -73,6 +72,7 @@ def build_worker(runtime: Runtime, *, worker_id: str | None = None) -> Worker:
         runtime.catalog,
         runtime.store,
         runtime.models,
+        spaces=runtime.spaces,
         thumbs_dir=runtime.thumbs_dir,
         limits=parse_limits(settings),
         job_limits=job_limits(settings),
@@ -91,14 +91,11 @@ def build_worker(runtime: Runtime, *, worker_id: str | None = None) -> Worker:
     )
 
 
-def build_reembedder(runtime: Runtime) -> Reembedder | None:
-    """Runs model-switch jobs when the runtime's store follows model spaces (it does in the app)."""
-    store = runtime.store
-    if not isinstance(store, SpaceRouter):
-        return None
+def build_reembedder(runtime: Runtime) -> Reembedder:
+    """Runs model-switch jobs on the runtime's model spaces."""
     return Reembedder(
         runtime.catalog,
-        store,
+        runtime.spaces,
         runtime.models,
         image_model_id=runtime.settings.image_model or None,
         batch_size=runtime.settings.reembed_batch_size,

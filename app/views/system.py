@@ -81,7 +81,7 @@ def model_choices(cache_dir: str) -> dict[str, str]:
 def embedding_section(rt: Runtime) -> None:
     """Which model embedded which documents, and switching models by re-embedding (no downtime)."""
     st.subheader("Embedding model")
-    router = rt.store
+    router = rt.spaces
     active = rt.catalog.active_space()
     summary = space_summary(rt.catalog, active.model_id if active else rt.settings.text_model)
     rows = [
@@ -116,8 +116,6 @@ def embedding_section(rt: Runtime) -> None:
     if pending is not None:
         reembed_progress(rt, router)
         return
-    if not isinstance(router, SpaceRouter):
-        return
     choices = model_choices(str(rt.settings.models_dir))
     current = active.model_id if active else rt.settings.text_model
     options = [m for m in choices if m != current]
@@ -149,7 +147,7 @@ def embedding_section(rt: Runtime) -> None:
         st.rerun()
 
 
-def reembed_progress(rt: Runtime, router: object) -> None:
+def reembed_progress(rt: Runtime, router: SpaceRouter) -> None:
     """The running re-embed's progress, refreshed every second, with a cancel button."""
 
     def panel() -> None:
@@ -168,7 +166,7 @@ def reembed_progress(rt: Runtime, router: object) -> None:
         if job and job.error:
             st.caption(render.md_escape(job.error))
         if st.button("Cancel re-embed", help="The current model stays active."):
-            cancel_reembed(rt.catalog, router if isinstance(router, SpaceRouter) else None)
+            cancel_reembed(rt.catalog, router)
             st.rerun()
 
     st.fragment(run_every=1.0)(panel)()
