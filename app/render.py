@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -181,6 +182,40 @@ def passage_html(
     return f'<div class="passage" style="line-height:1.5">{body}</div>'
 
 
+def page_image_html(png: bytes, *, alt: str, width: int | None) -> str:
+    """A rendered page in a box that scrolls both ways: ``width`` in CSS pixels (a zoom), or
+    None to fit the card. ``st.image`` never grows past its column, so a zoom could not show.
+
+    >>> page_image_html(b"\x89PNG...", alt="page 2", width=None)[:43]
+    '<div class="source-page" style="overflow:aut'
+    """
+    data = base64.b64encode(png).decode("ascii")
+    size = "width:100%" if width is None else f"width:{width}px;max-width:none"
+    return (
+        '<div class="source-page" style="overflow:auto;max-height:80vh;'
+        'border:1px solid rgba(49,51,63,0.2)">'
+        f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" '
+        f'style="{size};display:block"></div>'
+    )
+
+
+CONTEXT_STYLE = "color:rgba(49,51,63,0.6)"
+
+
+def context_html(before: str, passage_block: str, after: str) -> str:
+    """The passage's block (``passage_html``) between the document's text around it, muted.
+
+    >>> context_html("Setup. ", '<div class="passage">Oil it.</div>', " Then run.")[:40]
+    '<div class="in-context"><div class="cont'
+    """
+
+    def muted(text: str) -> str:
+        body = html.escape(text.strip()).replace("\r\n", "\n").replace("\n", "<br>")
+        return f'<div class="context" style="{CONTEXT_STYLE}">{body}</div>' if body else ""
+
+    return f'<div class="in-context">{muted(before)}{passage_block}{muted(after)}</div>'
+
+
 def anchor_id(prefix: str, number: int) -> str:
     return f"{prefix}-src-{number}"
 
@@ -319,8 +354,9 @@ def latency_title(timings: dict[str, float]) -> str:
     return "Latency: " + " · ".join(parts)
 
 
-# The answer's [n] links open their source card: Streamlit has no way to open an expander
-# from a link, so this script (our own, no document text in it) clicks the card's summary.
+# The answer's [n] links open their source card and scroll to it in one click: Streamlit has
+# no way to open an expander from a link, so this script (our own, no document text in it)
+# clicks the card's summary.
 # Cards carry the class st-key-<anchor id> (the expander's key).
 CITATION_SCRIPT = """<script>
 (() => {
@@ -329,12 +365,18 @@ CITATION_SCRIPT = """<script>
   document.addEventListener("click", (event) => {
     const link = event.target.closest && event.target.closest('a[href^="#"][href*="-src-"]');
     if (!link) return;
-    const card = document.querySelector(".st-key-" + CSS.escape(link.hash.slice(1)));
+    const find = () => document.querySelector(".st-key-" + CSS.escape(link.hash.slice(1)));
+    const card = find();
     if (!card) return;
     event.preventDefault();
     const details = card.querySelector("details");
     if (details && !details.open) card.querySelector("summary").click();
-    card.scrollIntoView({ behavior: "smooth", block: "center" });
+    // Opening the card reruns the page, which then draws the page image into it: scroll now,
+    // and again once the card has grown, so its top stays in view.
+    const scroll = () => { const c = find(); if (c) c.scrollIntoView({ behavior: "smooth", block: "start" }); };
+    scroll();
+    setTimeout(scroll, 600);
+    setTimeout(scroll, 1500);
   }, true);
 })();
 </script>"""

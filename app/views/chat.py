@@ -12,12 +12,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import render, resources
+from app import render, resources, source_viewer
 from ingest.service import thumbnail_path
 from ragcore.answering import MAX_QUESTION_CHARS, Answer, AnswerStream
 from ragcore.errors import RagError
 from ragcore.generation.citations import Citation
 from ragcore.runtime import Runtime
+from ragcore.sources import SourceKind
 from ragcore.types import AnswerMode, ChunkKind, Fusion, Hit
 
 FUSION_LABELS = {
@@ -200,12 +201,14 @@ def source_card(
     anchor = render.anchor_id(prefix, number)
     st.markdown(f'<span id="{anchor}"></span>', unsafe_allow_html=True)
     # The key names the card (class st-key-<anchor>) for the script that opens it from [n].
-    with st.expander(render.md_escape(title), key=anchor):
+    # It reruns when opened or closed: the page image is drawn only while the card is open.
+    with st.expander(render.md_escape(title), key=anchor, on_change="rerun") as card:
         # Where the passage is as a person finds it: "sheet Q3, rows 12–40", "slide 4", a
         # section path, or "page 2" (and its section) for a PDF.
         st.caption(f"**{render.md_escape(hit.file_name)}** · {render.md_escape(hit.where)}")
         if hit.ocr_confidence is not None:
             st.caption(f"text from OCR (confidence {hit.ocr_confidence:.2f})")
+        view = source_viewer.show_source(rt, hit, quotes, anchor) if card.open else None
         if hit.kind == ChunkKind.IMAGE:
             thumb = thumbnail_path(rt.thumbs_dir, hit.doc_id, hit.chunk_no)
             if thumb.is_file():
@@ -217,10 +220,11 @@ def source_card(
             if quotes:
                 said += "; the words it quoted, found on the page, are marked in green"
             st.caption(said + ".")
-        st.markdown(
-            render.passage_html(hit.text, terms, quotes=quotes, read=read or ()),
-            unsafe_allow_html=True,
-        )
+        passage = render.passage_html(hit.text, terms, quotes=quotes, read=read or ())
+        if view is not None and view.kind == SourceKind.TEXT:
+            # Slides, Word, HTML, spreadsheets, Markdown and text: the passage in its place.
+            passage = render.context_html(view.context_before, passage, view.context_after)
+        st.markdown(passage, unsafe_allow_html=True)
         if citation is not None and not citation.supported:
             st.warning(
                 f"Only {citation.support:.0%} of the words of the sentence citing it "

@@ -25,7 +25,7 @@ Show the passage a search hit or a citation points at: its point_id in
 `python -m ragcore search --json` or `ask --json`.
 
   PDF       --png writes the page with the passage marked in yellow (the --quote words in
-            orange); the passage is found in the text layer, or by OCR on a scanned page.
+            green); the passage is found in the text layer, or by OCR on a scanned page.
   image     --png writes the image; its caption is printed.
   other     Word, slides, spreadsheets, HTML, Markdown and text have no page: their location
             and the text around the passage are printed, and --png is refused.

@@ -9,11 +9,12 @@ from PIL import Image, ImageChops, ImageDraw
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom, in the image's pixels
 
-# The passage in a light yellow, the words the answer quoted in a strong orange with a rule
-# under each line: the quote must stand out from the passage around it at a glance.
+# The passage in a light yellow, the words the answer quoted in a darker green with a rule
+# under each line (the green the card marks quoted words with in the text): the quote must
+# stand out from the passage around it at a glance.
 PASSAGE_COLOUR = (255, 236, 120)
-QUOTE_COLOUR = (255, 176, 40)
-QUOTE_RULE = (214, 95, 0)
+QUOTE_COLOUR = (96, 200, 96)
+QUOTE_RULE = (46, 125, 50)
 # Boxes grow by this share of the line height, so the marks cover ascenders and descenders.
 _PAD = 0.18
 

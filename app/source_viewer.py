@@ -1,0 +1,123 @@
+"""A source card's view of the passage where it is: the PDF page with the passage marked, with
+zoom, page turning and the original file; or the text around it (ragcore.sources draws both)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import streamlit as st
+
+from app import render
+from ragcore.catalog import Catalog
+from ragcore.errors import DocumentDeleted, SourceUnavailable
+from ragcore.runtime import Runtime
+from ragcore.sources import SourceKind, SourceRenderer, SourceView
+from ragcore.sources.ocr import TesseractWords
+from ragcore.types import Hit
+
+# Zoom choices: None fits the card (rendered at 1.5 for sharpness); a number is the render
+# scale, shown at its own size in a box that scrolls (1.0 = 72 pixels per inch).
+ZOOMS: dict[str, float | None] = {"Fit": None, "100%": 1.0, "150%": 1.5, "200%": 2.0, "300%": 3.0}
+FIT_SCALE = 1.5
+
+
+@st.cache_resource(show_spinner=False)
+def _renderer(_catalog: Catalog, data_dir: str, ocr_language: str) -> SourceRenderer:
+    # One per library and process: it keeps the views it drew, so the reruns of a page with
+    # open cards cost nothing.
+    return SourceRenderer(
+        _catalog, data_dir=Path(data_dir), ocr=TesseractWords(language=ocr_language)
+    )
+
+
+def renderer(rt: Runtime) -> SourceRenderer:
+    return _renderer(rt.catalog, str(rt.settings.data_dir), rt.settings.ocr_language)
+
+
+def show_source(
+    rt: Runtime, hit: Hit, quotes: Sequence[tuple[int, int]], key: str
+) -> SourceView | None:
+    """Draw a PDF passage's page (with its controls) and return the view; None when the source
+    cannot be shown, which is said in the card (a document deleted since the answer)."""
+    page_key, zoom_key = f"{key}-page", f"{key}-zoom"
+    zoom = ZOOMS.get(str(st.session_state.get(zoom_key) or "Fit"))
+    try:
+        view = renderer(rt).render(
+            hit.point_id,
+            scale=zoom or FIT_SCALE,
+            quotes=quotes,
+            page=st.session_state.get(page_key),
+            doc_id=hit.doc_id,
+        )
+    except DocumentDeleted:
+        st.info(f"Document deleted: {hit.file_name} is no longer in the library.")
+        return None
+    except SourceUnavailable as exc:
+        st.info(render.md_escape(str(exc)))
+        return None
+    if view.kind == SourceKind.PAGE and view.image is not None:
+        _page(view, page_key, zoom_key, zoom)
+    return view
+
+
+def _page(view: SourceView, page_key: str, zoom_key: str, zoom: float | None) -> None:
+    def turn(to: int | None) -> None:
+        st.session_state[page_key] = to
+
+    back, forward, where, scale = st.columns([1, 1, 3, 3], vertical_alignment="center")
+    back.button(
+        "◀",
+        key=f"{page_key}-back",
+        help="previous page",
+        disabled=view.shown_page <= 1,
+        on_click=turn,
+        args=(view.shown_page - 1,),
+    )
+    forward.button(
+        "▶",
+        key=f"{page_key}-next",
+        help="next page",
+        disabled=view.shown_page >= view.page_count,
+        on_click=turn,
+        args=(view.shown_page + 1,),
+    )
+    where.caption(f"{render.md_escape(view.page_label)} of {view.page_count}")
+    scale.segmented_control(
+        "Zoom", list(ZOOMS), default="Fit", key=zoom_key, label_visibility="collapsed"
+    )
+    if view.shown_page != view.page:
+        st.button(
+            f"Back to the passage ({render.md_escape(view.location)})",
+            key=f"{page_key}-home",
+            on_click=turn,
+            args=(None,),
+        )
+    elif view.highlighted:
+        marks = "The passage is marked in yellow"
+        marks += "; the words the answer quoted in green" if view.quoted else ""
+        how = " (found by OCR on this scanned page)" if view.found_by == "OCR" else ""
+        st.caption(f"{marks}{how}.")
+    else:
+        st.caption("The passage could not be located on the rendered page to mark it.")
+    width = None if zoom is None else _pixel_width(view)
+    alt = f"{view.page_label} of {view.file_name}"
+    st.markdown(
+        render.page_image_html(view.image or b"", alt=alt, width=width), unsafe_allow_html=True
+    )
+    if view.file_path is not None:
+        path = view.file_path
+        st.download_button(
+            "Download the original file",
+            data=path.read_bytes,
+            file_name=view.file_name,
+            mime="application/pdf",
+            key=f"{page_key}-download",
+            icon=":material/download:",
+            on_click="ignore",
+        )
+
+
+def _pixel_width(view: SourceView) -> int:
+    """The page's width in pixels as rendered (PNG header: width at bytes 16–20)."""
+    return int.from_bytes((view.image or b"")[16:20], "big")
