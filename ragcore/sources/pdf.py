@@ -4,6 +4,7 @@ and the label printed on it."""
 from __future__ import annotations
 
 import ctypes
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from PIL import Image
 
 from ragcore.sources.highlight import Box
 from ragcore.sources.matching import Span
+
+# PDFium may not be called from two threads at once, not even on different documents; the app
+# serves several sessions from threads.
+PDFIUM_LOCK = threading.RLock()
 
 
 def page_place(number: int, printed: str) -> str:

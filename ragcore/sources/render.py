@@ -265,21 +265,34 @@ class SourceRenderer:
         quotes: Sequence[Span],
         page: int | None,
     ) -> SourceView:
-        document = pdf.open_pdf(path)
-        try:
-            count = len(document)
-            shown = chunk.page if page is None else page
-            if not 1 <= shown <= count:
-                raise NoPageToRender(f"{doc.name} has {count} pages; there is no page {shown}")
-            image, scale = self._page_image(document, doc, shown, scale)
-            label = pdf.page_place(shown, pdf.printed_label(document, shown))
-            passage: list[Box] = []
-            quoted: list[Box] = []
-            found_by = ""
-            if shown == chunk.page and chunk.kind == ChunkKind.TEXT:
-                passage, quoted, found_by = self._boxes(document, doc, chunk, quotes, image.size)
-        finally:
-            document.close()
+        words: OcrPage | None = None
+        scan: Image.Image | None = None
+        passage: list[Box] = []
+        quoted: list[Box] = []
+        found_by = ""
+        with pdf.PDFIUM_LOCK:
+            document = pdf.open_pdf(path)
+            try:
+                count = len(document)
+                shown = chunk.page if page is None else page
+                if not 1 <= shown <= count:
+                    raise NoPageToRender(f"{doc.name} has {count} pages; there is no page {shown}")
+                image, scale = self._page_image(document, doc, shown, scale)
+                label = pdf.page_place(shown, pdf.printed_label(document, shown))
+                if shown == chunk.page and chunk.kind == ChunkKind.TEXT:
+                    passage, quoted = self._text_boxes(document, chunk, quotes, image.size)
+                    found_by = "text layer" if passage else ""
+                    if not passage and chunk.ocr_confidence is not None:
+                        words = self._cached_words(doc, shown)
+                        if words is None:
+                            scan = pdf.render(document, shown, OCR_DPI / 72).image
+            finally:
+                document.close()
+        if scan is not None:  # Tesseract runs outside the lock: it takes seconds
+            words = self._read_words(doc, shown, scan)
+        if words is not None:
+            passage, quoted = _word_boxes(words, chunk.text, quotes, image.size)
+            found_by = "OCR" if passage else ""
         if passage:
             image = mark(image, passage, quoted)
         return replace(
@@ -312,56 +325,51 @@ class SourceRenderer:
         self.cache.write(doc, name, _png(image))
         return image, scale
 
-    def _boxes(
+    def _text_boxes(
         self,
         document: pdf.pdfium.PdfDocument,
-        doc: DocumentRecord,
         chunk: ChunkRow,
         quotes: Sequence[Span],
         size: tuple[int, int],
-    ) -> tuple[list[Box], list[Box], str]:
-        """The passage's and the quotes' boxes, and how they were found; nothing when not found."""
+    ) -> tuple[list[Box], list[Box]]:
+        """The passage's and the quotes' boxes from the page's text layer; none when the
+        passage is not in it (a scan, or text another extractor read differently)."""
         text = pdf.page_text(document, chunk.page)
         spans = locate(chunk.text, Keyed.of(text), quotes) if text.strip() else None
-        if spans is not None:
-            whole, quoted = spans
-            return (
-                pdf.span_boxes(document, chunk.page, whole, size),
-                [b for q in quoted for b in pdf.span_boxes(document, chunk.page, q, size)],
-                "text layer",
-            )
-        if chunk.ocr_confidence is None:
-            return [], [], ""
-        words = self._ocr_words(document, doc, chunk.page)
-        if words is None:
-            return [], [], ""
-        spans = locate(chunk.text, Keyed.of(words.text), quotes)
         if spans is None:
-            return [], [], ""
+            return [], []
         whole, quoted = spans
         return (
-            words.line_boxes(whole, size),
-            [b for q in quoted for b in words.line_boxes(q, size)],
-            "OCR",
+            pdf.span_boxes(document, chunk.page, whole, size),
+            [b for q in quoted for b in pdf.span_boxes(document, chunk.page, q, size)],
         )
 
-    def _ocr_words(
-        self, document: pdf.pdfium.PdfDocument, doc: DocumentRecord, number: int
-    ) -> OcrPage | None:
-        name = f"p{number}.ocr.json"
-        cached = self.cache.read(doc, name)
-        if cached is not None:
-            try:
-                return OcrPage.from_json(json.loads(cached))
-            except (ValueError, TypeError):
-                pass
-        image = pdf.render(document, number, OCR_DPI / 72).image
+    def _cached_words(self, doc: DocumentRecord, number: int) -> OcrPage | None:
+        cached = self.cache.read(doc, f"p{number}.ocr.json")
+        if cached is None:
+            return None
         try:
-            words = self.ocr.read(image, dpi=OCR_DPI)
+            return OcrPage.from_json(json.loads(cached))
+        except (ValueError, TypeError):
+            return None  # a damaged entry is read again
+
+    def _read_words(self, doc: DocumentRecord, number: int, scan: Image.Image) -> OcrPage | None:
+        try:
+            words = self.ocr.read(scan, dpi=OCR_DPI)
         except OcrUnavailable:
             return None  # the page is still shown, unmarked
-        self.cache.write(doc, name, json.dumps(words.to_json()).encode())
+        self.cache.write(doc, f"p{number}.ocr.json", json.dumps(words.to_json()).encode())
         return words
+
+
+def _word_boxes(
+    words: OcrPage, passage: str, quotes: Sequence[Span], size: tuple[int, int]
+) -> tuple[list[Box], list[Box]]:
+    spans = locate(passage, Keyed.of(words.text), quotes)
+    if spans is None:
+        return [], []
+    whole, quoted = spans
+    return words.line_boxes(whole, size), [b for q in quoted for b in words.line_boxes(q, size)]
 
 
 def render_source(
