@@ -11,19 +11,13 @@ from datetime import datetime
 from pathlib import PurePath
 
 from ragcore.catalog import DocumentRecord, JobRecord
-from ragcore.generation.citations import STOP_WORDS, Citation
+from ragcore.generation.citations import Citation
+from ragcore.text_rules import CITATION_MARKER, STOP_WORDS, stem
 from ragcore.types import Evidence
 
 Span = tuple[int, int]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-# Inflections folded away so "characteristics" also marks "characteristic" and "computing"
-# marks "compute"; longest first, and only when a stem of 4+ letters is left.
-_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "es", "ed", "s", "e")
-# A citation group as the answer shows it: [1], [1, 3], [2-4], [source 2].
-_CITATION_GROUP = re.compile(
-    r"\[\s*(?:sources?\s*)?\d+(?:\s*[,;\-–]\s*(?:sources?\s*)?\d+)*\s*\]", re.IGNORECASE
-)
 _NUMBER = re.compile(r"\d+")
 # The list items an answer is laid out with: "- x", "* x", "• x", "1. x", "2) x".
 _LIST_ITEM = re.compile(r"(?:[-*+•]|(?P<number>\d{1,9})[.)])\s+")
@@ -62,15 +56,10 @@ def question_terms(question: str) -> list[str]:
     seen: dict[str, None] = {}
     for word in _WORD.findall(question.lower()):
         if len(word) >= 3 and word not in STOP_WORDS:
-            seen.setdefault(_stem(word), None)
+            # Stems as BM25 and the citation check have them ("characteristics" marks
+            # "characteristic", "computing" marks "computers").
+            seen.setdefault(stem(word), None)
     return list(seen)
-
-
-def _stem(word: str) -> str:
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
 
 
 def highlight(text: str, terms: Iterable[str]) -> str:
@@ -243,7 +232,7 @@ def cited_answer_html(
         return "".join(_badge(anchor_prefix, n, supported=n not in unsupported) for n in numbers)
 
     def inline(line: str) -> str:
-        return _CITATION_GROUP.sub(group, html.escape(line))
+        return CITATION_MARKER.sub(group, html.escape(line))
 
     return f'<div class="{css_class}">{"".join(_answer_blocks(text, inline))}</div>'
 

@@ -11,34 +11,14 @@ from functools import partial
 from itertools import accumulate, islice
 
 from ragcore.models.base import Tokenizer
+from ragcore.text_rules import document_sentence_cuts
 from ragcore.types import Chunk, ChunkingParams, ChunkKind, Page, Strategy, TableSpan
 
 Range = tuple[int, int]  # [start, end) character offsets into one page's text
 
-# A sentence ends at . ! ? … (then closing quotes or brackets) before whitespace; CJK full stops
-# need no space after them; a blank line always ends one.
-# A match may only start where a run of stops starts (the lookbehind): otherwise a long run of
-# full stops not followed by a space is rescanned from each of its characters (quadratic).
-_SENTENCE_END = re.compile(
-    r"(?<![.!?…])[.!?…]++[)\]\"'”’»]*+\s+|[。！？]+[)\]\"'”’»」』]*\s*|\n[^\S\n]*\n\s*"
-)
 _PARAGRAPH = re.compile(r"\n[^\S\n]*\n\s*")
 _LINE = re.compile(r"\n\s*")
 _WORD = re.compile(r"\s+")
-
-
-def _sentence_cuts(text: str, start: int, end: int) -> list[int]:
-    """Offsets inside (start, end) where a new sentence begins."""
-    cuts = []
-    for m in _SENTENCE_END.finditer(text, start, end):
-        cut = m.end()
-        if not start < cut < end:
-            continue
-        # "e.g. the", "approx. ten": a full stop before a lower-case word rarely ends a sentence.
-        if m.group()[0] in ".!?…" and text[cut].islower():
-            continue
-        cuts.append(cut)
-    return cuts
 
 
 def _pattern_cuts(pattern: re.Pattern[str], text: str, start: int, end: int) -> list[int]:
@@ -68,7 +48,8 @@ def split_sentences(text: str) -> list[Range]:
     [(0, 4), (5, 9), (11, 16)]
     """
     ranges = (
-        _strip(text, a, b) for a, b in _pieces(0, len(text), _sentence_cuts(text, 0, len(text)))
+        _strip(text, a, b)
+        for a, b in _pieces(0, len(text), document_sentence_cuts(text, 0, len(text)))
     )
     return [(a, b) for a, b in ranges if a < b]
 
@@ -222,7 +203,7 @@ def _level_cuts(level: int, text: str, start: int, end: int) -> list[int]:
     if name == "line":
         return _pattern_cuts(_LINE, text, start, end)
     if name == "sentence":
-        return _sentence_cuts(text, start, end)
+        return document_sentence_cuts(text, start, end)
     return _pattern_cuts(_WORD, text, start, end)
 
 

@@ -13,14 +13,7 @@ import numpy as np
 
 from ragcore.catalog.fts import has_terms
 from ragcore.errors import LLMUnavailable
-from ragcore.generation.citations import (
-    DEFAULT_THRESHOLD,
-    Citation,
-    check_citations,
-    content_words,
-    overlap,
-    strip_markers,
-)
+from ragcore.generation.citations import DEFAULT_THRESHOLD, Citation, check_citations, overlap
 from ragcore.generation.evidence import Evidence, EvidenceSelector, clean_text
 from ragcore.generation.extractive import extractive_answer
 from ragcore.generation.llm import ChatLLM
@@ -37,6 +30,7 @@ from ragcore.generation.quoted import (
 from ragcore.generation.quotes import find_quote
 from ragcore.models.base import TextEmbedder
 from ragcore.retrieval import RetrievalConfig, RetrievalResult, Retriever
+from ragcore.text_rules import content_words, strip_markers
 from ragcore.types import AnswerMode, ChunkKind, Hit
 
 NOT_FOUND = "I could not find this in your documents."

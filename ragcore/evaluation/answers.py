@@ -17,11 +17,11 @@ import numpy as np
 
 from ragcore.answering import Answer, Answerer
 from ragcore.errors import EvaluationError, RagError
-from ragcore.generation.citations import split_sentences, strip_markers
 from ragcore.generation.quoted import SYSTEM_PROMPT, parse_reply
 from ragcore.generation.quoted import is_refusal as says_no_answer
 from ragcore.retrieval import RetrievalConfig
 from ragcore.runtime import LLMChoice, Runtime, build_answerer
+from ragcore.text_rules import split_sentences, strip_markers
 from ragcore.types import AnswerMode
 
 # The target: the answer starts within this many milliseconds of the question.

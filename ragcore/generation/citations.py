@@ -6,6 +6,13 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from ragcore.text_rules import (
+    CITATION_MARKER,
+    MARKER_NUMBER,
+    content_words,
+    sentence_spans,
+    strip_markers,
+)
 from ragcore.types import Hit
 
 # A cited sentence is flagged when less than 60% of its content words occur in the
@@ -26,33 +33,10 @@ _MIN_CLAIM_WORDS = 3
 # A range wider than this is not a citation anyone means; it is read as its two ends.
 _MAX_RANGE = 100
 
-_NUMBER = r"(?:(?i:sources?)\s*)?\d+"
-_GROUP = rf"\[\s*{_NUMBER}(?:\s*[,;\-–]\s*{_NUMBER})*\s*\]"
-_MARKER_RE = re.compile(rf"(\s*)({_GROUP})")
-_BARE_MARKER_RE = re.compile(_GROUP)
-_PART_RE = re.compile(rf"({_NUMBER})\s*(?:[\-–]\s*({_NUMBER}))?")
-# A sentence ends at . ! or ? (plus closing quotes or brackets and any citation markers
-# right after it) followed by whitespace and no lowercase word, or by a capitalised word
-# (models write "[1].Next"), or at a line break: lists are one claim a line.
-# "3.5", "U.S. law" and "e.g. this" stay whole.
-_BOUNDARY_RE = re.compile(
-    rf"(?:(?<!\b[A-Z])\.|[!?])[.!?]*[\"'”’)]*(?:\s*{_GROUP})*"
-    rf"(?=\s*$|\s+(?![a-z])|[A-Z][a-z])|\n+"
-)
+_MARKER_RE = re.compile(rf"(\s*)({CITATION_MARKER.pattern})")
+_PART_RE = re.compile(rf"({MARKER_NUMBER})\s*(?:[\-–]\s*({MARKER_NUMBER}))?")
 # List bullets are layout, not part of the claim shown to the reader.
 _BULLET_RE = re.compile(r"^(?:[-*•]|\d+[.)])\s+")
-_WORD_RE = re.compile(r"\w+")
-
-_STOP_WORDS = """a about above after again against all also am an and any are as at be because been
-    before being below between both but by can could did do does doing down during each
-    either etc few for from further had has have having he her here hers herself him himself
-    his how however i if in into is it its itself just may me might more most must my myself
-    neither no nor not now of off on once only or other our ours ourselves out over own per
-    same shall she should so some such than that the their theirs them themselves then there
-    these they this those through thus to too under until up upon us very via was we were
-    what when where which while who whom whose why will with within without would yes yet
-    you your yours yourself yourselves according source sources document documents"""
-STOP_WORDS = frozenset(_STOP_WORDS.split())
 
 
 @dataclass(frozen=True)
@@ -96,66 +80,11 @@ class CitationReport:
         return next((c for c in self.citations if c.number == number), None)
 
 
-def stem(word: str) -> str:
-    """A crude English stem: enough for "built"/"builds" style overlap, not linguistics."""
-    if len(word) <= 2 or word.isdigit():
-        return word
-
-    def keeps_root(root: str) -> bool:
-        # "thing" is not "th" + "ing"; a root needs two letters and a vowel.
-        return len(root) >= 2 and any(c in "aeiouy" for c in root)
-
-    if word.endswith("ies") and len(word) > 4:
-        word = word[:-3] + "y"
-    elif word.endswith("ing") and keeps_root(word[:-3]):
-        word = word[:-3]
-    elif word.endswith("ed") and keeps_root(word[:-2]):
-        word = word[:-2]
-    elif word.endswith("s") and len(word) > 3 and word[-2] not in "siu":
-        word = word[:-1]
-    # "use", "used", "uses" and "using" all end up as "us".
-    return word[:-1] if word.endswith("e") and len(word) > 2 else word
-
-
-def content_words(text: str) -> set[str]:
-    """Lowercase stems of the words of ``text`` that carry meaning (stop words dropped)."""
-    words = (w for w in _WORD_RE.findall(text.lower()) if w not in STOP_WORDS)
-    return {stem(w) for w in words}
-
-
 def overlap(sentence_words: set[str], passage_words: set[str]) -> float:
     """Share of the sentence's content words found in the passage (1.0 when it has none)."""
     if not sentence_words:
         return 1.0
     return len(sentence_words & passage_words) / len(sentence_words)
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of each sentence of ``text``; a sentence keeps the markers after it."""
-    spans = []
-    start = 0
-    for match in _BOUNDARY_RE.finditer(text):
-        spans.append((start, match.end()))
-        start = match.end()
-    spans.append((start, len(text)))
-    result = []
-    for begin, end in spans:
-        chunk = text[begin:end]
-        stripped = chunk.strip()
-        if stripped:
-            lead = len(chunk) - len(chunk.lstrip())
-            result.append((begin + lead, begin + lead + len(stripped)))
-    return result
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of ``text``, stripped."""
-    return [text[begin:end] for begin, end in sentence_spans(text)]
-
-
-def strip_markers(text: str) -> str:
-    """``text`` without citation markers, with whitespace collapsed."""
-    return " ".join(_MARKER_RE.sub("", text).split())
 
 
 def _parse_number(token: str) -> int:
@@ -262,7 +191,7 @@ def check_citations(
     sentences = []
     for begin, end in sentence_spans(text):
         raw = text[begin:end]
-        cited = [n for m in _BARE_MARKER_RE.findall(raw) for n in cited_numbers(m)]
+        cited = [n for m in CITATION_MARKER.findall(raw) for n in cited_numbers(m)]
         plain = _BULLET_RE.sub("", strip_markers(raw))
         if plain:
             sentences.append(

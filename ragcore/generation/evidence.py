@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ragcore.generation.citations import content_words, sentence_spans, strip_markers
 from ragcore.models.base import TextEmbedder
+from ragcore.text_rules import content_words, sentence_spans, strip_markers
 from ragcore.types import Hit
 
 # A PDF line break inside a sentence is layout; one character each, so offsets hold.

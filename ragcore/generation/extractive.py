@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ragcore.generation.citations import content_words, split_sentences, strip_markers
+from ragcore.text_rules import content_words, split_sentences, strip_markers
 from ragcore.types import ChunkKind, Hit
 
 EXTRACTIVE_LABEL = (

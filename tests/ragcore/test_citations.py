@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ragcore.generation.citations import (
-    DEFAULT_THRESHOLD,
-    check_citations,
-    cited_numbers,
-    content_words,
-    split_sentences,
-)
+from ragcore.generation.citations import DEFAULT_THRESHOLD, check_citations, cited_numbers
+from ragcore.text_rules import content_words, split_sentences
 from ragcore.types import ChunkKind, Hit
 
 TOWER = (

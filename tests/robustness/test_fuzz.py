@@ -14,13 +14,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ingest.chunking import _sentence_cuts, chunk_pages, page_segments, split_sentences
+from ingest.chunking import chunk_pages, page_segments, split_sentences
 from ingest.parsers import ParseLimits, markdown_sections, parse_file
 from ingest.parsers.text import _atx_heading, decode_text
 from ragcore.errors import IngestError
 from ragcore.models.base import Tokenizer
 from ragcore.testing.documents import make_text_pdf
 from ragcore.testing.tokenizers import WhitespaceTokenizer, WordPieceLikeTokenizer
+from ragcore.text_rules import document_sentence_cuts
 from ragcore.types import ChunkingParams, Page, ParsedDocument, Strategy
 
 pytestmark = pytest.mark.slow
@@ -257,7 +258,7 @@ def test_sentence_cuts_match_the_previous_pattern(text: str) -> None:
         cut = m.end()
         if 0 < cut < len(text) and not (m.group()[0] in ".!?…" and text[cut].islower()):
             expected.append(cut)
-    assert _sentence_cuts(text, 0, len(text)) == expected
+    assert document_sentence_cuts(text, 0, len(text)) == expected
 
 
 @pytest.mark.parametrize(
