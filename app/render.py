@@ -360,12 +360,19 @@ CITATION_SCRIPT = """<script>
     event.preventDefault();
     const details = card.querySelector("details");
     if (details && !details.open) card.querySelector("summary").click();
-    // Opening the card reruns the page, which then draws the page image into it: scroll now,
-    // and again once the card has grown, so its top stays in view.
-    const scroll = () => { const c = find(); if (c) c.scrollIntoView({ behavior: "smooth", block: "start" }); };
+    // Opening the card reruns the page, which then draws the page (or the text around the
+    // passage) into it and moves what is above: scroll now, and again once that is drawn.
+    const scroll = () => { const c = find(); if (c) c.scrollIntoView({ block: "start" }); };
     scroll();
-    setTimeout(scroll, 600);
-    setTimeout(scroll, 1500);
+    const drawn = () => find()?.querySelector(".source-page img, .in-context");
+    let settled = null;
+    const watch = new MutationObserver(() => {
+      if (!drawn()) return;
+      clearTimeout(settled);  // scroll once the page has stopped changing for a moment
+      settled = setTimeout(() => { watch.disconnect(); scroll(); }, 300);
+    });
+    watch.observe(document.body, { childList: true, subtree: true, attributes: true });
+    setTimeout(() => watch.disconnect(), 15000);
   }, true);
 })();
 </script>"""

@@ -23,16 +23,20 @@ FIT_SCALE = 1.5
 
 
 @st.cache_resource(show_spinner=False)
-def _renderer(_catalog: Catalog, data_dir: str, ocr_language: str) -> SourceRenderer:
+def _renderer(_catalog: Catalog, data_dir: str, ocr_language: str, ocr_dpi: int) -> SourceRenderer:
     # One per library and process: it keeps the views it drew, so the reruns of a page with
     # open cards cost nothing.
     return SourceRenderer(
-        _catalog, data_dir=Path(data_dir), ocr=TesseractWords(language=ocr_language)
+        _catalog,
+        data_dir=Path(data_dir),
+        ocr=TesseractWords(language=ocr_language),
+        ocr_dpi=ocr_dpi,
     )
 
 
 def renderer(rt: Runtime) -> SourceRenderer:
-    return _renderer(rt.catalog, str(rt.settings.data_dir), rt.settings.ocr_language)
+    settings = rt.settings
+    return _renderer(rt.catalog, str(settings.data_dir), settings.ocr_language, settings.ocr_dpi)
 
 
 def show_source(

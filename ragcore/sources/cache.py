@@ -44,7 +44,7 @@ class PageCache:
             return None
 
     def write(self, doc: DocumentRecord, name: str, data: bytes) -> None:
-        """Store ``data``; a full disk or a read-only folder only costs the cache, never the view."""
+        """Store ``data``; a full disk or a read-only folder costs the cache, never the view."""
         folder = self.folder(doc)
         tmp: str | None = None
         try:

@@ -88,6 +88,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             catalog,
             data_dir=settings.data_dir,
             ocr=TesseractWords(language=settings.ocr_language),
+            ocr_dpi=settings.ocr_dpi,
         )
         view = renderer.render(args.point_id, scale=args.scale, page=args.page)
         if args.quote:

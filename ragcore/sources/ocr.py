@@ -1,4 +1,4 @@
-"""Word boxes of a scanned page, read by Tesseract, so a passage OCR'd at ingestion can be marked."""
+"""Word boxes of a scanned page, read by Tesseract, so a passage read by OCR can be marked."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ DEFAULT_SCALE = 1.5
 MIN_SCALE, MAX_SCALE = 0.25, 6.0
 # A poster-sized page is rendered smaller rather than as a 200-megapixel image.
 MAX_PIXELS = 25_000_000
-# Scanned pages are read again at the resolution ingestion read them at (RAG_OCR_DPI).
+# Scanned pages are read again at the resolution ingestion reads them at (RAG_OCR_DPI's default).
 OCR_DPI = 150
 # Characters of the surrounding text shown on each side of a passage without a page image.
 CONTEXT_CHARS = 400
@@ -112,14 +112,18 @@ class SourceRenderer:
         *,
         data_dir: Path,
         ocr: WordReader | None = None,
+        ocr_dpi: int = OCR_DPI,
         context_chars: int = CONTEXT_CHARS,
     ) -> None:
         if context_chars < 0:
             raise ValueError(f"context_chars must be >= 0, got {context_chars}")
+        if not 50 <= ocr_dpi <= 600:
+            raise ValueError(f"ocr_dpi must be between 50 and 600, got {ocr_dpi}")
         self.catalog = catalog
         self.cache = PageCache(pages_dir(data_dir))
         self.thumbs_dir = data_dir / "thumbs"
         self.ocr: WordReader = ocr or TesseractWords()
+        self.ocr_dpi = ocr_dpi
         self.context_chars = context_chars
         self._kept: OrderedDict[tuple[object, ...], SourceView] = OrderedDict()
         self._lock = threading.Lock()
@@ -285,7 +289,7 @@ class SourceRenderer:
                     if not passage and chunk.ocr_confidence is not None:
                         words = self._cached_words(doc, shown)
                         if words is None:
-                            scan = pdf.render(document, shown, OCR_DPI / 72).image
+                            scan = pdf.render(document, shown, self.ocr_dpi / 72).image
             finally:
                 document.close()
         if scan is not None:  # Tesseract runs outside the lock: it takes seconds
@@ -355,7 +359,7 @@ class SourceRenderer:
 
     def _read_words(self, doc: DocumentRecord, number: int, scan: Image.Image) -> OcrPage | None:
         try:
-            words = self.ocr.read(scan, dpi=OCR_DPI)
+            words = self.ocr.read(scan, dpi=self.ocr_dpi)
         except OcrUnavailable:
             return None  # the page is still shown, unmarked
         self.cache.write(doc, f"p{number}.ocr.json", json.dumps(words.to_json()).encode())

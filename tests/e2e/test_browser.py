@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.e2e import harness
 
@@ -51,5 +55,42 @@ def test_upload_ask_and_open_the_cited_page(
             page.screenshot(path=str(shot))
             print(f"screenshot: {shot}")
             assert shot.stat().st_size > 10_000
+        finally:
+            browser.close()
+
+
+def test_a_citation_opens_its_card_on_the_page_with_the_passage_marked(
+    cloud_pdf: Path, chromium: None, tmp_path: Path
+) -> None:
+    """One click on [n]: card n opens, scrolls into view, and shows its page with a highlight."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with harness.running_app(tmp_path / "data") as url, sync_api.sync_playwright() as pw:
+        browser = harness.launch(pw)
+        try:
+            page = browser.new_page(viewport=harness.VIEWPORT)
+            harness.open_library(page, url)
+            harness.upload(page, [cloud_pdf])
+            harness.wait_ready(page, ready=1)
+            number = harness.ask(page, harness.QUESTION)
+
+            answer = page.get_by_test_id("stChatMessage").last
+            answer.locator(f'a[href="#t1-src-{number}"]').first.click()
+            card = page.locator(f".st-key-t1-src-{number}")
+            image = card.locator(".source-page img")
+            image.wait_for(timeout=60_000)
+            assert card.locator("details").get_attribute("open") is not None
+            page.wait_for_timeout(2_000)  # the script scrolls again once the page is in
+            box = card.bounding_box()
+            assert box is not None, "the card is not on the page"
+            assert -100 <= box["y"] < harness.VIEWPORT["height"] / 2, f"card scrolled to {box}"
+
+            src = image.get_attribute("src") or ""
+            assert src.startswith("data:image/png;base64,")
+            shown = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).convert("RGB")
+            rgb = np.asarray(shown, dtype=float) / 255
+            high, low = rgb.max(axis=2), rgb.min(axis=2)
+            share = float(((high - low) / np.maximum(high, 1e-9) > 0.35).mean())
+            assert 0.002 < share < 0.5, f"no visible highlight: {share:.4f} of the page is coloured"
+            assert "page 6 of 7" in card.inner_text()
         finally:
             browser.close()

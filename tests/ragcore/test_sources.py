@@ -28,7 +28,7 @@ from ragcore.sources.ocr import parse_words
 from ragcore.testing.documents import make_png, make_text_pdf
 from ragcore.testing.ocr import FixedWords
 from ragcore.testing.runtime import make_runtime
-from ragcore.types import Chunk, ChunkingParams, ChunkKind, Strategy
+from ragcore.types import Chunk, ChunkingParams, ChunkKind, Strategy, point_id
 
 SENTENCES = ChunkingParams(Strategy.SENTENCE, 64, 0)
 NOUNS = [
@@ -79,8 +79,8 @@ def rt(library_dir: Path, tmp_path: Path) -> Iterator[Runtime]:
         runtime.close()
 
 
-def renderer(rt: Runtime, **kwargs: object) -> SourceRenderer:
-    return SourceRenderer(rt.catalog, data_dir=rt.settings.data_dir, **kwargs)  # type: ignore[arg-type]
+def renderer(rt: Runtime, ocr: FixedWords | None = None) -> SourceRenderer:
+    return SourceRenderer(rt.catalog, data_dir=rt.settings.data_dir, ocr=ocr)
 
 
 def chunk_of(rt: Runtime, name: str, *, page: int | None = None, n: int = 0) -> ChunkRow:
@@ -199,7 +199,8 @@ def test_a_scanned_page_is_marked_where_ocr_reads_the_passage(rt: Runtime, tmp_p
     ]
     words = FixedWords(lines, box=(0.1, 0.1, 0.9, 0.6))
     quote = quote_span(text, "Check the wick weekly")
-    view = renderer(rt, ocr=words).render(Chunk(doc.id, 0, 1, 0, 0, "").point_id, quotes=[quote])  # type: ignore[list-item]
+    assert quote is not None
+    view = renderer(rt, ocr=words).render(point_id(doc.id, 0), quotes=[quote])
     assert view.highlighted and view.found_by == "OCR" and view.quoted
     image = pixels(view)
     width, height = image.size
@@ -336,7 +337,8 @@ def test_a_passage_is_found_across_hyphens_case_spacing_and_a_footnote_mark() ->
 
 
 def test_tesseract_words_keep_their_lines_and_boxes() -> None:
-    header = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext"
+    columns = "level page_num block_num par_num line_num word_num left top width height conf text"
+    header = columns.replace(" ", "\t")
     rows = [
         "5\t1\t1\t1\t1\t1\t10\t20\t30\t10\t91\tOil",
         "5\t1\t1\t1\t2\t1\t10\t40\t50\t10\t88\tchain",
