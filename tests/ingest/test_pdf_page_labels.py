@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pypdf import PdfReader, PdfWriter
+from pypdf.constants import PageLabelStyle
 
 from ingest.chunking import chunk_location
 from ingest.parsers.common import ParseLimits
@@ -16,8 +17,8 @@ def labelled_pdf(path: Path) -> bytes:
     """Four pages: front matter numbered i, ii, then the body numbered from 1."""
     make_text_pdf(path, ["Title page", "Preface text", "Chapter one text", "Chapter two text"])
     writer = PdfWriter(clone_from=PdfReader(path))
-    writer.set_page_label(0, 1, style="/r")
-    writer.set_page_label(2, 3, style="/D", start=1)
+    writer.set_page_label(0, 1, style=PageLabelStyle.LOWERCASE_ROMAN)
+    writer.set_page_label(2, 3, style=PageLabelStyle.DECIMAL, start=1)
     with path.open("wb") as out:
         writer.write(out)
     return path.read_bytes()
@@ -44,7 +45,7 @@ def test_pages_without_labels_or_labelled_by_their_index_keep_page_n(tmp_path: P
     path = tmp_path / "same.pdf"
     make_text_pdf(path, ["one", "two"])
     writer = PdfWriter(clone_from=PdfReader(path))
-    writer.set_page_label(0, 1, style="/D", start=1)
+    writer.set_page_label(0, 1, style=PageLabelStyle.DECIMAL, start=1)
     with path.open("wb") as out:
         writer.write(out)
     pages = parse_pdf(path.read_bytes(), name="same.pdf", doc_id="d3", limits=ParseLimits()).pages
