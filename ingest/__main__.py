@@ -20,7 +20,7 @@ from ingest.reembed import cancel_reembed, start_reembed
 from ingest.service import build_worker, parse_limits
 from ingest.worker import JobOutcome
 from ragcore import library
-from ragcore.catalog import DocumentRecord
+from ragcore.catalog import DocumentRecord, DocumentStatus, JobStatus
 from ragcore.errors import (
     CatalogCorrupt,
     RagError,
@@ -87,10 +87,7 @@ def _wait_for(rt: Runtime, job_ids: list[int], quiet: bool) -> None:
             print(
                 f"{exc}\nWaiting for the app's worker to ingest the queued files…", file=sys.stderr
             )
-        while any(
-            (j := rt.catalog.get_job(i)) is not None and j.status in ("queued", "running")
-            for i in job_ids
-        ):
+        while any((j := rt.catalog.get_job(i)) is not None and j.active for i in job_ids):
             time.sleep(0.5)
         return
     build_worker(rt).run_until_idle(job_ids)
@@ -152,7 +149,7 @@ def _report_added(args: argparse.Namespace, rt: Runtime, raw: str, added: librar
     if note:
         text += f"\n         note: {note}"
     _say(args, doc_json(doc, duplicate=added.duplicate, note=note), text)
-    return doc.status == "failed"
+    return doc.status == DocumentStatus.FAILED
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -172,7 +169,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
                 refused += 1
                 _say(
                     args,
-                    {"name": added.name, "status": "failed", "error": added.error},
+                    {"name": added.name, "status": DocumentStatus.FAILED, "error": added.error},
                     f"failed   {added.name}: {added.error}",
                 )
             else:
@@ -317,7 +314,7 @@ def cmd_reembed(args: argparse.Namespace, settings: Settings) -> int:
         if final.error:
             text += f"\n          {final.error}"
         _say(args, result, text)
-        return 1 if final.status == "failed" else 0
+        return 1 if final.status == JobStatus.FAILED else 0
     finally:
         rt.close()
 
@@ -329,7 +326,7 @@ def _run_reembed(rt: Runtime, job_id: int, quiet: bool) -> JobOutcome | None:
     except StoreUnavailable as exc:
         if not quiet:
             print(f"{exc}\nWaiting for the app's worker to re-embed…", file=sys.stderr)
-        while (j := rt.catalog.get_job(job_id)) is not None and j.status in ("queued", "running"):
+        while (j := rt.catalog.get_job(job_id)) is not None and j.active:
             time.sleep(0.5)
         return None
     outcomes = build_worker(rt).run_until_idle([job_id])
@@ -375,7 +372,7 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     doc = rt.catalog.get_document(doc.id) or doc
     _say(args, doc_json(doc), f"{doc.status:<8} {doc.name} chunks={doc.chunks} [{doc.strategy}]")
     rt.close()
-    return 1 if doc.status == "failed" else 0
+    return 1 if doc.status == DocumentStatus.FAILED else 0
 
 
 def _catalog_lost(rt: Runtime, uploads: Path) -> bool:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from ingest.chunking import chunk_pages
 from ingest.pipeline import collection_dims
 from ingest.writer import ChunkWriter, DocumentWrite, MadeBy, chunk_point, document_stats
-from ragcore.catalog import Catalog, DocumentRecord
+from ragcore.catalog import Catalog, DocumentRecord, DocumentStatus
 from ragcore.models.loader import Models
 from ragcore.spaces import distance_of
 from ragcore.stores.base import VectorStore
@@ -97,7 +97,7 @@ class _Batcher:
                     mime="text/plain",
                     size_bytes=doc.size_bytes,
                     path="",  # imported text has no uploaded file behind it
-                    status="processing",
+                    status=DocumentStatus.PROCESSING,
                 )
             )
             points = [

@@ -8,10 +8,18 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from ragcore import library
-from ragcore.catalog import Catalog, DocumentRecord, JobRecord
+from ragcore.catalog import (
+    Catalog,
+    DocumentRecord,
+    DocumentStatus,
+    JobKind,
+    JobRecord,
+    JobStatus,
+)
 from ragcore.catalog.integrity import (
     ChunkRef,
     chunk_counts,
@@ -25,35 +33,55 @@ from ragcore.stores.base import VectorStore
 from ragcore.types import ChunkingParams, Strategy
 from ragcore.uploads import UPLOAD_NAME, human_size
 
-# Problem kinds, in the order a report lists them, and what --repair does about each.
+
+class ProblemKind(StrEnum):
+    """A kind of difference `ingest check` finds, in the order a report lists them (the values
+    are what ``--json`` prints)."""
+
+    CATALOG_CORRUPT = "catalog_corrupt"
+    KEYWORD_INDEX = "keyword_index"
+    CHUNKS_WITHOUT_DOCUMENT = "chunks_without_document"
+    POINTS_WITHOUT_DOCUMENT = "points_without_document"
+    POINTS_WITHOUT_CHUNK = "points_without_chunk"
+    CHUNKS_WITHOUT_POINT = "chunks_without_point"
+    POINT_PAYLOAD = "point_payload"
+    STRAY_POINTS = "stray_points"
+    STUCK_DOCUMENT = "stuck_document"
+    READY_WITHOUT_CHUNKS = "ready_without_chunks"
+    CHUNK_COUNTS = "chunk_counts"
+    THUMBNAILS_WITHOUT_DOCUMENT = "thumbnails_without_document"
+    UPLOADS_WITHOUT_DOCUMENT = "uploads_without_document"
+
+
+# What --repair does about each kind of problem.
 REPAIRS = {
-    "catalog_corrupt": "keep the damaged file aside, restore the newest sound backup (or start "
+    ProblemKind.CATALOG_CORRUPT: "keep the damaged file aside, restore the newest sound backup (or start "
     "a new catalog) and queue the uploaded files it does not list",
-    "keyword_index": "rebuild the keyword index from the chunk rows",
-    "chunks_without_document": "delete those chunk rows",
-    "points_without_document": "delete those points from the vector store",
-    "points_without_chunk": "re-index the document",
-    "chunks_without_point": "re-index the document",
-    "point_payload": "re-index the document",
-    "stray_points": "delete the points of the failed ingestion",
-    "stuck_document": "queue the document for ingestion again",
-    "ready_without_chunks": "re-index the document",
-    "chunk_counts": "re-index the document",
-    "thumbnails_without_document": "delete those thumbnail folders",
-    "uploads_without_document": "delete those uploaded files",
+    ProblemKind.KEYWORD_INDEX: "rebuild the keyword index from the chunk rows",
+    ProblemKind.CHUNKS_WITHOUT_DOCUMENT: "delete those chunk rows",
+    ProblemKind.POINTS_WITHOUT_DOCUMENT: "delete those points from the vector store",
+    ProblemKind.POINTS_WITHOUT_CHUNK: "re-index the document",
+    ProblemKind.CHUNKS_WITHOUT_POINT: "re-index the document",
+    ProblemKind.POINT_PAYLOAD: "re-index the document",
+    ProblemKind.STRAY_POINTS: "delete the points of the failed ingestion",
+    ProblemKind.STUCK_DOCUMENT: "queue the document for ingestion again",
+    ProblemKind.READY_WITHOUT_CHUNKS: "re-index the document",
+    ProblemKind.CHUNK_COUNTS: "re-index the document",
+    ProblemKind.THUMBNAILS_WITHOUT_DOCUMENT: "delete those thumbnail folders",
+    ProblemKind.UPLOADS_WITHOUT_DOCUMENT: "delete those uploaded files",
 }
 # Differences inside one document: ingesting it again rewrites its points, then its chunks.
 _REINDEX = frozenset(
     {
-        "points_without_chunk",
-        "chunks_without_point",
-        "point_payload",
-        "stuck_document",
-        "ready_without_chunks",
-        "chunk_counts",
+        ProblemKind.POINTS_WITHOUT_CHUNK,
+        ProblemKind.CHUNKS_WITHOUT_POINT,
+        ProblemKind.POINT_PAYLOAD,
+        ProblemKind.STUCK_DOCUMENT,
+        ProblemKind.READY_WITHOUT_CHUNKS,
+        ProblemKind.CHUNK_COUNTS,
     }
 )
-_INDEXING_KINDS = ("ingest", "reindex")
+_INDEXING_KINDS = (JobKind.INGEST, JobKind.REINDEX)
 _SAMPLE = 5
 # An add stores its copy a moment before the catalog lists it, and a person's upload streams
 # for seconds: younger files are not called stray.
@@ -64,7 +92,7 @@ UPLOAD_GRACE_SECONDS = 600.0
 class Problem:
     """One difference, in words, with the document it concerns (None: the whole library)."""
 
-    kind: str
+    kind: ProblemKind
     doc_id: str | None
     count: int
     detail: str
@@ -144,7 +172,7 @@ def check_library(
             parts.append(f"its own integrity check failed ({fts.error})")
         problems.append(
             Problem(
-                "keyword_index",
+                ProblemKind.KEYWORD_INDEX,
                 None,
                 fts.missing_count + fts.extra_count or 1,
                 "The keyword (BM25) index is out of step with the chunks: "
@@ -169,7 +197,7 @@ def check_library(
         if doc_id not in docs:
             problems.append(
                 Problem(
-                    "chunks_without_document",
+                    ProblemKind.CHUNKS_WITHOUT_DOCUMENT,
                     doc_id,
                     len(point_ids),
                     f"{len(point_ids)} chunk rows belong to document {doc_id[:12]}, "
@@ -188,7 +216,7 @@ def check_library(
         if doc_id not in docs:
             problems.append(
                 Problem(
-                    "points_without_document",
+                    ProblemKind.POINTS_WITHOUT_DOCUMENT,
                     doc_id or None,
                     len(points),
                     f"{len(points)} vector-store points belong to document "
@@ -215,7 +243,7 @@ def check_library(
         if strays:
             problems.append(
                 Problem(
-                    "thumbnails_without_document",
+                    ProblemKind.THUMBNAILS_WITHOUT_DOCUMENT,
                     None,
                     len(strays),
                     f"{len(strays)} thumbnail folders belong to no document "
@@ -257,10 +285,10 @@ def _document_problems(
     stored = {pid for pid, _ in points}
     extra = stored - chunk_points
     missing = chunk_points - stored
-    if extra and not chunk_points and doc.status != "ready":
+    if extra and not chunk_points and doc.status != DocumentStatus.READY:
         out.append(
             Problem(
-                "stray_points",
+                ProblemKind.STRAY_POINTS,
                 doc.id,
                 len(extra),
                 f"{label} is {doc.status} with no chunks, yet has {len(extra)} points in the "
@@ -270,7 +298,7 @@ def _document_problems(
     elif extra:
         out.append(
             Problem(
-                "points_without_chunk",
+                ProblemKind.POINTS_WITHOUT_CHUNK,
                 doc.id,
                 len(extra),
                 f"{label} has {len(extra)} vector-store points that match none of its chunks.",
@@ -279,7 +307,7 @@ def _document_problems(
     if missing:
         out.append(
             Problem(
-                "chunks_without_point",
+                ProblemKind.CHUNKS_WITHOUT_POINT,
                 doc.id,
                 len(missing),
                 f"{len(missing)} chunks of {label} have no point in the vector store, so "
@@ -294,28 +322,28 @@ def _document_problems(
     if wrong:
         out.append(
             Problem(
-                "point_payload",
+                ProblemKind.POINT_PAYLOAD,
                 doc.id,
                 len(wrong),
                 f"{len(wrong)} points of {label} carry another document or chunk number "
                 "than the catalog gives them.",
             )
         )
-    if doc.status in ("queued", "processing") and not has_job:
+    if doc.status in (DocumentStatus.QUEUED, DocumentStatus.PROCESSING) and not has_job:
         out.append(
             Problem(
-                "stuck_document",
+                ProblemKind.STUCK_DOCUMENT,
                 doc.id,
                 1,
                 f"{label} is marked {doc.status}, but no job is queued or running for it.",
             )
         )
-    if doc.status == "ready":
+    if doc.status == DocumentStatus.READY:
         texts, images = counts
         if texts + images == 0:
             out.append(
                 Problem(
-                    "ready_without_chunks",
+                    ProblemKind.READY_WITHOUT_CHUNKS,
                     doc.id,
                     1,
                     f"{label} is marked ready but has no chunks, so nothing can find it.",
@@ -324,7 +352,7 @@ def _document_problems(
         elif (doc.chunks, doc.images) != (texts, images):
             out.append(
                 Problem(
-                    "chunk_counts",
+                    ProblemKind.CHUNK_COUNTS,
                     doc.id,
                     1,
                     f"{label} lists {doc.chunks} text and {doc.images} image chunks, but the "
@@ -351,7 +379,7 @@ def _stalled_notes(
     notes = []
     for jobs in active.values():
         for job in jobs:
-            if job.status != "running" or job.lease_until is None or job.lease_until >= now:
+            if job.status != JobStatus.RUNNING or job.lease_until is None or job.lease_until >= now:
                 continue
             doc = docs.get(job.doc_id)
             what = doc.name if doc else job.doc_id[:12]
@@ -379,19 +407,21 @@ def repair_library(
     """
     done: list[str] = []
     kinds = {p.kind for p in report.problems}
-    if "keyword_index" in kinds:
+    if ProblemKind.KEYWORD_INDEX in kinds:
         rebuild_fts(catalog)
         done.append("rebuilt the keyword index from the chunk rows")
-    if "chunks_without_document" in kinds:
+    if ProblemKind.CHUNKS_WITHOUT_DOCUMENT in kinds:
         n = delete_chunks_without_document(catalog)
         done.append(f"deleted {n} chunk rows of documents that are not in the library")
     requeue: set[str] = set()
     for problem in report.problems:
         if problem.doc_id is None:
             continue
-        if problem.kind == "points_without_document" and catalog.get_document(problem.doc_id):
+        if problem.kind == ProblemKind.POINTS_WITHOUT_DOCUMENT and catalog.get_document(
+            problem.doc_id
+        ):
             continue  # added since the check read the catalog: its points are wanted now
-        if problem.kind in ("points_without_document", "stray_points"):
+        if problem.kind in (ProblemKind.POINTS_WITHOUT_DOCUMENT, ProblemKind.STRAY_POINTS):
             store.delete_document(problem.doc_id)
             done.append(f"deleted {problem.count} points of document {problem.doc_id[:12]}")
         elif problem.kind in _REINDEX:
@@ -402,7 +432,7 @@ def repair_library(
             continue
         job = library.reindex(catalog, doc_id, _document_params(doc, default_params))
         done.append(f"queued {doc.name} ({doc_id[:12]}) for re-indexing (job {job.id})")
-    if "thumbnails_without_document" in kinds and thumbs_dir is not None:
+    if ProblemKind.THUMBNAILS_WITHOUT_DOCUMENT in kinds and thumbs_dir is not None:
         known = {d.id for d in catalog.list_documents()}
         removed = 0
         for folder in thumbs_dir.iterdir():
@@ -410,7 +440,7 @@ def repair_library(
                 shutil.rmtree(folder, ignore_errors=True)
                 removed += 1
         done.append(f"deleted {removed} thumbnail folders of documents that are not in the library")
-    if "uploads_without_document" in kinds and uploads_dir is not None:
+    if ProblemKind.UPLOADS_WITHOUT_DOCUMENT in kinds and uploads_dir is not None:
         removed = remove_stray_uploads(catalog, uploads_dir)
         done.append(f"deleted {_files(removed)} that no document in the library reads")
     return done
@@ -430,7 +460,9 @@ def _document_params(doc: DocumentRecord, default: ChunkingParams) -> ChunkingPa
 
 def corrupt_report(error: CatalogCorrupt) -> CheckReport:
     """What `ingest check` says of a catalog too damaged to compare anything in it."""
-    return CheckReport(0, 0, 0, 0, problems=(Problem("catalog_corrupt", None, 1, str(error)),))
+    return CheckReport(
+        0, 0, 0, 0, problems=(Problem(ProblemKind.CATALOG_CORRUPT, None, 1, str(error)),)
+    )
 
 
 def describe(report: CheckReport) -> str:
@@ -439,7 +471,7 @@ def describe(report: CheckReport) -> str:
         f"catalog: {report.documents} documents, {report.chunks} chunks, "
         f"{report.keyword_rows} keyword-index rows; vector store: {report.points} points"
     ]
-    if any(p.kind == "catalog_corrupt" for p in report.problems):
+    if any(p.kind == ProblemKind.CATALOG_CORRUPT for p in report.problems):
         lines = []  # it could not be counted
     for problem in report.problems:
         lines.append(f"  problem: {problem.detail}  (--repair will {problem.repair})")
@@ -494,7 +526,7 @@ def stray_upload_problems(
             size += path.stat().st_size
     return [
         Problem(
-            "uploads_without_document",
+            ProblemKind.UPLOADS_WITHOUT_DOCUMENT,
             None,
             len(strays),
             f"{_files(len(strays))} ({human_size(size)}) belong to no document "

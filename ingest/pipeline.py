@@ -17,7 +17,7 @@ from ingest.parsers.image import THUMB_SIDE, to_png
 from ingest.parsers.ocr import OCR_UNAVAILABLE
 from ingest.sandbox import ParseSandbox
 from ingest.writer import ChunkWriter, DocumentWrite, MadeBy, chunk_point, document_stats
-from ragcore.catalog import Catalog
+from ragcore.catalog import Catalog, JobStage
 from ragcore.errors import CapacityExceeded, FileTooLarge, IngestError, SpaceMoved
 from ragcore.models.base import ImageEmbedder, TextEmbedder
 from ragcore.models.loader import Models
@@ -183,7 +183,7 @@ class Ingestor:
         deadline = _JobDeadline(doc.name, self.job_limits.timeout_seconds, started)
 
         t0 = time.perf_counter()
-        report("parsing", 0.02)
+        report(JobStage.PARSING, 0.02)
         if self.sandbox is None:
             parsed = parse_file(Path(doc.path), name=doc.name, doc_id=doc_id, limits=self.limits)
         else:
@@ -193,12 +193,12 @@ class Ingestor:
                 name=doc.name,
                 doc_id=doc_id,
                 limits=self.limits,
-                tick=lambda: report("parsing", 0.02),
+                tick=lambda: report(JobStage.PARSING, 0.02),
             )
         seconds["parse"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        report("chunking", 0.10)
+        report(JobStage.CHUNKING, 0.10)
         # One (model, collection) pair throughout: the active space's when the store follows spaces.
         pinned = self.spaces.pin()
         with moves_checked(self.spaces, pinned):
@@ -223,7 +223,7 @@ class Ingestor:
             raise IngestError(_nothing_to_index(parsed))
 
         t0 = time.perf_counter()
-        report("embedding", 0.15)
+        report(JobStage.EMBEDDING, 0.15)
         self.ensure_collection(pinned)
         points = self._embed(
             parsed, chunks, params, text_model, self.models.image, report, deadline
@@ -231,7 +231,7 @@ class Ingestor:
         seconds["embed"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        report("writing", 0.92)
+        report(JobStage.WRITING, 0.92)
         self._check_capacity(doc_id, len(points), store)
         self._save_thumbnails(parsed, chunks)
         images = sum(1 for c in chunks if c.kind == ChunkKind.IMAGE)
@@ -248,10 +248,10 @@ class Ingestor:
         writer.write(
             [DocumentWrite(doc_id, tuple(chunks), tuple(points), stats)],
             # Also renews the lease: a large document's writes can outlast it.
-            lambda done, total: report("writing", 0.92 + 0.07 * done / total),
+            lambda done, total: report(JobStage.WRITING, 0.92 + 0.07 * done / total),
         )
         seconds["write"] = time.perf_counter() - t0
-        report("done", 1.0)
+        report(JobStage.DONE, 1.0)
         return IngestReport(
             doc_id=doc_id,
             pages=len(parsed.pages),
@@ -281,7 +281,7 @@ class Ingestor:
 
         def progress(share: float) -> None:
             # Progress renews the job's lease too: a 50 MB text file takes minutes to chunk.
-            say("chunking", 0.10 + 0.05 * share)
+            say(JobStage.CHUNKING, 0.10 + 0.05 * share)
             if deadline is not None:
                 deadline.check(f"chunking, {share:.0%} of the text done")
 
@@ -353,7 +353,7 @@ class Ingestor:
             for chunk, vec in zip(batch, vecs, strict=True):
                 text_vecs[chunk.chunk_no] = vec
             done += len(batch)
-            report("embedding", 0.15 + 0.75 * done / max(total, 1))
+            report(JobStage.EMBEDDING, 0.15 + 0.75 * done / max(total, 1))
         image_vecs: dict[int, np.ndarray] = {}
         if clip is not None:
             by_key = {(img.page, img.index): img for p in parsed.pages for img in p.images}
@@ -366,7 +366,7 @@ class Ingestor:
                 for chunk, vec in zip(batch, vecs, strict=True):
                     image_vecs[chunk.chunk_no] = vec
                 done += len(batch)
-                report("embedding", 0.15 + 0.75 * done / max(total, 1))
+                report(JobStage.EMBEDDING, 0.15 + 0.75 * done / max(total, 1))
         made_by = MadeBy.of(text_model)
         return [
             chunk_point(

@@ -10,7 +10,18 @@ from dataclasses import asdict, dataclass
 
 from ingest.pipeline import JobLost, ProgressFn, collection_dims
 from ingest.writer import MadeBy, chunk_point
-from ragcore.catalog import Catalog, ChunkRow, DocumentRecord, JobRecord, SpaceBusy, SpaceRecord
+from ragcore.catalog import (
+    Catalog,
+    ChunkRow,
+    DocumentRecord,
+    JobKind,
+    JobRecord,
+    JobStage,
+    JobStatus,
+    SpaceBusy,
+    SpaceRecord,
+    SpaceStatus,
+)
 from ragcore.errors import CapacityExceeded, IngestError
 from ragcore.models.base import TextEmbedder
 from ragcore.models.loader import Models
@@ -81,17 +92,19 @@ def start_reembed(
             dim=text.dim,
             distance=distance_of(text),
             image_dim=active.image_dim,
-            status="building",
+            status=SpaceStatus.BUILDING,
         )
     )
-    job = catalog.enqueue(JOB_PREFIX + name, "reembed", {"space": name, "model": model_id})
+    job = catalog.enqueue(JOB_PREFIX + name, JobKind.REEMBED, {"space": name, "model": model_id})
     catalog.update_space(name, job_id=job.id)
     return record, job
 
 
 def _free_name(catalog: Catalog, name: str) -> str:
     """``name``, or ``name_r2``, ``name_r3``… when a live space already uses it."""
-    taken = {s.name for s in catalog.spaces() if s.status in ("active", "retired")}
+    taken = {
+        s.name for s in catalog.spaces() if s.status in (SpaceStatus.ACTIVE, SpaceStatus.RETIRED)
+    }
     candidate, n = name, 1
     while candidate in taken:
         n += 1
@@ -109,12 +122,12 @@ def cancel_reembed(catalog: Catalog, router: SpaceRouter | None = None) -> Space
     if pending is None:
         return None
     job = catalog.get_job(pending.job_id) if pending.job_id is not None else None
-    running = job is not None and job.status == "running"
-    catalog.update_space(pending.name, status="cancelled", note="cancelled")
+    running = job is not None and job.status == JobStatus.RUNNING
+    catalog.update_space(pending.name, status=SpaceStatus.CANCELLED, note="cancelled")
     catalog.cancel_jobs(JOB_PREFIX + pending.name)
     if router is not None and not running:
         router.with_collection(pending.name).drop_collection()
-        catalog.update_space(pending.name, status="dropped")
+        catalog.update_space(pending.name, status=SpaceStatus.DROPPED)
     return catalog.get_space(pending.name)
 
 
@@ -167,10 +180,10 @@ class Reembedder:
             raise IngestError(
                 f"the model space {name!r} of re-embed job {job.id} is not in the catalog"
             )
-        if space.status == "active":
+        if space.status == SpaceStatus.ACTIVE:
             # Switched before a crash: only the cleanup is left.
             dropped = self._drop_retired()
-            report("done", 1.0)
+            report(JobStage.DONE, 1.0)
             return ReembedReport(
                 name,
                 space.model_id,
@@ -183,7 +196,7 @@ class Reembedder:
                 dropped,
                 round(time.perf_counter() - started, 2),
             )
-        if space.status != "building":
+        if space.status != SpaceStatus.BUILDING:
             raise IngestError(f"the model space {name!r} is {space.status}; nothing to re-embed")
 
         text = self.models.text_for(space.model_id)
@@ -198,7 +211,7 @@ class Reembedder:
         new = self.router.with_collection(name)
         dims = collection_dims(self.models, self.image_model_id, text=text)
         new.ensure_collection(dims, {TEXT_SPACE: space.distance})
-        report("embedding", 0.01)
+        report(JobStage.EMBEDDING, 0.01)
 
         embedded = images = long_chunks = 0
         reused: int | None = None
@@ -231,7 +244,7 @@ class Reembedder:
                     new.upsert(points)
                     embedded += len(batch)
                     images += sum(1 for p in points if IMAGE_SPACE in p.vectors)
-                    report("embedding", min(0.95, 0.01 + 0.94 * embedded / total))
+                    report(JobStage.EMBEDDING, min(0.95, 0.01 + 0.94 * embedded / total))
                     if self.pause_seconds:
                         self._sleep(self.pause_seconds)
                 continue
@@ -241,7 +254,7 @@ class Reembedder:
             if held != wanted:
                 log.warning("re-embed %s: per-document counts differ, another round", name)
                 continue
-            report("writing", 0.97)
+            report(JobStage.WRITING, 0.97)
             if self.catalog.switch_space(name, expected_version=version):
                 break
             # The library changed after our snapshot: cover the change, then try again.
@@ -252,7 +265,7 @@ class Reembedder:
             )
         log.info("re-embed %s: switched to %s", name, space.model_id)
         dropped = self._drop_retired()
-        report("done", 1.0)
+        report(JobStage.DONE, 1.0)
         return ReembedReport(
             space=name,
             model_id=space.model_id,
@@ -269,17 +282,17 @@ class Reembedder:
     def after_lost(self, job: JobRecord) -> None:
         """The job was cancelled (or taken over): remove its collection if it was cancelled."""
         space = self.catalog.get_space(job_space(job))
-        if space is not None and space.status == "cancelled":
+        if space is not None and space.status == SpaceStatus.CANCELLED:
             self.router.with_collection(space.name).drop_collection()
-            self.catalog.update_space(space.name, status="dropped")
+            self.catalog.update_space(space.name, status=SpaceStatus.DROPPED)
 
     def fail(self, job: JobRecord, error: str) -> None:
         space = self.catalog.get_space(job_space(job))
-        if space is not None and space.status == "building":
-            self.catalog.update_space(space.name, status="failed", note=error[:500])
+        if space is not None and space.status == SpaceStatus.BUILDING:
+            self.catalog.update_space(space.name, status=SpaceStatus.FAILED, note=error[:500])
 
     def _drop_retired(self) -> tuple[str, ...]:
-        retired = [s for s in self.catalog.spaces() if s.status == "retired"]
+        retired = [s for s in self.catalog.spaces() if s.status == SpaceStatus.RETIRED]
         if not retired:
             return ()
         # Questions that pinned the old space just before the switch finish first; any that
@@ -287,7 +300,7 @@ class Reembedder:
         self._sleep(self.drop_grace_seconds)
         for space in retired:
             self.router.with_collection(space.name).drop_collection()
-            self.catalog.update_space(space.name, status="dropped")
+            self.catalog.update_space(space.name, status=SpaceStatus.DROPPED)
         return tuple(s.name for s in retired)
 
     def _image_vectors(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ingest.pipeline import Ingestor, IngestReport, JobLost
 from ingest.reembed import Reembedder, ReembedReport
-from ragcore.catalog import Catalog, DocumentNotFound, JobRecord
+from ragcore.catalog import Catalog, DocumentNotFound, DocumentStatus, JobKind, JobRecord
 from ragcore.catalog.backup import CatalogBackups
 from ragcore.errors import RagError, disk_full_error, is_disk_full
 from ragcore.types import ChunkingParams, Strategy
@@ -88,7 +88,9 @@ class Worker:
 
     def run_once(self, job_ids: Collection[int] | None = None) -> JobOutcome | None:
         """Claim and run one job (one of ``job_ids`` when given); None when there is none to run."""
-        kinds = ("ingest", "reindex") + (("reembed",) if self.reembedder is not None else ())
+        kinds = (JobKind.INGEST, JobKind.REINDEX) + (
+            (JobKind.REEMBED,) if self.reembedder is not None else ()
+        )
         job = self.catalog.claim_job(
             self.worker_id, lease_seconds=self.lease_seconds, kinds=kinds, ids=job_ids
         )
@@ -126,11 +128,11 @@ class Worker:
                 if not held:
                     raise JobLost(f"job {job.id} was taken over or cancelled")
 
-        if job.kind == "reembed" and self.reembedder is not None:
+        if job.kind == JobKind.REEMBED and self.reembedder is not None:
             return self._run_reembed(job, self.reembedder, progress)
         try:
             params = job_params(job, self.default_params)
-            self.catalog.set_document_status(job.doc_id, "processing")
+            self.catalog.set_document_status(job.doc_id, DocumentStatus.PROCESSING)
             report = self.ingestor.ingest(job.doc_id, params, progress)
         except JobLost as exc:
             log.warning("%s", exc)
@@ -202,7 +204,7 @@ class Worker:
     def _fail(self, job: JobRecord, message: str) -> JobOutcome:
         self.catalog.fail_job(job.id, self.worker_id, message)
         if self.catalog.get_document(job.doc_id) is not None:
-            self.catalog.set_document_status(job.doc_id, "failed", error=message)
+            self.catalog.set_document_status(job.doc_id, DocumentStatus.FAILED, error=message)
         return JobOutcome(job.id, job.doc_id, ok=False, error=message)
 
     def run_until_idle(self, job_ids: Collection[int] | None = None) -> list[JobOutcome]:
@@ -239,4 +241,4 @@ class Worker:
 
 
 def _active(job: JobRecord | None) -> bool:
-    return job is not None and job.status in ("queued", "running")
+    return job is not None and job.active

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ragcore.catalog import Catalog, ChunkRow
+from ragcore.catalog import Catalog, ChunkRow, DocumentStatus
 from ragcore.types import ChunkKind
 
 # Between pages, so that no chunker joins the last words of a page to the first of the next.
@@ -97,7 +97,7 @@ def library_texts(catalog: Catalog) -> list[DocumentText]:
     """Every ready document with text, rebuilt, in the catalog's order."""
     out = []
     for doc in catalog.list_documents():
-        if doc.status != "ready":
+        if doc.status != DocumentStatus.READY:
             continue
         rebuilt = rebuild_text(doc.id, doc.name, catalog.chunks(doc.id))
         if rebuilt is not None:

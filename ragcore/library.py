@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcore.catalog import Catalog, DocumentRecord, JobRecord
+from ragcore.catalog import Catalog, DocumentRecord, DocumentStatus, JobKind, JobRecord
 from ragcore.sources.cache import PageCache
 from ragcore.stores.base import VectorStore
 from ragcore.types import ChunkingParams
@@ -54,7 +54,7 @@ def _register(catalog: Catalog, upload: StoredUpload, params: ChunkingParams) ->
         pages_without_text=0,
         chunks=0,
         images=0,
-        status="queued",
+        status=DocumentStatus.QUEUED,
         error=None,
         strategy=str(params.strategy),
         chunk_size=params.chunk_size,
@@ -64,17 +64,23 @@ def _register(catalog: Catalog, upload: StoredUpload, params: ChunkingParams) ->
         updated_at=now,
     )
     doc, created = catalog.upsert_document(record)
-    if not created and doc.status in ("ready", "queued", "processing"):
+    if not created and doc.status in (
+        DocumentStatus.READY,
+        DocumentStatus.QUEUED,
+        DocumentStatus.PROCESSING,
+    ):
         # The same content under another suffix is a second file the document never reads.
         if Path(doc.path).name != upload.path.name:
             upload.path.unlink(missing_ok=True)
         active = catalog.jobs(doc_id=doc.id, active_only=True)
         return Added(doc, active[0] if active else None, duplicate=True)
     if not created:  # a failed document uploaded again: try once more
-        catalog.set_document_status(doc.id, "queued", error=None, path=str(upload.path))
+        catalog.set_document_status(
+            doc.id, DocumentStatus.QUEUED, error=None, path=str(upload.path)
+        )
         if Path(doc.path).name != upload.path.name:
             Path(doc.path).unlink(missing_ok=True)
-    job = catalog.enqueue(doc.id, "ingest", _params_dict(params))
+    job = catalog.enqueue(doc.id, JobKind.INGEST, _params_dict(params))
     return Added(catalog.get_document(doc.id) or doc, job, duplicate=not created)
 
 
@@ -116,8 +122,8 @@ def add_bytes(
 def reindex(catalog: Catalog, doc_id: str, params: ChunkingParams) -> JobRecord:
     if catalog.get_document(doc_id) is None:
         raise KeyError(f"no document with id {doc_id}")
-    catalog.set_document_status(doc_id, "queued", error=None)
-    return catalog.enqueue(doc_id, "reindex", _params_dict(params))
+    catalog.set_document_status(doc_id, DocumentStatus.QUEUED, error=None)
+    return catalog.enqueue(doc_id, JobKind.REINDEX, _params_dict(params))
 
 
 def delete_document(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from ragcore.catalog import Catalog, SpaceRecord
+from ragcore.catalog import Catalog, SpaceRecord, SpaceStatus
 from ragcore.errors import CollectionMissing, SchemaMismatch, SpaceMoved
 from ragcore.models.base import TextEmbedder
 from ragcore.models.loader import Models
@@ -172,7 +172,7 @@ class SpaceRouter:
                 dim=text.dim,
                 distance=distance_of(text),
                 image_dim=self.image_dim,
-                status="active",
+                status=SpaceStatus.ACTIVE,
             )
         )
 

@@ -14,7 +14,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from app import render, resources
 from ingest.service import EXTENSIONS
 from ragcore import library
-from ragcore.catalog import JobRecord
+from ragcore.catalog import DocumentStatus, JobRecord
 from ragcore.errors import RagError
 from ragcore.runtime import Runtime, chunking_params
 from ragcore.sources.cache import PageCache, pages_dir
@@ -199,10 +199,9 @@ def documents_table(rt: Runtime) -> None:
         st.info("Nothing here yet: drop some files above.")
         return
     states = [d.status for d in docs]
-    indexing = states.count("queued") + states.count("processing")
-    st.caption(
-        f"{states.count('ready')} ready · {indexing} being indexed · {states.count('failed')} failed"
-    )
+    indexing = states.count(DocumentStatus.QUEUED) + states.count(DocumentStatus.PROCESSING)
+    ready, failed = states.count(DocumentStatus.READY), states.count(DocumentStatus.FAILED)
+    st.caption(f"{ready} ready · {indexing} being indexed · {failed} failed")
     st.dataframe(pd.DataFrame(render.document_rows(docs)), hide_index=True)
     names = {d.id: d.name for d in docs}
     chosen = st.selectbox(

@@ -12,9 +12,19 @@ from ragcore.catalog.records import (
     JOB_STATUSES,
     ChunkRow,
     DocumentRecord,
+    DocumentStatus,
+    JobKind,
     JobRecord,
+    JobStage,
+    JobStatus,
 )
-from ragcore.catalog.spaces import SpaceBusy, SpaceChanged, SpaceRecord, SpacesMixin
+from ragcore.catalog.spaces import (
+    SpaceBusy,
+    SpaceChanged,
+    SpaceRecord,
+    SpacesMixin,
+    SpaceStatus,
+)
 
 
 class Catalog(DocumentsMixin, JobsMixin, SpacesMixin):
@@ -27,7 +37,7 @@ class Catalog(DocumentsMixin, JobsMixin, SpacesMixin):
 
         catalog = Catalog(data_dir / "catalog.sqlite3")
         doc, created = catalog.upsert_document(DocumentRecord(id=sha, name="a.pdf", ...))
-        catalog.enqueue(doc.id, "ingest")
+        catalog.enqueue(doc.id, JobKind.INGEST)
         job = catalog.claim_job("worker-1", lease_seconds=60)  # in the worker
         hits = catalog.bm25_search("warranty period", limit=20)
     """
@@ -42,9 +52,14 @@ __all__ = [
     "ChunkRow",
     "DocumentNotFound",
     "DocumentRecord",
+    "DocumentStatus",
+    "JobKind",
     "JobRecord",
+    "JobStage",
+    "JobStatus",
     "SpaceBusy",
     "SpaceChanged",
     "SpaceRecord",
+    "SpaceStatus",
     "sanitize_fts_query",
 ]

@@ -15,6 +15,8 @@ from ragcore.catalog.records import (
     JOB_STATUSES,
     ChunkRow,
     DocumentRecord,
+    DocumentStatus,
+    JobKind,
     check_choice,
 )
 from ragcore.catalog.spaces import check_space_active
@@ -132,7 +134,7 @@ class DocumentsMixin(CatalogDatabase):
             "chunks": sum(1 for c in chunks if c.kind == ChunkKind.TEXT),
             "images": sum(1 for c in chunks if c.kind == ChunkKind.IMAGE),
             "embed_model": embed_model,
-            "status": "ready",
+            "status": DocumentStatus.READY,
             "error": None,
             "updated_at": self._now(),
         }
@@ -184,7 +186,7 @@ class DocumentsMixin(CatalogDatabase):
         with self._write() as conn:
             conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
             existed = conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,)).rowcount == 1
-            cancel_active_jobs(conn, doc_id, self._now(), except_kind="delete")
+            cancel_active_jobs(conn, doc_id, self._now(), except_kind=JobKind.DELETE)
         return existed
 
     def chunks(self, doc_id: str | None = None) -> list[ChunkRow]:

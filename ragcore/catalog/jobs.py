@@ -7,11 +7,11 @@ import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 
 from ragcore.catalog.database import CatalogDatabase
-from ragcore.catalog.records import JOB_KINDS, JOB_STAGES, JobRecord, check_choice
+from ragcore.catalog.records import JOB_KINDS, JOB_STAGES, JobKind, JobRecord, check_choice
 
 # Jobs that build a document's index: when one is given up on, the document is marked failed too,
 # since no worker is left to say so.
-_INDEXING_KINDS = ("ingest", "reindex", "reembed")
+_INDEXING_KINDS = (JobKind.INGEST, JobKind.REINDEX, JobKind.REEMBED)
 
 
 def cancel_active_jobs(
@@ -35,7 +35,7 @@ class JobsMixin(CatalogDatabase):
     """The job-queue half of the Catalog."""
 
     def enqueue(
-        self, doc_id: str, kind: str = "ingest", params: Mapping[str, object] | None = None
+        self, doc_id: str, kind: str = JobKind.INGEST, params: Mapping[str, object] | None = None
     ) -> JobRecord:
         """Queue a job, unless the document already has a queued or running one of this kind."""
         check_choice("job kind", kind, JOB_KINDS)

@@ -5,14 +5,55 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 
 from ragcore.types import Chunk, ChunkKind
 
-DOCUMENT_STATUSES = ("queued", "processing", "ready", "failed")
-JOB_KINDS = ("ingest", "reindex", "delete", "reembed")
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
-ACTIVE_JOB_STATUSES = ("queued", "running")
-JOB_STAGES = ("queued", "parsing", "chunking", "embedding", "writing", "done")
+# The values are the strings the catalog stores: renaming one needs a migration.
+
+
+class DocumentStatus(StrEnum):
+    """Where a document is: waiting for the worker, being ingested, searchable, or not."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class JobKind(StrEnum):
+    """What a job does: ingest a new document, ingest one again, delete one, re-embed all."""
+
+    INGEST = "ingest"
+    REINDEX = "reindex"
+    DELETE = "delete"
+    REEMBED = "reembed"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobStage(StrEnum):
+    """The step a running job reports, in order."""
+
+    QUEUED = "queued"
+    PARSING = "parsing"
+    CHUNKING = "chunking"
+    EMBEDDING = "embedding"
+    WRITING = "writing"
+    DONE = "done"
+
+
+DOCUMENT_STATUSES = tuple(DocumentStatus)
+JOB_KINDS = tuple(JobKind)
+JOB_STATUSES = tuple(JobStatus)
+ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+JOB_STAGES = tuple(JobStage)
 
 
 def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -40,7 +81,7 @@ class DocumentRecord:
     pages_without_text: int = 0
     chunks: int = 0
     images: int = 0
-    status: str = "queued"
+    status: DocumentStatus = DocumentStatus.QUEUED
     error: str | None = None
     strategy: str | None = None
     chunk_size: int | None = None
@@ -57,6 +98,8 @@ class DocumentRecord:
         if self.size_bytes < 0:
             raise ValueError(f"size_bytes must be >= 0, got {self.size_bytes}")
         check_choice("document status", self.status, DOCUMENT_STATUSES)
+        # A name read from the catalog (or given as a string) becomes the member.
+        object.__setattr__(self, "status", DocumentStatus(self.status))
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> DocumentRecord:
@@ -125,10 +168,10 @@ class JobRecord:
 
     id: int
     doc_id: str
-    kind: str
+    kind: JobKind
     params: dict[str, object] = field(default_factory=dict)
-    status: str = "queued"
-    stage: str = "queued"
+    status: JobStatus = JobStatus.QUEUED
+    stage: JobStage = JobStage.QUEUED
     progress: float = 0.0
     error: str | None = None
     worker_id: str | None = None
@@ -136,6 +179,15 @@ class JobRecord:
     attempts: int = 0  # how many times a worker has claimed it
     created_at: float = 0.0
     updated_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_choice("job kind", self.kind, JOB_KINDS)
+        check_choice("job status", self.status, JOB_STATUSES)
+        check_choice("job stage", self.stage, JOB_STAGES)
+        # Names read from the catalog (or given as strings) become the members.
+        object.__setattr__(self, "kind", JobKind(self.kind))
+        object.__setattr__(self, "status", JobStatus(self.status))
+        object.__setattr__(self, "stage", JobStage(self.stage))
 
     @property
     def active(self) -> bool:

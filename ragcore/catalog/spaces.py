@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, fields
+from enum import StrEnum
 
 from ragcore.catalog.database import CatalogDatabase
 from ragcore.catalog.records import ChunkRow, check_choice
 from ragcore.errors import RagError, SpaceMoved
 
-SPACE_STATUSES = ("active", "building", "retired", "dropped", "cancelled", "failed")
+
+class SpaceStatus(StrEnum):
+    """A model space's state; the values are the strings the catalog stores."""
+
+    ACTIVE = "active"
+    BUILDING = "building"
+    RETIRED = "retired"
+    DROPPED = "dropped"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+SPACE_STATUSES = tuple(SpaceStatus)
 
 
 class SpaceChanged(SpaceMoved):
@@ -34,7 +47,7 @@ class SpaceRecord:
     dim: int
     distance: str = "cosine"
     image_dim: int | None = None
-    status: str = "building"
+    status: SpaceStatus = SpaceStatus.BUILDING
     job_id: int | None = None
     note: str | None = None
     created_at: float = 0.0
@@ -46,6 +59,7 @@ class SpaceRecord:
         if self.dim <= 0:
             raise ValueError(f"a model space needs a dimension > 0, got {self.dim}")
         check_choice("space status", self.status, SPACE_STATUSES)
+        object.__setattr__(self, "status", SpaceStatus(self.status))
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> SpaceRecord:
@@ -55,7 +69,7 @@ class SpaceRecord:
 def check_space_active(conn: sqlite3.Connection, space: str) -> None:
     """Inside a write transaction: refuse when ``space`` is not (or no longer) the active one."""
     row = conn.execute("SELECT status FROM spaces WHERE name = ?", (space,)).fetchone()
-    if row is None or row["status"] != "active":
+    if row is None or row["status"] != SpaceStatus.ACTIVE:
         state = "unknown" if row is None else row["status"]
         raise SpaceChanged(
             f"the vectors were written to the model space {space!r}, which is {state} now "
@@ -85,11 +99,11 @@ class SpacesMixin(CatalogDatabase):
         return None if row is None else SpaceRecord.from_row(row)
 
     def active_space(self) -> SpaceRecord | None:
-        return self._space_with_status("active")
+        return self._space_with_status(SpaceStatus.ACTIVE)
 
     def pending_space(self) -> SpaceRecord | None:
         """The space a re-embed is building, if any."""
-        return self._space_with_status("building")
+        return self._space_with_status(SpaceStatus.BUILDING)
 
     def ensure_active_space(self, space: SpaceRecord) -> SpaceRecord:
         """Make ``space`` the active one unless a space already is; return the active space.
@@ -206,7 +220,7 @@ class SpacesMixin(CatalogDatabase):
             if int(version) != expected_version:
                 return False
             row = conn.execute("SELECT * FROM spaces WHERE name = ?", (name,)).fetchone()
-            if row is None or row["status"] != "building":
+            if row is None or row["status"] != SpaceStatus.BUILDING:
                 state = "unknown" if row is None else row["status"]
                 raise SpaceChanged(
                     f"the space {name!r} is {state}, not being built: nothing to switch to"
