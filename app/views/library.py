@@ -14,7 +14,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from app import render, resources
 from ingest.service import EXTENSIONS
 from ragcore import library
-from ragcore.catalog import DocumentStatus, JobRecord
+from ragcore.catalog import DocumentStatus, JobKind, JobRecord
 from ragcore.errors import RagError
 from ragcore.runtime import Runtime, chunking_params
 from ragcore.sources.cache import PageCache, pages_dir
@@ -178,7 +178,7 @@ def progress_panel(rt: Runtime) -> None:
         doc = rt.catalog.get_document(job.doc_id)
         name = doc.name if doc else job.doc_id[:12]
         view = render.job_view(job)
-        action = "re-index" if job.kind == "reindex" else "add"
+        action = "re-index" if job.kind == JobKind.REINDEX else "add"
         st.progress(
             view.fraction,
             text=f"**{render.md_escape(name)}** ({action}) — {render.md_escape(view.label)}",

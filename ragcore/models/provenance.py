@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ragcore.catalog.spaces import SpaceStatus
 from ragcore.models.resolver import Resolved
 
 if TYPE_CHECKING:
@@ -156,18 +157,18 @@ def space_summary(catalog: Catalog, active_model: str | None = None) -> SpaceSum
     ([('sentence-transformers/all-MiniLM-L6-v2', 12)], 0)
     """
     records = catalog.spaces()
-    active = next((r for r in records if r.status == "active"), None)
-    pending = next((r for r in records if r.status == "building"), None)
+    active = next((r for r in records if r.status == SpaceStatus.ACTIVE), None)
+    pending = next((r for r in records if r.status == SpaceStatus.BUILDING), None)
     model = active_model or (active.model_id if active else None)
     usage = catalog.embedding_usage()  # (model, fingerprint) -> (documents, chunks)
     uses: list[SpaceUse] = []
     seen: set[tuple[str, str]] = set()
     for rec in records:
-        if rec.status not in ("active", "building", "retired"):
+        if rec.status not in (SpaceStatus.ACTIVE, SpaceStatus.BUILDING, SpaceStatus.RETIRED):
             continue
         key = (rec.model_id, rec.fingerprint)
-        docs, chunks = usage.get(key, (0, 0)) if rec.status != "building" else (0, 0)
-        if rec.status != "building":
+        docs, chunks = usage.get(key, (0, 0)) if rec.status != SpaceStatus.BUILDING else (0, 0)
+        if rec.status != SpaceStatus.BUILDING:
             seen.add(key)
         uses.append(
             SpaceUse(
@@ -179,7 +180,7 @@ def space_summary(catalog: Catalog, active_model: str | None = None) -> SpaceSum
                 rec.status,
                 docs,
                 chunks,
-                rec.status == "active",
+                rec.status == SpaceStatus.ACTIVE,
             )
         )
     for (model_id, fingerprint), (docs, chunks) in sorted(usage.items()):
