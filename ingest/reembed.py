@@ -27,6 +27,7 @@ from ragcore.models.base import TextEmbedder
 from ragcore.models.loader import Models
 from ragcore.models.provenance import fingerprint_of
 from ragcore.spaces import SpaceRouter, check_model_fits, distance_of, space_name
+from ragcore.stores.base import VectorStore
 from ragcore.types import IMAGE_SPACE, TEXT_SPACE, ChunkingParams, ChunkKind, Point, Strategy
 
 log = logging.getLogger(__name__)
@@ -304,14 +305,14 @@ class Reembedder:
         return tuple(s.name for s in retired)
 
     def _image_vectors(
-        self, old: object, todo: list[ChunkRow], image_dim: int | None
+        self, old: VectorStore, todo: list[ChunkRow], image_dim: int | None
     ) -> dict[str, list[float]]:
         """Image vectors of the chunks to do, copied from the active collection in one pass."""
         wanted = {r.point_id for r in todo if r.kind == ChunkKind.IMAGE}
         if not wanted or image_dim is None:
             return {}
         out: dict[str, list[float]] = {}
-        for point in old.scroll_points():  # type: ignore[attr-defined]
+        for point in old.scroll_points():
             vector = point.vectors.get(IMAGE_SPACE)
             if point.id in wanted and vector is not None and len(vector) == image_dim:
                 out[point.id] = vector
