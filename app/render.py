@@ -171,20 +171,27 @@ def passage_html(
     return f'<div class="passage" style="line-height:1.5">{body}</div>'
 
 
-def page_image_html(png: bytes, *, alt: str, width: int | None) -> str:
+def page_image_html(png: bytes, *, alt: str, width: int | None, focus: float | None = None) -> str:
     """A rendered page in a box that scrolls both ways: ``width`` in CSS pixels (a zoom), or
     None to fit the card. ``st.image`` never grows past its column, so a zoom could not show.
+    ``focus`` (0–1 of the page's height) places a ``passage-focus`` mark that the citation
+    script scrolls into view, so a passage low on the page is seen without searching for it.
 
     >>> page_image_html(b"\x89PNG...", alt="page 2", width=None)[:43]
     '<div class="source-page" style="overflow:aut'
     """
     data = base64.b64encode(png).decode("ascii")
     size = "width:100%" if width is None else f"width:{width}px;max-width:none"
+    mark = (
+        ""
+        if focus is None
+        else f'<span class="passage-focus" style="position:absolute;left:0;top:{focus:.2%}"></span>'
+    )
     return (
         '<div class="source-page" style="overflow:auto;max-height:80vh;'
-        'border:1px solid rgba(49,51,63,0.2)">'
+        'border:1px solid rgba(49,51,63,0.2)"><div style="position:relative">'
         f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" '
-        f'style="{size};display:block"></div>'
+        f'style="{size};display:block">{mark}</div></div>'
     )
 
 
@@ -362,7 +369,13 @@ CITATION_SCRIPT = """<script>
     if (details && !details.open) card.querySelector("summary").click();
     // Opening the card reruns the page, which then draws the page (or the text around the
     // passage) into it and moves what is above: scroll now, and again once that is drawn.
-    const scroll = () => { const c = find(); if (c) c.scrollIntoView({ block: "start" }); };
+    // To the passage on the page when it is marked there, else to the card's top.
+    const scroll = () => {
+      const c = find();
+      const focus = c && c.querySelector(".passage-focus");
+      if (focus) focus.scrollIntoView({ block: "center" });
+      else if (c) c.scrollIntoView({ block: "start" });
+    };
     scroll();
     const drawn = () => find()?.querySelector(".source-page img, .in-context");
     let settled = null;

@@ -98,17 +98,16 @@ def _page(view: SourceView, page_key: str, zoom_key: str, zoom: float | None) ->
             args=(None,),
         )
     elif view.highlighted:
-        marks = "The passage is marked in yellow"
+        marks = f"The passage is marked in yellow{_whereabouts(view)}"
         marks += "; the words the answer quoted in green" if view.quoted else ""
         how = " (found by OCR on this scanned page)" if view.found_by == "OCR" else ""
         st.caption(f"{marks}{how}.")
     else:
         st.caption("The passage could not be located on the rendered page to mark it.")
-    width = None if zoom is None else _pixel_width(view)
+    width = None if zoom is None else _png_size(view.image or b"")[0]
     alt = f"{view.page_label} of {view.file_name}"
-    st.markdown(
-        render.page_image_html(view.image or b"", alt=alt, width=width), unsafe_allow_html=True
-    )
+    html = render.page_image_html(view.image or b"", alt=alt, width=width, focus=_focus(view))
+    st.markdown(html, unsafe_allow_html=True)
     if view.file_path is not None:
         path = view.file_path
         st.download_button(
@@ -122,6 +121,24 @@ def _page(view: SourceView, page_key: str, zoom_key: str, zoom: float | None) ->
         )
 
 
-def _pixel_width(view: SourceView) -> int:
-    """The page's width in pixels as rendered (PNG header: width at bytes 16–20)."""
-    return int.from_bytes((view.image or b"")[16:20], "big")
+def _png_size(png: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's header (IHDR, bytes 16–24), without decoding it."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def _focus(view: SourceView) -> float | None:
+    """The top of the passage's marks as a share of the page's height; None when unmarked."""
+    height = _png_size(view.image or b"")[1]
+    if not view.marks or height <= 0:
+        return None
+    return min(box[1] for box in view.marks) / height
+
+
+def _whereabouts(view: SourceView) -> str:
+    """ " at the top of the page", " in the middle …", " near the bottom …" for the passage."""
+    top = _focus(view)
+    if top is None:
+        return ""
+    if top < 0.33:
+        return " at the top of the page"
+    return " in the middle of the page" if top < 0.66 else " near the bottom of the page"

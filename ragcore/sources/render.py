@@ -81,6 +81,9 @@ class SourceView:
     passage: str
     context_after: str
     caption: str = ""  # an image's caption (its text in the index)
+    # Where the passage is marked on ``image``: one box per line, in its pixels, so a viewer can
+    # scroll to it (a footnote sits a page's height below the top).
+    marks: tuple[Box, ...] = ()
 
     @property
     def page_index(self) -> int:
@@ -310,6 +313,7 @@ class SourceRenderer:
             highlighted=bool(passage),
             quoted=bool(quoted),
             found_by=found_by,
+            marks=tuple(passage),
         )
 
     def _page_image(

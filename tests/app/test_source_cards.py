@@ -94,6 +94,8 @@ def test_an_open_pdf_card_shows_its_page_with_the_passage_marked(
     assert any(c.startswith("The passage is marked in yellow") for c in captions(opened))
     image = page_image(opened)
     assert image.width >= 612 and 0.002 < coloured_share(image) < 0.5
+    # A mark where the passage begins, for the citation script to scroll to.
+    assert any('class="passage-focus"' in m.value for m in opened.markdown)
     download = opened.get("download_button")
     assert len(download) == 1
 

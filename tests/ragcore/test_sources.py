@@ -152,6 +152,10 @@ def test_a_pdf_passage_is_marked_on_its_page_and_nowhere_else(rt: Runtime) -> No
         assert saturation(image, word_box(pdf, 2, noun)) > 0.3, f"{noun} is not marked"
     for noun in outside:
         assert saturation(image, word_box(pdf, 2, noun)) < 0.05, f"{noun} is marked"
+    # The marks the view reports cover the passage's first word, one box per line.
+    first = word_box(pdf, 2, inside[0])
+    assert any(m[1] <= first[3] and first[1] <= m[3] for m in view.marks)
+    assert len(view.marks) >= len(inside)
 
 
 def test_a_quoted_sentence_is_marked_more_strongly_than_the_rest(rt: Runtime) -> None:
