@@ -25,6 +25,7 @@ from ragcore.generation.quoted import (
     build_quoted_messages,
     evidence_block,
     parse_reply,
+    quote_then_answer,
     through_answer_line,
 )
 from ragcore.generation.quotes import find_quote
@@ -413,8 +414,12 @@ class Answerer:
                 mode = AnswerMode.LLM
                 messages = build_quoted_messages(standalone, evidence)
                 timings["prompt_tokens"] = float(sum(len(m["content"]) for m in messages) // 4)
+                # The reply is begun for the model with its quote label when its template is
+                # known, which holds it to the form without a grammar's cost per token.
                 producer = through_answer_line(
-                    self.llm.stream(messages, grammar=GRAMMAR if self.grammar else None)
+                    self.llm.stream(messages, grammar=GRAMMAR)
+                    if self.grammar
+                    else quote_then_answer(self.llm, messages)
                 )
             else:
                 mode = AnswerMode.EXTRACTIVE

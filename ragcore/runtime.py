@@ -11,9 +11,11 @@ from ragcore.answering import Answerer
 from ragcore.catalog import Catalog
 from ragcore.catalog.backup import CatalogBackups
 from ragcore.errors import LLMUnavailable, ModelUnavailable
+from ragcore.generation.chat_template import ChatTemplate, ChatTemplateError, read_chat_template
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.local import LocalLLMServer, offline_gguf
 from ragcore.generation.queue import GenerationQueue
+from ragcore.generation.quoted import SYSTEM_PROMPT as QUOTED_SYSTEM_PROMPT
 from ragcore.models.loader import Models
 from ragcore.models.registry import known_facts
 from ragcore.retrieval import Retriever
@@ -188,11 +190,23 @@ def connect_llm(settings: Settings, *, gguf: Path | None = None) -> LLMChoice:
         ).start()
     except (LLMUnavailable, ModelUnavailable, OSError) as exc:
         return LLMChoice(None, f"LLM: local model unavailable ({exc}); answers are extractive")
-    llm = ChatLLM(server.base_url, server.model, None, **common)  # type: ignore[arg-type]
-    # llama.cpp's first request pays for loading the weights; pay it now, not on a question.
+    try:
+        template: ChatTemplate | None = read_chat_template(gguf)
+    except ChatTemplateError:
+        template = None  # replies then come through the chat endpoint, not begun for the model
+    llm = ChatLLM(
+        server.base_url,
+        server.model,
+        None,
+        template=template,
+        **common,  # type: ignore[arg-type]
+    )
+    # llama.cpp's first request pays for loading the weights, and it keeps the evaluated
+    # prompt for the next one: warming up with the answer prompt's fixed system part means
+    # the first question, too, pays only for its own sources.
     with contextlib.suppress(LLMUnavailable):
         ChatLLM(server.base_url, server.model, None, max_tokens=1).complete(
-            [{"role": "user", "content": "hi"}]
+            [{"role": "system", "content": QUOTED_SYSTEM_PROMPT}, {"role": "user", "content": "hi"}]
         )
     return LLMChoice(
         llm,

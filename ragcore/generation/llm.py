@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ragcore.errors import LLMUnavailable
+from ragcore.generation.chat_template import ChatTemplate
 from ragcore.redaction import redact_text, redact_url, url_secrets
 
 # The openai package takes seconds to import; it is loaded when a model is first called,
@@ -41,6 +42,7 @@ class ChatLLM:
         max_tokens: int = 512,
         temperature: float = 0.1,
         max_retries: int = 1,
+        template: ChatTemplate | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(
@@ -66,6 +68,9 @@ class ChatLLM:
         self.max_retries = max_retries
         self._api_key = api_key or None
         self._client: openai.OpenAI | None = None
+        # The model's own chat template, known for a local GGUF: with it a reply can be begun
+        # for the model (``stream(prefill=...)``) through the raw completions endpoint.
+        self.template = template
 
     def __repr__(self) -> str:
         # The default repr would show nothing secret either, but say so on purpose.
@@ -90,13 +95,26 @@ class ChatLLM:
         return self._client
 
     def stream(
-        self, messages: Sequence[dict[str, str]], *, grammar: str | None = None
+        self,
+        messages: Sequence[dict[str, str]],
+        *,
+        grammar: str | None = None,
+        prefill: str = "",
     ) -> Iterator[str]:
         """Yield the answer's text as it arrives, piece by piece.
 
-        ``grammar`` (GBNF) constrains the reply on a llama.cpp server. Closing the generator
-        closes the HTTP stream, which is how a llama.cpp server learns to stop generating.
+        ``grammar`` (GBNF) constrains the reply on a llama.cpp server. ``prefill`` begins the
+        reply for the model when its chat template is known (else it is ignored); the stream
+        then starts with it, joined to the model's first piece so that the first piece still
+        marks when the model began. Closing the generator closes the HTTP stream, which is how
+        a llama.cpp server learns to stop generating.
         """
+        if prefill and self.template is not None:
+            yield from self._continue(messages, prefill, self.template, grammar)
+            return
+        yield from self._chat(messages, grammar)
+
+    def _chat(self, messages: Sequence[dict[str, str]], grammar: str | None) -> Iterator[str]:
         import openai
 
         extra = {"grammar": grammar} if grammar else None
@@ -117,6 +135,38 @@ class ChatLLM:
                         yield chunk.choices[0].delta.content
         except openai.APIError as exc:
             raise self._unavailable(exc) from self._safe_cause(exc)
+
+    def _continue(
+        self,
+        messages: Sequence[dict[str, str]],
+        prefill: str,
+        template: ChatTemplate,
+        grammar: str | None,
+    ) -> Iterator[str]:
+        import openai
+
+        prompt = template.render(_params(messages)) + prefill
+        extra = {"grammar": grammar} if grammar else None
+        pending = prefill
+        try:
+            response = self.client.completions.create(
+                model=self.model,
+                prompt=prompt,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                stop=[template.eos] if template.eos else None,
+                stream=True,
+                extra_body=extra,
+            )
+            with response:
+                for chunk in response:
+                    if chunk.choices and chunk.choices[0].text:
+                        yield pending + chunk.choices[0].text
+                        pending = ""
+        except openai.APIError as exc:
+            raise self._unavailable(exc) from self._safe_cause(exc)
+        if pending:  # the model wrote nothing at all: the reply is still what was begun
+            yield pending
 
     def complete(self, messages: Sequence[dict[str, str]]) -> str:
         """The whole answer at once."""

@@ -147,14 +147,19 @@ def _handler_for(server: ScriptedLLMServer) -> type[BaseHTTPRequestHandler]:
                 self._error(400, f"request body is not JSON: {exc}")
                 return
             server._record(RecordedRequest("POST", self.path, self._headers(), body))
-            if self.path.rstrip("/") != "/v1/chat/completions":
+            route = self.path.rstrip("/")
+            if route not in ("/v1/chat/completions", "/v1/completions"):
                 self._error(404, f"no route {self.path}")
                 return
-            reply = server._reply(body.get("messages", []))
+            raw = route == "/v1/completions"
+            # A raw completion continues a prompt: the script sees it as one "prompt" message
+            # and replies with what follows it.
+            messages = [{"role": "prompt", "content": body.get("prompt", "")}] if raw else None
+            reply = server._reply(messages or body.get("messages", []))
             if server.status != 200:
                 self._error(server.status, reply)
             elif body.get("stream"):
-                self._stream(reply)
+                self._stream(reply, raw=raw)
             else:
                 self._json(200, _completion(server.model, reply))
 
@@ -173,17 +178,23 @@ def _handler_for(server: ScriptedLLMServer) -> type[BaseHTTPRequestHandler]:
             error = {"message": message, "type": "scripted_error", "param": None, "code": None}
             self._json(status, {"error": error})
 
-        def _stream(self, reply: str) -> None:
+        def _stream(self, reply: str, *, raw: bool = False) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
             self.end_headers()
-            self._event(_chunk(server.model, {"role": "assistant", "content": ""}, None))
+            if not raw:
+                self._event(_chunk(server.model, {"role": "assistant", "content": ""}, None))
             for piece in token_pieces(reply):
                 if server.delay:
                     time.sleep(server.delay)
-                self._event(_chunk(server.model, {"content": piece}, None))
-            self._event(_chunk(server.model, {}, "stop"))
+                if raw:
+                    self._event(_text_chunk(server.model, piece, None))
+                else:
+                    self._event(_chunk(server.model, {"content": piece}, None))
+            self._event(
+                _text_chunk(server.model, "", "stop") if raw else _chunk(server.model, {}, "stop")
+            )
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
 
@@ -201,6 +212,16 @@ def _chunk(model: str, delta: dict[str, str], finish: str | None) -> dict[str, A
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def _text_chunk(model: str, text: str, finish: str | None) -> dict[str, Any]:
+    return {
+        "id": "cmpl-scripted",
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
     }
 
 

