@@ -131,10 +131,14 @@ class Ingestor:
         self.image_model_id = image_model_id
         # None parses in this process (tests, tools); the worker parses in a bounded child.
         self.sandbox = sandbox
-        # Where each ingestion gets its (model, collection) pair: by default the store's own
-        # (the runtime's follows model spaces; a plain collection never moves).
-        self.spaces = spaces or spaces_for(store, models)
+        self._spaces = spaces
         self._ready_spaces: set[str] = set()  # model spaces whose collection was ensured
+
+    @property
+    def spaces(self) -> SpaceSource:
+        """Where each ingestion gets its (model, collection) pair: the one given, else the
+        store's own (the runtime's follows model spaces; a plain collection never moves)."""
+        return self._spaces or spaces_for(self.store, self.models)
 
     def discard(self, doc_id: str) -> None:
         """Remove what an ingestion wrote for a document deleted meanwhile (points, thumbnails).
@@ -200,8 +204,9 @@ class Ingestor:
         t0 = time.perf_counter()
         report(JobStage.CHUNKING, 0.10)
         # One (model, collection) pair throughout: the active space's when the store follows spaces.
-        pinned = self.spaces.pin()
-        with moves_checked(self.spaces, pinned):
+        spaces = self.spaces
+        pinned = spaces.pin()
+        with moves_checked(spaces, pinned):
             return self._index(doc_id, parsed, params, pinned, report, deadline, seconds, t0)
 
     def _index(

@@ -72,7 +72,6 @@ def build_worker(runtime: Runtime, *, worker_id: str | None = None) -> Worker:
         runtime.catalog,
         runtime.store,
         runtime.models,
-        spaces=runtime.spaces,
         thumbs_dir=runtime.thumbs_dir,
         limits=parse_limits(settings),
         job_limits=job_limits(settings),

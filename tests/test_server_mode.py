@@ -17,6 +17,7 @@ from ingest.service import build_worker
 from ragcore import library
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime
+from ragcore.spaces import SpaceRouter
 from ragcore.stores.vectorai import VectorAIStore
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.testing.runtime import make_runtime
@@ -46,11 +47,16 @@ def _corpus(root: Path) -> list[Path]:
     return paths
 
 
+def use_store(rt: Runtime, store: VectorAIStore) -> None:
+    """The runtime's model spaces over ``store``, one of its collections on the test server."""
+    rt._spaces = SpaceRouter(store, rt.catalog, rt.models, default_collection=store.collection)
+
+
 def _runtime(backend: str, root: Path, server: ContractServer | None) -> Runtime:
     rt = make_runtime(root / backend, text=HashingEmbedder(dim=128))
     if backend == "vectorai":
         assert server is not None
-        rt._store = VectorAIStore(server.url, collection="same_hits", capacity=None)
+        use_store(rt, VectorAIStore(server.url, collection="same_hits", capacity=None))
     return rt
 
 
@@ -110,7 +116,7 @@ def test_vectorai_document_that_does_not_fit_fails_cleanly(
     tmp_path: Path, server: ContractServer
 ) -> None:
     rt = make_runtime(tmp_path / "data", text=HashingEmbedder(dim=32))
-    rt._store = VectorAIStore(server.url, collection="tiny_capacity", capacity=None)
+    use_store(rt, VectorAIStore(server.url, collection="tiny_capacity", capacity=None))
     small = tmp_path / "small.txt"
     small.write_text("One short sentence about kestrels.")
     library.add_file(rt.catalog, rt.settings.uploads_dir, small, ChunkingParams())
@@ -121,7 +127,7 @@ def test_vectorai_document_that_does_not_fit_fails_cleanly(
     limited = VectorAIStore(
         server.url, collection="tiny_capacity", capacity=server_total(server) + 2
     )
-    rt._store = limited
+    use_store(rt, limited)
     big = tmp_path / "big.txt"
     big.write_text(
         " ".join(f"Sentence number {i} about falcons and their nests." for i in range(200))
@@ -147,7 +153,7 @@ def server_total(server: ContractServer) -> int:
 
 def _worker_process(data_dir: str, url: str, collection: str, out_file: str) -> None:
     rt = make_runtime(Path(data_dir), text=HashingEmbedder(dim=64))
-    rt._store = VectorAIStore(url, collection=collection, capacity=None)
+    use_store(rt, VectorAIStore(url, collection=collection, capacity=None))
     worker = build_worker(rt)
     done = [o.job_id for o in worker.run_until_idle()]
     Path(out_file).write_text(json.dumps(done))
@@ -160,7 +166,7 @@ def test_vectorai_two_worker_processes_never_run_a_job_twice(
 ) -> None:
     data = tmp_path / "shared-data"
     rt = make_runtime(data, text=HashingEmbedder(dim=64))
-    rt._store = VectorAIStore(server.url, collection="two_workers", capacity=None)
+    use_store(rt, VectorAIStore(server.url, collection="two_workers", capacity=None))
     for i in range(16):
         path = tmp_path / f"note{i}.txt"
         path.write_text(f"Note {i}: the heron number {i} nests by the river. " * 4)

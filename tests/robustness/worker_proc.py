@@ -22,8 +22,9 @@ from ingest.service import build_worker
 from ragcore.catalog import Catalog
 from ragcore.models.base import Vectors
 from ragcore.models.loader import Models
-from ragcore.runtime import Runtime
+from ragcore.runtime import Runtime, build_store
 from ragcore.settings import Settings
+from ragcore.spaces import SpaceRouter
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.testing.tokenizers import WhitespaceTokenizer
 from ragcore.types import Point
@@ -83,7 +84,10 @@ def main() -> int:
     )
     rt = Runtime(settings=settings, catalog=Catalog(settings.catalog_path), models=models)
     if stage == "writing":
-        rt._store = SlowStore(rt.store, delay)
+        slow = SlowStore(build_store(settings), delay)
+        rt._spaces = SpaceRouter(
+            slow, rt.catalog, rt.models, default_collection=settings.collection
+        )
     worker = build_worker(rt, worker_id=f"test-{os.getpid()}")
     if stage == "parsing":
         worker.ingestor.sandbox = ParseSandbox(parse=targets.napping_parse)
