@@ -188,7 +188,7 @@ def page_image_html(png: bytes, *, alt: str, width: int | None, focus: float | N
         else f'<span class="passage-focus" style="position:absolute;left:0;top:{focus:.2%}"></span>'
     )
     return (
-        '<div class="source-page" style="overflow:auto;max-height:80vh;'
+        '<div class="source-page" style="overflow:auto;max-height:65vh;'
         'border:1px solid rgba(49,51,63,0.2)"><div style="position:relative">'
         f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}" '
         f'style="{size};display:block">{mark}</div></div>'
@@ -387,6 +387,26 @@ CITATION_SCRIPT = """<script>
     watch.observe(document.body, { childList: true, subtree: true, attributes: true });
     setTimeout(() => watch.disconnect(), 15000);
   }, true);
+  // A page image drawn anew (a card opened, a zoom, another page) scrolls within its own box
+  // to the passage, never moving the page itself.
+  // Streamlit may update a drawn box in place, so a box remembers what it was placed for.
+  const place = () => {
+    for (const box of document.querySelectorAll(".source-page")) {
+      const focus = box.querySelector(".passage-focus");
+      const image = box.querySelector("img");
+      if (!focus || !image) continue;
+      const drawing = `${focus.style.top} ${image.style.width} ${image.src.length}`;
+      if (box.dataset.placed === drawing) continue;
+      box.dataset.placed = drawing;
+      // Once the image is decoded and laid out: before, the box does not know its height.
+      image.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
+        box.scrollTop = Math.max(0, focus.offsetTop - box.clientHeight / 3);
+      }));
+    }
+  };
+  new MutationObserver(place).observe(document.body, {
+    childList: true, subtree: true, attributes: true, attributeFilter: ["src", "style"],
+  });
 })();
 </script>"""
 
