@@ -163,9 +163,9 @@ def _open_pdfium(data: bytes) -> pdfium.PdfDocument | None:
 
 
 def _printed_place(document: pdfium.PdfDocument | None, number: int) -> str | None:
-    """"page 2 (PDF page 11)" for a page printed with another number than its place in the
-    file (front matter, a journal's page numbers), so citations name the page a reader sees;
-    None ("page 11") otherwise."""
+    """The place of a page printed with another number than its index in the file (front
+    matter, a journal's page numbers): "page 2 (PDF page 11)", so citations name the page a
+    reader sees; None ("page 11") otherwise."""
     place = page_place(number, printed_label(document, number) if document is not None else "")
     return None if place == f"page {number}" else place
 
