@@ -81,7 +81,7 @@ class SpaceSource(Protocol):
 class FixedSpace:
     """One plain collection and the configured text model: it never moves (benchmarks, tests).
 
-    >>> Retriever(catalog, FixedSpace(store, models), models)
+    >>> Retriever(catalog, store, models, spaces=FixedSpace(store, models))
     """
 
     store: VectorStore
