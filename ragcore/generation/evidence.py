@@ -29,6 +29,24 @@ _SOFT_BREAK = re.compile(r"(?<!\n)\n(?!\n)")
 _HYPHEN_BREAK = re.compile(r"(?<=[a-z])-\s+(?=[a-z])")
 _FOOTNOTE = re.compile(r"(?<=[a-z]{3})\d{1,2}(?=[\s,.;:)]|$)")
 _SPACES = re.compile(r"\s+")
+# A sentence does not begin with a lower-case word or a bare number: the splitter stopped at
+# an abbreviation's full stop ("Sec. 3542", "e.g. networks").
+_CONTINUES = re.compile(r"\s*[a-z0-9(\]]")
+# A line of at most this many words, without a full stop, before a capitalised line: a heading.
+_HEADING_WORDS = 12
+# A line drawn with characters ("_____", "-----", "=====").
+_RULE = re.compile(r"[_=\-]{4,}")
+# Questions about a quantity or a date: a sentence with a number is the likelier answer.
+_ASKS_NUMBER = re.compile(
+    r"\bhow (?:many|much|long|often|old|far|large|big|high|low)\b"
+    r"|\bwhat (?:year|date|percentage|number|size|amount)\b|\bwhen\b",
+    re.IGNORECASE,
+)
+_HAS_NUMBER = re.compile(
+    r"(?<![\w.-])\d+(?:[.,]\d+)*%?(?![\w-])|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"hundred|thousand|million|billion|dozen|half|once|twice)\b",
+    re.IGNORECASE,
+)
 # A "sentence" longer than this (a table row run, a list without full stops) is cut into
 # windows of about this many words, so one of them can be chosen without the rest.
 _WINDOW_WORDS = 45
@@ -42,6 +60,7 @@ class EvidenceWeights:
     meaning: float = 0.6  # cosine between question and sentence
     words: float = 0.4  # share of the question's (IDF-weighted) words the sentence holds
     rank: float = 0.1  # a bonus for sentences of higher-ranked passages: 0.1 / (1 + rank)
+    number: float = 0.1  # a bonus for a sentence with a number, when the question asks for one
 
 
 @dataclass(frozen=True)
@@ -134,11 +153,53 @@ class _Candidate:
     words: frozenset[str]
 
 
+def _sentences(text: str, flat: str) -> list[tuple[int, int]]:
+    """Sentence spans, mended where the splitter cut after an abbreviation ("Sec. 3542",
+    "U.S.C., Sec." then "3542]") and cut again at a drawn rule ("_____"), which in PDF text
+    separates a page's running header from its first sentence."""
+    mended: list[tuple[int, int]] = []
+    for begin, end in sentence_spans(flat):
+        if mended and _CONTINUES.match(flat, begin):
+            mended[-1] = (mended[-1][0], end)
+        else:
+            mended.append((begin, end))
+    out: list[tuple[int, int]] = []
+    for begin, end in mended:
+        at = begin
+        for cut in _cuts(text, begin, end):
+            if text[at : cut[0]].strip():
+                out.append((at, cut[0]))
+            at = cut[1]
+        if text[at:end].strip():
+            out.append((at, end))
+    return out
+
+
+def _cuts(text: str, begin: int, end: int) -> list[tuple[int, int]]:
+    """Where a sentence span holds two things PDF text glued together: a drawn rule, or a
+    heading line ("2. The NIST Definition of Cloud Computing") before the first sentence."""
+    cuts = [(m.start(), m.end()) for m in _RULE.finditer(text, begin, end)]
+    line_start = begin
+    for newline in re.finditer(r"\n", text[begin:end]):
+        at = begin + newline.start()
+        line = text[line_start:at].strip()
+        nxt = text[at + 1 : at + 2]
+        if (
+            line
+            and len(line.split()) <= _HEADING_WORDS
+            and line[-1] not in ".,;:"
+            and nxt.isupper()
+        ):
+            cuts.append((at, at + 1))
+        line_start = at + 1
+    return sorted(cuts)
+
+
 def candidate_spans(text: str) -> list[tuple[int, int]]:
     """Sentence spans of a passage, long runs cut into word windows; offsets into ``text``."""
     flat = _SOFT_BREAK.sub(" ", text)  # same length: offsets stay valid
     out: list[tuple[int, int]] = []
-    for begin, end in sentence_spans(flat):
+    for begin, end in _sentences(text, flat):
         words = list(re.finditer(r"\S+", flat[begin:end]))
         if len(words) <= _WINDOW_WORDS * 1.5:
             out.append((begin, end))
@@ -147,6 +208,49 @@ def candidate_spans(text: str) -> list[tuple[int, int]]:
             window = words[i : i + _WINDOW_WORDS]
             out.append((begin + window[0].start(), begin + window[-1].end()))
     return out
+
+
+def _fragment(text: str) -> bool:
+    """A heading, a date line, a caption stub: a few words with no full stop. It names what a
+    page is about, so it matches the question, yet it answers nothing."""
+    return len(text.split()) < 5 and text[-1] not in ".!?:"
+
+
+_HEADER_WORDS = 4  # a shorter shared opening ("The NIST definition") is chance, not a header
+
+
+def _running_header(hit: Hit, hits: Sequence[Hit]) -> int:
+    """Where ``hit``'s text begins after the running header it shares with another page of its
+    file ("The NIST Definition of Cloud Computing" opens every page of SP 800-145): the header
+    is glued to the page's first sentence in PDF text, and it would make that sentence match
+    any question that names the document. 0 when there is none."""
+    words = list(re.finditer(r"\S+", hit.text[:400]))
+    best = 0
+    for other in hits:
+        if other.doc_id != hit.doc_id or other.page == hit.page:
+            continue
+        theirs = other.text[:400].split()
+        shared = 0
+        for mine, their in zip(words, theirs, strict=False):
+            if mine.group().lower() != their.lower():
+                break
+            shared += 1
+        if shared >= _HEADER_WORDS and shared < len(words):
+            best = max(best, words[shared - 1].end())
+    return best
+
+
+def _without_page_furniture(found: list[_Candidate], hits: Sequence[Hit]) -> list[_Candidate]:
+    """The candidates without running headers and footers: a sentence that stands on two or
+    more pages of one file ("FIPS Publication 199 Standards for Security Categorization …") is
+    page furniture. It matches the question's words on every page and would fill the budget."""
+    pages: dict[tuple[str, str], set[object]] = {}
+    for cand in found:
+        hit = hits[cand.source]
+        key = (hit.doc_id, cand.text.lower())
+        pages.setdefault(key, set()).add(hit.page)
+    kept = [c for c in found if len(pages[(hits[c.source].doc_id, c.text.lower())]) < 2]
+    return kept or found
 
 
 class EvidenceSelector:
@@ -172,12 +276,16 @@ class EvidenceSelector:
     def candidates(self, hits: Sequence[Hit]) -> list[_Candidate]:
         found = []
         for index, hit in enumerate(hits):
+            header = _running_header(hit, hits)
             for start, end in candidate_spans(hit.text):
+                start = max(start, header)
+                if start >= end:
+                    continue
                 text = clean_text(hit.text[start:end])
                 words = frozenset(content_words(text))
-                if len(text) >= 12 and words:
+                if len(text) >= 12 and words and not _fragment(text):
                     found.append(_Candidate(index, start, end, text, words))
-        return found
+        return _without_page_furniture(found, hits)
 
     def scores(self, question: str, candidates: Sequence[_Candidate]) -> list[float]:
         wanted = content_words(question)
@@ -188,8 +296,12 @@ class EvidenceSelector:
         lexical = [sum(idf[w] for w in wanted if w in c.words) / total for c in candidates]
         meaning = self._cosines(question, [c.text for c in candidates])
         w = self.weights
+        numeric = w.number if _ASKS_NUMBER.search(question) else 0.0
         return [
-            w.meaning * cos + w.words * lex + w.rank / (1 + c.source)
+            w.meaning * cos
+            + w.words * lex
+            + w.rank / (1 + c.source)
+            + (numeric if _HAS_NUMBER.search(c.text) else 0.0)
             for c, cos, lex in zip(candidates, meaning, lexical, strict=True)
         ]
 
@@ -219,7 +331,13 @@ class EvidenceSelector:
         chosen: list[tuple[float, _Candidate]] = []
         sources: set[int] = set()
         tokens = 0
+        seen: list[str] = []
         for score, cand in scored:
+            # The same words again (an image's caption that repeats its page's text, a page
+            # indexed twice) tell the model nothing new and take a source's place.
+            said = cand.text.lower()
+            if any(said in other or other in said for other in seen):
+                continue
             cost = estimate_tokens(cand.text)
             new_source = cand.source not in sources
             if chosen and (tokens + cost > self.budget.tokens):
@@ -227,6 +345,7 @@ class EvidenceSelector:
             if new_source and len(sources) >= self.budget.sources:
                 continue
             chosen.append((score, cand))
+            seen.append(said)
             sources.add(cand.source)
             tokens += cost
             if len(chosen) >= self.budget.sentences:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ragcore.errors import LLMUnavailable
@@ -100,7 +100,7 @@ class ChatLLM:
         *,
         grammar: str | None = None,
         prefill: str = "",
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Yield the answer's text as it arrives, piece by piece.
 
         ``grammar`` (GBNF) constrains the reply on a llama.cpp server. ``prefill`` begins the

@@ -46,7 +46,7 @@ def test_a_template_that_refuses_the_messages_says_so() -> None:
 def test_a_file_that_is_not_a_model_has_no_template(tmp_path: Path) -> None:
     bogus = tmp_path / "model.gguf"
     bogus.write_bytes(b"not a gguf file")
-    with pytest.raises(ChatTemplateError, match="model.gguf"):
+    with pytest.raises(ChatTemplateError, match=r"model\.gguf"):
         read_chat_template(bogus)
 
 

@@ -1,0 +1,101 @@
+"""What the model reads: the sentences that answer, without the page furniture PDF text
+glues to them (running headers, headings, drawn rules) and without the same words twice."""
+
+from __future__ import annotations
+
+from ragcore.generation.evidence import EvidenceSelector, candidate_spans
+from ragcore.types import ChunkKind, Hit
+
+SELECTOR = EvidenceSelector()  # no embedder: the question's words decide, which tests can read
+
+
+def _hit(text: str, *, page: int = 1, doc: str = "d1", kind: ChunkKind = ChunkKind.TEXT) -> Hit:
+    return Hit(
+        point_id=f"{doc}-{page}-{kind}-{len(text)}",
+        doc_id=doc,
+        file_name=f"{doc}.pdf",
+        page=page,
+        chunk_no=page,
+        start=0,
+        end=len(text),
+        kind=kind,
+        text=text,
+    )
+
+
+def _spans(text: str) -> list[str]:
+    return [text[a:b].strip() for a, b in candidate_spans(text)]
+
+
+def test_a_heading_line_is_not_glued_to_the_first_sentence() -> None:
+    text = "The NIST Definition of Cloud Computing\nCloud computing is a model for access."
+    assert _spans(text) == [
+        "The NIST Definition of Cloud Computing",
+        "Cloud computing is a model for access.",
+    ]
+
+
+def test_a_drawn_rule_separates_the_running_header_from_the_text() -> None:
+    text = "FIPS Publication 199 Standards ________ Security Objectives The FISMA defines three."
+    assert _spans(text) == [
+        "FIPS Publication 199 Standards",
+        "Security Objectives The FISMA defines three.",
+    ]
+
+
+def test_a_full_stop_after_an_abbreviation_does_not_end_the_sentence() -> None:
+    text = "It protects privacy [44 U.S.C., Sec. 3542] and more. A loss of integrity is bad."
+    assert _spans(text) == [
+        "It protects privacy [44 U.S.C., Sec. 3542] and more.",
+        "A loss of integrity is bad.",
+    ]
+
+
+def test_a_running_header_on_two_pages_is_left_out() -> None:
+    header = "Acme Pump Manual Revision 7 Chapter Maintenance"
+    hits = [
+        _hit(f"{header}\nThe pump manual says the seals wear out.", page=3),
+        _hit(f"{header}\nThe pump needs oil every 200 hours of operation.", page=4),
+    ]
+    evidence = SELECTOR.select("How often does the Acme pump need oil per the manual?", hits)
+    shown = " ".join(s.text for s in evidence.sources)
+    assert "every 200 hours" in shown
+    assert "Revision 7" not in shown
+
+
+def test_a_question_for_a_quantity_prefers_the_sentence_with_the_number() -> None:
+    hits = [
+        _hit("The cloud model has essential characteristics that matter to consumers of clouds."),
+        _hit("This cloud model is composed of five essential characteristics.", page=2),
+    ]
+    selector = EvidenceSelector(budget=SELECTOR.budget.__class__(tokens=20, sentences=1))
+    evidence = selector.select(
+        "How many essential characteristics does the cloud model have?", hits
+    )
+    assert (
+        evidence.sources[0].text
+        == "This cloud model is composed of five essential characteristics."
+    )
+
+
+def test_the_same_words_are_given_once() -> None:
+    page = "The two general types of self-locking nuts are the all-metal type and the fiber type."
+    hits = [
+        _hit(page),
+        _hit(page, kind=ChunkKind.IMAGE),  # an image whose caption is its page's text
+        _hit("Fiber lock nuts use a fiber insert to hold the bolt threads.", page=2),
+    ]
+    evidence = SELECTOR.select("What are the two general types of self-locking nuts?", hits)
+    texts = [s.text for s in evidence.sources]
+    assert texts.count(page) == 1 and len(texts) == 2
+
+
+def test_a_heading_alone_is_not_evidence() -> None:
+    hits = [
+        _hit("Self-Locking Nuts\nWing-type nuts are made of anodized aluminum alloy."),
+        _hit("Self-Locking Nuts Overview", page=2),
+    ]
+    evidence = SELECTOR.select("What are self-locking wing-type nuts made of?", hits)
+    assert [s.text for s in evidence.sources] == [
+        "Wing-type nuts are made of anodized aluminum alloy."
+    ]
