@@ -377,15 +377,19 @@ CITATION_SCRIPT = """<script>
       else if (c) c.scrollIntoView({ block: "start" });
     };
     scroll();
-    const drawn = () => find()?.querySelector(".source-page img, .in-context");
+    // A page: once its box has scrolled to the passage (below), so nothing moves it after.
+    const placed = (e) => { if (find()?.contains(e.target)) { stop(); scroll(); } };
+    // Text around a passage: once the page has stopped changing for a moment.
     let settled = null;
     const watch = new MutationObserver(() => {
-      if (!drawn()) return;
-      clearTimeout(settled);  // scroll once the page has stopped changing for a moment
-      settled = setTimeout(() => { watch.disconnect(); scroll(); }, 300);
+      if (!find()?.querySelector(".in-context")) return;
+      clearTimeout(settled);
+      settled = setTimeout(() => { stop(); scroll(); }, 300);
     });
-    watch.observe(document.body, { childList: true, subtree: true, attributes: true });
-    setTimeout(() => watch.disconnect(), 15000);
+    const stop = () => { document.removeEventListener("docqa-placed", placed); watch.disconnect(); };
+    document.addEventListener("docqa-placed", placed);
+    watch.observe(document.body, { childList: true, subtree: true });
+    setTimeout(stop, 15000);
   }, true);
   // A page image drawn anew (a card opened, a zoom, another page) scrolls within its own box
   // to the passage, never moving the page itself.
@@ -401,6 +405,7 @@ CITATION_SCRIPT = """<script>
       // Once the image is decoded and laid out: before, the box does not know its height.
       image.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
         box.scrollTop = Math.max(0, focus.offsetTop - box.clientHeight / 3);
+        box.dispatchEvent(new CustomEvent("docqa-placed", { bubbles: true }));
       }));
     }
   };
