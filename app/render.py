@@ -543,7 +543,8 @@ def document_rows(docs: Sequence[DocumentRecord]) -> list[dict[str, object]]:
             "pages without text": d.pages_without_text,
             "pages read by OCR": d.pages_ocr,
             "warnings": d.warnings.replace("\n", " · "),
-            "chunks": d.chunks - d.images,
+            # The catalog counts text chunks and image chunks apart (replace_chunks).
+            "chunks": d.chunks,
             "images": d.images,
             "strategy": d.strategy or "—",
             "status": d.status if not d.error else f"{d.status}: {d.error}",
