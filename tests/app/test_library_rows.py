@@ -29,7 +29,7 @@ def _doc(catalog: Catalog, doc_id: str, name: str, texts: int, images: int) -> N
         )
         for i in range(images)
     ]
-    catalog.replace_chunks(doc_id, chunks, embed_model="testing/hashing")
+    catalog.replace_chunks(doc_id, chunks, embed_model="testing/hashing", stats={"pages": 1})
 
 
 def test_chunks_column_counts_text_chunks_and_images_apart(tmp_path: Path) -> None:
