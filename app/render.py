@@ -377,19 +377,20 @@ CITATION_SCRIPT = """<script>
       else if (c) c.scrollIntoView({ block: "start" });
     };
     scroll();
-    // A page: once its box has scrolled to the passage (below), so nothing moves it after.
-    const placed = (e) => { if (find()?.contains(e.target)) { stop(); scroll(); } };
-    // Text around a passage: once the page has stopped changing for a moment.
+    // Then each time the page has been still for a moment, for a few seconds after the card's
+    // page (or text) is drawn: the rerun's last changes (stale elements removed) move it again.
+    const drawn = () => find()?.querySelector(".passage-focus, .in-context");
     let settled = null;
+    let scrolled = false;
+    let closing = null;
     const watch = new MutationObserver(() => {
-      if (!find()?.querySelector(".in-context")) return;
+      if (!drawn()) return;
       clearTimeout(settled);
-      settled = setTimeout(() => { stop(); scroll(); }, 300);
+      settled = setTimeout(() => { scrolled = true; scroll(); }, 400);
+      closing ??= setTimeout(() => { watch.disconnect(); if (!scrolled) scroll(); }, 4000);
     });
-    const stop = () => { document.removeEventListener("docqa-placed", placed); watch.disconnect(); };
-    document.addEventListener("docqa-placed", placed);
-    watch.observe(document.body, { childList: true, subtree: true });
-    setTimeout(stop, 15000);
+    watch.observe(document.body, { childList: true, subtree: true, attributes: true });
+    setTimeout(() => watch.disconnect(), 15000);
   }, true);
   // A page image drawn anew (a card opened, a zoom, another page) scrolls within its own box
   // to the passage, never moving the page itself.
@@ -405,7 +406,6 @@ CITATION_SCRIPT = """<script>
       // Once the image is decoded and laid out: before, the box does not know its height.
       image.decode().catch(() => {}).then(() => requestAnimationFrame(() => {
         box.scrollTop = Math.max(0, focus.offsetTop - box.clientHeight / 3);
-        box.dispatchEvent(new CustomEvent("docqa-placed", { bubbles: true }));
       }));
     }
   };
