@@ -11,8 +11,12 @@ from ragcore.models.base import ImageEmbedder, Reranker, TextEmbedder
 from ragcore.models.image import ClipEmbedder
 from ragcore.models.registry import ModelFacts
 from ragcore.models.reranker import CrossEncoderReranker
-from ragcore.models.resolver import Resolved, resolve
+from ragcore.models.resolver import Resolved, offline_source, resolve
 from ragcore.models.text import SentenceTransformerEmbedder, check_precision
+
+
+# The detail of a model that has not been tried yet and may well load when it is.
+NOT_LOADED = "not loaded yet"
 
 
 @dataclass(frozen=True)
@@ -176,9 +180,22 @@ class Models:
         for role in ("text", "image", "reranker"):
             if load:
                 self._load(role)
-            spec = self._specs[role]
-            name = spec if isinstance(spec, str) else getattr(spec, "model_id", "-")
-            out.append(
-                self._status.get(role) or ModelStatus(role, str(name), False, "not loaded yet")
-            )
+            out.append(self._status.get(role) or self._unloaded_status(role))
         return out
+
+    def _unloaded_status(self, role: str) -> ModelStatus:
+        """A role not tried yet, judged without loading: a model that is off, or cannot load
+        without the network, is shown off with its reason before anyone asks for it."""
+        spec = self._specs[role]
+        if spec is None:
+            return ModelStatus(role, "-", False, "turned off in settings")
+        name = spec if isinstance(spec, str) else getattr(spec, "model_id", "-")
+        if (
+            isinstance(spec, str)
+            and not self._allow_downloads
+            and offline_source(spec, cache_dir=self._cache_dir) is None
+        ):
+            return ModelStatus(
+                role, spec, False, f"no offline copy of {spec} here, and downloads are off"
+            )
+        return ModelStatus(role, str(name), False, NOT_LOADED)
