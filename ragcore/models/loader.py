@@ -14,7 +14,6 @@ from ragcore.models.reranker import CrossEncoderReranker
 from ragcore.models.resolver import Resolved, offline_source, resolve
 from ragcore.models.text import SentenceTransformerEmbedder, check_precision
 
-
 # The detail of a model that has not been tried yet and may well load when it is.
 NOT_LOADED = "not loaded yet"
 
