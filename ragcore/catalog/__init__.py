@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from ragcore.catalog.conversations import (
+    Conversation,
+    ConversationNotFound,
+    ConversationsMixin,
+    TurnRow,
+)
 from ragcore.catalog.documents import DocumentNotFound, DocumentsMixin
 from ragcore.catalog.fts import sanitize_fts_query
 from ragcore.catalog.jobs import JobsMixin
@@ -27,8 +33,8 @@ from ragcore.catalog.spaces import (
 )
 
 
-class Catalog(DocumentsMixin, JobsMixin, SpacesMixin):
-    """One SQLite file (WAL) holding documents, chunks + FTS5 index, and jobs.
+class Catalog(DocumentsMixin, JobsMixin, SpacesMixin, ConversationsMixin):
+    """One SQLite file (WAL) holding documents, chunks + FTS5 index, jobs and conversations.
 
     Safe to share between threads (one connection behind a lock) and to open from several
     processes at once (every multi-step write is one ``BEGIN IMMEDIATE`` transaction).
@@ -50,6 +56,8 @@ __all__ = [
     "JOB_STATUSES",
     "Catalog",
     "ChunkRow",
+    "Conversation",
+    "ConversationNotFound",
     "DocumentNotFound",
     "DocumentRecord",
     "DocumentStatus",
@@ -61,5 +69,6 @@ __all__ = [
     "SpaceChanged",
     "SpaceRecord",
     "SpaceStatus",
+    "TurnRow",
     "sanitize_fts_query",
 ]

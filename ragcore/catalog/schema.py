@@ -131,6 +131,8 @@ def _create_schema(conn: sqlite3.Connection, path: str) -> None:
         _add_spaces(conn)
         _add_locations(conn)
         _add_ocr(conn)
+        for statement in _statements(_CONVERSATIONS_DDL):
+            conn.execute(statement)
         # Only when it changes: an open that changes nothing writes nothing, so a catalog on a
         # full disk can still be opened and read.
         if version != SCHEMA_VERSION:
@@ -217,3 +219,41 @@ def _add_spaces(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE chunks ADD COLUMN embed_fingerprint TEXT NOT NULL DEFAULT ''")
     for statement in _statements(_SPACES_DDL):
         conn.execute(statement)
+
+
+# Conversations and their turns (additive, like spaces). A turn keeps what its answer showed,
+# sources and citation report included, as JSON: it has no foreign key to documents, so an answer
+# outlives the documents it cites and still reads as it did. user_id stays NULL until there are
+# accounts; a conversation belongs to the browser session that made it.
+_CONVERSATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS conversations (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    user_id TEXT,
+    title TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS conversations_session ON conversations (session_id, updated_at);
+
+CREATE TABLE IF NOT EXISTS turns (
+    conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    standalone_question TEXT,
+    answer_text TEXT NOT NULL DEFAULT '',
+    mode TEXT,
+    sources TEXT NOT NULL DEFAULT '[]',
+    citations TEXT NOT NULL DEFAULT '{}',
+    detail TEXT NOT NULL DEFAULT '{}',
+    llm TEXT NOT NULL DEFAULT '',
+    timings TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    stopped INTEGER NOT NULL DEFAULT 0,
+    draft TEXT NOT NULL DEFAULT '',
+    edited INTEGER NOT NULL DEFAULT 0,
+    feedback INTEGER CHECK (feedback IN (-1, 1)),
+    created_at REAL NOT NULL,
+    PRIMARY KEY (conversation_id, position)
+);
+"""
