@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ingest.service import BackgroundWorker, build_worker
+from ingest.service import BackgroundWorker, app_workers
 from ragcore.answering import Answerer
 from ragcore.llm_speed import SpeedRecord
 from ragcore.runtime import LLMChoice, Runtime, build_answerer, build_runtime, connect_llm
@@ -70,7 +70,7 @@ def background_worker() -> BackgroundWorker | None:
     rt = runtime()
     if rt.settings.store != "embedded" or not _providers.background_worker:
         return None
-    return BackgroundWorker(build_worker(rt, worker_id="app")).start()
+    return BackgroundWorker(*app_workers(rt)).start()
 
 
 class LLMSlot:

@@ -3,6 +3,7 @@ ingest the app and the evaluations use (import-linter holds app to this module).
 
 from __future__ import annotations
 
+import os
 import threading
 
 from ingest.batch import ingest_texts
@@ -19,6 +20,7 @@ from ragcore.settings import Settings
 __all__ = [
     "EXTENSIONS",
     "BackgroundWorker",
+    "app_workers",
     "build_reembedder",
     "build_worker",
     "cancel_reembed",
@@ -66,7 +68,16 @@ def parse_sandbox(settings: Settings) -> ParseSandbox | None:
     )
 
 
-def build_worker(runtime: Runtime, *, worker_id: str | None = None) -> Worker:
+# Files up to this size may be taken by the app's second worker thread, so a photo or a note
+# is indexed beside a long PDF rather than after it (a 240 KB image once waited 87 s).
+SMALL_FILE_BYTES = 2 * 1024 * 1024
+
+
+def build_worker(
+    runtime: Runtime, *, worker_id: str | None = None, small_files_only: bool = False
+) -> Worker:
+    """The worker for ``runtime``; ``small_files_only``: one that takes only files up to
+    SMALL_FILE_BYTES, smallest first, and leaves re-embedding and backups to the main one."""
     settings = runtime.settings
     ingestor = Ingestor(
         runtime.catalog,
@@ -85,8 +96,9 @@ def build_worker(runtime: Runtime, *, worker_id: str | None = None) -> Worker:
         worker_id=worker_id,
         lease_seconds=settings.lease_seconds,
         poll_seconds=settings.worker_poll_seconds,
-        reembedder=build_reembedder(runtime),
-        backups=catalog_backups(settings),
+        reembedder=None if small_files_only else build_reembedder(runtime),
+        backups=None if small_files_only else catalog_backups(settings),
+        max_doc_bytes=SMALL_FILE_BYTES if small_files_only else None,
     )
 
 
@@ -103,24 +115,42 @@ def build_reembedder(runtime: Runtime) -> Reembedder:
     )
 
 
-class BackgroundWorker:
-    """The app's own worker thread (embedded mode: the app is the one process owning the store)."""
+def app_workers(runtime: Runtime, cores: int | None = None) -> list[Worker]:
+    """The app's workers: the main one, and on a machine of two or more cores a second one for
+    small files (``cores``: how many the machine has, os.cpu_count() when None)."""
+    workers = [build_worker(runtime, worker_id="app")]
+    if (cores if cores is not None else os.cpu_count() or 1) >= 2:
+        workers.append(build_worker(runtime, worker_id="app-small", small_files_only=True))
+    return workers
 
-    def __init__(self, worker: Worker) -> None:
+
+class BackgroundWorker:
+    """The app's own worker threads (embedded mode: the app is the one process owning the store).
+
+    >>> BackgroundWorker(*app_workers(runtime)).start()
+    """
+
+    def __init__(self, worker: Worker, *helpers: Worker) -> None:
         self.worker = worker
+        self.helpers = helpers
         self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=worker.run_forever, args=(self._stop,), name="ingest-worker", daemon=True
-        )
+        self._threads = [
+            threading.Thread(
+                target=w.run_forever, args=(self._stop,), name=f"ingest-{w.worker_id}", daemon=True
+            )
+            for w in (worker, *helpers)
+        ]
 
     def start(self) -> BackgroundWorker:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return all(thread.is_alive() for thread in self._threads)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)

@@ -70,9 +70,12 @@ class Worker:
         on_outcome: Callable[[JobOutcome], None] | None = None,
         reembedder: Reembedder | None = None,
         backups: CatalogBackups | None = None,
+        max_doc_bytes: int | None = None,
     ) -> None:
         if lease_seconds <= HEARTBEAT_EVERY:
             raise ValueError(f"lease_seconds must be > {HEARTBEAT_EVERY}, got {lease_seconds}")
+        if max_doc_bytes is not None and max_doc_bytes <= 0:
+            raise ValueError(f"max_doc_bytes must be > 0, got {max_doc_bytes}")
         self.catalog = catalog
         self.ingestor = ingestor
         self.default_params = default_params
@@ -85,6 +88,9 @@ class Worker:
         # Copies of the catalog for `ingest check --repair`, taken after jobs changed it.
         self.backups = backups
         self._unsaved = False
+        # Set for a worker kept for small files: it takes only documents up to this size,
+        # smallest first, so a small file is indexed beside a long one instead of after it.
+        self.max_doc_bytes = max_doc_bytes
 
     def run_once(self, job_ids: Collection[int] | None = None) -> JobOutcome | None:
         """Claim and run one job (one of ``job_ids`` when given); None when there is none to run."""
@@ -92,7 +98,11 @@ class Worker:
             (JobKind.REEMBED,) if self.reembedder is not None else ()
         )
         job = self.catalog.claim_job(
-            self.worker_id, lease_seconds=self.lease_seconds, kinds=kinds, ids=job_ids
+            self.worker_id,
+            lease_seconds=self.lease_seconds,
+            kinds=kinds,
+            ids=job_ids,
+            max_doc_bytes=self.max_doc_bytes,
         )
         if job is None:
             self._back_up(idle=True)

@@ -65,10 +65,15 @@ class JobsMixin(CatalogDatabase):
         lease_seconds: float,
         kinds: Sequence[str] | None = None,
         ids: Collection[int] | None = None,
+        max_doc_bytes: int | None = None,
     ) -> JobRecord | None:
         """Take the oldest queued job, or a running one whose worker let its lease expire.
 
         ``ids`` limits the choice to those jobs (a command waiting for its own files).
+        ``max_doc_bytes`` limits it to jobs on documents of at most that size, smallest first
+        (a worker kept for small files, so they need not wait behind large ones); jobs that
+        are not on a document (re-embedding) are left to the other workers.
+
         Every claim counts as an attempt. A job already claimed ``max_attempts`` times whose
         lease expired again has crashed or hung its worker each time: it is failed (with its
         document) instead of being handed to yet another worker.
@@ -78,15 +83,24 @@ class JobsMixin(CatalogDatabase):
         for kind in wanted:
             check_choice("job kind", kind, JOB_KINDS)
         only = None if ids is None else json.dumps(sorted(int(i) for i in ids))
+        if max_doc_bytes is not None and max_doc_bytes <= 0:
+            raise ValueError(f"max_doc_bytes must be > 0, got {max_doc_bytes}")
+        sql = (
+            "SELECT jobs.* FROM jobs LEFT JOIN documents ON documents.id = jobs.doc_id "
+            "WHERE jobs.kind IN (SELECT value FROM json_each(?)) AND "
+            "(? IS NULL OR jobs.id IN (SELECT value FROM json_each(?))) AND "
+            "(jobs.status = 'queued' OR (jobs.status = 'running' AND jobs.lease_until < ?)) "
+        )
+        if max_doc_bytes is None:
+            sql += "ORDER BY jobs.id LIMIT 1"
+        else:
+            sql += "AND documents.size_bytes <= ? ORDER BY documents.size_bytes, jobs.id LIMIT 1"
+        size_args = () if max_doc_bytes is None else (max_doc_bytes,)
         with self._write() as conn:
             now = self._now()
             while True:
                 row = conn.execute(
-                    "SELECT * FROM jobs WHERE kind IN (SELECT value FROM json_each(?)) AND "
-                    "(? IS NULL OR id IN (SELECT value FROM json_each(?))) AND "
-                    "(status = 'queued' OR (status = 'running' AND lease_until < ?)) "
-                    "ORDER BY id LIMIT 1",
-                    (json.dumps(wanted), only, only, now),
+                    sql, (json.dumps(wanted), only, only, now, *size_args)
                 ).fetchone()
                 if row is None:
                     return None
