@@ -8,7 +8,7 @@ import threading
 
 from ingest.batch import ingest_texts
 from ingest.parsers import ParseLimits
-from ingest.parsers.detect import EXTENSIONS
+from ingest.parsers.detect import EXTENSIONS, HEAD_BYTES, IMAGE_TYPES, detect_type
 from ingest.parsers.ocr import OcrOptions, ocr_status
 from ingest.pipeline import Ingestor, JobLimits, thumbnail_path
 from ingest.reembed import Reembedder, cancel_reembed, start_reembed
@@ -19,11 +19,14 @@ from ragcore.settings import Settings
 
 __all__ = [
     "EXTENSIONS",
+    "HEAD_BYTES",
+    "IMAGE_TYPES",
     "BackgroundWorker",
     "app_workers",
     "build_reembedder",
     "build_worker",
     "cancel_reembed",
+    "detect_type",
     "ingest_texts",
     "job_limits",
     "ocr_status",

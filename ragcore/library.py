@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ragcore.catalog import Catalog, DocumentRecord, DocumentStatus, JobKind, JobRecord
 from ragcore.sources.cache import PageCache
 from ragcore.stores.base import VectorStore
-from ragcore.types import ChunkingParams
+from ragcore.types import ChunkingParams, Strategy
 from ragcore.uploads import StoredUpload, store_bytes, store_file
 
 
@@ -21,12 +21,29 @@ class Added:
     duplicate: bool
 
 
-def _params_dict(params: ChunkingParams) -> dict[str, object]:
+def _params_dict(params: ChunkingParams, name: str) -> dict[str, object]:
     return {
         "strategy": str(params.strategy),
         "chunk_size": params.chunk_size,
         "overlap": params.overlap,
+        # The file's name stays with its job, so a job outliving its document (deleted while
+        # queued) is still listed by name rather than by a hash.
+        "name": name,
     }
+
+
+def job_file_name(job: JobRecord, names: Mapping[str, str]) -> str:
+    """The name of the file a job works on: its document's, or the one the job kept.
+
+    ``names`` maps document ids to names (the documents that still exist).
+
+    >>> job_file_name(job, {})   # the document was deleted
+    'report.pdf (deleted)'
+    """
+    if job.doc_id in names:
+        return names[job.doc_id]
+    kept = job.params.get("name")
+    return f"{kept} (deleted)" if isinstance(kept, str) and kept else "a deleted document"
 
 
 def register_upload(catalog: Catalog, upload: StoredUpload, params: ChunkingParams) -> Added:
@@ -80,7 +97,7 @@ def _register(catalog: Catalog, upload: StoredUpload, params: ChunkingParams) ->
         )
         if Path(doc.path).name != upload.path.name:
             Path(doc.path).unlink(missing_ok=True)
-    job = catalog.enqueue(doc.id, JobKind.INGEST, _params_dict(params))
+    job = catalog.enqueue(doc.id, JobKind.INGEST, _params_dict(params, doc.name))
     return Added(catalog.get_document(doc.id) or doc, job, duplicate=not created)
 
 
@@ -120,10 +137,31 @@ def add_bytes(
 
 
 def reindex(catalog: Catalog, doc_id: str, params: ChunkingParams) -> JobRecord:
-    if catalog.get_document(doc_id) is None:
+    doc = catalog.get_document(doc_id)
+    if doc is None:
         raise KeyError(f"no document with id {doc_id}")
     catalog.set_document_status(doc_id, DocumentStatus.QUEUED, error=None)
-    return catalog.enqueue(doc_id, JobKind.REINDEX, _params_dict(params))
+    return catalog.enqueue(doc_id, JobKind.REINDEX, _params_dict(params, doc.name))
+
+
+def retry(catalog: Catalog, doc_id: str, default: ChunkingParams) -> JobRecord:
+    """Queue a failed document's ingestion again, with the chunking it was added with.
+
+    ``default`` fills in what the document does not record. Raises KeyError for an unknown
+    document and ValueError for one that has not failed (it is ready or being indexed).
+    """
+    doc = catalog.get_document(doc_id)
+    if doc is None:
+        raise KeyError(f"no document with id {doc_id}")
+    if doc.status != DocumentStatus.FAILED:
+        raise ValueError(f"{doc.name} has not failed (it is {doc.status}); nothing to retry")
+    params = ChunkingParams(
+        strategy=Strategy(doc.strategy) if doc.strategy else default.strategy,
+        chunk_size=doc.chunk_size if doc.chunk_size is not None else default.chunk_size,
+        overlap=doc.overlap if doc.overlap is not None else default.overlap,
+    )
+    catalog.set_document_status(doc_id, DocumentStatus.QUEUED, error=None)
+    return catalog.enqueue(doc_id, JobKind.INGEST, _params_dict(params, doc.name))
 
 
 def delete_document(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from pathlib import PurePath
 from typing import BinaryIO
@@ -12,10 +13,11 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from app import render, resources
-from ingest.service import EXTENSIONS
+from ingest.service import EXTENSIONS, HEAD_BYTES, IMAGE_TYPES, detect_type
 from ragcore import library
-from ragcore.catalog import DocumentStatus, JobKind, JobRecord
+from ragcore.catalog import DocumentRecord, DocumentStatus, JobKind, JobRecord
 from ragcore.errors import RagError
+from ragcore.models.loader import NOT_LOADED
 from ragcore.runtime import Runtime, chunking_params
 from ragcore.sources.cache import PageCache, pages_dir
 from ragcore.types import ChunkingParams, Strategy
@@ -24,6 +26,8 @@ from ragcore.types import ChunkingParams, Strategy
 ACCEPTED = tuple(sorted(suffix.lstrip(".") for suffix in EXTENSIONS))
 BLOCK = 1 << 20  # bytes per write while saving an upload
 SHOWN_JOBS = 20
+# A finished job's bar stays this long, then makes room; failures stay below, with their files.
+FINISHED_SHOWN_SECONDS = 10.0
 
 STRATEGY_HELP = (
     "recursive: split at paragraphs, then sentences, then words, up to the size · "
@@ -52,6 +56,28 @@ def _track(job: JobRecord | None) -> None:
     del tracked[:-SHOWN_JOBS]
 
 
+def refusal(upload: BinaryIO, name: str) -> tuple[str | None, str | None]:
+    """(the type the file is read as, None) or (None, why it is refused), from its first bytes.
+
+    What the worker would refuse anyway (a program, an empty file, a PNG named ``.pdf``) is
+    refused here, before it is added, so the person reads one message instead of "Added"
+    followed by a failure.
+    """
+    upload.seek(0)
+    head = upload.read(HEAD_BYTES)
+    upload.seek(0)
+    try:
+        return detect_type(head, name), None
+    except RagError as exc:
+        return None, str(exc)
+
+
+def image_model_off(rt: Runtime) -> str | None:
+    """Why images are not embedded (the image model is off or cannot load), or None."""
+    image = next(s for s in rt.models.status(load=False) if s.role == "image")
+    return None if image.available or image.detail == NOT_LOADED else image.detail
+
+
 def add_uploads(
     rt: Runtime, uploads: list[UploadedFile], params: ChunkingParams
 ) -> list[tuple[str, str]]:
@@ -68,11 +94,18 @@ def add_uploads(
         ]
     notes: list[tuple[str, str]] = []
     added_names: list[str] = []
+    images = 0
     for upload in uploads:
         name = upload.name
         suffix = PurePath(name).suffix.lstrip(".").lower()
         if suffix not in ACCEPTED:
-            notes.append(("error", f"{name}: .{suffix or '?'} files are not read here."))
+            notes.append(
+                (
+                    "error",
+                    f"{name} was not added: .{suffix or '?'} files are not read here "
+                    f"(these are: {', '.join(ACCEPTED)}).",
+                )
+            )
             continue
         # The browser enforces the limit too, but a request can skip the browser.
         if upload.size > limit:
@@ -84,6 +117,11 @@ def add_uploads(
                 )
             )
             continue
+        kind, refused = refusal(upload, name)
+        if refused is not None:
+            notes.append(("error", refused))
+            continue
+        images += kind in IMAGE_TYPES
         try:
             # The stream is held to the limit as well, so no bytes over it are ever kept.
             added = library.add_bytes(
@@ -105,15 +143,24 @@ def add_uploads(
     if added_names:
         listed = ", ".join(added_names)
         notes.insert(0, ("success", f"Added {listed}; indexing starts shortly."))
+    if images and (why := image_model_off(rt)) is not None:
+        notes.append(
+            (
+                "info",
+                "Images are found only by their file name and any text OCR reads in them: "
+                f"the image model (CLIP) is off ({why}).",
+            )
+        )
     return notes
 
 
 def upload_form(rt: Runtime) -> None:
     settings = rt.settings
     with st.form("upload", clear_on_submit=True):
+        # No ``type=`` here: the uploader would drop other files without a word on submit;
+        # add_uploads refuses them with a message instead.
         uploads = st.file_uploader(
             "Drop PDFs, Word, PowerPoint, Excel, HTML, CSV, Markdown, text files and images",
-            type=list(ACCEPTED),
             accept_multiple_files=True,
             max_upload_size=max(1, math.ceil(settings.max_file_mb)),
             help=f"Up to {resources.MAX_FILES_PER_UPLOAD} files at once, "
@@ -153,43 +200,103 @@ def upload_form(rt: Runtime) -> None:
 
 
 def show_notes() -> None:
-    for level, message in st.session_state.get("upload_notes", []):
+    # Shown once: the next full rerun (a click, a job ending) starts from a clean page.
+    for level, message in st.session_state.pop("upload_notes", []):
         # Notes quote file names and error text, which a person (or a document) chose:
         # they are shown as typed, never as Markdown.
         getattr(st, level)(render.md_escape(message))
 
 
+def _recently_finished(job: JobRecord, now: float) -> bool:
+    return not job.active and now - job.updated_at <= FINISHED_SHOWN_SECONDS
+
+
 def _jobs_to_show(rt: Runtime) -> tuple[list[JobRecord], set[int]]:
+    """Jobs in flight, and this session's jobs that finished a moment ago."""
     active = rt.catalog.jobs(active_only=True, limit=SHOWN_JOBS)
     ids = [j.id for j in active]
     ids += [i for i in reversed(st.session_state.get("tracked_jobs", [])) if i not in ids]
     jobs = [job for i in sorted(ids[:SHOWN_JOBS]) if (job := rt.catalog.get_job(i)) is not None]
-    return jobs, {j.id for j in active}
+    now = time.time()
+    shown = [j for j in jobs if j.active or _recently_finished(j, now)]
+    # Jobs no longer shown are forgotten, so their bars never come back.
+    st.session_state["tracked_jobs"] = [
+        i for i in st.session_state.get("tracked_jobs", []) if i in {j.id for j in shown}
+    ]
+    return shown, {j.id for j in active}
+
+
+def finished_on_screen(rt: Runtime) -> bool:
+    """Whether a finished job's bar is up: the panel then refreshes until it has gone."""
+    now = time.time()
+    tracked = st.session_state.get("tracked_jobs", [])
+    return any(
+        (job := rt.catalog.get_job(i)) is not None and _recently_finished(job, now) for i in tracked
+    )
 
 
 def progress_panel(rt: Runtime) -> None:
-    """Every job in flight and this session's recent ones, refreshed each second while busy."""
+    """Every job in flight and this session's recent ones, refreshed each second while busy.
+
+    A failed job is no bar (a full bar reads as done): its file is listed under "Failed" with
+    the whole reason and what can be done, once.
+    """
     jobs, active = _jobs_to_show(rt)
-    if not jobs:
-        st.session_state["active_jobs"] = set()
-        return
-    st.subheader("Indexing")
-    for job in jobs:
-        doc = rt.catalog.get_document(job.doc_id)
-        name = doc.name if doc else job.doc_id[:12]
+    docs = {d.id: d for d in rt.catalog.list_documents()}
+    names = {doc_id: d.name for doc_id, d in docs.items()}
+    bars = [j for j in jobs if not render.job_view(j).failed]
+    if bars:
+        st.subheader("Indexing")
+    for job in bars:
+        name = library.job_file_name(job, names)
         view = render.job_view(job)
         action = "re-index" if job.kind == JobKind.REINDEX else "add"
         st.progress(
             view.fraction,
             text=f"**{render.md_escape(name)}** ({action}) — {render.md_escape(view.label)}",
         )
-        if view.failed:
-            st.error(render.md_escape(f"{name} failed: {view.error}"))
+    for job in jobs:
+        if render.job_view(job).failed and job.doc_id not in docs:
+            # Its document is gone, so the Failed list below cannot show it (a document that
+            # is still there is listed there, or is being indexed again).
+            st.error(render.md_escape(f"{library.job_file_name(job, names)} failed: {job.error}"))
     finished = st.session_state.get("active_jobs", set()) - active
     st.session_state["active_jobs"] = active
     if finished:
         # A job ended: the documents table below is stale, so redraw the whole page.
         st.rerun()
+
+
+def failed_files(rt: Runtime, docs: list[DocumentRecord]) -> None:
+    """Each failed file with its whole reason, and a retry and a remove button."""
+    failed = [d for d in docs if d.status == DocumentStatus.FAILED]
+    if not failed:
+        return
+    st.subheader(f"Failed ({len(failed)})")
+    for doc in failed:
+        st.error(render.md_escape(f"{doc.name} failed: {doc.error or 'no reason recorded'}"))
+        retry_col, remove_col, _ = st.columns([1, 1, 4])
+        if retry_col.button("Retry", key=f"retry_{doc.id}", help="Index this file again."):
+            try:
+                job = library.retry(rt.catalog, doc.id, chunking_params(rt.settings))
+            except (KeyError, ValueError) as exc:
+                st.session_state["upload_notes"] = [("error", str(exc))]
+            else:
+                _track(job)
+            st.rerun()
+        if remove_col.button("Remove", key=f"remove_{doc.id}", help="Remove it from the library."):
+            try:
+                library.delete_document(
+                    rt.catalog,
+                    rt.store,
+                    doc.id,
+                    page_cache=PageCache(pages_dir(rt.settings.data_dir)),
+                )
+            except RagError as exc:
+                st.session_state["upload_notes"] = [("error", f"{doc.name} was not removed: {exc}")]
+            else:
+                st.session_state["upload_notes"] = [("success", f"{doc.name} removed.")]
+            st.rerun()
 
 
 def documents_table(rt: Runtime) -> None:
@@ -203,6 +310,7 @@ def documents_table(rt: Runtime) -> None:
     ready, failed = states.count(DocumentStatus.READY), states.count(DocumentStatus.FAILED)
     st.caption(f"{ready} ready · {indexing} being indexed · {failed} failed")
     st.dataframe(pd.DataFrame(render.document_rows(docs)), hide_index=True)
+    failed_files(rt, docs)
     names = {d.id: d.name for d in docs}
     chosen = st.selectbox(
         "Manage a document", list(names), format_func=lambda i: names[i], key="manage_doc"
@@ -278,6 +386,6 @@ if rt.settings.store != "embedded":
 upload_form(rt)
 show_notes()
 # Poll only while something is in flight; an idle library page costs nothing.
-busy = bool(rt.catalog.jobs(active_only=True, limit=1))
+busy = bool(rt.catalog.jobs(active_only=True, limit=1)) or finished_on_screen(rt)
 st.fragment(run_every=1.0 if busy else None)(progress_panel)(rt)
 documents_table(rt)
