@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -9,9 +11,11 @@ import streamlit as st
 
 from app import render, resources
 from ingest.service import cancel_reembed, ocr_status, parse_limits, start_reembed
-from ragcore.catalog import SpaceBusy
+from ragcore.catalog import JobKind, SpaceBusy
 from ragcore.errors import RagError
+from ragcore.library import job_file_name
 from ragcore.llm_speed import SpeedRecord
+from ragcore.models.loader import NOT_LOADED
 from ragcore.models.provenance import space_summary
 from ragcore.models.registry import KNOWN, TEXT
 from ragcore.models.resolver import offline_source
@@ -57,7 +61,7 @@ def models_section(rt: Runtime) -> None:
             "model": s.model_id,
             "state": "loaded"
             if s.available
-            else ("not loaded yet" if s.detail == "not loaded yet" else "unavailable"),
+            else ("not loaded yet" if s.detail == NOT_LOADED else "unavailable"),
             "detail": s.detail,
         }
         for s in statuses
@@ -66,16 +70,32 @@ def models_section(rt: Runtime) -> None:
 
 
 @st.cache_data(ttl=60, show_spinner=False)
-def model_choices(cache_dir: str) -> dict[str, str]:
-    """Known text models, labelled with their facts and whether they load without the network."""
+def model_choices(cache_dir: str) -> dict[str, tuple[str, bool]]:
+    """Known text models: a label with their facts, and whether they load without the network.
+
+    Plain tuples: st.cache_data pickles what it keeps, and a class of this page would not load.
+    """
     out = {}
     for facts in KNOWN:
         if facts.kind != TEXT:
             continue
-        source = offline_source(facts.model_id, cache_dir=Path(cache_dir))
-        where = "offline copy" if source else "needs a download"
-        out[facts.model_id] = f"{facts.model_id} ({facts.dim}-d, {facts.distance}; {where})"
+        offline = offline_source(facts.model_id, cache_dir=Path(cache_dir)) is not None
+        where = "offline copy" if offline else "needs a download"
+        label = f"{facts.model_id} ({facts.dim}-d, {facts.distance}; {where})"
+        out[facts.model_id] = (label, offline)
     return out
+
+
+def switch_options(choices: Mapping[str, tuple[str, bool]], current: str) -> list[str]:
+    """The models offered to switch to: the one in use first (so nothing that needs a download
+    is preselected), then those with an offline copy, then those that need a download."""
+    others = [m for m in choices if m != current]
+    return [current, *sorted(others, key=lambda m: not choices[m][1])]
+
+
+def choice_label(choices: Mapping[str, tuple[str, bool]], current: str, model_id: str) -> str:
+    label = choices[model_id][0] if model_id in choices else model_id
+    return f"{label} — in use" if model_id == current else label
 
 
 def embedding_section(rt: Runtime) -> None:
@@ -118,10 +138,13 @@ def embedding_section(rt: Runtime) -> None:
         return
     choices = model_choices(str(rt.settings.models_dir))
     current = active.model_id if active else rt.settings.text_model
-    options = [m for m in choices if m != current]
     with st.form("reembed"):
         picked = st.selectbox(
-            "Switch to", options, format_func=lambda m: choices.get(m, m), key="reembed_model"
+            "Switch to",
+            switch_options(choices, current),
+            format_func=lambda m: choice_label(choices, current, m),
+            key="reembed_model",
+            help="Models marked 'needs a download' cannot load here without the network.",
         )
         other = st.text_input(
             "…or another model (a Hugging Face id or a local folder)", key="reembed_other"
@@ -134,6 +157,9 @@ def embedding_section(rt: Runtime) -> None:
         )
     if start:
         model_id = other or picked
+        if model_id == current:
+            st.info(f"{current} is the model in use; choose another one to switch to.")
+            return
         try:
             with st.spinner(f"Loading {model_id}…"):
                 space, job = start_reembed(rt.catalog, router, rt.models, model_id)
@@ -173,6 +199,28 @@ def reembed_progress(rt: Runtime, router: SpaceRouter) -> None:
 
 
 NOT_MEASURED = "not measured yet: it is measured on each answer the model writes"
+# An address ends before a space, and its trailing punctuation belongs to the sentence.
+_URL = re.compile(r"\bhttps?://[^\s)\]]*[^\s)\].,;:!?'\"]")
+
+
+def code_span(text: str) -> str:
+    """``text`` as Markdown inline code, fenced by more backticks than it holds in a row."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def plain_with_addresses(text: str) -> str:
+    """Plain text for Markdown, its web addresses as code: an escaped address would show its
+    backslashes (``http://127\\.0\\.0\\.1``), since Markdown links it before unescaping."""
+    parts, last = [], 0
+    for match in _URL.finditer(text):
+        parts.append(render.md_escape(text[last : match.start()]))
+        parts.append(code_span(match.group()))
+        last = match.end()
+    parts.append(render.md_escape(text[last:]))
+    return "".join(parts)
 
 
 def answering_model(choice: LLMChoice) -> str:
@@ -184,7 +232,7 @@ def answering_model(choice: LLMChoice) -> str:
         where = f"local, llama.cpp serving {choice.server.model_path.name} at {llm.address}"
     else:
         where = f"an OpenAI-compatible endpoint at {llm.address}"
-    return f"**Answers come from** {render.md_escape(f'{llm.model} — {where}')}"
+    return f"**Answers come from** {plain_with_addresses(f'{llm.model} — {where}')}"
 
 
 def speed_line(record: SpeedRecord, model: str) -> str:
@@ -195,7 +243,7 @@ def speed_line(record: SpeedRecord, model: str) -> str:
 
 def show_llm(slot: resources.LLMSlot) -> None:
     choice = slot.get()
-    st.markdown(render.md_escape(choice.status))
+    st.markdown(plain_with_addresses(choice.status))
     st.markdown(answering_model(choice))
     if choice.llm is not None:
         st.markdown(speed_line(slot.speed, choice.llm.model))
@@ -235,14 +283,20 @@ def queue_section(rt: Runtime) -> None:
         rows = [
             {
                 "job": j.id,
-                "document": names.get(j.doc_id, j.doc_id[:12]),
+                # A re-embed job's doc_id names a model space, not a document.
+                "document": j.doc_id if j.kind == JobKind.REEMBED else job_file_name(j, names),
                 "kind": j.kind,
-                "state": render.job_view(j).label,
+                "state": "failed" if render.job_view(j).failed else render.job_view(j).label,
                 "attempts": j.attempts,
             }
             for j in jobs
         ]
         st.dataframe(pd.DataFrame(rows), hide_index=True)
+        # Reasons in full, below the table, where a cell would cut them off.
+        for j in jobs:
+            if render.job_view(j).failed:
+                name = j.doc_id if j.kind == JobKind.REEMBED else job_file_name(j, names)
+                st.error(render.md_escape(f"Job {j.id} ({name}) failed: {j.error}"))
 
 
 def main() -> None:

@@ -58,7 +58,7 @@ def test_api_key_is_never_shown(app: AppTest, use_llm: Callable[[LLMChoice], Non
     app.switch_page("views/system.py").run()
     next(b for b in app.button if b.label == "Start it now").click().run()
     shown = " ".join(str(e.value) for e in (*app.markdown, *app.caption)).replace("\\", "")
-    assert "model 'remote-model' at http://127.0.0.1:9/v1 (with an API key)" in shown
+    assert "model 'remote-model' at `http://127.0.0.1:9/v1` (with an API key)" in shown
     assert secret not in shown
 
 
@@ -147,7 +147,7 @@ def test_credentials_in_the_llm_address_are_never_shown(
     next(b for b in app.button if b.label == "Start it now").click().run()
     assert not app.exception
     shown = " ".join(str(e.value) for e in (*app.markdown, *app.caption)).replace("\\", "")
-    assert "model 'default' at http://***@127.0.0.1:9/v1?api_key=*** (no API key)" in shown
+    assert "model 'default' at `http://***@127.0.0.1:9/v1?api_key=***` (no API key)" in shown
     assert "PASSWORD456" not in shown and "SECRET789" not in shown
 
 
@@ -170,8 +170,8 @@ def test_the_answering_model_and_its_measured_speed_are_shown(
         next(b for b in app.button if b.label == "Start it now").click().run()
         shown = _system_llm_text(app)
         assert (
-            f"**Answers come from** orchard-llm — an OpenAI-compatible endpoint at {server.base_url}"
-            in shown
+            "**Answers come from** orchard-llm — an OpenAI-compatible endpoint at "
+            f"`{server.base_url}`" in shown
         )
         assert "**Writing speed:** not measured yet" in shown
 
@@ -191,9 +191,11 @@ def test_the_answering_model_and_its_measured_speed_are_shown(
 def test_a_local_model_is_named_with_its_file_and_llama_cpp() -> None:
     llm = ChatLLM("http://127.0.0.1:8080/v1", "qwen2.5-1.5b", None)
     server = LocalLLMServer(Path("/models/qwen2.5-1.5b-q4_k_m.gguf"), model_alias="qwen2.5-1.5b")
-    line = system.answering_model(LLMChoice(llm, "LLM: local", server)).replace("\\", "")
-    assert line == (
+    line = system.answering_model(LLMChoice(llm, "LLM: local", server))
+    # Markdown links an address before it unescapes it, so the address is code, unescaped.
+    assert "`http://127.0.0.1:8080/v1`" in line
+    assert line.replace("\\", "") == (
         "**Answers come from** qwen2.5-1.5b — local, llama.cpp serving "
-        "qwen2.5-1.5b-q4_k_m.gguf at http://127.0.0.1:8080/v1"
+        "qwen2.5-1.5b-q4_k_m.gguf at `http://127.0.0.1:8080/v1`"
     )
     assert "extractive" in system.answering_model(LLMChoice(None, "LLM: none"))
