@@ -20,7 +20,7 @@ import numpy as np
 
 from ragcore.models.base import TextEmbedder
 from ragcore.text_rules import content_words, sentence_spans, strip_markers
-from ragcore.types import Hit
+from ragcore.types import ChunkKind, Hit
 
 # A PDF line break inside a sentence is layout; one character each, so offsets hold.
 _SOFT_BREAK = re.compile(r"(?<!\n)\n(?!\n)")
@@ -331,12 +331,13 @@ class EvidenceSelector:
         chosen: list[tuple[float, _Candidate]] = []
         sources: set[int] = set()
         tokens = 0
-        seen: list[str] = []
+        seen: list[tuple[ChunkKind, str]] = []
         for score, cand in scored:
-            # The same words again (an image's caption that repeats its page's text, a page
-            # indexed twice) tell the model nothing new and take a source's place.
-            said = cand.text.lower()
-            if any(said in other or other in said for other in seen):
+            # The same words again (four figures of one page captioned with its text, a page
+            # indexed twice) tell the model nothing new and take a source's place. A figure
+            # whose caption repeats a text passage stays: the figure is a source of its own.
+            kind, said = hits[cand.source].kind, cand.text.lower()
+            if any(k == kind and (said in other or other in said) for k, other in seen):
                 continue
             cost = estimate_tokens(cand.text)
             new_source = cand.source not in sources
@@ -345,7 +346,7 @@ class EvidenceSelector:
             if new_source and len(sources) >= self.budget.sources:
                 continue
             chosen.append((score, cand))
-            seen.append(said)
+            seen.append((kind, said))
             sources.add(cand.source)
             tokens += cost
             if len(chosen) >= self.budget.sentences:
