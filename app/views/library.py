@@ -28,6 +28,7 @@ BLOCK = 1 << 20  # bytes per write while saving an upload
 SHOWN_JOBS = 20
 # A finished job's bar stays this long, then makes room; failures stay below, with their files.
 FINISHED_SHOWN_SECONDS = 10.0
+PAGE_RUN = "library_page_run"  # set while the whole page runs, not the progress panel alone
 
 STRATEGY_HELP = (
     "recursive: split at paragraphs, then sentences, then words, up to the size · "
@@ -262,8 +263,13 @@ def progress_panel(rt: Runtime) -> None:
             st.error(render.md_escape(f"{library.job_file_name(job, names)} failed: {job.error}"))
     finished = st.session_state.get("active_jobs", set()) - active
     st.session_state["active_jobs"] = active
-    if finished:
-        # A job ended: the documents table below is stale, so redraw the whole page.
+    cleared = st.session_state.get("jobs_on_screen", False) and not jobs
+    st.session_state["jobs_on_screen"] = bool(jobs)
+    if (finished or cleared) and not st.session_state.get(PAGE_RUN):
+        # A job ended: the documents table below is stale, so redraw the whole page. The
+        # last bar gone: redraw it too, which also stops this panel's polling. Only from the
+        # panel's own runs: in a run of the whole page the table is drawn fresh after the
+        # panel, and a rerun there would swallow the click that started the run.
         st.rerun()
 
 
@@ -387,5 +393,9 @@ upload_form(rt)
 show_notes()
 # Poll only while something is in flight; an idle library page costs nothing.
 busy = bool(rt.catalog.jobs(active_only=True, limit=1)) or finished_on_screen(rt)
-st.fragment(run_every=1.0 if busy else None)(progress_panel)(rt)
+st.session_state[PAGE_RUN] = True
+try:
+    st.fragment(run_every=1.0 if busy else None)(progress_panel)(rt)
+finally:
+    st.session_state[PAGE_RUN] = False
 documents_table(rt)
