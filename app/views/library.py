@@ -27,7 +27,7 @@ ACCEPTED = tuple(sorted(suffix.lstrip(".") for suffix in EXTENSIONS))
 BLOCK = 1 << 20  # bytes per write while saving an upload
 SHOWN_JOBS = 20
 # A finished job's bar stays this long, then makes room; failures stay below, with their files.
-FINISHED_SHOWN_SECONDS = 10.0
+FINISHED_SHOWN_SECONDS = 15.0
 PAGE_RUN = "library_page_run"  # set while the whole page runs, not the progress panel alone
 
 STRATEGY_HELP = (
@@ -243,8 +243,7 @@ def progress_panel(rt: Runtime) -> None:
     the whole reason and what can be done, once.
     """
     jobs, active = _jobs_to_show(rt)
-    docs = {d.id: d for d in rt.catalog.list_documents()}
-    names = {doc_id: d.name for doc_id, d in docs.items()}
+    names = {d.id: d.name for d in rt.catalog.list_documents()}
     bars = [j for j in jobs if not render.job_view(j).failed]
     if bars:
         st.subheader("Indexing")
@@ -256,15 +255,10 @@ def progress_panel(rt: Runtime) -> None:
             view.fraction,
             text=f"**{render.md_escape(name)}** ({action}) — {render.md_escape(view.label)}",
         )
-    for job in jobs:
-        if render.job_view(job).failed and job.doc_id not in docs:
-            # Its document is gone, so the Failed list below cannot show it (a document that
-            # is still there is listed there, or is being indexed again).
-            st.error(render.md_escape(f"{library.job_file_name(job, names)} failed: {job.error}"))
     finished = st.session_state.get("active_jobs", set()) - active
     st.session_state["active_jobs"] = active
-    cleared = st.session_state.get("jobs_on_screen", False) and not jobs
-    st.session_state["jobs_on_screen"] = bool(jobs)
+    cleared = st.session_state.get("bars_on_screen", False) and not bars
+    st.session_state["bars_on_screen"] = bool(bars)
     if (finished or cleared) and not st.session_state.get(PAGE_RUN):
         # A job ended: the documents table below is stale, so redraw the whole page. The
         # last bar gone: redraw it too, which also stops this panel's polling. Only from the

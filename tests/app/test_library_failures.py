@@ -104,6 +104,7 @@ def test_a_failure_is_shown_once_in_full_and_can_be_retried_or_removed(
     app.run()
     assert runtime.catalog.list_documents() == []
     assert [shown(s.value) for s in app.success] == ["broken.pdf removed."]
+    assert not app.error  # its failed job is not reported again
     # The note is shown once: the next rerun starts from a clean page.
     app.run()
     assert not app.success
