@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import resources
+from app import browser_session, resources
 from ragcore.errors import CatalogCorrupt, DiskFull, RagError
 
 st.set_page_config(page_title="docqa — ask your documents", page_icon="📚", layout="wide")
@@ -17,6 +17,7 @@ except RagError as exc:
     st.error(f"The library cannot open: {exc}")
     st.stop()
 
+browser_session.session_id()  # before the page: it keeps ?s= in the address on every page
 page = st.navigation(
     [
         st.Page("views/library.py", title="Library", icon=":material/library_books:", default=True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -12,9 +13,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import render, resources, source_viewer
+from app import browser_session, render, resources, source_viewer
 from ingest.service import thumbnail_path
+from ragcore import conversations
 from ragcore.answering import MAX_QUESTION_CHARS, Answer, AnswerStream
+from ragcore.conversations import ConversationNotFound, Feedback, Turn
 from ragcore.errors import RagError
 from ragcore.generation.citations import Citation
 from ragcore.runtime import Runtime
@@ -36,8 +39,16 @@ REASK_KEY = "chat_reask"
 # reruns): the next run waits for that turn before drawing the conversation.
 SAVED_KEY = "chat_saved"
 SAVE_WAIT_SECONDS = 3.0
-
-Turn = dict[str, Any]
+# The open conversation's id (None: a new one, made at its first question) and its turns.
+CONVERSATION_KEY = "chat_conversation"
+TURNS_KEY = "chat"
+# Set once this tab has opened the conversation named in its address (?c=), on its first run.
+OPENED_KEY = "chat_opened"
+CONVERSATION_PARAM = "c"
+# A turn the catalog could not store (a full disk): shown, with why, until the next one is kept.
+UNSAVED_KEY = "chat_unsaved"
+# st.feedback's thumbs: 0 is down, 1 is up.
+THUMBS = {0: Feedback.DOWN, 1: Feedback.UP}
 
 
 class _Cancelled(Exception):
@@ -173,8 +184,6 @@ def controls(rt: Runtime) -> dict[str, Any]:
             value=min(settings.top_k, MAX_SOURCES),
             key="chat_top_k",
         )
-        if st.button("Clear the conversation", key="chat_clear"):
-            st.session_state["chat"] = []
     return {"doc_ids": doc_ids or None, "fusion": Fusion(fusion), "rerank": rerank, "top_k": top_k}
 
 
@@ -194,6 +203,9 @@ def source_card(
     title = f"[{number}] {hit.file_name} — {hit.where}"
     if hit.kind == ChunkKind.IMAGE:
         title += " — image"
+    # A kept conversation outlives documents: its passage is shown as it was answered from.
+    # Said inside the card, not in its title: a new title would make it a new, closed card.
+    deleted = rt.catalog.get_document(hit.doc_id) is None
     if citation is not None:
         title += " — cited" if citation.supported else " — ⚠ cited, not supported"
     if quotes:
@@ -208,7 +220,16 @@ def source_card(
         st.caption(f"**{render.md_escape(hit.file_name)}** · {render.md_escape(hit.where)}")
         if hit.ocr_confidence is not None:
             st.caption(f"text from OCR (confidence {hit.ocr_confidence:.2f})")
-        view = source_viewer.show_source(rt, hit, quotes, anchor) if card.open else None
+        if deleted:
+            st.info(
+                f"Document deleted: {render.md_escape(hit.file_name)} is no longer in the "
+                "library. The passage is shown as it was when this was answered."
+            )
+        view = (
+            source_viewer.show_source(rt, hit, quotes, anchor)
+            if card.open and not deleted
+            else None
+        )
         if hit.kind == ChunkKind.IMAGE:
             thumb = thumbnail_path(rt.thumbs_dir, hit.doc_id, hit.chunk_no)
             if thumb.is_file():
@@ -243,11 +264,12 @@ def closest_passages(rt: Runtime, answer: Answer, prefix: str) -> None:
 
 
 def searched_for(answer: Answer, index: int) -> None:
-    """The rewritten question, and a form to search for an edited one instead."""
+    """The rewritten question, and a form to search for an edited one instead; ``index`` is
+    the turn's place in the conversation."""
     if answer.standalone_question == answer.question:
         return
     st.caption(f"Searched for: **{render.md_escape(answer.standalone_question)}**")
-    prefix = f"t{index}"
+    prefix = prefix_of(index)
     with st.popover("Edit and ask again"), st.form(f"{prefix}-edit", border=False):
         edited = st.text_input(
             "Search for",
@@ -308,12 +330,18 @@ def model_saw(answer: Answer) -> None:
         st.code(answer.prompt_sources, language=None, wrap_lines=True)
 
 
+def prefix_of(index: int) -> str:
+    """The anchor prefix of turn ``index``'s answer: "t1" for the first, so [n] links to
+    "#t1-src-n"."""
+    return f"t{index + 1}"
+
+
 def show_answer(rt: Runtime, answer: Answer, index: int, *, stopped: bool = False) -> None:
     """An answer: what was searched for, the headline by mode, its checks, sources and timings.
 
     A ``stopped`` answer was judged on the part the model wrote before the person stopped it.
     """
-    prefix = f"t{index}"
+    prefix = prefix_of(index)
     verdict = "the answer was stopped before the model finished" if stopped else answer.verdict
     searched_for(answer, index)
     headline(answer, prefix)
@@ -365,11 +393,6 @@ def show_answer(rt: Runtime, answer: Answer, index: int, *, stopped: bool = Fals
             st.bar_chart(latency, x="stage", y="ms", horizontal=True, sort=False, height=260)
 
 
-def _assistant(answer: Answer | None = None, **extra: Any) -> Turn:
-    turn: Turn = {"role": "assistant", "text": answer.text if answer else "", "answer": answer}
-    return turn | {"error": None, "stopped": False, "draft": ""} | extra
-
-
 def ask(
     rt: Runtime,
     question: str,
@@ -379,7 +402,8 @@ def ask(
     save: Callable[[Turn], None],
     standalone: str | None = None,
 ) -> Turn:
-    """Stream an answer into the page with its stage and a Stop button; returns the turn.
+    """Stream an answer into the page with its stage and a Stop button; returns the turn
+    (``question`` with what came back).
 
     ``save`` keeps the turn in the conversation before anything else is drawn, and also when
     the run is ended mid-answer (Stop, another click, leaving the page): then the model's
@@ -424,7 +448,7 @@ def ask(
             started=asked,
         )
     except RagError as exc:
-        reply = _assistant(error=str(exc))
+        reply = Turn(question, error=str(exc), standalone=standalone)
     except BaseException as exc:
         # No Streamlit call from here on: the run is ending, and a call would raise again.
         try:
@@ -433,12 +457,13 @@ def ask(
             partial = None
         draft = pump.text if pump is not None else ""
         if isinstance(exc, Exception):
-            save(_assistant(partial, error=f"the answer failed: {exc}", draft=draft))
+            error = f"the answer failed: {exc}"
+            save(Turn(question, partial, error=error, draft=draft, standalone=standalone))
         else:
-            save(_assistant(partial, stopped=True, draft=draft))
+            save(Turn(question, partial, stopped=True, draft=draft, standalone=standalone))
         raise
     else:
-        reply = _assistant(answer)
+        reply = Turn(question, answer, standalone=standalone)
         slot.record_speed(answer.timings)
     save(reply)
     stage.empty()
@@ -448,47 +473,73 @@ def ask(
 
 
 def show_reply(rt: Runtime, turn: Turn, index: int) -> None:
-    """An assistant turn's content: the answer, the error, or what a stop left."""
-    answer: Answer | None = turn["answer"]
-    if turn.get("stopped"):
+    """A turn's reply: the answer, the error, or what a stop left."""
+    answer = turn.answer
+    if turn.stopped:
         st.caption(":material/stop_circle: Stopped before the answer was finished.")
     if answer is not None:
-        show_answer(rt, answer, index, stopped=bool(turn.get("stopped")))
-    elif turn["error"]:
-        st.error(f"No answer: {turn['error']}")
-    elif turn.get("stopped"):
+        show_answer(rt, answer, index, stopped=turn.stopped)
+    elif turn.error:
+        st.error(f"No answer: {turn.error}")
+    elif turn.stopped:
         st.info("Stopped before the model wrote anything.")
     else:
         st.info("No answer was given to this question.")
-    if answer is None and turn.get("draft"):
-        unverified_reply(turn["draft"], "stopped before it was checked")
+    if answer is None and turn.draft:
+        unverified_reply(turn.draft, "stopped before it was checked")
 
 
 def show_question(turn: Turn) -> None:
-    shown, rest = render.split_long(turn["text"], SHOWN_QUESTION_CHARS)
+    shown, rest = render.split_long(turn.question, SHOWN_QUESTION_CHARS)
     st.markdown(render.md_escape(shown) + ("…" if rest else ""))
     if rest:
         with st.expander(f"The rest of the question ({len(rest):,} more characters)"):
             st.markdown(render.md_escape(rest))
-    if turn.get("edited"):
+    if turn.edited:
         st.caption("Asked again with an edited search.")
 
 
 def show_turn(rt: Runtime, turn: Turn, index: int) -> None:
-    with st.chat_message(turn["role"]):
-        if turn["role"] == "user":
-            show_question(turn)
-        else:
-            show_reply(rt, turn, index)
+    """The question and its reply; ``index`` is the turn's place in the conversation."""
+    with st.chat_message("user"):
+        show_question(turn)
+    with st.chat_message("assistant"):
+        show_reply(rt, turn, index)
+        thumbs(turn, index)
+
+
+def thumbs(turn: Turn, index: int) -> None:
+    """Thumbs up or down for a stored answer, kept with its turn."""
+    chat_id = st.session_state.get(CONVERSATION_KEY)
+    if turn.answer is None or turn.position < 0 or chat_id is None:
+        return
+    given = None if turn.feedback is None else int(turn.feedback == Feedback.UP)
+    # The conversation in the key: another's turn at the same place is another widget.
+    key = f"c{chat_id}-{prefix_of(index)}-feedback"
+    st.feedback("thumbs", key=key, default=given, on_change=_keep_feedback, args=(key, index))
+
+
+def _keep_feedback(key: str, index: int) -> None:
+    turns: list[Turn] = st.session_state.get(TURNS_KEY, [])
+    chat_id = st.session_state.get(CONVERSATION_KEY)
+    if chat_id is None or not 0 <= index < len(turns):
+        return
+    value = st.session_state.get(key)
+    feedback = THUMBS.get(value) if value is not None else None
+    rt = resources.runtime()
+    conversations.set_feedback(
+        rt.catalog, browser_session.session_id(), chat_id, turns[index].position, feedback
+    )
+    turns[index] = replace(turns[index], feedback=feedback)
 
 
 def history_of(turns: Sequence[Turn]) -> list[tuple[str, str]]:
     """The question-and-answer pairs a follow-up is read against: answered ones only (not
     errors, stops or over-long questions)."""
     history: list[tuple[str, str]] = []
-    for user, reply in zip(turns[::2], turns[1::2], strict=False):
-        if reply["text"] and not reply.get("stopped") and not reply["error"]:
-            history += [("user", user["text"]), ("assistant", reply["text"])]
+    for turn in turns:
+        if turn.text and not turn.stopped and not turn.error:
+            history += [("user", turn.question), ("assistant", turn.text)]
     return history
 
 
@@ -503,6 +554,35 @@ def too_long(question: str) -> str | None:
     )
 
 
+def keeper(rt: Runtime) -> Callable[[Turn], Turn]:
+    """How a new turn is kept: stored last in the open conversation (made now, if this is its
+    first question), and returned with its position. The Streamlit calls are made here, so the
+    returned function can run while a stopped run is ending."""
+    session = browser_session.session_id()
+    chat_id: int | None = st.session_state.get(CONVERSATION_KEY)
+    if chat_id is None:
+        try:
+            chat_id = conversations.create(rt.catalog, session).id
+        except RagError as exc:
+            st.session_state[UNSAVED_KEY] = str(exc)
+        else:
+            st.session_state[CONVERSATION_KEY] = chat_id
+            st.query_params[CONVERSATION_PARAM] = str(chat_id)
+
+    def keep(turn: Turn) -> Turn:
+        if chat_id is None:
+            return turn
+        try:
+            stored = conversations.append(rt.catalog, session, chat_id, turn)
+        except RagError as exc:  # a full disk, or the conversation deleted in another tab
+            st.session_state[UNSAVED_KEY] = str(exc)
+            return turn
+        st.session_state.pop(UNSAVED_KEY, None)
+        return stored
+
+    return keep
+
+
 def converse(
     rt: Runtime,
     turns: list[Turn],
@@ -512,36 +592,150 @@ def converse(
     standalone: str | None = None,
     history: list[tuple[str, str]],
 ) -> None:
-    """Ask ``question`` (searching for ``standalone`` when given) and show both turns."""
-    user_turn: Turn = {"role": "user", "text": question, "answer": None, "error": None}
-    user_turn["edited"] = standalone is not None
+    """Ask ``question`` (searching for ``standalone`` when given), show it and its reply, and
+    keep the turn in the conversation."""
     index = len(turns)
     saved = threading.Event()
     st.session_state[SAVED_KEY] = saved
+    keep = keeper(rt)
 
-    def save(reply: Turn) -> None:
-        turns.extend([user_turn, reply])
+    def save(turn: Turn) -> None:
+        turns.append(keep(turn))
         saved.set()
 
     try:
-        show_turn(rt, user_turn, index)
+        with st.chat_message("user"):
+            show_question(Turn(question, standalone=standalone))
         with st.chat_message("assistant"):
             problem = too_long(question)
             if problem is not None:
                 # Refused before any search: a pasted page is not a question.
-                reply = _assistant(error=problem)
+                reply = Turn(question, error=problem, standalone=standalone)
                 save(reply)
             else:
                 reply = ask(rt, question, options, history, save=save, standalone=standalone)
-            show_reply(rt, reply, index + 1)
+            show_reply(rt, reply, index)
+            thumbs(turns[index], index)
     finally:
         if not saved.is_set():  # the run ended before the answer began: keep the question
-            save(_assistant(stopped=True))
+            save(Turn(question, stopped=True, standalone=standalone))
+
+
+def open_conversation(rt: Runtime, session: str, chat_id: int | None) -> None:
+    """Show conversation ``chat_id`` (None: a new, empty one); one that is gone opens as new."""
+    turns: list[Turn] = []
+    if chat_id is not None:
+        try:
+            _, loaded = conversations.load(rt.catalog, session, chat_id)
+            turns = list(loaded)
+        except ConversationNotFound:
+            chat_id = None
+    st.session_state[CONVERSATION_KEY] = chat_id
+    st.session_state[TURNS_KEY] = turns
+    st.session_state.pop(UNSAVED_KEY, None)
+
+
+def open_from_address(rt: Runtime, session: str) -> None:
+    """On a tab's first run, open the conversation its address names (a reload, a bookmark)."""
+    if st.session_state.get(OPENED_KEY):
+        return
+    st.session_state[OPENED_KEY] = True
+    wanted = str(st.query_params.get(CONVERSATION_PARAM, ""))
+    if wanted.isdigit():
+        open_conversation(rt, session, int(wanted))
+
+
+def _rename(rt: Runtime, session: str, chat_id: int, key: str) -> None:
+    title = str(st.session_state.get(key) or "")
+    if title.strip():
+        conversations.rename(rt.catalog, session, chat_id, title)
+
+
+def _delete(rt: Runtime, session: str, chat_id: int) -> None:
+    conversations.delete(rt.catalog, session, chat_id)
+    open_conversation(rt, session, None)
+
+
+def export_of(rt: Runtime, chat: conversations.Conversation, turns: Sequence[Turn]) -> str:
+    """The conversation as Markdown, sources of deleted documents marked so."""
+    present = {d.id for d in rt.catalog.list_documents()}
+    cited = {h.doc_id for t in turns if t.answer is not None for h in t.answer.sources}
+    return conversations.export_markdown(chat, turns, deleted=cited - present)
+
+
+def export_name(chat: conversations.Conversation) -> str:
+    slug = re.sub(r"[^\w-]+", "-", conversations.title_of(chat)).strip("-")[:60]
+    return f"{slug or 'conversation'}.md"
+
+
+def conversation_sidebar(rt: Runtime, session: str) -> None:
+    """The sidebar's conversations: a new one, the earlier ones, and the open one's title,
+    export and delete."""
+    chats = conversations.list_for(rt.catalog, session)
+    current = st.session_state.get(CONVERSATION_KEY)
+    with st.container():  # in the sidebar's place kept for it
+        st.header("Conversations")
+        st.button(
+            "New conversation",
+            key="chat_new",
+            icon=":material/add_comment:",
+            on_click=open_conversation,
+            args=(rt, session, None),
+        )
+        for chat in chats:
+            st.button(
+                render.md_escape(conversations.title_of(chat)),
+                key=f"chat_open_{chat.id}",
+                type="primary" if chat.id == current else "tertiary",
+                on_click=open_conversation,
+                args=(rt, session, chat.id),
+            )
+        opened = next((c for c in chats if c.id == current), None)
+        if opened is not None:
+            manage(rt, session, opened)
+
+
+def manage(rt: Runtime, session: str, chat: conversations.Conversation) -> None:
+    """The open conversation's title, export and delete."""
+    with st.expander("This conversation", icon=":material/edit:"):
+        key = f"chat_title_{chat.id}"
+        st.text_input("Title", value=conversations.title_of(chat), key=key)
+        st.button("Rename", key="chat_rename", on_click=_rename, args=(rt, session, chat.id, key))
+        st.download_button(
+            "Export as Markdown",
+            data=export_of(rt, chat, st.session_state.get(TURNS_KEY, [])),
+            file_name=export_name(chat),
+            mime="text/markdown",
+            key="chat_export",
+            on_click="ignore",
+            icon=":material/download:",
+        )
+        st.button(
+            "Delete this conversation",
+            key="chat_delete",
+            icon=":material/delete:",
+            on_click=_delete,
+            args=(rt, session, chat.id),
+        )
 
 
 def main() -> None:
     rt = resources.runtime()
+    # A stopped run may still be keeping its turn (see SAVED_KEY): wait, then draw.
+    saving = st.session_state.get(SAVED_KEY)
+    if saving is not None:
+        saving.wait(SAVE_WAIT_SECONDS)
+    session = browser_session.session_id()
+    open_from_address(rt, session)
+    # Above the search controls, but filled last: a conversation begun in this run is listed.
+    listing = st.sidebar.container()
     options = controls(rt)
+    chat_id = st.session_state.get(CONVERSATION_KEY)
+    # The open conversation in the address too, so a reload opens it again.
+    if chat_id is not None:
+        st.query_params[CONVERSATION_PARAM] = str(chat_id)
+    elif CONVERSATION_PARAM in st.query_params:
+        del st.query_params[CONVERSATION_PARAM]
     st.title("Ask your documents")
     slot = resources.llm_slot()
     if slot.connected:
@@ -550,12 +744,12 @@ def main() -> None:
         st.caption("The language model starts with your first question.")
     if not any(d.status == "ready" for d in rt.catalog.list_documents()):
         st.info("No document is ready yet: add some on the Library page first.")
+    unsaved = st.session_state.get(UNSAVED_KEY)
+    if unsaved:
+        st.warning(f"The last answer is shown but could not be kept: {unsaved}")
     st.html(render.CITATION_SCRIPT, unsafe_allow_javascript=True)
 
-    saving = st.session_state.get(SAVED_KEY)
-    if saving is not None:
-        saving.wait(SAVE_WAIT_SECONDS)
-    turns: list[Turn] = st.session_state.setdefault("chat", [])
+    turns: list[Turn] = st.session_state.setdefault(TURNS_KEY, [])
     for i, past in enumerate(turns):
         show_turn(rt, past, i)
 
@@ -570,8 +764,10 @@ def main() -> None:
             options,
             reask["question"],
             standalone=reask["standalone"],
-            history=history_of(turns[: reask["turn"] - 1]),
+            history=history_of(turns[: reask["turn"]]),
         )
+    with listing:
+        conversation_sidebar(rt, session)
 
 
 if __name__ == "__main__":  # Streamlit runs pages as __main__; tests import the helpers

@@ -17,14 +17,15 @@ from streamlit.testing.v1 import AppTest
 from app import render
 from app.views import chat
 from ragcore import library
-from ragcore.answering import MAX_QUESTION_CHARS, Answerer
+from ragcore.answering import MAX_QUESTION_CHARS, Answer, Answerer
+from ragcore.conversations import Turn
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.queue import GenerationQueue
 from ragcore.retrieval import Retriever
 from ragcore.runtime import LLMChoice, Runtime, chunking_params
 from ragcore.testing.documents import make_text_pdf
 from ragcore.testing.llm_server import ScriptedLLMServer
-from ragcore.types import Fusion
+from ragcore.types import AnswerMode, Fusion
 
 PUMP_PAGES = [
     "Contents and warranty terms.",
@@ -262,7 +263,7 @@ def test_rewritten_question_is_shown_and_can_be_edited(
         assert "Searched for: **How often does the pump need fresh oil?**" in captions
         asked = len(server.requests)
 
-        edit = app.text_input(key="t3-edit-q")
+        edit = app.text_input(key="t2-edit-q")  # the second answer's
         assert edit.value == "How often does the pump need fresh oil?"
         edit.set_value("When is the pump oil changed?")
         next(b for b in app.button if b.label == "Ask again").click().run()
@@ -452,7 +453,7 @@ def test_ask_saves_a_stopped_turn_and_the_page_shows_it(
 ) -> None:
     placeholder = _Placeholder(lambda line: line.startswith("Writing"))
     monkeypatch.setattr(chat.st, "empty", lambda: placeholder)
-    saved: list[dict[str, Any]] = []
+    saved: list[Turn] = []
     with ScriptedLLMServer(LONG_REPLY, delay=0.01) as server:
         use_llm(LLMChoice(ChatLLM(server.base_url, server.model, None), "LLM: scripted test model"))
         with pytest.raises(StopException):
@@ -461,13 +462,13 @@ def test_ask_saves_a_stopped_turn_and_the_page_shows_it(
     assert placeholder.lines[0] == "Searching your documents…"
     assert any(line.startswith("Reading") for line in placeholder.lines)
     [turn] = saved
-    assert turn["stopped"] and turn["error"] is None
-    assert "stopped by the person before the model finished" in turn["answer"].notes
-    question = {"role": "user", "text": QUESTION, "answer": None, "error": None}
-    assert chat.history_of([question, turn]) == []  # a stopped answer is no context
+    assert turn.stopped and turn.error is None and turn.question == QUESTION
+    assert turn.answer is not None
+    assert "stopped by the person before the model finished" in turn.answer.notes
+    assert chat.history_of([turn]) == []  # a stopped answer is no context
 
     # The next run shows the stopped turn as stopped, its partial reply unverified.
-    app.session_state["chat"] = [question, turn]
+    app.session_state["chat"] = [turn]
     app.run()
     app.switch_page("views/chat.py").run()
     assert not app.exception
@@ -476,23 +477,19 @@ def test_ask_saves_a_stopped_turn_and_the_page_shows_it(
     assert "declined" not in captions
     # Stopped at its first words, the reply holds no answer: not found, and what the model had
     # written is kept, collapsed, with why.
-    assert turn["answer"].model_text
+    assert turn.answer.model_text
     assert "stopped before the model finished" in _unverified(app).label
 
 
 def test_history_keeps_answered_turns_only() -> None:
-    def turn(role: str, text: str, **extra: Any) -> dict[str, Any]:
-        return {"role": role, "text": text, "answer": None, "error": None} | extra
+    def answered(question: str, text: str) -> Answer:
+        return Answer(question, question, text, AnswerMode.EXTRACTIVE, (), (), (), (), "", {})
 
     turns = [
-        turn("user", "q1"),
-        turn("assistant", "a1"),
-        turn("user", "q2" * 900),
-        turn("assistant", "", error="too long"),
-        turn("user", "q3"),
-        turn("assistant", "partial", stopped=True),
-        turn("user", "q4"),
-        turn("assistant", "a4"),
+        Turn("q1", answered("q1", "a1")),
+        Turn("q2" * 900, error="too long"),
+        Turn("q3", answered("q3", "partial"), stopped=True),
+        Turn("q4", answered("q4", "a4")),
     ]
     assert chat.history_of(turns) == [
         ("user", "q1"),
