@@ -11,13 +11,13 @@ import pytest
 import streamlit
 from streamlit.testing.v1 import AppTest
 
-from app import browser_session, render
+from app import browser_session, render, resources
 from app.views import chat
 from ragcore import conversations, library
 from ragcore.conversations import Feedback
 from ragcore.runtime import Runtime, chunking_params
 from ragcore.testing.documents import make_text_pdf
-from tests.app.conftest import APP_MAIN
+from tests.app.conftest import APP_MAIN, EXTRACTIVE, make_runtime
 
 SESSION = "test-session-key-0001"
 QUESTION = "How often does the pump need oil?"
@@ -107,12 +107,49 @@ def test_a_conversation_is_kept_and_found_again_after_a_reload(
     assert _sidebar_titles(other) == [] and _answers(other) == []
 
 
+def test_a_conversation_survives_an_app_restart(
+    app: AppTest, runtime: Runtime, manual: str
+) -> None:
+    _open_chat(app)
+    _ask(app)
+    stored = _only_conversation(runtime)
+    answered = _answers(app)
+    # The app stops (its catalog and store closed) and starts again on the same data folder.
+    resources.use_providers(None)
+    runtime.close()
+    restarted = make_runtime(runtime.settings.data_dir)
+    resources.use_providers(
+        resources.Providers(
+            settings=lambda: restarted.settings,
+            runtime=lambda _settings: restarted,
+            llm=lambda _settings: EXTRACTIVE,
+            background_worker=False,
+        )
+    )
+    try:
+        at = _open_chat(AppTest.from_file(APP_MAIN, default_timeout=30), c=str(stored.id))
+        assert _answers(at) == answered
+        assert _sidebar_titles(at) == [render.md_escape(QUESTION)]
+    finally:
+        resources.use_providers(None)
+        restarted.close()
+
+
 def test_a_new_browser_gets_a_session_key_in_its_address(app: AppTest) -> None:
     app.run()
     key = app.query_params[browser_session.PARAM]
     assert isinstance(key, str) and len(key) >= 16
     app.switch_page("views/chat.py").run()
     assert app.query_params[browser_session.PARAM] == key  # kept across pages
+    app.switch_page("views/library.py").run()
+    assert app.query_params[browser_session.PARAM] == key
+
+    # A key cut short or typed by hand is not taken: the browser gets a new one.
+    typed = AppTest.from_file(APP_MAIN, default_timeout=30)
+    typed.query_params[browser_session.PARAM] = "abc"
+    typed.run()
+    assert typed.query_params[browser_session.PARAM] not in ("abc", key)
+    assert len(typed.query_params[browser_session.PARAM]) >= 16
 
 
 def test_new_rename_and_delete_from_the_sidebar(
