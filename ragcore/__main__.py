@@ -59,16 +59,6 @@ def _doc_id_list(raw: str) -> str:
     return raw
 
 
-def _passage_count(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _chosen(config: RetrievalConfig, args: argparse.Namespace) -> RetrievalConfig:
     """Settings' retrieval with the passage count and fusion given on the command line."""
     if args.k:
@@ -162,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("question")
         p.add_argument("--docs", type=_doc_id_list, help="comma-separated document ids to search")
-        p.add_argument("--k", type=_passage_count, help="number of passages (at least 1)")
+        p.add_argument("--k", type=source_cli.positive_int, help="number of passages (at least 1)")
         p.add_argument("--fusion", choices=[f.value for f in Fusion])
         p.add_argument("--json", action="store_true")
         if name == "search":

@@ -48,7 +48,8 @@ def _scale(raw: str) -> float:
     return value
 
 
-def _page(raw: str) -> int:
+def positive_int(raw: str) -> int:
+    """A command-line count or page number: a whole number of at least 1."""
     try:
         value = int(raw)
     except ValueError:
@@ -74,7 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_SCALE,
         help=f"zoom, 1 = 72 pixels per inch (default {DEFAULT_SCALE:g})",
     )
-    parser.add_argument("--page", type=_page, help="show this page of the PDF instead")
+    parser.add_argument("--page", type=positive_int, help="show this page of the PDF instead")
     parser.add_argument("--quote", help="words of the passage to mark more strongly")
     parser.set_defaults(func=run)
 

@@ -3,23 +3,19 @@ glues to them (running headers, headings, drawn rules) and without the same word
 
 from __future__ import annotations
 
+import itertools
+
 from ragcore.generation.evidence import EvidenceSelector, candidate_spans
+from ragcore.testing.hits import passage_hit
 from ragcore.types import ChunkKind, Hit
 
+_NUMBERS = itertools.count(1)  # each hit its own point id
 SELECTOR = EvidenceSelector()  # no embedder: the question's words decide, which tests can read
 
 
 def _hit(text: str, *, page: int = 1, doc: str = "d1", kind: ChunkKind = ChunkKind.TEXT) -> Hit:
-    return Hit(
-        point_id=f"{doc}-{page}-{kind}-{len(text)}",
-        doc_id=doc,
-        file_name=f"{doc}.pdf",
-        page=page,
-        chunk_no=page,
-        start=0,
-        end=len(text),
-        kind=kind,
-        text=text,
+    return passage_hit(
+        text, number=next(_NUMBERS), doc_id=doc, file_name=f"{doc}.pdf", page=page, kind=kind
     )
 
 

@@ -32,6 +32,7 @@ from ragcore.generation import (
     local,
     sources_block,
 )
+from ragcore.testing.hits import passage_hit
 from ragcore.testing.llm_server import ScriptedLLMServer, token_pieces
 from ragcore.types import ChunkKind, Hit
 
@@ -46,17 +47,7 @@ def _hit(
     page: int = 1,
     kind: ChunkKind = ChunkKind.TEXT,
 ) -> Hit:
-    return Hit(
-        point_id=f"point-{number}",
-        doc_id=f"doc-{number}",
-        file_name=file_name,
-        page=page,
-        chunk_no=number,
-        start=0,
-        end=len(text),
-        kind=kind,
-        text=text,
-    )
+    return passage_hit(text, number=number, file_name=file_name, page=page, kind=kind)
 
 
 @pytest.fixture
