@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Button
 
 from ragcore import library
 from ragcore.catalog import DocumentStatus
@@ -22,7 +23,7 @@ def shown(markdown: str) -> str:
     return re.sub(r"\\(.)", r"\1", markdown)
 
 
-def _button(at: AppTest, label: str, key: str | None = None):
+def _button(at: AppTest, label: str, key: str | None = None) -> Button:
     return next(b for b in at.button if b.label == label and (key is None or b.key == key))
 
 
@@ -94,7 +95,8 @@ def test_a_failure_is_shown_once_in_full_and_can_be_retried_or_removed(
     _button(app, "Retry", key=f"retry_{doc.id}").click()
     app.run()
     assert not app.exception
-    assert runtime.catalog.get_document(doc.id).status == DocumentStatus.QUEUED
+    requeued = runtime.catalog.get_document(doc.id)
+    assert requeued is not None and requeued.status == DocumentStatus.QUEUED
     assert any("queued" in str(p.proto.text) for p in app.get("progress"))
     assert not app.error  # queued again: no longer listed as failed
     ingest_all()

@@ -12,7 +12,7 @@ import pytest
 
 from ingest.service import SMALL_FILE_BYTES, BackgroundWorker, app_workers, build_worker
 from ragcore import library
-from ragcore.catalog import DocumentStatus
+from ragcore.catalog import DocumentStatus, JobRecord
 from ragcore.runtime import Runtime
 from ragcore.testing.runtime import make_runtime
 from ragcore.types import ChunkingParams, Strategy
@@ -25,6 +25,12 @@ def rt(tmp_path: Path) -> Iterator[Runtime]:
     runtime = make_runtime(tmp_path / "data", image_model="", parse_sandbox=False)
     yield runtime
     runtime.close()
+
+
+def _job(rt: Runtime, job_id: int) -> JobRecord:
+    job = rt.catalog.get_job(job_id)
+    assert job is not None
+    return job
 
 
 def _add(rt: Runtime, name: str, size: int) -> int:
@@ -45,7 +51,7 @@ def test_the_small_files_worker_takes_the_smallest_file_and_never_a_large_one(
     outcomes = worker.run_until_idle()
     # Both small files, the smaller first; the large one is left for the main worker.
     assert [(o.job_id, o.ok) for o in outcomes] == [(small, True), (middle, True)]
-    assert rt.catalog.get_job(large).status == "queued"
+    assert _job(rt, large).status == "queued"
     assert build_worker(rt, worker_id="main").run_until_idle()[0].job_id == large
 
 
@@ -57,7 +63,7 @@ def test_a_small_job_whose_worker_died_is_taken_over_after_its_lease(rt: Runtime
     time.sleep(0.02)
     outcomes = build_worker(rt, worker_id="small", small_files_only=True).run_until_idle()
     assert [(o.job_id, o.ok) for o in outcomes] == [(job_id, True)]
-    job = rt.catalog.get_job(job_id)
+    job = _job(rt, job_id)
     assert (job.status, job.attempts) == ("done", 2)
 
 
@@ -84,12 +90,12 @@ def test_the_background_threads_index_a_small_file_while_a_large_one_is_in_fligh
     background = BackgroundWorker(*app_workers(rt, cores=2)).start()
     try:
         deadline = time.monotonic() + 30
-        while rt.catalog.get_job(small).status != "done" and time.monotonic() < deadline:
+        while _job(rt, small).status != "done" and time.monotonic() < deadline:
             time.sleep(0.05)
         assert background.alive
     finally:
         background.stop()
-    assert rt.catalog.get_job(small).status == "done"
+    assert _job(rt, small).status == "done"
     docs = {d.name: d.status for d in rt.catalog.list_documents()}
     assert docs["photo-note.txt"] == DocumentStatus.READY
     assert not any(t.is_alive() for t in threading.enumerate() if t.name.startswith("ingest-app"))
