@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePath
 
-from ragcore.catalog import DocumentRecord, JobRecord
+from ragcore.catalog import DocumentRecord, JobRecord, JobStage, JobStatus
 from ragcore.generation.citations import Citation
 from ragcore.text_rules import CITATION_MARKER, STOP_WORDS, stem
 from ragcore.types import Evidence
@@ -42,12 +42,12 @@ STAGES = (
 
 # What a person reads for each job stage while it runs.
 STAGE_LABELS = {
-    "queued": "queued",
-    "parsing": "parsing",
-    "chunking": "chunking",
-    "embedding": "embedding",
-    "writing": "writing",
-    "done": "finishing",  # the last heartbeat; the job turns done right after
+    JobStage.QUEUED: "queued",
+    JobStage.PARSING: "parsing",
+    JobStage.CHUNKING: "chunking",
+    JobStage.EMBEDDING: "embedding",
+    JobStage.WRITING: "writing",
+    JobStage.DONE: "finishing",  # the last heartbeat; the job turns done right after
 }
 
 
@@ -514,14 +514,14 @@ class JobView:
 
 
 def job_view(job: JobRecord) -> JobView:
-    if job.status == "done":
+    if job.status == JobStatus.DONE:
         return JobView("ready", 1.0, finished=True, failed=False)
-    if job.status == "failed":
+    if job.status == JobStatus.FAILED:
         reason = job.error or "no reason recorded"
         return JobView(f"failed: {reason}", 1.0, finished=True, failed=True, error=reason)
-    if job.status == "cancelled":
+    if job.status == JobStatus.CANCELLED:
         return JobView("cancelled (document deleted)", 1.0, finished=True, failed=False)
-    if job.status == "queued":
+    if job.status == JobStatus.QUEUED:
         return JobView("queued", 0.0, finished=False, failed=False)
     stage = STAGE_LABELS.get(job.stage, job.stage)
     fraction = min(max(job.progress, 0.0), 1.0)

@@ -22,6 +22,7 @@ from bench.common import (
 )
 from ingest.service import build_worker
 from ragcore import library
+from ragcore.catalog import DocumentStatus
 from ragcore.evaluation.answers import (
     APPROX_TOKENS,
     FIRST_TOKEN_TARGET_MS,
@@ -75,7 +76,7 @@ def ensure_index(rt: Runtime, pdfs: Path) -> dict[str, Any]:
     queued = 0
     for path in files:
         added = library.add_file(rt.catalog, rt.settings.uploads_dir, path, params)
-        queued += added.job is not None and added.document.status != "ready"
+        queued += added.job is not None and added.document.status != DocumentStatus.READY
     if queued:
         log(f"ingesting {queued} of {len(files)} PDFs into {rt.settings.data_dir} (once)…")
         started = time.perf_counter()
@@ -88,9 +89,9 @@ def index_stats(rt: Runtime) -> dict[str, Any]:
     docs = rt.catalog.list_documents()
     return {
         "data_dir": str(rt.settings.data_dir),
-        "documents": sum(1 for d in docs if d.status == "ready"),
-        "failed": sorted(d.name for d in docs if d.status == "failed"),
-        "chunks": sum(d.chunks for d in docs if d.status == "ready"),
+        "documents": sum(1 for d in docs if d.status == DocumentStatus.READY),
+        "failed": sorted(d.name for d in docs if d.status == DocumentStatus.FAILED),
+        "chunks": sum(d.chunks for d in docs if d.status == DocumentStatus.READY),
         "chunking": {
             "strategy": str(rt.settings.chunk_strategy),
             "chunk_size": rt.settings.chunk_size,

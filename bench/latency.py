@@ -27,7 +27,7 @@ from bench.common import (
 )
 from ingest.batch import ingest_texts
 from ingest.chunking import split_sentences
-from ragcore.catalog import Catalog
+from ragcore.catalog import Catalog, DocumentStatus
 from ragcore.evaluation import BeirDataset, load_beir
 from ragcore.evaluation.beir import mode_config
 from ragcore.evaluation.tuning import load_tuned
@@ -120,7 +120,7 @@ def build_library(
     builder = Models(
         text_model=embedder, image_model=None, reranker_model=None, cache_dir=workdir / "models"
     )
-    ready = {d.id for d in catalog.list_documents() if d.status == "ready"}
+    ready = {d.id for d in catalog.list_documents() if d.status == DocumentStatus.READY}
     chunks = synthetic_chunks(dataset, size, text_model.tokenizer)
     todo = [d for d in chunks if d[0] not in ready]
     log(f"latency: building {size} chunks ({kind} vectors) in {path}, {len(todo)} to go")

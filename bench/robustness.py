@@ -28,11 +28,12 @@ from ingest.sandbox import ParseSandbox
 from ingest.service import build_worker, parse_limits
 from ingest.worker import Worker
 from ragcore import library
+from ragcore.catalog import DocumentStatus
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime, build_runtime, chunking_params
 from ragcore.settings import Settings
 from ragcore.testing.documents import make_text_pdf
-from ragcore.testing.hostile import INGESTED, HostileCase, build_corpus
+from ragcore.testing.hostile import FAILED, INGESTED, HostileCase, build_corpus
 from ragcore.testing.runtime import make_runtime
 from ragcore.types import ChunkingParams
 
@@ -130,7 +131,7 @@ def run_case(rt: Runtime, worker: Worker, case: HostileCase, params: ChunkingPar
     sandbox = worker.ingestor.sandbox
     run = sandbox.last_run if sandbox is not None and outcomes else None
     peak = run.peak_rss_bytes if run is not None else None
-    if doc.status == "ready":
+    if doc.status == DocumentStatus.READY:
         message = f"{doc.chunks} text chunks, {doc.images} images"
         if added.document.name != case.upload_name:
             message = f"as {added.document.name!r}: {message}"
@@ -140,7 +141,7 @@ def run_case(rt: Runtime, worker: Worker, case: HostileCase, params: ChunkingPar
         outcome = INGESTED
     else:
         message = doc.error or f"left {doc.status}"
-        outcome = "failed"
+        outcome = FAILED
     return CaseResult(
         case=case,
         display_name=added.document.name,

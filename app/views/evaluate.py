@@ -11,6 +11,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from app import evaluation_tables as tables
 from app import render, resources
 from ingest.service import ingest_texts
+from ragcore.catalog import DocumentStatus
 from ragcore.errors import EvaluationError, RagError
 from ragcore.evaluation.answers import (
     AnswerCase,
@@ -246,7 +247,7 @@ def show_chunking(report: ChunkingReport) -> None:
 def chunking_tab(rt: Runtime) -> None:
     st.markdown(CHUNKING_HELP)
     settings = rt.settings
-    ready = sum(1 for d in rt.catalog.list_documents() if d.status == "ready")
+    ready = sum(1 for d in rt.catalog.list_documents() if d.status == DocumentStatus.READY)
     if not ready:
         st.info("No document is ready yet: add some on the Library page first.")
         return
@@ -384,7 +385,7 @@ def show_answers(run: QuestionSetRun) -> None:
 
 def answers_tab(rt: Runtime) -> None:
     st.markdown(ANSWERS_HELP)
-    if not any(d.status == "ready" for d in rt.catalog.list_documents()):
+    if not any(d.status == DocumentStatus.READY for d in rt.catalog.list_documents()):
         st.info("No document is ready yet: add some on the Library page first.")
         return
     path = st.text_input(

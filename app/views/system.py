@@ -11,7 +11,7 @@ import streamlit as st
 
 from app import render, resources
 from ingest.service import cancel_reembed, ocr_status, parse_limits, start_reembed
-from ragcore.catalog import JobKind, SpaceBusy
+from ragcore.catalog import JobKind, JobStatus, SpaceBusy
 from ragcore.errors import RagError
 from ragcore.library import job_file_name
 from ragcore.llm_speed import SpeedRecord
@@ -286,7 +286,9 @@ def queue_section(rt: Runtime) -> None:
                 # A re-embed job's doc_id names a model space, not a document.
                 "document": j.doc_id if j.kind == JobKind.REEMBED else job_file_name(j, names),
                 "kind": j.kind,
-                "state": "failed" if render.job_view(j).failed else render.job_view(j).label,
+                "state": JobStatus.FAILED
+                if render.job_view(j).failed
+                else render.job_view(j).label,
                 "attempts": j.attempts,
             }
             for j in jobs

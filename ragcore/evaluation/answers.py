@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ragcore.answering import Answer, Answerer
+from ragcore.catalog import DocumentStatus
 from ragcore.errors import EvaluationError, RagError
 from ragcore.generation.quoted import SYSTEM_PROMPT, parse_reply
 from ragcore.generation.quoted import is_refusal as says_no_answer
@@ -253,7 +254,7 @@ def is_refusal(mode: str, own: str) -> bool:
     "no information", …). A row also counts as refused when the pipeline judged that the
     model declined (``Answer.declined``).
 
-    >>> is_refusal("llm", "The documents do not say.")
+    >>> is_refusal(AnswerMode.LLM, "The documents do not say.")
     True
     """
     return mode == AnswerMode.NOT_FOUND or says_no_answer(own)
@@ -491,7 +492,7 @@ def run_case(
         return _error_row(case, f"{type(exc).__name__}: {exc}")
     own = own_words(answer.mode, answer.text, answer.model_text)
     # The model wrote what was streamed unless it failed and an extractive answer replaced it.
-    wrote = answer.mode in ("llm", "extract") or bool(answer.model_text)
+    wrote = answer.mode in (AnswerMode.LLM, AnswerMode.EXTRACT) or bool(answer.model_text)
     completion = tokens.count("".join(pieces)) if wrote and pieces else None
     rate = None
     if completion and completion > 1 and first is not None and last is not None and last > first:
@@ -635,7 +636,7 @@ def run_question_set(
         raise ValueError(f"limit must be >= 0 questions, got {limit}")
     if not cases:
         raise EvaluationError(f"{source} holds no questions.")
-    ready = {d.name for d in runtime.catalog.list_documents() if d.status == "ready"}
+    ready = {d.name for d in runtime.catalog.list_documents() if d.status == DocumentStatus.READY}
     askable, skipped = in_library(cases, ready)
     missing = tuple(sorted({f for c in skipped for f in c.files if f not in ready}))
     if not any(c.answerable for c in askable) and any(c.answerable for c in cases):
@@ -811,7 +812,7 @@ def score(rows: Sequence[AnswerRow]) -> AnswerScores:
     modes: dict[str, int] = {}
     for r in rows:
         modes[r.mode] = modes.get(r.mode, 0) + 1
-    extracts = [r for r in rows if r.mode in ("extract", "extractive")]
+    extracts = [r for r in rows if r.mode in (AnswerMode.EXTRACT, AnswerMode.EXTRACTIVE)]
     first = [r.first_token_ms for r in rows]
     measured = [v for v in first if v is not None]
     by_kind = {}

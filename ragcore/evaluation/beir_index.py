@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ragcore.catalog import Catalog
+from ragcore.catalog import Catalog, DocumentStatus
 from ragcore.evaluation.retrieval_metrics import BeirDataset, BeirDoc
 from ragcore.evaluation.runs import write_json
 from ragcore.models.loader import Models
@@ -197,7 +197,7 @@ def _build(
     progress: Callable[[int, int], None] | None,
     index_texts: TextIndexer,
 ) -> dict[str, object]:
-    ready = {doc.id for doc in catalog.list_documents() if doc.status == "ready"}
+    ready = {doc.id for doc in catalog.list_documents() if doc.status == DocumentStatus.READY}
     todo = [d for d in selected if ours[d] not in ready]
     log(
         f"indexing {len(todo)} of {len(selected)} {dataset.name} documents into {path} "
