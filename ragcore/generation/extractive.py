@@ -18,6 +18,35 @@ EXTRACTIVE_LABEL = (
 # Chunks cut at a token budget can hold a "sentence" with no full stop for a whole page;
 # past this many characters it is cut at a word boundary and marked with an ellipsis.
 _MAX_SENTENCE_CHARS = 320
+# A "sentence" of fewer words is a term or a heading, read with the sentence after it.
+_TERM_WORDS = 5
+# Without one of these, so short a "sentence" is a term, not a statement ("It is tall.").
+_VERBS = frozenset(
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "has",
+        "have",
+        "had",
+        "can",
+        "could",
+        "will",
+        "would",
+        "do",
+        "does",
+        "did",
+        "may",
+        "might",
+        "must",
+        "shall",
+        "should",
+    ]
+)
 _LINE_BREAK = re.compile(r"(?<!\n)[ \t]*\n[ \t]*(?!\n)")
 
 
@@ -46,6 +75,24 @@ def _shorten(sentence: str) -> str:
         return sentence
     cut = sentence[:_MAX_SENTENCE_CHARS].rsplit(" ", 1)[0]
     return cut + " …"
+
+
+def _with_terms_joined(sentences: Sequence[str]) -> list[str]:
+    """The sentences, with a term standing alone ("Rapid elasticity.", a glossary entry's
+    head) joined to the sentence after it: alone it matches the question and says nothing."""
+    out: list[str] = []
+    pending = ""
+    for sentence in sentences:
+        text = f"{pending} {sentence}".strip() if pending else sentence
+        words = text.lower().split()
+        if len(words) < _TERM_WORDS and not _VERBS.intersection(w.strip(".,;:") for w in words):
+            pending = text
+            continue
+        out.append(text)
+        pending = ""
+    if pending:
+        out.append(pending)
+    return out
 
 
 def _describe(hit: Hit) -> str:
@@ -80,7 +127,7 @@ def extractive_answer(
     sentences: list[tuple[int, int, str, set[str]]] = []
     seen: set[str] = set()
     for rank, hit in enumerate(hits):
-        for position, sentence in enumerate(split_sentences(_reflow(hit.text))):
+        for position, sentence in enumerate(_with_terms_joined(split_sentences(_reflow(hit.text)))):
             text = _shorten(sentence)
             # Overlapping chunks repeat sentences; a repeat adds nothing.
             if text.lower() in seen:

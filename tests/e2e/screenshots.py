@@ -24,6 +24,10 @@ MORE_PDFS = (
 )
 
 
+# Its best passage sits mid-page, so the picture shows the page with the passage marked.
+SCREENSHOT_QUESTION = "What is rapid elasticity in cloud computing?"
+
+
 def take(out: Path, *, chat_only: bool = False) -> list[Path]:
     pdfs = harness.shared_data() / "pdfs"
     first = pdfs / harness.CLOUD_PDF
@@ -54,11 +58,12 @@ def take(out: Path, *, chat_only: bool = False) -> list[Path]:
                 page.screenshot(path=str(library_png))
                 harness.wait_ready(page, ready=1 + len(more), timeout_s=600)
 
-            number = harness.ask(page, harness.QUESTION)
+            number = harness.ask(page, SCREENSHOT_QUESTION)
             harness.open_card(page, number)
-            # The chat sticks to the bottom while the card grows; once it settles, put the
-            # question at the top with the answer and the opened card below it.
-            page.wait_for_timeout(1500)
+            # The chat sticks to the bottom while the card grows, and the card's page box
+            # scrolls to the marked passage for a few seconds after it is drawn; once both
+            # settle, put the question at the top with the answer and the opened card below.
+            page.wait_for_timeout(6000)
             page.get_by_test_id("stChatMessage").first.evaluate(
                 "e => e.scrollIntoView({block: 'start'})"
             )

@@ -497,3 +497,14 @@ def test_local_server_that_dies_at_start_is_reported(tmp_path: Path) -> None:
         server.start()
     assert not server.running
     assert server.log_path is None  # the log went into the message, the file is gone
+
+
+def test_extractive_answer_reads_a_term_with_the_sentence_that_defines_it() -> None:
+    glossary = [
+        _hit(1, "Rapid elasticity. Capabilities can be elastically provisioned and released."),
+        _hit(2, "It is tall."),
+    ]
+    answer = extractive_answer("What is rapid elasticity?", glossary, max_sentences=1)
+    assert answer.splitlines()[1:] == [
+        "- Rapid elasticity. Capabilities can be elastically provisioned and released. [1]"
+    ]
