@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "model": models.text.model_id,
             "chunking": {**asdict(params), "strategy": str(params.strategy)},
             "fusion_source": source,
-            "rows": rows,
+            "rows": [row.to_json() for row in rows],
             "anchors": list(ANCHORS),
             "index": index.stats,
             "machine": machine(),

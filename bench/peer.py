@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from bench.common import (
 from ingest.batch import ingest_texts
 from ingest.chunking import chunk_pages, split_sentences
 from ragcore.catalog import Catalog
-from ragcore.evaluation import BeirDataset, BeirDoc, evaluate, load_beir
+from ragcore.evaluation import BeirDataset, BeirDoc, Evaluation, evaluate, load_beir
 from ragcore.evaluation.beir import mode_config, restrict, retriever_search, run_interleaved
 from ragcore.evaluation.beir_index import BeirIndex, open_index
 from ragcore.evaluation.tuning import load_tuned
@@ -176,9 +177,36 @@ def new_documents(dataset: BeirDataset, n: int, seed: int = 11) -> list[BeirDoc]
     return out
 
 
-def latency_summary(seconds: Sequence[float]) -> dict[str, float]:
-    ms = [s * 1000 for s in seconds]
-    return {"p50_ms": round(percentile(ms, 50), 1), "p95_ms": round(percentile(ms, 95), 1)}
+@dataclass(frozen=True)
+class SystemRow:
+    """One system's quality and latency over the same queries."""
+
+    system: str
+    ndcg_at_10: float
+    recall_at_100: float
+    p50_ms: float
+    p95_ms: float
+
+    @classmethod
+    def measure(cls, system: str, result: Evaluation, seconds: Sequence[float]) -> SystemRow:
+        ms = [s * 1000 for s in seconds]
+        return cls(
+            system=system,
+            ndcg_at_10=round(result.mean["ndcg@10"], 4),
+            recall_at_100=round(result.mean["recall@100"], 4),
+            p50_ms=round(percentile(ms, 50), 1),
+            p95_ms=round(percentile(ms, 95), 1),
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """The report's row, keys in the order ``--json`` has always printed them."""
+        return {
+            "system": self.system,
+            "ndcg@10": self.ndcg_at_10,
+            "recall@100": self.recall_at_100,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+        }
 
 
 def run(
@@ -192,7 +220,7 @@ def run(
     params = ChunkingParams(Strategy.RECURSIVE, models.text.tokenizer.max_tokens, 30)
     index = open_index(dataset, models, params, workdir, index_texts=ingest_texts)
     tuned, source = load_tuned(TUNED_FILE, settings.retrieval)
-    rows: list[dict[str, Any]] = []
+    rows: list[SystemRow] = []
     try:
         vectors = stored_vectors(index)
         chunks = [(r.point_id, index.beir_ids[r.doc_id], r.text) for r in index.catalog.chunks()]
@@ -217,14 +245,8 @@ def run(
         log(f"peer: {len(dataset.queries)} queries through each system, interleaved")
         for name, mode_run in run_interleaved(dataset.queries, searches).items():
             result = evaluate(dataset.qrels, mode_run.run)
-            rows.append(
-                {
-                    "system": name,
-                    "ndcg@10": round(result.mean["ndcg@10"], 4),
-                    "recall@100": round(result.mean["recall@100"], 4),
-                    **latency_summary([t["total"] / 1000 for t in mode_run.timings]),
-                }
-            )
+            totals = [t["total"] / 1000 for t in mode_run.timings]
+            rows.append(SystemRow.measure(name, result, totals))
         log("peer: adding documents")
         added = add_documents(index, dataset, models, params, recipe, workdir, n_new)
     finally:
@@ -235,12 +257,12 @@ def run(
         "chunks": len(chunks),
         "fusion_source": source,
         "langchain_build_seconds": round(build_seconds, 1),
-        "rows": rows,
+        "rows": [row.to_json() for row in rows],
         "add_documents": added,
         "ratios": {
-            "ndcg@10 ours / langchain": round(ours["ndcg@10"] / theirs["ndcg@10"], 3),
-            "p50 latency langchain / ours": round(theirs["p50_ms"] / ours["p50_ms"], 2),
-            "p95 latency langchain / ours": round(theirs["p95_ms"] / ours["p95_ms"], 2),
+            "ndcg@10 ours / langchain": round(ours.ndcg_at_10 / theirs.ndcg_at_10, 3),
+            "p50 latency langchain / ours": round(theirs.p50_ms / ours.p50_ms, 2),
+            "p95 latency langchain / ours": round(theirs.p95_ms / ours.p95_ms, 2),
             "add: index update langchain / ours": round(
                 added["langchain"]["index"] / added["ours"]["index"], 2
             ),

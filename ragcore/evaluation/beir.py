@@ -132,28 +132,76 @@ def percentile(values: Sequence[float], p: float) -> float:
 
 
 def number(value: object) -> float:
-    """A measure read back from a report row (rows are JSON-shaped dicts)."""
+    """A measure read back from a report (reports are JSON-shaped dicts)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"expected a number, got {value!r}")
     return float(value)
 
 
+@dataclass(frozen=True)
+class ModeRow:
+    """One mode's means over a split's queries (rounded as the report prints them)."""
+
+    mode: str
+    ndcg_at_10: float
+    recall_at_10: float
+    recall_at_100: float
+    mrr_at_10: float
+    queries: int
+    latency_p50_ms: float
+    latency_p95_ms: float
+    params: Mapping[str, object] | None = None  # a hybrid mode's fusion knobs
+    published: str = ""  # the published score this mode is comparable with, and whose
+
+    def to_json(self) -> dict[str, object]:
+        """The report's row: MEASURES spelled as BEIR spells them, in the order ``--json`` had."""
+        row: dict[str, object] = {
+            "mode": self.mode,
+            "ndcg@10": self.ndcg_at_10,
+            "recall@10": self.recall_at_10,
+            "recall@100": self.recall_at_100,
+            "mrr@10": self.mrr_at_10,
+            "queries": self.queries,
+            "latency_p50_ms": self.latency_p50_ms,
+            "latency_p95_ms": self.latency_p95_ms,
+        }
+        if self.params is not None:
+            row["params"] = dict(self.params)
+        if self.published:
+            row["published"] = self.published
+        return row
+
+
+@dataclass(frozen=True)
+class UnavailableRow:
+    """A mode that could not run (its cross-encoder did not load): a reason, no numbers."""
+
+    mode: str
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"mode": self.mode, "status": "unavailable", "reason": self.reason}
+
+
 def mode_row(
     mode: str, dataset: BeirDataset, mode_run: ModeRun, tuned: RetrievalConfig
-) -> dict[str, object]:
+) -> ModeRow:
     result = evaluate(dataset.qrels, mode_run.run, MEASURES)
     totals = [t["total"] for t in mode_run.timings]
-    row: dict[str, object] = {"mode": mode}
-    row.update({m: round(result.mean[m], 4) for m in MEASURES})
-    row["queries"] = result.queries
-    row["latency_p50_ms"] = round(percentile(totals, 50), 1)
-    row["latency_p95_ms"] = round(percentile(totals, 95), 1)
-    if mode.startswith("hybrid"):
-        row["params"] = fusion_knobs(tuned)
-    for anchor in ANCHORS:
-        if anchor["compare_with"] == mode:
-            row["published"] = f"{anchor['value']} ({anchor['anchor']})"
-    return row
+    published = [f"{a['value']} ({a['anchor']})" for a in ANCHORS if a["compare_with"] == mode]
+    return ModeRow(
+        mode=mode,
+        ndcg_at_10=round(result.mean["ndcg@10"], 4),
+        recall_at_10=round(result.mean["recall@10"], 4),
+        recall_at_100=round(result.mean["recall@100"], 4),
+        mrr_at_10=round(result.mean["mrr@10"], 4),
+        queries=result.queries,
+        latency_p50_ms=round(percentile(totals, 50), 1),
+        latency_p95_ms=round(percentile(totals, 95), 1),
+        params=fusion_knobs(tuned) if mode.startswith("hybrid") else None,
+        # The last anchor wins, as it did when each overwrote the row's key.
+        published=published[-1] if published else "",
+    )
 
 
 def evaluate_modes(
@@ -162,28 +210,29 @@ def evaluate_modes(
     models: Models,
     modes: Sequence[str],
     tuned: Mapping[str, RetrievalConfig],
-) -> list[dict[str, object]]:
+) -> list[ModeRow | UnavailableRow]:
     """One row per mode; a +rerank mode whose cross-encoder cannot load says so, with no number."""
     retriever = Retriever(index.catalog, index.store, models)
-    unavailable: dict[str, dict[str, object]] = {}
+    unavailable: dict[str, UnavailableRow] = {}
     searches: dict[str, Search] = {}
     for mode in modes:
         config = mode_config(mode, params_for(mode, tuned))
         if config.rerank and models.reranker is None:
             status = next(s for s in models.status(load=False) if s.role == "reranker")
-            unavailable[mode] = {"mode": mode, "status": "unavailable", "reason": status.detail}
+            unavailable[mode] = UnavailableRow(mode, status.detail)
             log(f"{mode}: unavailable ({status.detail})")
         else:
             searches[mode] = retriever_search(index, retriever, config)
     log(f"{', '.join(searches)}: {len(dataset.queries)} queries each, interleaved")
     runs = run_interleaved(dataset.queries, searches)
-    rows = []
+    rows: list[ModeRow | UnavailableRow] = []
     for mode in modes:
         if mode in unavailable:
             rows.append(unavailable[mode])
             continue
-        rows.append(mode_row(mode, dataset, runs[mode], params_for(mode, tuned)))
-        log(f"{mode}: nDCG@10 {rows[-1]['ndcg@10']}")
+        row = mode_row(mode, dataset, runs[mode], params_for(mode, tuned))
+        rows.append(row)
+        log(f"{mode}: nDCG@10 {row.ndcg_at_10}")
     return rows
 
 

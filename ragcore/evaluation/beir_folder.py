@@ -11,6 +11,7 @@ from ragcore.errors import EvaluationError
 from ragcore.evaluation.beir import (
     ANCHORS,
     MODES,
+    ModeRow,
     ModeRun,
     mode_config,
     mode_row,
@@ -120,18 +121,15 @@ def load_folder(folder: Path, split: str) -> BeirDataset:
     return dataset
 
 
-def _scores(row: Mapping[str, object]) -> ModeScores:
-    def num(key: str) -> float:
-        return number(row[key])
-
+def _scores(row: ModeRow) -> ModeScores:
     return ModeScores(
-        mode=str(row["mode"]),
-        ndcg_at_10=num("ndcg@10"),
-        recall_at_10=num("recall@10"),
-        recall_at_100=num("recall@100"),
-        mrr_at_10=num("mrr@10"),
-        p50_ms=num("latency_p50_ms"),
-        queries=int(number(row["queries"])),
+        mode=row.mode,
+        ndcg_at_10=row.ndcg_at_10,
+        recall_at_10=row.recall_at_10,
+        recall_at_100=row.recall_at_100,
+        mrr_at_10=row.mrr_at_10,
+        p50_ms=row.latency_p50_ms,
+        queries=row.queries,
     )
 
 

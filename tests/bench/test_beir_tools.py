@@ -21,7 +21,7 @@ from bench.common import REPO_ROOT
 from bench.latency import RandomUnitVectors
 from ingest.service import ingest_texts
 from ragcore.evaluation import BeirDataset, BeirDoc
-from ragcore.evaluation.beir import evaluate_modes, mode_config
+from ragcore.evaluation.beir import ModeRow, UnavailableRow, evaluate_modes, mode_config
 from ragcore.evaluation.beir_index import BeirIndex, beir_doc_id, beir_doc_ids, open_index
 from ragcore.evaluation.tuning import collect_legs, fuse_legs, point_to_beir
 from ragcore.models.base import TextEmbedder
@@ -144,10 +144,45 @@ def test_modes_map_to_retrieval_configs() -> None:
 def test_rerank_rows_say_unavailable_without_a_number(index: tuple[BeirIndex, Models]) -> None:
     idx, models = index
     tuned = {"rrf": RetrievalConfig(), "dbsf": RetrievalConfig(hybrid_fusion=Fusion.DBSF)}
-    rows = evaluate_modes(DATASET, idx, models, ["bm25", "hybrid-rrf+rerank"], tuned)
-    assert rows[0]["mode"] == "bm25" and 0.0 <= float(rows[0]["ndcg@10"]) <= 1.0  # type: ignore[arg-type]
-    assert rows[1]["mode"] == "hybrid-rrf+rerank" and rows[1]["status"] == "unavailable"
-    assert not any("ndcg" in key for key in rows[1])
+    bm25, rerank = evaluate_modes(DATASET, idx, models, ["bm25", "hybrid-rrf+rerank"], tuned)
+    assert isinstance(bm25, ModeRow) and bm25.mode == "bm25" and 0.0 <= bm25.ndcg_at_10 <= 1.0
+    assert isinstance(rerank, UnavailableRow) and rerank.mode == "hybrid-rrf+rerank"
+    assert rerank.to_json() == {
+        "mode": "hybrid-rrf+rerank",
+        "status": "unavailable",
+        "reason": rerank.reason,
+    }
+
+
+def test_a_mode_row_prints_the_keys_bench_beir_json_always_had() -> None:
+    row = ModeRow(
+        mode="hybrid-rrf",
+        ndcg_at_10=0.7,
+        recall_at_10=0.8,
+        recall_at_100=0.9,
+        mrr_at_10=0.6,
+        queries=300,
+        latency_p50_ms=12.5,
+        latency_p95_ms=30.1,
+        params={"fusion": "rrf", "rrf_k": 60},
+    )
+    assert list(row.to_json()) == [
+        "mode",
+        "ndcg@10",
+        "recall@10",
+        "recall@100",
+        "mrr@10",
+        "queries",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "params",
+    ]
+    assert row.to_json()["ndcg@10"] == 0.7 and row.to_json()["params"] == {
+        "fusion": "rrf",
+        "rrf_k": 60,
+    }
+    # Only a mode with a published score says so.
+    assert replace(row, published="0.665 (BEIR BM25)").to_json()["published"] == "0.665 (BEIR BM25)"
 
 
 def test_models_flag_runs_the_model_comparison_on_the_same_data(
