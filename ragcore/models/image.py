@@ -34,13 +34,15 @@ class ClipEmbedder(LazyModel):
         return int(self.embed_texts(["dimension probe"]).shape[1])
 
     def _encode(self, items: list[Any]) -> Vectors:
-        vecs = self.model.encode(
-            items,
-            batch_size=self._batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        model = self.model
+        with self._use_lock:
+            vecs = model.encode(
+                items,
+                batch_size=self._batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vecs, dtype=np.float32)
 
     def embed_images(self, images: Sequence[bytes]) -> Vectors:

@@ -24,6 +24,10 @@ class LazyModel:
         self._batch_size = batch_size
         self._model: Any = None
         self._lock = threading.Lock()
+        # Held while the model computes: a Hugging Face fast tokenizer keeps its padding and
+        # truncation settings on the shared Rust object, so two threads encoding at once
+        # (the app's two ingestion threads, a question meanwhile) corrupt each other's batch.
+        self._use_lock = threading.Lock()
 
     def _build(self, location: str, *, device: str, local_files_only: bool) -> Any:
         raise NotImplementedError

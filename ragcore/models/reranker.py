@@ -24,7 +24,10 @@ class CrossEncoderReranker(LazyModel):
         if not passages:
             return []
         self.warm_up()
-        scores = self._model.predict(
-            [(query, p) for p in passages], batch_size=self._batch_size, show_progress_bar=False
-        )
+        with self._use_lock:  # two questions at once share the model's tokenizer
+            scores = self._model.predict(
+                [(query, p) for p in passages],
+                batch_size=self._batch_size,
+                show_progress_bar=False,
+            )
         return [float(s) for s in scores]

@@ -67,6 +67,10 @@ class SentenceTransformerEmbedder:
         self._tokenizer: Tokenizer | None = None
         self._fingerprint: str | None = None
         self._lock = threading.Lock()
+        # Held while the model or its tokenizer works: a Hugging Face fast tokenizer keeps its
+        # padding and truncation settings on the shared Rust object, so a batch encoded while
+        # another thread counts tokens (two ingestion threads, a question meanwhile) breaks.
+        self._use_lock = threading.Lock()
 
     def warm_up(self) -> None:
         with self._lock:
@@ -95,7 +99,9 @@ class SentenceTransformerEmbedder:
             # Leave room for the prefix the model expects and for [CLS]/[SEP].
             prefix = facts.passage_prefix
             prefix_tokens = len(model.tokenizer.tokenize(prefix)) if prefix else 0
-            self._tokenizer = HFTokenizer(model.tokenizer, max_tokens=max_len - 2 - prefix_tokens)
+            self._tokenizer = HFTokenizer(
+                model.tokenizer, max_tokens=max_len - 2 - prefix_tokens, lock=self._use_lock
+            )
             self._facts = facts
             self._model = model
 
@@ -137,16 +143,18 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         inputs = [prefix + t for t in texts] if prefix else list(texts)
-        vecs = self.model.encode(
-            inputs,
-            # prompt="" stops sentence-transformers from adding a default prompt of its own on
-            # top of ours: the prefix is applied here, exactly once.
-            prompt="",
-            batch_size=self._batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=False,
-            show_progress_bar=False,
-        )
+        model = self.model
+        with self._use_lock:
+            vecs = model.encode(
+                inputs,
+                # prompt="" stops sentence-transformers from adding a default prompt of its own
+                # on top of ours: the prefix is applied here, exactly once.
+                prompt="",
+                batch_size=self._batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+                show_progress_bar=False,
+            )
         out = np.asarray(vecs, dtype=np.float32)
         # Normalised in float32 even when the model computed in half precision.
         return unit_rows(out) if self.facts.distance == COSINE else out
