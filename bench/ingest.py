@@ -9,8 +9,8 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bench.common import (
     bench_models,
@@ -33,6 +33,49 @@ from ragcore.stores import open_store
 
 STAGES = ("parse", "chunk", "embed", "write")
 SUFFIXES = {".pdf", ".md", ".markdown", ".txt", ".png", ".jpg", ".jpeg"}
+
+
+@dataclass(frozen=True)
+class IngestedFile:
+    """One file the worker ingested: its stage times, and the same chunks embedded alone."""
+
+    file: str
+    pages: int
+    pages_ocr: int
+    chunks: int  # text chunks and images
+    embedded: int  # the text chunks the pure-embedding pass embedded
+    seconds: Mapping[str, float]  # per STAGES
+    queue_seconds: (
+        float  # the job's own cost: claiming it, status and progress writes, finishing it
+    )
+    wall_seconds: float
+    pure_embed_seconds: float
+
+    def to_json(self) -> dict[str, object]:
+        """The report's row, keys in the order ``--json`` has always printed them."""
+        return {
+            "file": self.file,
+            "status": "ok",
+            "pages": self.pages,
+            "pages_ocr": self.pages_ocr,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "seconds": dict(self.seconds),
+            "queue_seconds": self.queue_seconds,
+            "wall_seconds": self.wall_seconds,
+            "pure_embed_seconds": self.pure_embed_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class RefusedFile:
+    """A file that was not ingested (a duplicate, or its job failed), and why."""
+
+    file: str
+    reason: str | None  # None: the job ended without a report and without an error
+
+    def to_json(self) -> dict[str, object]:
+        return {"file": self.file, "status": "refused", "reason": self.reason}
 
 
 def files_under(paths: Sequence[Path]) -> list[Path]:
@@ -102,12 +145,12 @@ def run(
     )
     if trace_memory:
         tracemalloc.start()
-    rows: list[dict[str, Any]] = []
+    rows: list[IngestedFile | RefusedFile] = []
     try:
         for path in files:
             added = library.add_file(catalog, data_dir / "uploads", path, params)
             if added.job is None:
-                rows.append({"file": path.name, "status": "refused", "reason": "a duplicate"})
+                rows.append(RefusedFile(path.name, "a duplicate"))
                 continue
             started = time.perf_counter()
             outcome = worker.run_once({added.job.id})
@@ -115,7 +158,7 @@ def run(
             report = outcome.report if outcome is not None else None
             if outcome is None or report is None:
                 reason = outcome.error if outcome is not None else "its job was not run"
-                rows.append({"file": path.name, "status": "refused", "reason": reason})
+                rows.append(RefusedFile(path.name, reason))
                 log(f"{path.name}: refused ({reason})")
                 continue
             doc_id = added.document.id
@@ -123,19 +166,17 @@ def run(
             pure = pure_embedding_seconds(models, texts)
             stages = {s: round(report.seconds.get(s, 0.0), 3) for s in STAGES}
             rows.append(
-                {
-                    "file": path.name,
-                    "status": "ok",
-                    "pages": report.pages,
-                    "pages_ocr": report.pages_ocr,
-                    "chunks": report.chunks + report.images,
-                    "embedded": len(texts),
-                    "seconds": stages,
-                    # The job's own cost: claiming it, status and progress writes, finishing it.
-                    "queue_seconds": round(max(0.0, wall - sum(report.seconds.values())), 3),
-                    "wall_seconds": round(wall, 3),
-                    "pure_embed_seconds": round(pure, 3),
-                }
+                IngestedFile(
+                    file=path.name,
+                    pages=report.pages,
+                    pages_ocr=report.pages_ocr,
+                    chunks=report.chunks + report.images,
+                    embedded=len(texts),
+                    seconds=stages,
+                    queue_seconds=round(max(0.0, wall - sum(report.seconds.values())), 3),
+                    wall_seconds=round(wall, 3),
+                    pure_embed_seconds=round(pure, 3),
+                )
             )
             log(
                 f"{path.name}: {report.pages} pages, {len(texts)} chunks in {wall:.1f} s "
@@ -164,20 +205,20 @@ def run(
     )
 
 
-def summarise(rows: list[dict[str, Any]], **extra: object) -> dict[str, object]:
-    ok = [r for r in rows if r["status"] == "ok"]
-    pages = sum(r["pages"] for r in ok)
-    chunks = sum(r["embedded"] for r in ok)
-    stage_totals = {s: sum(r["seconds"][s] for r in ok) for s in STAGES}
-    stage_totals["queue"] = sum(r.get("queue_seconds", 0.0) for r in ok)
-    wall = sum(r["wall_seconds"] for r in ok)
-    pure = sum(r["pure_embed_seconds"] for r in ok)
+def summarise(rows: Sequence[IngestedFile | RefusedFile], **extra: object) -> dict[str, object]:
+    ok = [r for r in rows if isinstance(r, IngestedFile)]
+    pages = sum(r.pages for r in ok)
+    chunks = sum(r.embedded for r in ok)
+    stage_totals = {s: sum(r.seconds[s] for r in ok) for s in STAGES}
+    stage_totals["queue"] = sum(r.queue_seconds for r in ok)
+    wall = sum(r.wall_seconds for r in ok)
+    pure = sum(r.pure_embed_seconds for r in ok)
     staged = sum(stage_totals.values()) or 1.0
     return {
         "files": len(rows),
         "ingested": len(ok),
         "refused": [
-            {"file": r["file"], "reason": r["reason"]} for r in rows if r["status"] != "ok"
+            {"file": r.file, "reason": r.reason} for r in rows if isinstance(r, RefusedFile)
         ],
         "pages": pages,
         "chunks": chunks,
@@ -192,18 +233,18 @@ def summarise(rows: list[dict[str, Any]], **extra: object) -> dict[str, object]:
         "throughput_ratio": round(pure / wall, 3) if wall else None,
         # OCR is parsing work the pure-embedding pass cannot do: the ratio over the files
         # without an OCR'd page says what the pipeline costs beside the embedder.
-        "pages_ocr": sum(r.get("pages_ocr", 0) for r in ok),
-        "files_ocr": sum(1 for r in ok if r.get("pages_ocr", 0)),
-        "throughput_ratio_without_ocr": _ratio([r for r in ok if not r.get("pages_ocr", 0)]),
+        "pages_ocr": sum(r.pages_ocr for r in ok),
+        "files_ocr": sum(1 for r in ok if r.pages_ocr),
+        "throughput_ratio_without_ocr": _ratio([r for r in ok if not r.pages_ocr]),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         **extra,
-        "rows": rows,
+        "rows": [r.to_json() for r in rows],
     }
 
 
-def _ratio(rows: Sequence[Mapping[str, Any]]) -> float | None:
-    wall = sum(r["wall_seconds"] for r in rows)
-    return round(sum(r["pure_embed_seconds"] for r in rows) / wall, 3) if wall else None
+def _ratio(rows: Sequence[IngestedFile]) -> float | None:
+    wall = sum(r.wall_seconds for r in rows)
+    return round(sum(r.pure_embed_seconds for r in rows) / wall, 3) if wall else None
 
 
 def print_table(report: Mapping[str, object]) -> None:
