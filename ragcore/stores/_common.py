@@ -50,33 +50,34 @@ def check_distances(dims: Mapping[str, int], distances: Mapping[str, str] | None
     return {name: given.get(name, "cosine") for name in dims}
 
 
-def distance_mismatch(
-    collection: str, where: str, existing: Mapping[str, str], wanted: Mapping[str, str]
-) -> SchemaMismatch:
-    return SchemaMismatch(
-        f"The collection {collection!r} at {where} compares vectors by "
-        f"{describe_distances(existing)}, but the models in use need {describe_distances(wanted)}. "
-        "Re-embed into a new collection (python -m ingest reembed --model ...)."
-    )
+def describe(values: Mapping[str, object]) -> str:
+    """``image=512, text=384`` or ``text=cosine``: spaces in a stable order, for messages."""
+    return ", ".join(f"{name}={value}" for name, value in sorted(values.items()))
 
 
-def describe_distances(distances: Mapping[str, str]) -> str:
-    return ", ".join(f"{name}={d}" for name, d in sorted(distances.items()))
-
-
-def describe(dims: Mapping[str, int]) -> str:
-    """``image=512, text=384``: spaces in a stable order, for messages."""
-    return ", ".join(f"{name}={size}" for name, size in sorted(dims.items()))
-
-
-def schema_mismatch(
-    collection: str, where: str, existing: Mapping[str, int], wanted: Mapping[str, int]
-) -> SchemaMismatch:
-    return SchemaMismatch(
-        f"The collection {collection!r} at {where} holds vectors of sizes {describe(existing)}, "
-        f"but the models in use produce {describe(wanted)}. Re-index your documents into a new "
-        "collection, or switch back to the models it was built with."
-    )
+def check_schema(
+    collection: str,
+    where: str,
+    existing: Mapping[str, int],
+    wanted: Mapping[str, int],
+    existing_distances: Callable[[], Mapping[str, str]],
+    distances: Mapping[str, str],
+) -> None:
+    """Raise SchemaMismatch when a collection that exists does not fit the models in use: its
+    spaces' sizes first, then how it compares vectors (asked only when the sizes match)."""
+    if existing != wanted:
+        raise SchemaMismatch(
+            f"The collection {collection!r} at {where} holds vectors of sizes {describe(existing)}, "
+            f"but the models in use produce {describe(wanted)}. Re-index your documents into a "
+            "new collection, or switch back to the models it was built with."
+        )
+    found = existing_distances()
+    if found != distances:
+        raise SchemaMismatch(
+            f"The collection {collection!r} at {where} compares vectors by {describe(found)}, "
+            f"but the models in use need {describe(distances)}. Re-embed into a new collection "
+            "(python -m ingest reembed --model ...)."
+        )
 
 
 def check_points(points: Sequence[Point], dims: Mapping[str, int]) -> None:

@@ -124,14 +124,14 @@ class EmbeddedStore:
                 )
                 # No payload index on doc_id: local mode scans payloads and ignores indexes.
             else:
-                existing = self._existing_dims()
-                if existing != wanted:
-                    raise _common.schema_mismatch(self.collection, str(self.path), existing, wanted)
-                existing_metric = self._existing_distances()
-                if existing_metric != metric:
-                    raise _common.distance_mismatch(
-                        self.collection, str(self.path), existing_metric, metric
-                    )
+                _common.check_schema(
+                    self.collection,
+                    str(self.path),
+                    self._existing_dims(),
+                    wanted,
+                    self._existing_distances,
+                    metric,
+                )
             self._dims = wanted
 
     def _existing_distances(self) -> dict[str, str]:

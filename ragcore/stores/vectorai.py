@@ -194,16 +194,14 @@ class VectorAIStore:
     def _check_matches(
         self, client: VectorAIClient, wanted: dict[str, int], metric: dict[str, str]
     ) -> None:
-        existing = self._existing_dims(client)
-        if existing != wanted:
-            raise _common.schema_mismatch(
-                self.collection, f"VectorAI DB {self.url}", existing, wanted
-            )
-        existing_metric = self._existing_distances(client)
-        if existing_metric != metric:
-            raise _common.distance_mismatch(
-                self.collection, f"VectorAI DB {self.url}", existing_metric, metric
-            )
+        _common.check_schema(
+            self.collection,
+            f"VectorAI DB {self.url}",
+            self._existing_dims(client),
+            wanted,
+            lambda: self._existing_distances(client),
+            metric,
+        )
 
     # ── capacity ───────────────────────────────────────────────────
 

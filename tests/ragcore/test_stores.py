@@ -162,6 +162,19 @@ def test_ensure_collection_refuses_other_sizes_naming_both(opener: Opener) -> No
         other.ensure_collection({"text": 8})
 
 
+def test_ensure_collection_refuses_another_distance_naming_both(opener: Opener) -> None:
+    first = opener()
+    first.ensure_collection(DIMS, {"text": "dot"})
+    first.close()
+
+    with pytest.raises(SchemaMismatch) as refused:
+        opener().ensure_collection(DIMS)
+    message = str(refused.value)
+    assert "compares vectors by image=cosine, text=dot" in message
+    assert "the models in use need image=cosine, text=cosine" in message
+    assert "python -m ingest reembed" in message
+
+
 def test_before_ensure_collection_the_store_reads_as_empty(opener: Opener) -> None:
     fresh = opener()
     assert fresh.count() == 0
