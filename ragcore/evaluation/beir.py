@@ -183,9 +183,7 @@ class UnavailableRow:
         return {"mode": self.mode, "status": "unavailable", "reason": self.reason}
 
 
-def mode_row(
-    mode: str, dataset: BeirDataset, mode_run: ModeRun, tuned: RetrievalConfig
-) -> ModeRow:
+def mode_row(mode: str, dataset: BeirDataset, mode_run: ModeRun, tuned: RetrievalConfig) -> ModeRow:
     result = evaluate(dataset.qrels, mode_run.run, MEASURES)
     totals = [t["total"] for t in mode_run.timings]
     published = [f"{a['value']} ({a['anchor']})" for a in ANCHORS if a["compare_with"] == mode]
