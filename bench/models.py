@@ -6,6 +6,7 @@ import argparse
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import (
@@ -31,6 +32,56 @@ MEASURES = ("ndcg@10", "recall@100")
 # Passages timed for throughput: enough for a steady rate, few enough to stay minutes not hours.
 THROUGHPUT_SAMPLE = 64
 DEPTH = 100  # candidates per leg, so Recall@100 sees a full list
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One embedding model on the dataset: what it is, its quality per mode, speed and size."""
+
+    model: str
+    dim: int
+    bytes_per_vector: int
+    distance: str
+    query_prefix: str
+    passage_prefix: str
+    max_seq_length: int
+    precision: str
+    chunk_size: int
+    documents: object  # as the index's stats count them
+    chunks: int
+    quality: Mapping[str, Mapping[str, float]]  # mode -> measure -> mean (and its seconds)
+    encode_passages_per_s: float
+    index_build: Mapping[str, object]  # the index's stats
+    index_bytes_on_disk: int
+    load_seconds: float
+    weights: str  # the weights' fingerprint, "" when the model has none
+
+    @property
+    def raw_vector_bytes(self) -> int:
+        return self.chunks * self.bytes_per_vector
+
+    def to_json(self) -> dict[str, object]:
+        """The report's row, keys in the order ``--json`` has always printed them."""
+        return {
+            "model": self.model,
+            "dim": self.dim,
+            "bytes_per_vector": self.bytes_per_vector,
+            "distance": self.distance,
+            "query_prefix": self.query_prefix,
+            "passage_prefix": self.passage_prefix,
+            "max_seq_length": self.max_seq_length,
+            "precision": self.precision,
+            "chunk_size": self.chunk_size,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "quality": {mode: dict(means) for mode, means in self.quality.items()},
+            "encode_passages_per_s": self.encode_passages_per_s,
+            "index_build": dict(self.index_build),
+            "index_bytes_on_disk": self.index_bytes_on_disk,
+            "raw_vector_bytes": self.raw_vector_bytes,
+            "load_seconds": self.load_seconds,
+            "weights": self.weights,
+        }
 
 
 def mode_configs() -> dict[str, RetrievalConfig]:
@@ -100,7 +151,7 @@ def compare_one(
     model_id: str,
     dataset: BeirDataset,
     args: argparse.Namespace,
-) -> dict[str, object]:
+) -> ModelRow:
     settings = Settings(data_dir=args.workdir)
     models = Models(
         text_model=model_id,
@@ -129,27 +180,25 @@ def compare_one(
     try:
         quality = evaluate_index(dataset, index, models, mode_configs())
         chunks = int(index.stats["chunks"])  # type: ignore[call-overload]
-        vectors_bytes = folder_bytes(index.path / "vectors")
-        return {
-            "model": model_id,
-            "dim": facts.dim,
-            "bytes_per_vector": facts.bytes_per_vector,
-            "distance": facts.distance,
-            "query_prefix": facts.query_prefix,
-            "passage_prefix": facts.passage_prefix,
-            "max_seq_length": facts.max_seq_length,
-            "precision": args.precision,
-            "chunk_size": params.chunk_size,
-            "documents": index.stats["documents"],
-            "chunks": chunks,
-            "quality": quality,
-            "encode_passages_per_s": round(throughput, 2),
-            "index_build": index.stats,
-            "index_bytes_on_disk": vectors_bytes,
-            "raw_vector_bytes": chunks * facts.bytes_per_vector,
-            "load_seconds": round(load_seconds, 2),
-            "weights": getattr(text_model, "fingerprint", ""),
-        }
+        return ModelRow(
+            model=model_id,
+            dim=facts.dim,
+            bytes_per_vector=facts.bytes_per_vector,
+            distance=facts.distance,
+            query_prefix=facts.query_prefix,
+            passage_prefix=facts.passage_prefix,
+            max_seq_length=facts.max_seq_length,
+            precision=args.precision,
+            chunk_size=params.chunk_size,
+            documents=index.stats["documents"],
+            chunks=chunks,
+            quality=quality,
+            encode_passages_per_s=round(throughput, 2),
+            index_build=index.stats,
+            index_bytes_on_disk=folder_bytes(index.path / "vectors"),
+            load_seconds=round(load_seconds, 2),
+            weights=getattr(text_model, "fingerprint", ""),
+        )
     finally:
         index.close()
 
@@ -226,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     for model_id in model_ids:
         log(f"── {model_id}")
-        rows.append(compare_one(model_id, dataset, args))
+        rows.append(compare_one(model_id, dataset, args).to_json())
     report = {
         "dataset": dataset.name,
         "split": dataset.split,
