@@ -17,6 +17,7 @@ from app import browser_session, render, resources, source_viewer
 from ingest.service import thumbnail_path
 from ragcore import conversations
 from ragcore.answering import MAX_QUESTION_CHARS, Answer, AnswerStream
+from ragcore.catalog import DocumentStatus
 from ragcore.conversations import ConversationNotFound, Feedback, Turn
 from ragcore.errors import RagError
 from ragcore.generation.citations import Citation
@@ -149,7 +150,7 @@ def controls(rt: Runtime) -> dict[str, Any]:
     settings = rt.settings
     with st.sidebar:
         st.header("Search")
-        ready = [d for d in rt.catalog.list_documents() if d.status == "ready"]
+        ready = [d for d in rt.catalog.list_documents() if d.status == DocumentStatus.READY]
         names = {d.id: d.name for d in ready}
         doc_ids = st.multiselect(
             "Documents",
@@ -742,7 +743,7 @@ def main() -> None:
         st.caption(render.md_escape(slot.get().status))
     else:
         st.caption("The language model starts with your first question.")
-    if not any(d.status == "ready" for d in rt.catalog.list_documents()):
+    if not any(d.status == DocumentStatus.READY for d in rt.catalog.list_documents()):
         st.info("No document is ready yet: add some on the Library page first.")
     unsaved = st.session_state.get(UNSAVED_KEY)
     if unsaved:
