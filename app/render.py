@@ -552,3 +552,26 @@ def document_rows(docs: Sequence[DocumentRecord]) -> list[dict[str, object]]:
         }
         for d in docs
     ]
+
+
+_URL = re.compile(r"\bhttps?://[^\s)\]]*[^\s)\].,;:!?'\"]")
+
+
+def code_span(text: str) -> str:
+    """``text`` as Markdown inline code, fenced by more backticks than it holds in a row."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def plain_with_addresses(text: str) -> str:
+    """Plain text for Markdown, its web addresses as code: an escaped address would show its
+    backslashes (``http://127\\.0\\.0\\.1``), since Markdown links it before unescaping."""
+    parts, last = [], 0
+    for match in _URL.finditer(text):
+        parts.append(md_escape(text[last : match.start()]))
+        parts.append(code_span(match.group()))
+        last = match.end()
+    parts.append(md_escape(text[last:]))
+    return "".join(parts)

@@ -740,7 +740,7 @@ def main() -> None:
     st.title("Ask your documents")
     slot = resources.llm_slot()
     if slot.connected:
-        st.caption(render.md_escape(slot.get().status))
+        st.caption(render.plain_with_addresses(slot.get().status))
     else:
         st.caption("The language model starts with your first question.")
     if not any(d.status == DocumentStatus.READY for d in rt.catalog.list_documents()):

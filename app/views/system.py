@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -199,30 +198,9 @@ def reembed_progress(rt: Runtime, router: SpaceRouter) -> None:
 
 
 NOT_MEASURED = "not measured yet: it is measured on each answer the model writes"
+
+
 # An address ends before a space, and its trailing punctuation belongs to the sentence.
-_URL = re.compile(r"\bhttps?://[^\s)\]]*[^\s)\].,;:!?'\"]")
-
-
-def code_span(text: str) -> str:
-    """``text`` as Markdown inline code, fenced by more backticks than it holds in a row."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def plain_with_addresses(text: str) -> str:
-    """Plain text for Markdown, its web addresses as code: an escaped address would show its
-    backslashes (``http://127\\.0\\.0\\.1``), since Markdown links it before unescaping."""
-    parts, last = [], 0
-    for match in _URL.finditer(text):
-        parts.append(render.md_escape(text[last : match.start()]))
-        parts.append(code_span(match.group()))
-        last = match.end()
-    parts.append(render.md_escape(text[last:]))
-    return "".join(parts)
-
-
 def answering_model(choice: LLMChoice) -> str:
     """Which model answers and where it runs; the address is the model's own, credentials masked."""
     llm = choice.llm
@@ -232,7 +210,7 @@ def answering_model(choice: LLMChoice) -> str:
         where = f"local, llama.cpp serving {choice.server.model_path.name} at {llm.address}"
     else:
         where = f"an OpenAI-compatible endpoint at {llm.address}"
-    return f"**Answers come from** {plain_with_addresses(f'{llm.model} — {where}')}"
+    return f"**Answers come from** {render.plain_with_addresses(f'{llm.model} — {where}')}"
 
 
 def speed_line(record: SpeedRecord, model: str) -> str:
@@ -243,7 +221,7 @@ def speed_line(record: SpeedRecord, model: str) -> str:
 
 def show_llm(slot: resources.LLMSlot) -> None:
     choice = slot.get()
-    st.markdown(plain_with_addresses(choice.status))
+    st.markdown(render.plain_with_addresses(choice.status))
     st.markdown(answering_model(choice))
     if choice.llm is not None:
         st.markdown(speed_line(slot.speed, choice.llm.model))

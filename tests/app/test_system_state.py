@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
+from app import render
 from app.views import system
 from ragcore import library
 from ragcore.catalog import DocumentStatus
@@ -14,10 +15,10 @@ from ragcore.testing.embedders import HashingEmbedder
 
 def test_addresses_are_code_and_the_rest_is_escaped() -> None:
     text = "LLM: model 'm*' at http://127.0.0.1:41587/v1 (no API key)."
-    shown = system.plain_with_addresses(text)
+    shown = render.plain_with_addresses(text)
     assert shown == r"LLM: model 'm\*' at `http://127.0.0.1:41587/v1` \(no API key\)\."
-    assert system.code_span("a`b") == "``a`b``"
-    assert system.code_span("`x") == "`` `x ``"
+    assert render.code_span("a`b") == "``a`b``"
+    assert render.code_span("`x") == "`` `x ``"
 
 
 def test_the_switch_offers_the_model_in_use_first_then_offline_ones() -> None:
