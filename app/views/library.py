@@ -28,6 +28,7 @@ BLOCK = 1 << 20  # bytes per write while saving an upload
 SHOWN_JOBS = 20
 # A finished job's bar stays this long, then makes room; failures stay below, with their files.
 FINISHED_SHOWN_SECONDS = 15.0
+FINISHED_SEEN = "library_finished_seen"  # job id -> when this session first showed it finished
 PAGE_RUN = "library_page_run"  # set while the whole page runs, not the progress panel alone
 
 STRATEGY_HELP = (
@@ -209,7 +210,13 @@ def show_notes() -> None:
 
 
 def _recently_finished(job: JobRecord, now: float) -> bool:
-    return not job.active and now - job.updated_at <= FINISHED_SHOWN_SECONDS
+    """Whether a finished job's bar is still up: for FINISHED_SHOWN_SECONDS from when this
+    session first showed it finished, not from when it finished. On a busy machine a redraw
+    can come long after the job ended, and the person must still see "ready" once."""
+    if job.active:
+        return False
+    first_shown: dict[int, float] = st.session_state.setdefault(FINISHED_SEEN, {})
+    return now - first_shown.setdefault(job.id, now) <= FINISHED_SHOWN_SECONDS
 
 
 def _jobs_to_show(rt: Runtime) -> tuple[list[JobRecord], set[int]]:

@@ -18,6 +18,9 @@ from ragcore.types import ChunkingParams
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
+# app.views.library.FINISHED_SEEN; importing the view here would run it outside AppTest.
+FINISHED_SEEN = "library_finished_seen"
+
 
 def shown(markdown: str) -> str:
     return re.sub(r"\\(.)", r"\1", markdown)
@@ -138,8 +141,23 @@ def test_finished_bars_make_room_after_a_while(
     app.run()
     assert any("ready" in str(p.proto.text) for p in app.get("progress"))
     job = runtime.catalog.jobs()[0]
-    with runtime.catalog._write() as conn:  # the job finished a minute ago
-        conn.execute("UPDATE jobs SET updated_at = updated_at - 60 WHERE id = ?", (job.id,))
+    seen = app.session_state[FINISHED_SEEN]  # this session showed it a minute ago
+    app.session_state[FINISHED_SEEN] = {**seen, job.id: seen[job.id] - 60}
     app.run()
     assert not app.get("progress")
     assert app.session_state["tracked_jobs"] == []
+
+
+def test_a_job_that_ended_before_the_page_was_redrawn_still_shows_ready(
+    app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]
+) -> None:
+    """On a busy machine the redraw after a job can come long after it ended: the person must
+    still see it ready once, not a bar that vanished unseen."""
+    app.run()
+    _upload(app, [("a.txt", b"Alpha words.", "text/plain")])
+    ingest_all()
+    job = runtime.catalog.jobs()[0]
+    with runtime.catalog._write() as conn:  # it finished a minute before this redraw
+        conn.execute("UPDATE jobs SET updated_at = updated_at - 60 WHERE id = ?", (job.id,))
+    app.run()
+    assert any("ready" in str(p.proto.text) for p in app.get("progress"))

@@ -178,10 +178,11 @@ def test_two_sessions_upload_and_ask_at_once_without_cross_talk(
         for label, page in pages.items():
             _revisit_library(page)
             harness.wait_ready(page, ready=2, timeout_s=60)
-            # Finished jobs of the other session are its business; this one shows its own.
+            # Finished jobs of the other session are its business; this one shows only its own
+            # (or none: a finished bar makes room 15 s after this session first showed it).
             own = PELICAN_FILES if label == "A" else SOURDOUGH_FILES
             shown = {line.split(" ", 1)[0] for line in harness.progress_lines(page)}
-            assert shown == set(own), f"session {label} lists the jobs of {shown}"
+            assert shown <= set(own), f"session {label} lists the jobs of {shown}"
             _assert_no_exception(page, label)
 
         # As close together as one thread gets: type both, then press Enter on each.
