@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ragcore.catalog.database import CatalogDatabase
@@ -31,14 +31,8 @@ class Conversation:
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Conversation:
-        return cls(
-            id=row["id"],
-            session_id=row["session_id"],
-            title=row["title"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            user_id=row["user_id"],
-        )
+        # Every field is a column of the same name, stored as is.
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
 
 
 @dataclass(frozen=True)
