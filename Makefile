@@ -39,9 +39,10 @@ $(VENV)/.mpnet: $(VENV)/.base
 
 # Debian packages, installed when missing. Tesseract (with English and orientation data) reads
 # scanned pages, so `make run` installs it too; Chromium drives the browser tests (Playwright
-# never downloads a browser) and docker-compose validates docker-compose.yml without an engine.
+# never downloads a browser), docker-compose validates docker-compose.yml without an engine, and
+# PostgreSQL's server binaries let the `postgres` tests start a throw-away cluster of their own.
 OCR_DEBS := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
-TEST_DEBS := chromium docker-compose
+TEST_DEBS := chromium docker-compose postgresql
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
