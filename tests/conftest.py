@@ -8,12 +8,15 @@ import os
 import signal
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from multiprocessing import forkserver, resource_tracker
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from tests.postgres_server import PostgresMissing, PostgresServer, find_bindir, running_cluster
 from tests.processes import Processes
 
 # gRPC's C core logs connection teardown ("Got goaway ... http2_error") at info level when the
@@ -33,6 +36,32 @@ def processes() -> Iterator[Processes]:
         yield group
     finally:
         group.stop_all()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throw-away PostgreSQL cluster for the session (``.url``: its maintenance database)."""
+    # Fail, not skip: CI must run these tests, so a machine without the binaries is an error.
+    try:
+        find_bindir()
+    except PostgresMissing as exc:
+        pytest.fail(str(exc))
+    with running_cluster() as server:
+        yield server
+
+
+@pytest.fixture()
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database for this test (dropped afterwards): its ``postgresql://`` URL."""
+    name = f"t_{uuid.uuid4().hex}"
+    with psycopg.connect(postgres_server.url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_server.database_url(name)
+    finally:
+        # FORCE: a pool or a killed process the test left connected must not block the drop.
+        with psycopg.connect(postgres_server.url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def pytest_configure(config: pytest.Config) -> None:
