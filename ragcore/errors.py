@@ -67,6 +67,11 @@ class CatalogCorrupt(RagError):
     """The catalog file is damaged; nothing is written to it until `ingest check --repair` ran."""
 
 
+class CatalogUnavailable(RagError):
+    """The catalog's database server cannot be reached (down, restarting, connection lost);
+    the work in hand failed and can be retried once it is back."""
+
+
 class DiskFull(RagError):
     """The disk holding the data folder has no space left, so a write was refused."""
 

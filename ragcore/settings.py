@@ -131,6 +131,12 @@ class Settings(BaseSettings):
     llm_max_tokens: int = 256
     llm_temperature: float = 0.1
 
+    # Server mode's shared catalog, queue and keyword index: postgresql://user:pass@host/db
+    # (RAG_CATALOG_URL). Empty: the SQLite file catalog.sqlite3 in data_dir.
+    catalog_url: SecretStr = SecretStr("")
+    catalog_startup_timeout: float = 60.0
+    catalog_pool_size: int = 10
+
     lease_seconds: float = 60.0
     worker_poll_seconds: float = 0.5
     # Sound copies of the catalog kept in data_dir/backups for `ingest check --repair`: a worker

@@ -78,7 +78,7 @@ class TurnRow:
         )
 
 
-def _title(title: str) -> str:
+def short_title(title: str) -> str:
     return " ".join(title.split())[:MAX_TITLE_CHARS]
 
 
@@ -96,7 +96,7 @@ class ConversationsMixin(CatalogDatabase):
             row = conn.execute(
                 "INSERT INTO conversations (session_id, user_id, title, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) RETURNING *",
-                (session_id, user_id, _title(title), now, now),
+                (session_id, user_id, short_title(title), now, now),
             ).fetchall()[0]
         return Conversation.from_row(row)
 
@@ -117,7 +117,7 @@ class ConversationsMixin(CatalogDatabase):
                 (conversation_id, session_id),
             ).fetchone()
         if row is None:
-            raise _not_found(conversation_id)
+            raise not_found(conversation_id)
         return Conversation.from_row(row)
 
     def rename_conversation(
@@ -129,10 +129,10 @@ class ConversationsMixin(CatalogDatabase):
             rows = conn.execute(
                 "UPDATE conversations SET title = ?, updated_at = ? "
                 "WHERE id = ? AND session_id = ? RETURNING *",
-                (_title(title), self._now(), conversation_id, session_id),
+                (short_title(title), self._now(), conversation_id, session_id),
             ).fetchall()
         if not rows:
-            raise _not_found(conversation_id)
+            raise not_found(conversation_id)
         return Conversation.from_row(rows[0])
 
     def delete_conversation(self, session_id: str, conversation_id: int) -> bool:
@@ -153,10 +153,10 @@ class ConversationsMixin(CatalogDatabase):
                 "UPDATE conversations SET updated_at = ?, "
                 "title = CASE WHEN title = '' THEN ? ELSE title END "
                 "WHERE id = ? AND session_id = ?",
-                (now, _title(turn.question), conversation_id, session_id),
+                (now, short_title(turn.question), conversation_id, session_id),
             )
             if updated.rowcount == 0:
-                raise _not_found(conversation_id)
+                raise not_found(conversation_id)
             row = conn.execute(
                 "INSERT INTO turns (conversation_id, position, question, standalone_question, "
                 "answer_text, mode, sources, citations, detail, llm, timings, error, stopped, "
@@ -196,7 +196,7 @@ class ConversationsMixin(CatalogDatabase):
                 (conversation_id,),
             ).fetchall()
         if owned is None:
-            raise _not_found(conversation_id)
+            raise not_found(conversation_id)
         return [TurnRow.from_row(r) for r in rows]
 
     def set_turn_feedback(
@@ -217,5 +217,5 @@ class ConversationsMixin(CatalogDatabase):
             )
 
 
-def _not_found(conversation_id: int) -> ConversationNotFound:
+def not_found(conversation_id: int) -> ConversationNotFound:
     return ConversationNotFound(f"no conversation {conversation_id} in this session")

@@ -17,11 +17,14 @@ from ragcore.catalog.health import (
     storage_error,
 )
 from ragcore.catalog.schema import connect
+from ragcore.catalog.status import CatalogStatus
 from ragcore.errors import CatalogCorrupt
 
 
 class CatalogDatabase:
     """Owns the connection; the document and job halves of the Catalog build on it."""
+
+    backend = "sqlite"
 
     def __init__(
         self,
@@ -113,6 +116,21 @@ class CatalogDatabase:
                     copy.close()
             finally:
                 source.close()
+
+    def status(self) -> CatalogStatus:
+        """The file, SQLite's version and the queue depth, for the System view."""
+        with self._read() as conn:
+            queued, running = conn.execute(
+                "SELECT count(*) FILTER (WHERE status = 'queued'), "
+                "count(*) FILTER (WHERE status = 'running') FROM jobs"
+            ).fetchone()
+        return CatalogStatus(
+            backend=self.backend,
+            version=sqlite3.sqlite_version,
+            location=str(self.path),
+            queue_depth=int(queued),
+            running_jobs=int(running),
+        )
 
     def _now(self) -> float:
         return float(self._clock())

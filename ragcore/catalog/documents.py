@@ -40,7 +40,7 @@ class DocumentNotFound(RagError, LookupError):
     """The document is not in the catalog (never added, or deleted meanwhile)."""
 
 
-def _checked_fields(values: Mapping[str, object], allowed: frozenset[str]) -> dict[str, object]:
+def checked_fields(values: Mapping[str, object], allowed: frozenset[str]) -> dict[str, object]:
     unknown = sorted(set(values) - allowed)
     if unknown:
         raise ValueError(
@@ -94,7 +94,7 @@ class DocumentsMixin(CatalogDatabase):
     ) -> None:
         """Set status and error (None clears it), plus known columns such as pages or strategy."""
         check_choice("document status", status, DOCUMENT_STATUSES)
-        updates = _checked_fields(fields, SETTABLE_FIELDS)
+        updates = checked_fields(fields, SETTABLE_FIELDS)
         updates |= {"status": status, "error": error, "updated_at": self._now()}
         with self._write() as conn:
             cursor = conn.execute(
@@ -129,7 +129,7 @@ class DocumentsMixin(CatalogDatabase):
         numbers = [c.chunk_no for c in chunks]
         if len(set(numbers)) != len(numbers):
             raise ValueError(f"chunk numbers repeat in the chunks of document {doc_id!r}")
-        updates = _checked_fields(stats, STATS_FIELDS)
+        updates = checked_fields(stats, STATS_FIELDS)
         updates |= {
             "chunks": sum(1 for c in chunks if c.kind == ChunkKind.TEXT),
             "images": sum(1 for c in chunks if c.kind == ChunkKind.IMAGE),

@@ -11,7 +11,7 @@ from ragcore.catalog.records import JOB_KINDS, JOB_STAGES, JobKind, JobRecord, c
 
 # Jobs that build a document's index: when one is given up on, the document is marked failed too,
 # since no worker is left to say so.
-_INDEXING_KINDS = (JobKind.INGEST, JobKind.REINDEX, JobKind.REEMBED)
+INDEXING_KINDS = (JobKind.INGEST, JobKind.REINDEX, JobKind.REEMBED)
 
 
 def cancel_active_jobs(
@@ -26,7 +26,16 @@ def cancel_active_jobs(
     return cursor.rowcount
 
 
-def _check_lease(lease_seconds: float) -> None:
+def give_up_message(attempts: int, kind: str, stage: str) -> str:
+    """Why a job whose worker crashed or hung ``attempts`` times was failed, for a person."""
+    return (
+        f"the worker crashed or hung {attempts} times while running this {kind} job "
+        f"(last stage: {stage}), so it was given up; "
+        "the file may be too large or malformed — try again or remove it"
+    )
+
+
+def check_lease(lease_seconds: float) -> None:
     if lease_seconds <= 0:
         raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
 
@@ -78,7 +87,7 @@ class JobsMixin(CatalogDatabase):
         lease expired again has crashed or hung its worker each time: it is failed (with its
         document) instead of being handed to yet another worker.
         """
-        _check_lease(lease_seconds)
+        check_lease(lease_seconds)
         wanted = list(JOB_KINDS if kinds is None else kinds)
         for kind in wanted:
             check_choice("job kind", kind, JOB_KINDS)
@@ -115,17 +124,13 @@ class JobsMixin(CatalogDatabase):
         return JobRecord.from_row(claimed)
 
     def _give_up(self, conn: sqlite3.Connection, job: sqlite3.Row, now: float) -> None:
-        error = (
-            f"the worker crashed or hung {job['attempts']} times while running this "
-            f"{job['kind']} job (last stage: {job['stage']}), so it was given up; "
-            "the file may be too large or malformed — try again or remove it"
-        )
+        error = give_up_message(job["attempts"], job["kind"], job["stage"])
         conn.execute(
             "UPDATE jobs SET status = 'failed', error = ?, lease_until = NULL, updated_at = ? "
             "WHERE id = ?",
             (error, now, job["id"]),
         )
-        if job["kind"] in _INDEXING_KINDS:
+        if job["kind"] in INDEXING_KINDS:
             conn.execute(
                 "UPDATE documents SET status = 'failed', error = ?, updated_at = ? "
                 "WHERE id = ? AND status IN ('queued', 'processing')",
@@ -141,7 +146,7 @@ class JobsMixin(CatalogDatabase):
         check_choice("job stage", stage, JOB_STAGES)
         if not 0.0 <= progress <= 1.0:
             raise ValueError(f"progress must be between 0 and 1, got {progress}")
-        _check_lease(lease_seconds)
+        check_lease(lease_seconds)
         with self._write() as conn:
             now = self._now()
             cursor = conn.execute(

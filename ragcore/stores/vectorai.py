@@ -31,6 +31,7 @@ from actian_vectorai.exceptions import ConnectionError as SdkConnectionError
 from actian_vectorai.exceptions import TimeoutError as SdkTimeoutError
 from actian_vectorai.models.common import Filter, PointIdValue
 
+from ragcore.backoff import retry_delays
 from ragcore.errors import CapacityExceeded, CollectionMissing, StoreUnavailable
 from ragcore.stores import _common
 from ragcore.stores.base import DenseQuery, DenseResult
@@ -42,10 +43,6 @@ FREE_TIER_VECTORS = 5000
 _FUSION = {Fusion.RRF: SdkFusion.RRF, Fusion.DBSF: SdkFusion.DBSF}
 _DISTANCE = {"cosine": Distance.Cosine, "dot": Distance.Dot}
 _DISTANCE_NAME = {v: k for k, v in _DISTANCE.items()}
-
-# Waiting for the engine: first retry after 50 ms, doubling, at most 2 s apart.
-_FIRST_RETRY_DELAY = 0.05
-_MAX_RETRY_DELAY = 2.0
 
 
 class VectorAIStore:
@@ -116,8 +113,7 @@ class VectorAIStore:
 
     def _wait_until_ready(self, client: VectorAIClient) -> None:
         """Connect, retrying with backoff while the engine starts or the server is unreachable."""
-        deadline = time.monotonic() + self.startup_timeout
-        delay = _FIRST_RETRY_DELAY
+        delays = retry_delays(self.startup_timeout)
         while True:
             try:
                 # connect() opens the channel and runs health_check(); it fails until the
@@ -134,14 +130,13 @@ class VectorAIStore:
                     raise StoreUnavailable(
                         f"VectorAI DB at {self.url} cannot be used: {_plain(last)}"
                     ) from exc
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            delay = next(delays, None)
+            if delay is None:
                 raise StoreUnavailable(
                     f"VectorAI DB at {self.url} did not become ready within "
                     f"{self.startup_timeout:g} s: last error {_plain(last)}"
                 ) from last
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 2, _MAX_RETRY_DELAY)
+            time.sleep(delay)
 
     @contextmanager
     def _session(self) -> Iterator[VectorAIClient]:

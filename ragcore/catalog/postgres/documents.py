@@ -1,0 +1,286 @@
+"""Documents and their chunks in the PostgreSQL catalog, and keyword (BM25) search over them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import tuple_row
+
+from ragcore.catalog import pg_keyword
+from ragcore.catalog.documents import (
+    SETTABLE_FIELDS,
+    STATS_FIELDS,
+    DocumentNotFound,
+    checked_fields,
+)
+from ragcore.catalog.postgres import rows
+from ragcore.catalog.postgres.database import Cursor, PostgresDatabase
+from ragcore.catalog.postgres.jobs import cancel_active_jobs
+from ragcore.catalog.postgres.spaces import check_space_active, lock_chunks_version
+from ragcore.catalog.records import (
+    DOCUMENT_STATUSES,
+    JOB_STATUSES,
+    ChunkRow,
+    DocumentRecord,
+    DocumentStatus,
+    JobKind,
+    check_choice,
+)
+from ragcore.types import Chunk, ChunkKind
+
+_DOCUMENT_COLUMNS = tuple(f.name for f in fields(DocumentRecord))
+
+
+def _set_clause(columns: Sequence[str]) -> sql.Composed:
+    # Column names come from the dataclass fields (checked_fields refuses others).
+    return sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in columns)
+
+
+def keyword_cursor(cur: Cursor) -> psycopg.Cursor[Any]:
+    """A cursor in the same transaction with plain tuple rows, as pg_keyword reads its rows."""
+    return cur.connection.cursor(row_factory=tuple_row)
+
+
+def delete_chunks(cur: Cursor, doc_id: str) -> int:
+    """Remove the document's chunks and their keyword entries; returns how many went."""
+    cur.execute("DELETE FROM chunks WHERE doc_id = %s RETURNING id", (doc_id,))
+    ids = [int(r["id"]) for r in cur.fetchall()]
+    if ids:
+        pg_keyword.remove_chunks(keyword_cursor(cur), ids)
+    return len(ids)
+
+
+def bump_chunks_version(cur: Cursor, changed: int) -> None:
+    """Move the counter by the number of chunk rows changed, as SQLite's triggers do."""
+    if changed:
+        cur.execute(
+            "UPDATE catalog_meta SET value = value + %s WHERE key = 'chunks_version'", (changed,)
+        )
+
+
+class DocumentsMixin(PostgresDatabase):
+    """The documents/chunks half of the PostgresCatalog."""
+
+    def upsert_document(self, doc: DocumentRecord) -> tuple[DocumentRecord, bool]:
+        """Add ``doc``; if its id (content hash) exists, return the stored row unchanged and False."""
+        now = self._now()
+        values = {name: getattr(doc, name) for name in _DOCUMENT_COLUMNS}
+        values["created_at"] = values["updated_at"] = now
+        query = sql.SQL(
+            "INSERT INTO documents ({}) VALUES ({}) ON CONFLICT (id) DO NOTHING"
+        ).format(
+            sql.SQL(", ").join(sql.Identifier(n) for n in values),
+            sql.SQL(", ").join(sql.Placeholder() for _ in values),
+        )
+        with self._write() as cur:
+            cur.execute(query, tuple(values.values()))
+            created = cur.rowcount == 1
+            row = cur.execute("SELECT * FROM documents WHERE id = %s", (doc.id,)).fetchone()
+        assert row is not None
+        return rows.document(row), created
+
+    def get_document(self, doc_id: str) -> DocumentRecord | None:
+        with self._read() as cur:
+            row = cur.execute("SELECT * FROM documents WHERE id = %s", (doc_id,)).fetchone()
+        return None if row is None else rows.document(row)
+
+    def list_documents(self) -> list[DocumentRecord]:
+        """Every document, newest first."""
+        with self._read() as cur:
+            found = cur.execute("SELECT * FROM documents ORDER BY created_at DESC, seq DESC")
+            return [rows.document(r) for r in found.fetchall()]
+
+    def set_document_status(
+        self, doc_id: str, status: str, *, error: str | None = None, **fields: object
+    ) -> None:
+        """Set status and error (None clears it), plus known columns such as pages or strategy."""
+        check_choice("document status", status, DOCUMENT_STATUSES)
+        updates = checked_fields(fields, SETTABLE_FIELDS)
+        updates |= {"status": status, "error": error, "updated_at": self._now()}
+        query = sql.SQL("UPDATE documents SET {} WHERE id = %s").format(_set_clause(list(updates)))
+        with self._write() as cur:
+            cur.execute(query, (*updates.values(), doc_id))
+            if cur.rowcount == 0:
+                raise DocumentNotFound(f"no document with id {doc_id!r} in the catalog")
+
+    def replace_chunks(
+        self,
+        doc_id: str,
+        chunks: Sequence[Chunk],
+        *,
+        embed_model: str,
+        stats: Mapping[str, object],
+        embed_fingerprint: str = "",
+        space: str | None = None,
+    ) -> None:
+        """Swap the document's chunks for ``chunks`` and mark it ready, all in one transaction.
+
+        Keyword search sees either the old chunks or the new ones, never a mix or neither.
+        ``space``: the model space the vectors were written to; if it is no longer the active
+        one (a re-embed switched meanwhile), nothing is written and ``SpaceChanged`` is raised.
+        """
+        for chunk in chunks:
+            if chunk.doc_id != doc_id:
+                raise ValueError(
+                    f"chunk {chunk.chunk_no} belongs to document {chunk.doc_id!r}, not {doc_id!r}"
+                )
+        numbers = [c.chunk_no for c in chunks]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"chunk numbers repeat in the chunks of document {doc_id!r}")
+        updates = checked_fields(stats, STATS_FIELDS)
+        updates |= {
+            "chunks": sum(1 for c in chunks if c.kind == ChunkKind.TEXT),
+            "images": sum(1 for c in chunks if c.kind == ChunkKind.IMAGE),
+            "embed_model": embed_model,
+            "status": DocumentStatus.READY.value,
+            "error": None,
+            "updated_at": self._now(),
+        }
+        values = [
+            (
+                doc_id,
+                c.chunk_no,
+                c.point_id,
+                c.page,
+                c.start,
+                c.end,
+                ChunkKind(c.kind).value,
+                c.section,
+                c.image_index,
+                c.text,
+                embed_model,
+                embed_fingerprint,
+                c.location,
+                c.ocr_confidence,
+            )
+            for c in chunks
+        ]
+        update = sql.SQL("UPDATE documents SET {} WHERE id = %s").format(_set_clause(list(updates)))
+        with self._write() as cur:
+            # First: a model switch waits for this write, or this one sees the switch (spaces.py).
+            lock_chunks_version(cur)
+            found = cur.execute(
+                "SELECT 1 FROM documents WHERE id = %s FOR UPDATE", (doc_id,)
+            ).fetchone()
+            if found is None:
+                raise DocumentNotFound(
+                    f"no document with id {doc_id!r} in the catalog (deleted while indexing?)"
+                )
+            if space is not None:
+                check_space_active(cur, space)
+            changed = delete_chunks(cur, doc_id)
+            new_ids: list[int] = []
+            if values:
+                cur.executemany(
+                    'INSERT INTO chunks (doc_id, chunk_no, point_id, page, start, "end", kind, '
+                    "section, image_index, text, embed_model, embed_fingerprint, location, "
+                    "ocr_confidence) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s) RETURNING id",
+                    values,
+                    returning=True,
+                )
+                while True:
+                    row = cur.fetchone()
+                    assert row is not None
+                    new_ids.append(int(row["id"]))
+                    if not cur.nextset():
+                        break
+                pg_keyword.add_chunks(
+                    keyword_cursor(cur),
+                    [
+                        pg_keyword.KeywordChunk(chunk_id=i, doc_id=doc_id, text=c.text)
+                        for i, c in zip(new_ids, chunks, strict=True)
+                    ],
+                )
+            bump_chunks_version(cur, changed + len(new_ids))
+            cur.execute(update, (*updates.values(), doc_id))
+
+    def delete_document(self, doc_id: str) -> bool:
+        """Remove the document, its chunks and their keyword index at once; cancel its jobs.
+
+        A running 'delete' job of the document is left alone: it is the one calling this.
+        Returns whether the document existed.
+        """
+        with self._write() as cur:
+            lock_chunks_version(cur)
+            changed = delete_chunks(cur, doc_id)
+            bump_chunks_version(cur, changed)
+            cur.execute("DELETE FROM documents WHERE id = %s", (doc_id,))
+            existed = cur.rowcount == 1
+            cancel_active_jobs(cur, doc_id, self._now(), except_kind=JobKind.DELETE)
+        return existed
+
+    def chunks(self, doc_id: str | None = None) -> list[ChunkRow]:
+        """The chunks of one document, or of all, in document and chunk order."""
+        with self._read() as cur:
+            if doc_id is None:
+                cur.execute(f"SELECT {rows.CHUNK_COLUMNS} FROM chunks ORDER BY doc_id, chunk_no")
+            else:
+                cur.execute(
+                    f"SELECT {rows.CHUNK_COLUMNS} FROM chunks WHERE doc_id = %s ORDER BY chunk_no",
+                    (doc_id,),
+                )
+            return [rows.chunk(r) for r in cur.fetchall()]
+
+    def chunks_by_point_ids(self, point_ids: Sequence[str]) -> dict[str, ChunkRow]:
+        """The chunks behind vector-store point ids; ids the catalog does not know are left out."""
+        if not point_ids:
+            return {}
+        with self._read() as cur:
+            cur.execute(
+                f"SELECT {rows.CHUNK_COLUMNS} FROM chunks WHERE point_id = ANY(%s)",
+                (list(point_ids),),
+            )
+            return {r["point_id"]: rows.chunk(r) for r in cur.fetchall()}
+
+    def counts(self) -> dict[str, int]:
+        """documents, chunks, image_chunks, documents_<status> and jobs_<status> for every status."""
+        result = {"documents": 0, "chunks": 0, "image_chunks": 0}
+        result |= {f"documents_{s}": 0 for s in DOCUMENT_STATUSES}
+        result |= {f"jobs_{s}": 0 for s in JOB_STATUSES}
+        with self._read(snapshot=True) as cur:
+            cur.execute("SELECT status, count(*) AS n FROM documents GROUP BY status")
+            for r in cur.fetchall():
+                result[f"documents_{r['status']}"] = int(r["n"])
+                result["documents"] += int(r["n"])
+            cur.execute("SELECT kind, count(*) AS n FROM chunks GROUP BY kind")
+            for r in cur.fetchall():
+                result["chunks"] += int(r["n"])
+                if r["kind"] == ChunkKind.IMAGE.value:
+                    result["image_chunks"] = int(r["n"])
+            cur.execute("SELECT status, count(*) AS n FROM jobs GROUP BY status")
+            for r in cur.fetchall():
+                result[f"jobs_{r['status']}"] = int(r["n"])
+        return result
+
+    def bm25_search(
+        self, query: str, *, limit: int, doc_ids: Sequence[str] | None = None
+    ) -> list[tuple[ChunkRow, float]]:
+        """Chunks matching any term of ``query``, best first, scored by BM25 (higher is better).
+
+        ``doc_ids`` restricts the search to those documents (inside SQL, so ``limit`` counts only
+        their chunks); an empty sequence matches nothing.
+        """
+        if limit <= 0:
+            raise ValueError(f"limit must be > 0, got {limit}")
+        if doc_ids is not None and not doc_ids:
+            return []
+        with self._read(snapshot=True) as cur:
+            scored = pg_keyword.search(
+                keyword_cursor(cur),
+                query,
+                limit=limit,
+                doc_ids=None if doc_ids is None else list(doc_ids),
+            )
+            if not scored:
+                return []
+            cur.execute(
+                f"SELECT {rows.CHUNK_COLUMNS} FROM chunks WHERE id = ANY(%s)",
+                ([chunk_id for chunk_id, _ in scored],),
+            )
+            by_id = {int(r["rowid"]): rows.chunk(r) for r in cur.fetchall()}
+        return [(by_id[i], float(score)) for i, score in scored if i in by_id]

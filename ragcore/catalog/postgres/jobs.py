@@ -1,0 +1,195 @@
+"""The job queue on PostgreSQL: claimed with FOR UPDATE SKIP LOCKED, leased, retried on expiry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+
+from psycopg.types.json import Jsonb
+
+from ragcore.catalog.jobs import INDEXING_KINDS, check_lease, give_up_message
+from ragcore.catalog.postgres import rows
+from ragcore.catalog.postgres.database import ENQUEUE_LOCK_SALT, Cursor, PostgresDatabase
+from ragcore.catalog.postgres.rows import Row
+from ragcore.catalog.records import JOB_KINDS, JOB_STAGES, JobKind, JobRecord, check_choice
+
+
+def cancel_active_jobs(
+    cur: Cursor, doc_id: str, now: float, *, except_kind: str | None = None
+) -> int:
+    """Cancel the document's queued and running jobs inside the caller's transaction."""
+    cur.execute(
+        "UPDATE jobs SET status = 'cancelled', lease_until = NULL, updated_at = %s "
+        "WHERE doc_id = %s AND status IN ('queued', 'running') AND kind IS DISTINCT FROM %s",
+        (now, doc_id, except_kind),
+    )
+    return cur.rowcount
+
+
+class JobsMixin(PostgresDatabase):
+    """The job-queue half of the PostgresCatalog: the same leases and attempts as SQLite's."""
+
+    def enqueue(
+        self, doc_id: str, kind: str = JobKind.INGEST, params: Mapping[str, object] | None = None
+    ) -> JobRecord:
+        """Queue a job, unless the document already has a queued or running one of this kind."""
+        check_choice("job kind", kind, JOB_KINDS)
+        try:
+            plain = json.loads(json.dumps(dict(params or {}), sort_keys=True))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"job params must be plain JSON values, got {params!r}") from e
+        with self._write() as cur:
+            # Two processes enqueueing the same document's job at once: one inserts, the other
+            # waits here and then finds that job (SQLite's write lock does this for it).
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, %s))",
+                (f"{kind}:{doc_id}", ENQUEUE_LOCK_SALT),
+            )
+            now = self._now()
+            row = cur.execute(
+                "SELECT * FROM jobs WHERE doc_id = %s AND kind = %s "
+                "AND status IN ('queued', 'running') ORDER BY id LIMIT 1",
+                (doc_id, kind),
+            ).fetchone()
+            if row is None:
+                row = cur.execute(
+                    "INSERT INTO jobs (doc_id, kind, params, created_at, updated_at) "
+                    "VALUES (%s, %s, %s, %s, %s) RETURNING *",
+                    (doc_id, str(kind), Jsonb(plain), now, now),
+                ).fetchone()
+        assert row is not None
+        return rows.job(row)
+
+    def claim_job(
+        self,
+        worker_id: str,
+        *,
+        lease_seconds: float,
+        kinds: Sequence[str] | None = None,
+        ids: Collection[int] | None = None,
+        max_doc_bytes: int | None = None,
+    ) -> JobRecord | None:
+        """Take the oldest queued job, or a running one whose worker let its lease expire.
+
+        Same choice as the SQLite catalog's (see there for ``ids`` and ``max_doc_bytes``); the
+        row is locked with SKIP LOCKED, so workers on any number of hosts claiming at once each
+        get a different job and never wait for each other. Every claim counts as an attempt; a
+        job whose lease expired after ``max_attempts`` claims is failed with its document.
+        """
+        check_lease(lease_seconds)
+        wanted = [str(k) for k in (JOB_KINDS if kinds is None else kinds)]
+        for kind in wanted:
+            check_choice("job kind", kind, JOB_KINDS)
+        only = None if ids is None else sorted(int(i) for i in ids)
+        if max_doc_bytes is not None and max_doc_bytes <= 0:
+            raise ValueError(f"max_doc_bytes must be > 0, got {max_doc_bytes}")
+        query = (
+            "SELECT jobs.* FROM jobs LEFT JOIN documents ON documents.id = jobs.doc_id "
+            "WHERE jobs.kind = ANY(%(kinds)s) "
+            "AND (%(ids)s::bigint[] IS NULL OR jobs.id = ANY(%(ids)s::bigint[])) "
+            "AND (jobs.status = 'queued' OR (jobs.status = 'running' AND jobs.lease_until < %(now)s)) "
+        )
+        if max_doc_bytes is None:
+            query += "ORDER BY jobs.id "
+        else:
+            query += (
+                "AND documents.size_bytes <= %(max_bytes)s ORDER BY documents.size_bytes, jobs.id "
+            )
+        query += "LIMIT 1 FOR UPDATE OF jobs SKIP LOCKED"
+        with self._write() as cur:
+            now = self._now()
+            args = {"kinds": wanted, "ids": only, "now": now, "max_bytes": max_doc_bytes}
+            while True:
+                row = cur.execute(query.encode(), args).fetchone()
+                if row is None:
+                    return None
+                if row["attempts"] < self.max_attempts:
+                    break
+                _give_up(cur, row, now)
+            claimed = cur.execute(
+                "UPDATE jobs SET status = 'running', worker_id = %s, lease_until = %s, "
+                "attempts = attempts + 1, updated_at = %s WHERE id = %s RETURNING *",
+                (worker_id, now + lease_seconds, now, row["id"]),
+            ).fetchone()
+        assert claimed is not None
+        return rows.job(claimed)
+
+    def heartbeat(
+        self, job_id: int, worker_id: str, *, stage: str, progress: float, lease_seconds: float
+    ) -> bool:
+        """Report progress and extend the lease; False means the job is no longer this worker's
+        (reclaimed after the lease expired, or cancelled) and the worker must stop working on it.
+        """
+        check_choice("job stage", stage, JOB_STAGES)
+        if not 0.0 <= progress <= 1.0:
+            raise ValueError(f"progress must be between 0 and 1, got {progress}")
+        check_lease(lease_seconds)
+        with self._write() as cur:
+            now = self._now()
+            cur.execute(
+                "UPDATE jobs SET stage = %s, progress = %s, lease_until = %s, updated_at = %s "
+                "WHERE id = %s AND worker_id = %s AND status = 'running'",
+                (str(stage), progress, now + lease_seconds, now, job_id, worker_id),
+            )
+            return cur.rowcount == 1
+
+    def finish_job(self, job_id: int, worker_id: str) -> bool:
+        """Mark the job done; False (and no change) if this worker no longer holds it."""
+        with self._write() as cur:
+            cur.execute(
+                "UPDATE jobs SET status = 'done', stage = 'done', progress = 1, "
+                "lease_until = NULL, error = NULL, updated_at = %s "
+                "WHERE id = %s AND worker_id = %s AND status = 'running'",
+                (self._now(), job_id, worker_id),
+            )
+            return cur.rowcount == 1
+
+    def fail_job(self, job_id: int, worker_id: str, error: str) -> bool:
+        """Mark the job failed with ``error``; False (and no change) if this worker lost it."""
+        with self._write() as cur:
+            cur.execute(
+                "UPDATE jobs SET status = 'failed', error = %s, lease_until = NULL, "
+                "updated_at = %s WHERE id = %s AND worker_id = %s AND status = 'running'",
+                (error, self._now(), job_id, worker_id),
+            )
+            return cur.rowcount == 1
+
+    def cancel_jobs(self, doc_id: str) -> int:
+        """Cancel the document's queued and running jobs; a running one's worker learns it at
+        its next heartbeat. Returns how many were cancelled."""
+        with self._write() as cur:
+            return cancel_active_jobs(cur, doc_id, self._now())
+
+    def get_job(self, job_id: int) -> JobRecord | None:
+        with self._read() as cur:
+            row = cur.execute("SELECT * FROM jobs WHERE id = %s", (job_id,)).fetchone()
+        return None if row is None else rows.job(row)
+
+    def jobs(
+        self, *, doc_id: str | None = None, active_only: bool = False, limit: int = 200
+    ) -> list[JobRecord]:
+        """Jobs newest first, optionally of one document and only queued or running ones."""
+        if limit <= 0:
+            raise ValueError(f"limit must be > 0, got {limit}")
+        query = "SELECT * FROM jobs WHERE (%(doc)s::text IS NULL OR doc_id = %(doc)s)"
+        if active_only:
+            query += " AND status IN ('queued', 'running')"
+        query += " ORDER BY id DESC LIMIT %(limit)s"
+        with self._read() as cur:
+            cur.execute(query.encode(), {"doc": doc_id, "limit": limit})
+            return [rows.job(r) for r in cur.fetchall()]
+
+
+def _give_up(cur: Cursor, job: Row, now: float) -> None:
+    error = give_up_message(job["attempts"], job["kind"], job["stage"])
+    cur.execute(
+        "UPDATE jobs SET status = 'failed', error = %s, lease_until = NULL, updated_at = %s "
+        "WHERE id = %s",
+        (error, now, job["id"]),
+    )
+    if job["kind"] in INDEXING_KINDS:
+        cur.execute(
+            "UPDATE documents SET status = 'failed', error = %s, updated_at = %s "
+            "WHERE id = %s AND status IN ('queued', 'processing')",
+            (error, now, job["doc_id"]),
+        )
