@@ -1,4 +1,4 @@
-"""Command line for ingestion: add, worker, status, delete, reindex, reembed, check."""
+"""Command line for ingestion: add, collections, worker, status, delete, reindex, reembed, check."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from ingest.parsers.ocr import ocr_status
 from ingest.reembed import cancel_reembed, start_reembed
 from ingest.service import build_worker, parse_limits
 from ingest.worker import JobOutcome
-from ragcore import library
-from ragcore.catalog import DocumentRecord, DocumentStatus, JobStatus
+from ragcore import collections, library
+from ragcore.catalog import CollectionRecord, DocumentRecord, DocumentStatus, JobStatus
 from ragcore.errors import (
     CatalogCorrupt,
     RagError,
@@ -102,7 +102,11 @@ class _Refused:
 
 
 def _add_one(
-    rt: Runtime, raw: str, params: ChunkingParams, max_bytes: int
+    rt: Runtime,
+    raw: str,
+    params: ChunkingParams,
+    max_bytes: int,
+    into: CollectionRecord | None = None,
 ) -> library.Added | _Refused:
     shown = readable(raw)  # bytes that are not UTF-8 cannot be printed or stored as they are
     path = Path(raw)
@@ -110,9 +114,12 @@ def _add_one(
         if not path.is_file():
             hint = " (after `--` every argument is a file name)" if raw.startswith("-") else ""
             return _Refused(display_name(raw), f"{shown} is not a file{hint}")
-        return library.add_file(
+        added = library.add_file(
             rt.catalog, rt.settings.uploads_dir, path, params, max_bytes=max_bytes
         )
+        if into is not None:
+            collections.add_documents(rt.catalog, rt.store, into, [added.document.id])
+        return added
     except (OSError, RagError) as exc:
         return _Refused(display_name(raw), readable(str(exc)))
     except Exception as exc:  # one file's failure must not keep the others from being reported
@@ -157,7 +164,8 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     try:
         params = _params(args, settings)
         max_bytes = int(settings.max_file_mb * 1024 * 1024)
-        entries = [(raw, _add_one(rt, raw, params, max_bytes)) for raw in args.paths]
+        into = rt.catalog.ensure_collection(args.collection) if args.collection else None
+        entries = [(raw, _add_one(rt, raw, params, max_bytes, into)) for raw in args.paths]
         job_ids = [
             a.job.id for _, a in entries if isinstance(a, library.Added) and a.job is not None
         ]
@@ -375,6 +383,62 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if doc.status == DocumentStatus.FAILED else 0
 
 
+def cmd_collections(args: argparse.Namespace, settings: Settings) -> int:
+    """List collections, or change one: create, rename, delete, add, remove, move."""
+    rt = build_runtime(settings)
+    try:
+        catalog, store = rt.catalog, rt.store
+        action = args.action or "list"
+        if action == "create":
+            made = catalog.create_collection(args.name)
+            print(f"created collection {made.name!r}")
+        elif action == "rename":
+            renamed = catalog.rename_collection(args.name, args.new_name)
+            print(f"renamed {args.name!r} to {renamed.name!r}")
+        elif action == "delete":
+            members = collections.delete_collection(catalog, store, args.name)
+            print(f"deleted collection {args.name!r}; its {len(members)} document(s) stay")
+        elif action in ("add", "remove"):
+            target = catalog.require_collection(args.name)
+            ids = [_resolve_doc(rt, prefix).id for prefix in args.doc_ids]
+            change = collections.add_documents if action == "add" else collections.remove_documents
+            changed = change(catalog, store, target, ids)
+            verb = "added to" if action == "add" else "removed from"
+            print(f"{len(changed)} document(s) {verb} {target.name!r}")
+        elif action == "move":
+            source = catalog.require_collection(args.source)
+            target = catalog.require_collection(args.target)
+            ids = [_resolve_doc(rt, prefix).id for prefix in args.doc_ids]
+            moved = collections.move_documents(catalog, store, ids, source=source, target=target)
+            print(f"{len(moved)} document(s) moved from {source.name!r} to {target.name!r}")
+        listed = catalog.collections()
+        if action != "list":
+            return 0
+        if args.json:
+            membership = catalog.memberships()
+            print(
+                json.dumps(
+                    [
+                        {
+                            "id": c.id,
+                            "name": c.name,
+                            "documents": c.documents,
+                            "doc_ids": sorted(d for d, ids in membership.items() if c.id in ids),
+                            "created_at": c.created_at,
+                        }
+                        for c in listed
+                    ]
+                )
+            )
+        elif not listed:
+            print("no collections yet: python -m ingest add --collection NAME FILE… makes one")
+        for c in listed if not args.json else ():
+            print(f"  {c.name}  ({c.documents} document{'s' if c.documents != 1 else ''})")
+    finally:
+        rt.close()
+    return 0
+
+
 def _catalog_lost(rt: Runtime, uploads: Path) -> bool:
     """The catalog lists no document while uploaded files remain: it was emptied or lost."""
     from ragcore.uploads import stored_uploads
@@ -444,8 +508,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     add = sub.add_parser("add", help="add files to the library and queue their ingestion")
     add.add_argument("paths", nargs="+")
+    add.add_argument(
+        "--collection", metavar="NAME", help="put them in this collection (made if new)"
+    )
     chunk_opts(add)
     add.set_defaults(func=cmd_add)
+
+    named = sub.add_parser(
+        "collections", help="list collections, or create, rename, delete one, or change members"
+    )
+    named.add_argument("--json", action="store_true")
+    named.set_defaults(func=cmd_collections, action=None)
+    actions = named.add_subparsers(dest="action")
+    actions.add_parser("list", help="every collection with its document count")
+    actions.add_parser("create", help="a new, empty collection").add_argument("name")
+    rename = actions.add_parser("rename", help="rename a collection")
+    rename.add_argument("name")
+    rename.add_argument("new_name")
+    actions.add_parser("delete", help="forget a collection (its documents stay)").add_argument(
+        "name"
+    )
+    for verb, text in (("add", "put documents in"), ("remove", "take documents out of")):
+        member = actions.add_parser(verb, help=f"{text} a collection (ids or id prefixes)")
+        member.add_argument("name")
+        member.add_argument("doc_ids", nargs="+")
+    move = actions.add_parser("move", help="move documents from one collection to another")
+    move.add_argument("source")
+    move.add_argument("target")
+    move.add_argument("doc_ids", nargs="+")
 
     worker = sub.add_parser("worker", help="run queued ingestion jobs")
     worker.add_argument("--once", action="store_true", help="stop when the queue is empty")

@@ -28,6 +28,7 @@ from ragcore.catalog.integrity import (
     fts_state,
     rebuild_fts,
 )
+from ragcore.collections import payload_collections, relabel
 from ragcore.errors import CatalogCorrupt
 from ragcore.stores.base import VectorStore
 from ragcore.types import ChunkingParams, Strategy
@@ -45,6 +46,7 @@ class ProblemKind(StrEnum):
     POINTS_WITHOUT_CHUNK = "points_without_chunk"
     CHUNKS_WITHOUT_POINT = "chunks_without_point"
     POINT_PAYLOAD = "point_payload"
+    POINT_COLLECTIONS = "point_collections"
     STRAY_POINTS = "stray_points"
     STUCK_DOCUMENT = "stuck_document"
     READY_WITHOUT_CHUNKS = "ready_without_chunks"
@@ -63,6 +65,7 @@ REPAIRS = {
     ProblemKind.POINTS_WITHOUT_CHUNK: "re-index the document",
     ProblemKind.CHUNKS_WITHOUT_POINT: "re-index the document",
     ProblemKind.POINT_PAYLOAD: "re-index the document",
+    ProblemKind.POINT_COLLECTIONS: "rewrite the points' collection ids from the catalog",
     ProblemKind.STRAY_POINTS: "delete the points of the failed ingestion",
     ProblemKind.STUCK_DOCUMENT: "queue the document for ingestion again",
     ProblemKind.READY_WITHOUT_CHUNKS: "re-index the document",
@@ -190,6 +193,7 @@ def check_library(
 
     refs = chunk_refs(catalog)
     counts = chunk_counts(catalog)
+    memberships = catalog.memberships()
     by_doc: dict[str, set[str]] = defaultdict(set)
     for point_id, ref in refs.items():
         by_doc[ref.doc_id].add(point_id)
@@ -236,6 +240,9 @@ def check_library(
                 counts.get(doc_id, (0, 0)),
                 has_job=doc_id in active,
             )
+        )
+        problems.extend(
+            _collection_problems(doc, points_by_doc.get(doc_id, []), memberships.get(doc_id, ()))
         )
 
     if thumbs_dir is not None and thumbs_dir.is_dir():
@@ -362,6 +369,25 @@ def _document_problems(
     return out
 
 
+def _collection_problems(
+    doc: DocumentRecord, points: Sequence[tuple[str, dict[str, object]]], wanted: tuple[int, ...]
+) -> list[Problem]:
+    """Points whose collection ids are not the catalog's: a scoped question would miss them
+    (or find them where they no longer belong). Left by a crash between the two writes."""
+    stale = sum(1 for _, payload in points if payload_collections(payload) != wanted)
+    if not stale:
+        return []
+    return [
+        Problem(
+            ProblemKind.POINT_COLLECTIONS,
+            doc.id,
+            stale,
+            f"{stale} points of {doc.name} ({doc.id[:12]}) carry other collections than the "
+            "catalog lists for it, so a question scoped to a collection may miss them.",
+        )
+    ]
+
+
 def _payload_matches(payload: dict[str, object], ref: ChunkRef) -> bool:
     return payload.get("doc_id") == ref.doc_id and payload.get("chunk_no") == ref.chunk_no
 
@@ -424,6 +450,9 @@ def repair_library(
         if problem.kind in (ProblemKind.POINTS_WITHOUT_DOCUMENT, ProblemKind.STRAY_POINTS):
             store.delete_document(problem.doc_id)
             done.append(f"deleted {problem.count} points of document {problem.doc_id[:12]}")
+        elif problem.kind == ProblemKind.POINT_COLLECTIONS:
+            n = relabel(store, problem.doc_id, catalog.collection_ids_of(problem.doc_id))
+            done.append(f"rewrote the collection ids of {n} points of {problem.doc_id[:12]}")
         elif problem.kind in _REINDEX:
             requeue.add(problem.doc_id)
     for doc_id in sorted(requeue):

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ragcore.catalog import Catalog
+from ragcore.collections import PAYLOAD_KEY, relabel, with_collections
 from ragcore.models.base import TextEmbedder
 from ragcore.models.provenance import fingerprint_of
 from ragcore.stores.base import VectorStore
@@ -34,7 +35,13 @@ class MadeBy:
 
 
 def point_payload(
-    chunk: Chunk, file_name: str, params: ChunkingParams, model_id: str, *, fingerprint: str = ""
+    chunk: Chunk,
+    file_name: str,
+    params: ChunkingParams,
+    model_id: str,
+    *,
+    fingerprint: str = "",
+    collections: Sequence[int] = (),
 ) -> dict[str, object]:
     return {
         "doc_id": chunk.doc_id,
@@ -52,6 +59,8 @@ def point_payload(
         "strategy": str(params.strategy),
         "embed_model": model_id,
         "embed_fingerprint": fingerprint,  # which weights of embed_model made the vectors
+        # The document's collection ids: ChunkWriter sets them from the catalog when it writes.
+        PAYLOAD_KEY: sorted(collections),
     }
 
 
@@ -152,7 +161,12 @@ class ChunkWriter:
         for doc in docs:
             if doc.clear:
                 self.store.delete_document(doc.doc_id)
-        points = [p for doc in docs for p in doc.points]
+        # Each point carries its document's collections, read now: a change made while the
+        # points are written is caught up below, once the catalog lists the chunks.
+        labels = self.catalog.memberships([doc.doc_id for doc in docs])
+        points = [
+            with_collections(p, labels.get(doc.doc_id, ())) for doc in docs for p in doc.points
+        ]
         for start in range(0, len(points), WRITE_BATCH):
             end = min(start + WRITE_BATCH, len(points))
             self.store.upsert(points[start:end])
@@ -167,3 +181,7 @@ class ChunkWriter:
                 space=self.space,
                 stats=doc.stats,
             )
+        moved = self.catalog.memberships([doc.doc_id for doc in docs])
+        for doc in docs:
+            if moved.get(doc.doc_id, ()) != labels.get(doc.doc_id, ()):
+                relabel(self.store, doc.doc_id, moved.get(doc.doc_id, ()))

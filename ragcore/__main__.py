@@ -9,15 +9,20 @@ import sqlite3
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from ragcore.answering import Answer, hit_json
+from ragcore.catalog import Catalog, CollectionNotFound
 from ragcore.errors import RagError, disk_full_error, is_disk_full
 from ragcore.retrieval import Retriever
 from ragcore.retrieval_config import RetrievalConfig, RetrievalMode
 from ragcore.runtime import build_answerer, build_runtime, connect_llm
+from ragcore.scope import FILE_KINDS, Scope
 from ragcore.settings import Settings
 from ragcore.sources import cli as source_cli
 from ragcore.types import Fusion, Hit
+
+_DAY = 24 * 3600.0
 
 
 def _evidence_line(hit: Hit) -> str:
@@ -59,6 +64,43 @@ def _doc_id_list(raw: str) -> str:
     return raw
 
 
+def _day(raw: str) -> float:
+    """A YYYY-MM-DD date as seconds since the epoch, at midnight local time."""
+    try:
+        return datetime.strptime(raw, "%Y-%m-%d").timestamp()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {raw!r}") from exc
+
+
+def _file_kind(raw: str) -> str:
+    for kind in FILE_KINDS:
+        if kind.lower() == raw.strip().lower():
+            return kind
+    raise argparse.ArgumentTypeError(f"unknown file type {raw!r}; one of: {', '.join(FILE_KINDS)}")
+
+
+def _scope(args: argparse.Namespace, catalog: Catalog) -> Scope:
+    """The filters given on the command line; a collection that does not exist is an error."""
+    collection = None
+    if args.collection:
+        found = catalog.get_collection(args.collection)
+        if found is None:
+            names = ", ".join(c.name for c in catalog.collections()) or "none yet"
+            raise CollectionNotFound(
+                f"no collection named {args.collection!r} (collections: {names}; "
+                "python -m ingest collections lists them)"
+            )
+        collection = found.id
+    docs = _doc_ids(args.docs)
+    return Scope(
+        collection=collection,
+        doc_ids=tuple(docs) if docs else None,
+        kinds=frozenset(args.type or ()),
+        added_from=args.added_after,
+        added_until=args.added_before + _DAY if args.added_before is not None else None,
+    )
+
+
 def _chosen(config: RetrievalConfig, args: argparse.Namespace) -> RetrievalConfig:
     """Settings' retrieval with the passage count and fusion given on the command line."""
     if args.k:
@@ -77,7 +119,7 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     if args.no_rerank:
         config = replace(config, rerank=False)
     result = Retriever(rt.catalog, rt.store, rt.models).run(
-        args.question, config, doc_ids=_doc_ids(args.docs)
+        args.question, config, scope=_scope(args, rt.catalog)
     )
     if args.json:
         print(
@@ -107,7 +149,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     try:
         config = _chosen(settings.retrieval, args)
         stream = build_answerer(rt, choice).start(
-            args.question, config=config, doc_ids=_doc_ids(args.docs)
+            args.question, config=config, scope=_scope(args, rt.catalog)
         )
         if not args.json:
             for token in stream.tokens():
@@ -152,6 +194,20 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("question")
         p.add_argument("--docs", type=_doc_id_list, help="comma-separated document ids to search")
+        p.add_argument("--collection", metavar="NAME", help="search only this collection")
+        p.add_argument(
+            "--type",
+            type=_file_kind,
+            action="append",
+            metavar="KIND",
+            help=f"search only files of this type (repeatable): {', '.join(FILE_KINDS)}",
+        )
+        p.add_argument(
+            "--added-after", type=_day, metavar="DATE", help="documents added on or after DATE"
+        )
+        p.add_argument(
+            "--added-before", type=_day, metavar="DATE", help="documents added on or before DATE"
+        )
         p.add_argument("--k", type=source_cli.positive_int, help="number of passages (at least 1)")
         p.add_argument("--fusion", choices=[f.value for f in Fusion])
         p.add_argument("--json", action="store_true")

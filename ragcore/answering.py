@@ -30,7 +30,8 @@ from ragcore.generation.quoted import (
 )
 from ragcore.generation.quotes import find_quote
 from ragcore.models.base import TextEmbedder
-from ragcore.retrieval import RetrievalConfig, RetrievalResult, Retriever
+from ragcore.retrieval import WHOLE, RetrievalConfig, RetrievalResult, Retriever
+from ragcore.scope import Scope
 from ragcore.text_rules import content_words, strip_markers
 from ragcore.types import AnswerMode, ChunkKind, Hit
 
@@ -372,7 +373,7 @@ class Answerer:
         *,
         config: RetrievalConfig,
         history: Sequence[tuple[str, str]] = (),
-        doc_ids: Sequence[str] | None = None,
+        scope: Scope = WHOLE,
         standalone: str | None = None,
     ) -> AnswerStream:
         """Begin answering. ``standalone`` is the question as the person confirmed or edited it
@@ -394,7 +395,7 @@ class Answerer:
             if history and searchable:
                 timings["rewrite"] = _ms(t0)
         retrieval = (
-            self.retriever.run(standalone, config, doc_ids=doc_ids)
+            self.retriever.run(standalone, config, scope=scope)
             if searchable
             else RetrievalResult(standalone, (), {})
         )
@@ -565,11 +566,11 @@ class Answerer:
         *,
         config: RetrievalConfig,
         history: Sequence[tuple[str, str]] = (),
-        doc_ids: Sequence[str] | None = None,
+        scope: Scope = WHOLE,
         standalone: str | None = None,
     ) -> Answer:
         return self.start(
-            question, config=config, history=history, doc_ids=doc_ids, standalone=standalone
+            question, config=config, history=history, scope=scope, standalone=standalone
         ).result()
 
 

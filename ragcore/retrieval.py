@@ -13,6 +13,7 @@ from ragcore.fusion import distribution_based_score_fusion, reciprocal_rank_fusi
 from ragcore.models.base import ImageEmbedder, TextEmbedder
 from ragcore.models.loader import Models
 from ragcore.retrieval_config import RetrievalConfig, RetrievalMode
+from ragcore.scope import Scope, allowed_documents
 from ragcore.spaces import Pinned, SpaceSource, moves_checked, spaces_for
 from ragcore.stores.base import DenseQuery, DenseResult, QueryLeg, VectorStore
 from ragcore.types import IMAGE_SPACE, TEXT_SPACE, ChunkKind, Evidence, Fusion, Hit, ScoredPoint
@@ -26,6 +27,17 @@ class RetrievalResult:
     notes: tuple[str, ...] = ()  # e.g. "reranker off: ..." — shown to the person
     candidates: int = 0  # how many fused candidates there were before the cut
     legs: dict[str, int] = field(default_factory=dict)  # hits per signal
+
+
+WHOLE = Scope()  # the whole library
+
+
+@dataclass(frozen=True)
+class _Only:
+    """A scope as every search takes it: document ids (None: any) and a collection id."""
+
+    doc_ids: list[str] | None
+    collection: int | None
 
 
 @dataclass(frozen=True)
@@ -106,20 +118,21 @@ class Retriever:
         self.spaces = spaces or spaces_for(store, models)
         self.models = models
 
-    def run(
-        self, query: str, config: RetrievalConfig, *, doc_ids: Sequence[str] | None = None
-    ) -> RetrievalResult:
+    def run(self, query: str, config: RetrievalConfig, *, scope: Scope = WHOLE) -> RetrievalResult:
+        """Search the documents ``scope`` allows (the whole library by default)."""
         clock = _Stopwatch()
-        doc_filter = list(doc_ids) if doc_ids else None
+        only = _Only(allowed_documents(self.catalog, scope), scope.collection)
         notes: list[str] = []
         signals = Signals()
         if config.mode in (RetrievalMode.HYBRID, RetrievalMode.DENSE):
-            dense, dense_notes = self._dense(query, config, doc_filter, clock)
+            dense, dense_notes = self._dense(query, config, only, clock)
             signals = replace(signals, dense=dense)
             notes += dense_notes
         if config.mode in (RetrievalMode.HYBRID, RetrievalMode.BM25):
             with clock.stage("bm25"):
-                bm25 = self.catalog.bm25_search(query, limit=config.bm25_k, doc_ids=doc_filter)
+                bm25 = self.catalog.bm25_search(
+                    query, limit=config.bm25_k, doc_ids=only.doc_ids, collection=only.collection
+                )
             signals = replace(signals, bm25=tuple(bm25))
         with clock.stage("fuse"):
             hits = self._hits(fuse(signals, config), signals)
@@ -145,7 +158,7 @@ class Retriever:
         self,
         query: str,
         config: RetrievalConfig,
-        doc_filter: list[str] | None,
+        only: _Only,
         clock: _Stopwatch,
     ) -> tuple[DenseResult, tuple[str, ...]]:
         # One (model, collection) pair for this question, so a model switch meanwhile cannot
@@ -153,18 +166,18 @@ class Retriever:
         pinned = self.spaces.pin()
         try:
             with moves_checked(self.spaces, pinned):
-                return self._search(pinned, query, config, doc_filter, clock)
+                return self._search(pinned, query, config, only, clock)
         except SpaceMoved:
             # Switched between pinning the space and querying it (its collection just dropped):
             # a second try, with the new space.
-            return self._search(self.spaces.pin(), query, config, doc_filter, clock)
+            return self._search(self.spaces.pin(), query, config, only, clock)
 
     def _search(
         self,
         pinned: Pinned,
         query: str,
         config: RetrievalConfig,
-        doc_filter: list[str] | None,
+        only: _Only,
         clock: _Stopwatch,
     ) -> tuple[DenseResult, tuple[str, ...]]:
         """Encode the question with the pinned model and search the pinned collection."""
@@ -177,7 +190,8 @@ class Retriever:
                     question.legs,
                     fusion=config.fusion,
                     limit=config.dense_k,
-                    doc_ids=doc_filter,
+                    doc_ids=only.doc_ids,
+                    collection=only.collection,
                     with_legs=True,
                 )
             )

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from ingest.service import build_worker
-from ragcore import library
+from ragcore import collections, library
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime
+from ragcore.scope import Scope
 from ragcore.spaces import SpaceRouter
 from ragcore.stores.vectorai import VectorAIStore
 from ragcore.testing.embedders import HashingEmbedder
@@ -108,8 +109,33 @@ def test_vectorai_counts_filters_and_delete(runtimes: dict[str, Runtime]) -> Non
     assert rt.store.count() == len(rt.catalog.chunks())
     keep = [docs["reef.txt"].id]
     config = RetrievalConfig(mode="hybrid", rerank=False, top_k=10)
-    hits = Retriever(rt.catalog, rt.store, rt.models).run("lighthouse", config, doc_ids=keep).hits
+    hits = (
+        Retriever(rt.catalog, rt.store, rt.models)
+        .run("lighthouse", config, scope=Scope(doc_ids=tuple(keep)))
+        .hits
+    )
     assert hits and {h.file_name for h in hits} == {"reef.txt"}
+
+
+def test_vectorai_filters_a_collection_inside_its_query(runtimes: dict[str, Runtime]) -> None:
+    """The payload's collection ids, rewritten on a move, filter every leg on the server too."""
+    found = {}
+    for name, rt in runtimes.items():
+        docs = {d.name: d.id for d in rt.catalog.list_documents()}
+        coast = rt.catalog.ensure_collection("Coast")
+        collections.add_documents(
+            rt.catalog, rt.store, coast, [docs["reef.txt"], docs["harbour.txt"]]
+        )
+        config = RetrievalConfig(mode="dense", rerank=False, top_k=10)
+        retriever = Retriever(rt.catalog, rt.store, rt.models)
+        hits = retriever.run("glacier lighthouse", config, scope=Scope(collection=coast.id)).hits
+        found[name] = [h.point_id for h in hits]
+        assert {h.file_name for h in hits} == {"reef.txt", "harbour.txt"}, name
+        collections.remove_documents(rt.catalog, rt.store, coast, [docs["harbour.txt"]])
+        hits = retriever.run("harbour ships", config, scope=Scope(collection=coast.id)).hits
+        assert {h.file_name for h in hits} == {"reef.txt"}, name
+        collections.delete_collection(rt.catalog, rt.store, "Coast")
+    assert found["embedded"] == found["vectorai"]
 
 
 def test_vectorai_document_that_does_not_fit_fails_cleanly(

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -22,6 +23,7 @@ from ragcore.conversations import ConversationNotFound, Feedback, Turn
 from ragcore.errors import RagError
 from ragcore.generation.citations import Citation
 from ragcore.runtime import Runtime
+from ragcore.scope import Scope, file_kind
 from ragcore.sources import SourceKind
 from ragcore.types import AnswerMode, ChunkKind, Fusion, Hit
 
@@ -151,12 +153,28 @@ def controls(rt: Runtime) -> dict[str, Any]:
     with st.sidebar:
         st.header("Search")
         ready = [d for d in rt.catalog.list_documents() if d.status == DocumentStatus.READY]
+        collection = _collection_choice(rt)
+        if collection is not None:
+            members = rt.catalog.memberships([d.id for d in ready])
+            ready = [d for d in ready if collection in members.get(d.id, ())]
+        kinds = st.multiselect(
+            "File types",
+            sorted({file_kind(d.name) for d in ready}),
+            placeholder="All types",
+            key="chat_kinds",
+        )
+        if kinds:
+            ready = [d for d in ready if file_kind(d.name) in kinds]
+        added = st.date_input(
+            "Added between", value=[], format="YYYY-MM-DD", key="chat_added", help=_ADDED_HELP
+        )
+        added_from, added_until = _day_range(added)
         names = {d.id: d.name for d in ready}
         doc_ids = st.multiselect(
             "Documents",
             list(names),
             format_func=lambda i: names.get(i, i[:12]),
-            placeholder="All documents",
+            placeholder="All documents" if collection is None else "All in this collection",
             key="chat_docs",
         )
         fusions = list(FUSION_LABELS)
@@ -185,7 +203,44 @@ def controls(rt: Runtime) -> dict[str, Any]:
             value=min(settings.top_k, MAX_SOURCES),
             key="chat_top_k",
         )
-    return {"doc_ids": doc_ids or None, "fusion": Fusion(fusion), "rerank": rerank, "top_k": top_k}
+    scope = Scope(
+        collection=collection,
+        doc_ids=tuple(doc_ids) if doc_ids else None,
+        kinds=frozenset(kinds),
+        added_from=added_from,
+        added_until=added_until,
+    )
+    return {"scope": scope, "fusion": Fusion(fusion), "rerank": rerank, "top_k": top_k}
+
+
+_ADDED_HELP = "Search only documents added to the library on these days (both included)."
+
+
+def _collection_choice(rt: Runtime) -> int | None:
+    """The collection the chat is scoped to (None: all documents); shown once one exists."""
+    listed = {c.id: c for c in rt.catalog.collections()}
+    if not listed:
+        return None
+    chosen: int | None = st.selectbox(
+        "Collection",
+        [None, *listed],
+        format_func=lambda i: (
+            "All documents" if i is None else f"{listed[i].name} ({listed[i].documents})"
+        ),
+        key="chat_collection",
+    )
+    # A collection deleted in another tab since it was picked: back to everything.
+    return chosen if chosen in listed else None
+
+
+def _day_range(picked: object) -> tuple[float | None, float | None]:
+    """st.date_input's range (0, 1 or 2 dates while a person picks) as epoch seconds."""
+    days = [d for d in picked if isinstance(d, date)] if isinstance(picked, tuple | list) else []
+    if not days:
+        return None, None
+    start = datetime.combine(days[0], datetime.min.time()).timestamp()
+    end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time()).timestamp()
+    return start, end
 
 
 def source_card(
@@ -431,7 +486,7 @@ def ask(
             question,
             config=config,
             history=history,
-            doc_ids=options["doc_ids"],
+            scope=options["scope"],
             standalone=standalone,
         )
         prompt_tokens = stream.timings.get("prompt_tokens")

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from ragcore.catalog.collections import (
+    CollectionExists,
+    CollectionNotFound,
+    CollectionRecord,
+    CollectionsMixin,
+)
 from ragcore.catalog.conversations import (
     Conversation,
     ConversationNotFound,
@@ -33,8 +39,8 @@ from ragcore.catalog.spaces import (
 )
 
 
-class Catalog(DocumentsMixin, JobsMixin, SpacesMixin, ConversationsMixin):
-    """One SQLite file (WAL) holding documents, chunks + FTS5 index, jobs and conversations.
+class Catalog(DocumentsMixin, JobsMixin, SpacesMixin, ConversationsMixin, CollectionsMixin):
+    """One SQLite file (WAL): documents, chunks + FTS5 index, jobs, conversations, collections.
 
     Safe to share between threads (one connection behind a lock) and to open from several
     processes at once (every multi-step write is one ``BEGIN IMMEDIATE`` transaction).
@@ -56,6 +62,9 @@ __all__ = [
     "JOB_STATUSES",
     "Catalog",
     "ChunkRow",
+    "CollectionExists",
+    "CollectionNotFound",
+    "CollectionRecord",
     "Conversation",
     "ConversationNotFound",
     "DocumentNotFound",

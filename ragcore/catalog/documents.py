@@ -230,12 +230,18 @@ class DocumentsMixin(CatalogDatabase):
         return result
 
     def bm25_search(
-        self, query: str, *, limit: int, doc_ids: Sequence[str] | None = None
+        self,
+        query: str,
+        *,
+        limit: int,
+        doc_ids: Sequence[str] | None = None,
+        collection: int | None = None,
     ) -> list[tuple[ChunkRow, float]]:
         """Chunks matching any term of ``query``, best first, scored -bm25() (higher is better).
 
-        ``doc_ids`` restricts the search to those documents (inside SQL, so ``limit`` counts only
-        their chunks); an empty sequence matches nothing.
+        ``doc_ids`` restricts the search to those documents and ``collection`` to the members of
+        that collection (both inside SQL, so ``limit`` counts only their chunks); an empty
+        sequence matches nothing.
         """
         if limit <= 0:
             raise ValueError(f"limit must be > 0, got {limit}")
@@ -250,6 +256,11 @@ class DocumentsMixin(CatalogDatabase):
         if doc_ids is not None:
             sql += " AND c.doc_id IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(list(doc_ids)))
+        if collection is not None:
+            sql += (
+                " AND c.doc_id IN (SELECT doc_id FROM collection_documents WHERE collection_id = ?)"
+            )
+            params.append(collection)
         # FTS5's bm25() is lower-is-better; rowid breaks ties so results are deterministic.
         sql += " ORDER BY bm25_score, c.rowid LIMIT ?"
         params.append(limit)

@@ -133,6 +133,8 @@ def _create_schema(conn: sqlite3.Connection, path: str) -> None:
         _add_ocr(conn)
         for statement in _statements(_CONVERSATIONS_DDL):
             conn.execute(statement)
+        for statement in _statements(_COLLECTIONS_DDL):
+            conn.execute(statement)
         # Only when it changes: an open that changes nothing writes nothing, so a catalog on a
         # full disk can still be opened and read.
         if version != SCHEMA_VERSION:
@@ -256,4 +258,24 @@ CREATE TABLE IF NOT EXISTS turns (
     created_at REAL NOT NULL,
     PRIMARY KEY (conversation_id, position)
 );
+"""
+
+
+# Collections (additive, like spaces). AUTOINCREMENT so an id is never handed out twice: vector
+# payloads carry ids, and one left behind by a deleted collection must match no new one. Names
+# are unique ignoring case ("papers" and "Papers" would be one collection to a person).
+_COLLECTIONS_DDL = """
+CREATE TABLE IF NOT EXISTS collections (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    created_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS collection_documents (
+    collection_id INTEGER NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+    doc_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    added_at REAL NOT NULL,
+    PRIMARY KEY (collection_id, doc_id)
+);
+CREATE INDEX IF NOT EXISTS collection_documents_doc ON collection_documents (doc_id);
 """

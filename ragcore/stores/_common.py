@@ -226,8 +226,11 @@ class FusedSearch:
 
 
 Search = LegSearch | FusedSearch
-# Runs the searches in one round trip against the filter's documents (None: all of them).
-SendSearches = Callable[[Sequence[Search], Sequence[str] | None], list[list[ScoredPoint]]]
+# Runs the searches in one round trip against the filter's documents (None: all of them) and
+# collection (None: any).
+SendSearches = Callable[
+    [Sequence[Search], Sequence[str] | None, int | None], list[list[ScoredPoint]]
+]
 
 
 def plan(legs: Sequence[QueryLeg], fusion: Fusion, limit: int, with_legs: bool) -> list[Search]:
@@ -255,7 +258,7 @@ def dense_query(
     if request.doc_ids is not None and not request.doc_ids:
         return _no_hits(legs, with_legs)
     searches = plan(legs, request.fusion, limit, with_legs)
-    lists = [ranked(points) for points in send(searches, request.doc_ids)]
+    lists = [ranked(points) for points in send(searches, request.doc_ids, request.collection)]
     if len(legs) == 1:
         # The one leg's nearest list is the answer (scores are the distance's).
         (leg,) = legs

@@ -20,7 +20,10 @@ class QueryLeg:
 
 @dataclass(frozen=True)
 class DenseQuery:
-    """One fused query: a prefetch per leg, fused by the store; ``doc_ids`` filters every leg.
+    """One fused query: a prefetch per leg, fused by the store.
+
+    ``doc_ids`` and ``collection`` (a collection id, matched against the payload's
+    ``collections``) filter every leg inside the store's query.
 
     ``with_legs`` also returns each leg's own ranking from the same round trip.
 
@@ -32,6 +35,7 @@ class DenseQuery:
     limit: int
     doc_ids: Sequence[str] | None = None
     with_legs: bool = False
+    collection: int | None = None
 
 
 @dataclass(frozen=True)

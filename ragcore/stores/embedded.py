@@ -229,9 +229,11 @@ class EmbeddedStore:
 
     def query(self, request: DenseQuery) -> DenseResult:
         def send(
-            searches: Sequence[_common.Search], doc_ids: Sequence[str] | None
+            searches: Sequence[_common.Search],
+            doc_ids: Sequence[str] | None,
+            collection: int | None,
         ) -> list[list[ScoredPoint]]:
-            only = _doc_filter(doc_ids) if doc_ids is not None else None
+            only = _query_filter(doc_ids, collection)
             requests = [_request(search, only) for search in searches]
             responses = self._client().query_batch_points(self.collection, requests=requests)
             return [_common.scored(r.points) for r in responses]
@@ -269,6 +271,18 @@ def _doc_filter(doc_ids: Sequence[str]) -> models.Filter:
     return models.Filter(
         must=[models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids)))]
     )
+
+
+def _query_filter(doc_ids: Sequence[str] | None, collection: int | None) -> models.Filter | None:
+    must: list[models.Condition] = []
+    if doc_ids is not None:
+        must.append(models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(doc_ids))))
+    if collection is not None:
+        # The payload's "collections" is a list: a point matches when any element does.
+        must.append(
+            models.FieldCondition(key="collections", match=models.MatchAny(any=[collection]))
+        )
+    return models.Filter(must=must) if must else None
 
 
 def _request(search: _common.Search, only: models.Filter | None) -> models.QueryRequest:

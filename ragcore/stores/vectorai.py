@@ -348,9 +348,11 @@ class VectorAIStore:
         with self._session() as client:
 
             def send(
-                searches: Sequence[_common.Search], doc_ids: Sequence[str] | None
+                searches: Sequence[_common.Search],
+                doc_ids: Sequence[str] | None,
+                collection: int | None,
             ) -> list[list[ScoredPoint]]:
-                only = _doc_filter(doc_ids) if doc_ids is not None else None
+                only = _query_filter(doc_ids, collection)
                 requests = [_request(search, only) for search in searches]
                 if len(requests) == 1:
                     answers = [client.points.query(self.collection, **requests[0])]
@@ -429,6 +431,18 @@ def _plain(error: VectorAIError) -> str:
 
 def _doc_filter(doc_ids: Sequence[str]) -> Filter:
     return FilterBuilder().must(Field("doc_id").any_of(list(doc_ids))).build()
+
+
+def _query_filter(doc_ids: Sequence[str] | None, collection: int | None) -> Filter | None:
+    if doc_ids is None and collection is None:
+        return None
+    builder = FilterBuilder()
+    if doc_ids is not None:
+        builder = builder.must(Field("doc_id").any_of(list(doc_ids)))
+    if collection is not None:
+        # The payload's "collections" is a list: a point matches when any element does.
+        builder = builder.must(Field("collections").any_of([collection]))
+    return builder.build()
 
 
 def _request(search: _common.Search, only: Filter | None) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from ingest.service import build_worker
 from ragcore import library
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime
+from ragcore.scope import Scope
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.testing.runtime import make_runtime
 from ragcore.types import ChunkingParams, ChunkKind, Fusion, Strategy
@@ -71,7 +72,7 @@ def test_document_filter_holds_on_both_legs(rt: Runtime) -> None:
     allowed = [d.id for d in rt.catalog.list_documents() if d.name in ("boats.txt", "planes.txt")]
     config = RetrievalConfig(mode="hybrid", rerank=False, top_k=10)
     result = Retriever(rt.catalog, rt.store, rt.models).run(
-        "technician brakes car", config, doc_ids=allowed
+        "technician brakes car", config, scope=Scope(doc_ids=tuple(allowed))
     )
     assert result.hits
     assert {h.file_name for h in result.hits} <= {"boats.txt", "planes.txt"}
