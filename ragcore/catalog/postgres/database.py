@@ -22,6 +22,11 @@ Cursor = psycopg.Cursor[dict[str, Any]]
 
 # Refusals that waiting will not cure: a wrong password, no such role or database.
 _NOT_WORTH_WAITING = frozenset({"28P01", "28000", "3D000"})
+_NOT_WORTH_WAITING_TEXT = (
+    "password authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",  # the database or the role
+)
 # Advisory-lock keys (any 64-bit numbers no other code of ours uses): one serialises changes to
 # the model spaces, the other the creation of a document's job of one kind.
 SPACES_LOCK = 0x7261_6773_7061_6365  # "ragspace"
@@ -52,7 +57,7 @@ def wait_for_server(url: str, timeout: float) -> None:
                 return
         except psycopg.OperationalError as exc:
             last = exc
-            if exc.sqlstate in _NOT_WORTH_WAITING:
+            if _for_good(exc):
                 raise CatalogUnavailable(
                     f"PostgreSQL at {describe_url(url)} refused the catalog: {_plain(exc)}"
                 ) from exc
@@ -63,6 +68,13 @@ def wait_for_server(url: str, timeout: float) -> None:
                 f"{timeout:g} s: last error {_plain(last)}"
             ) from last
         time.sleep(delay)
+
+
+def _for_good(exc: psycopg.OperationalError) -> bool:
+    """Whether the server turned us away for a reason that waiting will not cure."""
+    # A failed connect often carries no SQLSTATE, only the server's FATAL message.
+    text = str(exc)
+    return exc.sqlstate in _NOT_WORTH_WAITING or any(m in text for m in _NOT_WORTH_WAITING_TEXT)
 
 
 def _plain(exc: BaseException) -> str:
