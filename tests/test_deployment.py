@@ -47,10 +47,25 @@ def test_compose_vectorai_service(compose: dict[str, Any]) -> None:
     assert "test" in vai["healthcheck"]
 
 
+def test_compose_postgres_service(compose: dict[str, Any]) -> None:
+    pg = compose["services"]["postgres"]
+    assert pg["image"].startswith("postgres:")
+    assert pg["ports"] == ["127.0.0.1:5432:5432"]  # never on every interface
+    volume, target = pg["volumes"][0].split(":")
+    assert volume in compose["volumes"] and target == "/var/lib/postgresql/data"
+    assert "pg_isready" in " ".join(pg["healthcheck"]["test"])
+    env = pg["environment"]
+    url = compose["services"]["app"]["environment"]["RAG_CATALOG_URL"]
+    assert url.startswith(f"postgresql://{env['POSTGRES_USER']}:")
+    assert url.endswith(f"@postgres:5432/{env['POSTGRES_DB']}")
+
+
 def test_compose_app_and_workers_wait_for_a_healthy_store(compose: dict[str, Any]) -> None:
     services = compose["services"]
     for name in ("app", "worker"):
         svc = services[name]
+        assert svc["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert svc["environment"]["RAG_CATALOG_URL"].startswith("postgresql://")
         assert svc["depends_on"]["vectorai"]["condition"] == "service_healthy"
         assert svc["environment"]["RAG_STORE"] == "vectorai"
         assert svc["environment"]["RAG_VECTORAI_URL"] == "vectorai:6574"
