@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, Self
 
+from ragcore.catalog.collections import CollectionRecord
 from ragcore.catalog.conversations import Conversation, TurnRow
 from ragcore.catalog.records import ChunkRow, DocumentRecord, JobKind, JobRecord
 from ragcore.catalog.spaces import SpaceRecord
@@ -13,7 +14,8 @@ from ragcore.types import Chunk
 
 
 class CatalogBackend(Protocol):
-    """Documents, chunks with keyword (BM25) search, model spaces, jobs and conversations.
+    """Documents, chunks with keyword (BM25) search, model spaces, jobs, conversations and
+    collections.
 
     Two implementations: ``Catalog`` (one SQLite file, the default) and ``PostgresCatalog``
     (server mode, shared by app replicas and workers on several hosts). ``open_catalog``
@@ -75,7 +77,12 @@ class CatalogBackend(Protocol):
     def counts(self) -> dict[str, int]: ...
 
     def bm25_search(
-        self, query: str, *, limit: int, doc_ids: Sequence[str] | None = None
+        self,
+        query: str,
+        *,
+        limit: int,
+        doc_ids: Sequence[str] | None = None,
+        collection: int | None = None,
     ) -> list[tuple[ChunkRow, float]]: ...
 
     # ── jobs ─────────────────────────────────────────────────────
@@ -135,6 +142,30 @@ class CatalogBackend(Protocol):
     def embedding_usage(self) -> dict[tuple[str, str], tuple[int, int]]: ...
 
     def document_embeddings(self) -> list[tuple[str, str, str]]: ...
+
+    # ── collections ──────────────────────────────────────────────
+
+    def create_collection(self, name: str) -> CollectionRecord: ...
+
+    def ensure_collection(self, name: str) -> CollectionRecord: ...
+
+    def get_collection(self, name_or_id: str | int) -> CollectionRecord | None: ...
+
+    def require_collection(self, name_or_id: str | int) -> CollectionRecord: ...
+
+    def collections(self) -> list[CollectionRecord]: ...
+
+    def rename_collection(self, name: str, new_name: str) -> CollectionRecord: ...
+
+    def delete_collection(self, name: str) -> list[str]: ...
+
+    def add_to_collection(self, collection_id: int, doc_ids: Sequence[str]) -> list[str]: ...
+
+    def remove_from_collection(self, collection_id: int, doc_ids: Sequence[str]) -> list[str]: ...
+
+    def collection_ids_of(self, doc_id: str) -> tuple[int, ...]: ...
+
+    def memberships(self, doc_ids: Sequence[str] | None = None) -> dict[str, tuple[int, ...]]: ...
 
     # ── conversations ────────────────────────────────────────────
 

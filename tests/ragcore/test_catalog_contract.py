@@ -21,6 +21,8 @@ from ragcore import conversations
 from ragcore.answering import Answer
 from ragcore.catalog import (
     Catalog,
+    CollectionExists,
+    CollectionNotFound,
     ConversationNotFound,
     DocumentNotFound,
     DocumentRecord,
@@ -790,6 +792,96 @@ def test_documents_enqueued_at_once_get_one_job_each(open_catalog: Opener) -> No
     assert len(made) == 40
     assert len(set(made)) == 10
     assert len(replicas[0].jobs()) == 10
+
+
+# --- collections ------------------------------------------------------------------------------
+
+
+def test_collections_are_made_listed_renamed_and_deleted(
+    catalog: CatalogBackend, clock: FakeClock
+) -> None:
+    papers = catalog.create_collection("  Papers ")
+    contracts = catalog.create_collection("Contracts")
+    assert (papers.name, papers.documents, papers.created_at) == ("Papers", 0, clock.now)
+    assert [c.name for c in catalog.collections()] == ["Contracts", "Papers"]
+    with pytest.raises(CollectionExists):
+        catalog.create_collection("papers")  # one collection to a person, whatever the case
+    renamed = catalog.rename_collection("papers", "Research")
+    assert (renamed.id, renamed.name) == (papers.id, "Research")
+    with pytest.raises(CollectionExists):
+        catalog.rename_collection("Research", "contracts")
+    assert catalog.get_collection("research") == renamed
+    assert catalog.get_collection(contracts.id) == contracts
+    assert catalog.get_collection(999) is None
+    with pytest.raises(CollectionNotFound):
+        catalog.require_collection("Papers")
+    assert catalog.ensure_collection("CONTRACTS") == contracts
+    made = catalog.ensure_collection("Invoices")
+    assert made.name == "Invoices" and catalog.require_collection(made.id) == made
+    for bad in ("", "   ", "x" * 81):
+        with pytest.raises(ValueError):
+            catalog.create_collection(bad)
+
+
+def test_membership_is_many_to_many_and_reports_what_changed(catalog: CatalogBackend) -> None:
+    for doc_id in ("d1", "d2", "d3"):
+        catalog.upsert_document(make_doc(doc_id))
+    a = catalog.create_collection("A")
+    b = catalog.create_collection("B")
+    assert sorted(catalog.add_to_collection(a.id, ["d1", "d2", "unknown"])) == ["d1", "d2"]
+    assert catalog.add_to_collection(a.id, ["d1"]) == []  # already a member
+    assert catalog.add_to_collection(b.id, ["d1"]) == ["d1"]
+    assert catalog.memberships() == {"d1": (a.id, b.id), "d2": (a.id,)}
+    assert catalog.memberships(["d2", "d3"]) == {"d2": (a.id,)}
+    assert catalog.collection_ids_of("d3") == ()
+    assert {c.name: c.documents for c in catalog.collections()} == {"A": 2, "B": 1}
+    assert catalog.remove_from_collection(a.id, ["d1", "d3"]) == ["d1"]
+    assert catalog.collection_ids_of("d1") == (b.id,)
+    with pytest.raises(CollectionNotFound):
+        catalog.add_to_collection(999, ["d1"])
+
+
+def test_deleting_a_collection_keeps_its_documents_and_never_reuses_its_id(
+    catalog: CatalogBackend,
+) -> None:
+    catalog.upsert_document(make_doc("d1"))
+    old = catalog.create_collection("Old")
+    catalog.add_to_collection(old.id, ["d1"])
+    assert catalog.delete_collection("Old") == ["d1"]
+    assert catalog.get_document("d1") is not None
+    assert catalog.memberships() == {}
+    new = catalog.create_collection("New")
+    assert new.id != old.id  # a payload may still carry the old id
+    with pytest.raises(CollectionNotFound):
+        catalog.delete_collection("Old")
+
+
+def test_deleting_a_document_ends_its_memberships(catalog: CatalogBackend) -> None:
+    catalog.upsert_document(make_doc("d1"))
+    a = catalog.create_collection("A")
+    catalog.add_to_collection(a.id, ["d1"])
+    catalog.delete_document("d1")
+    assert catalog.memberships() == {}
+    assert catalog.collections()[0].documents == 0
+
+
+def test_keyword_search_within_a_collection(catalog: CatalogBackend) -> None:
+    add_ready_doc(catalog, "doc-b", [f"ocelot ocelot ocelot note {i}" for i in range(8)])
+    add_ready_doc(catalog, "doc-a", ["a single ocelot among many other words in a long chunk"])
+    add_ready_doc(catalog, "doc-c", ["ocelot sighting"])
+    cats = catalog.create_collection("Cats")
+    catalog.add_to_collection(cats.id, ["doc-a", "doc-c"])
+    # The collection is applied before the limit, as the document filter is.
+    found = catalog.bm25_search("ocelot", limit=2, collection=cats.id)
+    assert sorted(r.doc_id for r, _ in found) == ["doc-a", "doc-c"]
+    # Both filters together: the documents picked, within the collection.
+    [(row, _)] = catalog.bm25_search(
+        "ocelot", limit=5, collection=cats.id, doc_ids=["doc-a", "doc-b"]
+    )
+    assert row.doc_id == "doc-a"
+    empty = catalog.create_collection("Empty")
+    assert catalog.bm25_search("ocelot", limit=5, collection=empty.id) == []
+    assert catalog.bm25_search("ocelot", limit=5, collection=999) == []
 
 
 # --- conversations ----------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def test_the_url_is_read_from_rag_catalog_url(monkeypatch: pytest.MonkeyPatch) -
 def test_an_unreachable_server_is_waited_for_then_named() -> None:
     url = f"postgresql://rag:secret@127.0.0.1:{_free_port()}/rag"  # nothing listens there
     started = time.monotonic()
-    with pytest.raises(CatalogUnavailable, match="did not accept connections within 0.5 s") as e:
+    with pytest.raises(CatalogUnavailable, match=r"did not accept connections within 0\.5 s") as e:
         PostgresCatalog(url, startup_timeout=0.5)
     elapsed = time.monotonic() - started
     assert 0.4 <= elapsed < 5  # it retried until the time was up, no longer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ragcore.catalog.postgres.collections import CollectionsMixin
 from ragcore.catalog.postgres.conversations import ConversationsMixin
 from ragcore.catalog.postgres.documents import DocumentsMixin
 from ragcore.catalog.postgres.jobs import JobsMixin
@@ -9,9 +10,9 @@ from ragcore.catalog.postgres.migrations import MIGRATIONS, migrate
 from ragcore.catalog.postgres.spaces import SpacesMixin
 
 
-class PostgresCatalog(DocumentsMixin, JobsMixin, SpacesMixin, ConversationsMixin):
-    """Documents, chunks with a BM25 keyword index, model spaces, jobs and conversations in a
-    PostgreSQL database, behind the same ``CatalogBackend`` interface as the SQLite ``Catalog``.
+class PostgresCatalog(DocumentsMixin, JobsMixin, SpacesMixin, ConversationsMixin, CollectionsMixin):
+    """Documents, chunks with a BM25 keyword index, model spaces, jobs, conversations and
+    collections in a PostgreSQL database, behind the same ``CatalogBackend`` interface as the SQLite ``Catalog``.
 
     Opening waits (with backoff) up to ``startup_timeout`` seconds for the server, then applies
     the schema migrations it lacks. Safe to share between threads (a connection pool) and

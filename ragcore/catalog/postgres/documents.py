@@ -258,24 +258,36 @@ class DocumentsMixin(PostgresDatabase):
         return result
 
     def bm25_search(
-        self, query: str, *, limit: int, doc_ids: Sequence[str] | None = None
+        self,
+        query: str,
+        *,
+        limit: int,
+        doc_ids: Sequence[str] | None = None,
+        collection: int | None = None,
     ) -> list[tuple[ChunkRow, float]]:
         """Chunks matching any term of ``query``, best first, scored by BM25 (higher is better).
 
-        ``doc_ids`` restricts the search to those documents (inside SQL, so ``limit`` counts only
-        their chunks); an empty sequence matches nothing.
+        ``doc_ids`` restricts the search to those documents and ``collection`` to the members of
+        that collection (both inside SQL, so ``limit`` counts only their chunks); an empty
+        sequence matches nothing.
         """
         if limit <= 0:
             raise ValueError(f"limit must be > 0, got {limit}")
         if doc_ids is not None and not doc_ids:
             return []
+        only = None if doc_ids is None else list(doc_ids)
         with self._read(snapshot=True) as cur:
-            scored = pg_keyword.search(
-                keyword_cursor(cur),
-                query,
-                limit=limit,
-                doc_ids=None if doc_ids is None else list(doc_ids),
-            )
+            if collection is not None:
+                # The members, read in the same snapshot as the search, narrow the documents.
+                cur.execute(
+                    "SELECT doc_id FROM collection_documents WHERE collection_id = %s "
+                    "AND (%s::text[] IS NULL OR doc_id = ANY(%s::text[]))",
+                    (collection, only, only),
+                )
+                only = [r["doc_id"] for r in cur.fetchall()]
+                if not only:
+                    return []
+            scored = pg_keyword.search(keyword_cursor(cur), query, limit=limit, doc_ids=only)
             if not scored:
                 return []
             cur.execute(

@@ -148,9 +148,30 @@ CREATE TABLE turns (
 """
 
 
+# Collections: ids come from an identity and are never handed out twice (vector payloads carry
+# them); names are unique ignoring case, as SQLite's COLLATE NOCASE makes them.
+_COLLECTIONS = """
+CREATE TABLE collections (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE UNIQUE INDEX collections_name ON collections (lower(name));
+
+CREATE TABLE collection_documents (
+    collection_id BIGINT NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+    doc_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    added_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (collection_id, doc_id)
+);
+CREATE INDEX collection_documents_doc ON collection_documents (doc_id);
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "documents, chunks, jobs, spaces, conversations", lambda: _CATALOG),
     Migration(2, "keyword (BM25) index of the chunks", lambda: pg_keyword.DDL),
+    Migration(3, "collections of documents", lambda: _COLLECTIONS),
 )
 
 
