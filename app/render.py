@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import PurePath
@@ -533,9 +533,15 @@ def file_type(doc: DocumentRecord) -> str:
     return suffix or (doc.mime.rsplit("/", 1)[-1] if doc.mime else "?")
 
 
-def document_rows(docs: Sequence[DocumentRecord]) -> list[dict[str, object]]:
-    """The library table: one row per document, plain values only."""
-    return [
+def document_rows(
+    docs: Sequence[DocumentRecord], collections: Mapping[str, Sequence[str]] | None = None
+) -> list[dict[str, object]]:
+    """The library table: one row per document, plain values only.
+
+    ``collections`` maps a document id to the names of the collections it is in; given, the
+    table has a "collections" column (names comma-separated, "—" for none).
+    """
+    rows = [
         {
             "name": d.name,
             "type": file_type(d),
@@ -552,6 +558,10 @@ def document_rows(docs: Sequence[DocumentRecord]) -> list[dict[str, object]]:
         }
         for d in docs
     ]
+    if collections is not None:
+        for row, d in zip(rows, docs, strict=True):
+            row["collections"] = ", ".join(collections.get(d.id, ())) or "—"
+    return rows
 
 
 _URL = re.compile(r"\bhttps?://[^\s)\]]*[^\s)\].,;:!?'\"]")

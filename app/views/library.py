@@ -12,10 +12,10 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
-from app import render, resources
+from app import collections_panel, render, resources
 from ingest.service import EXTENSIONS, HEAD_BYTES, IMAGE_TYPES, detect_type
-from ragcore import library
-from ragcore.catalog import DocumentRecord, DocumentStatus, JobKind, JobRecord
+from ragcore import collections, library
+from ragcore.catalog import CollectionRecord, DocumentRecord, DocumentStatus, JobKind, JobRecord
 from ragcore.errors import RagError
 from ragcore.models.loader import NOT_LOADED
 from ragcore.runtime import Runtime, chunking_params
@@ -30,6 +30,14 @@ SHOWN_JOBS = 20
 FINISHED_SHOWN_SECONDS = 15.0
 FINISHED_SEEN = "library_finished_seen"  # job id -> when this session first showed it finished
 PAGE_RUN = "library_page_run"  # set while the whole page runs, not the progress panel alone
+# The upload's collection: the chooser's choice, a new collection's name, and the collection
+# a finished upload made, picked in the chooser at the next full run (a widget's value cannot
+# change once it is drawn in a run).
+UPLOAD_COLLECTION_KEY = "upload_collection"
+UPLOAD_NEW_NAME_KEY = "upload_collection_name"
+UPLOAD_COLLECTION_NEXT = "upload_collection_next"
+NO_COLLECTION = 0  # collection ids start at 1
+NEW_COLLECTION = -1
 
 STRATEGY_HELP = (
     "recursive: split at paragraphs, then sentences, then words, up to the size · "
@@ -80,10 +88,27 @@ def image_model_off(rt: Runtime) -> str | None:
     return None if image.available or image.detail == NOT_LOADED else image.detail
 
 
+def _put_in(rt: Runtime, into: CollectionRecord, added: library.Added) -> str | None:
+    """Make an added document a member of ``into``; None, or why it is not.
+
+    A new document is still queued, so only the catalog changes (its points are labelled as
+    they are written); one already indexed has its points relabelled, which needs the store.
+    """
+    try:
+        collections.add_documents(rt.catalog, rt.store, into, [added.document.id])
+    except RagError as exc:
+        return f"{added.document.name} was added but not put in {into.name}: {exc}"
+    return None
+
+
 def add_uploads(
-    rt: Runtime, uploads: list[UploadedFile], params: ChunkingParams
+    rt: Runtime,
+    uploads: list[UploadedFile],
+    params: ChunkingParams,
+    into: CollectionRecord | None = None,
 ) -> list[tuple[str, str]]:
-    """Save each upload and queue it; returns (level, message) notes for the person."""
+    """Save each upload and queue it, in collection ``into`` if given; returns (level,
+    message) notes for the person."""
     settings = rt.settings
     limit = int(settings.max_file_mb * 1024 * 1024)
     if len(uploads) > resources.MAX_FILES_PER_UPLOAD:
@@ -132,6 +157,8 @@ def add_uploads(
         except (OSError, RagError) as exc:
             notes.append(("error", f"{name} could not be saved: {exc}"))
             continue
+        if into is not None and (problem := _put_in(rt, into, added)) is not None:
+            notes.append(("error", problem))
         if added.duplicate and added.job is None:
             notes.append(("info", f"{added.document.name} is already in the library."))
         elif added.duplicate:
@@ -144,7 +171,8 @@ def add_uploads(
             _track(added.job)
     if added_names:
         listed = ", ".join(added_names)
-        notes.insert(0, ("success", f"Added {listed}; indexing starts shortly."))
+        where = f" to {into.name}" if into is not None else ""
+        notes.insert(0, ("success", f"Added {listed}{where}; indexing starts shortly."))
     if images and (why := image_model_off(rt)) is not None:
         notes.append(
             (
@@ -156,8 +184,50 @@ def add_uploads(
     return notes
 
 
+def collection_chooser(rt: Runtime) -> str | None:
+    """The collection uploads go into: an existing one's name, a new one's typed name ("" while
+    none is typed), or None for no collection.
+
+    Drawn above the upload form, not in it: a form's widgets do not rerun the page, so the
+    name field could not appear when "New collection…" is chosen.
+    """
+    listed = {c.id: c.name for c in rt.catalog.collections()}
+    made = st.session_state.pop(UPLOAD_COLLECTION_NEXT, None)
+    if made in listed:
+        st.session_state[UPLOAD_COLLECTION_KEY] = made
+        st.session_state[UPLOAD_NEW_NAME_KEY] = ""
+    labels = {NO_COLLECTION: "No collection", **listed, NEW_COLLECTION: "New collection…"}
+    choice_col, name_col = st.columns(2)
+    choice = choice_col.selectbox(
+        "Add to collection",
+        list(labels),
+        format_func=labels.__getitem__,
+        key=UPLOAD_COLLECTION_KEY,
+        help="Uploads can go into a collection; a chat can then search just that collection.",
+    )
+    if choice == NEW_COLLECTION:
+        return name_col.text_input(
+            "New collection name", key=UPLOAD_NEW_NAME_KEY, placeholder="e.g. Papers", max_chars=80
+        )
+    return listed.get(choice) if choice is not None else None
+
+
+def _upload_collection(rt: Runtime, name: str | None) -> tuple[CollectionRecord | None, str | None]:
+    """(the collection to add into, None) or (None, why not): made now if it is new."""
+    if name is None:
+        return None, None
+    if not name.strip():
+        return None, "Name the new collection first (or choose another)."
+    try:
+        into = rt.catalog.ensure_collection(name)
+    except (RagError, ValueError) as exc:
+        return None, f"Collection: {exc}"
+    return into, None
+
+
 def upload_form(rt: Runtime) -> None:
     settings = rt.settings
+    collection = collection_chooser(rt)
     with st.form("upload", clear_on_submit=True):
         # No ``type=`` here: the uploader would drop other files without a word on submit;
         # add_uploads refuses them with a message instead.
@@ -198,7 +268,16 @@ def upload_form(rt: Runtime) -> None:
     except ValueError as exc:
         st.session_state["upload_notes"] = [("error", f"Chunking settings: {exc}")]
         return
-    st.session_state["upload_notes"] = add_uploads(rt, list(uploads), params)
+    into, refused = _upload_collection(rt, collection)
+    if refused is not None:
+        st.session_state["upload_notes"] = [("warning", refused)]
+        return
+    st.session_state["upload_notes"] = add_uploads(rt, list(uploads), params, into)
+    if into is not None and st.session_state.get(UPLOAD_COLLECTION_KEY) == NEW_COLLECTION:
+        # The chooser above was drawn before the collection existed: draw the page again
+        # with it listed and picked, so the next upload goes there too.
+        st.session_state[UPLOAD_COLLECTION_NEXT] = into.id
+        st.rerun()
 
 
 def show_notes() -> None:
@@ -306,29 +385,37 @@ def failed_files(rt: Runtime, docs: list[DocumentRecord]) -> None:
             st.rerun()
 
 
-def documents_table(rt: Runtime) -> None:
+def collection_names(rt: Runtime) -> dict[str, list[str]]:
+    """The names of the collections each document is in, by document id, in name order."""
+    listed = rt.catalog.collections()  # by name
+    memberships = rt.catalog.memberships()
+    return {doc_id: [c.name for c in listed if c.id in ids] for doc_id, ids in memberships.items()}
+
+
+def documents_table(rt: Runtime) -> list[DocumentRecord]:
+    """The table, failed files and one document's controls; returns the documents listed."""
     docs = rt.catalog.list_documents()
     st.subheader(f"Documents ({len(docs)})")
     if not docs:
         st.info("Nothing here yet: drop some files above.")
-        return
+        return docs
     states = [d.status for d in docs]
     indexing = states.count(DocumentStatus.QUEUED) + states.count(DocumentStatus.PROCESSING)
     ready, failed = states.count(DocumentStatus.READY), states.count(DocumentStatus.FAILED)
     st.caption(f"{ready} ready · {indexing} being indexed · {failed} failed")
-    st.dataframe(pd.DataFrame(render.document_rows(docs)), hide_index=True)
+    st.dataframe(pd.DataFrame(render.document_rows(docs, collection_names(rt))), hide_index=True)
     failed_files(rt, docs)
     names = {d.id: d.name for d in docs}
     chosen = st.selectbox(
         "Manage a document", list(names), format_func=lambda i: names[i], key="manage_doc"
     )
-    if chosen is None:
-        return
-    reindex_col, delete_col = st.columns(2)
-    with reindex_col:
-        reindex_controls(rt, chosen)
-    with delete_col:
-        delete_controls(rt, chosen, names[chosen])
+    if chosen is not None:
+        reindex_col, delete_col = st.columns(2)
+        with reindex_col:
+            reindex_controls(rt, chosen)
+        with delete_col:
+            delete_controls(rt, chosen, names[chosen])
+    return docs
 
 
 def reindex_controls(rt: Runtime, doc_id: str) -> None:
@@ -399,4 +486,4 @@ try:
     st.fragment(run_every=1.0 if busy else None)(progress_panel)(rt)
 finally:
     st.session_state[PAGE_RUN] = False
-documents_table(rt)
+collections_panel.section(rt, documents_table(rt))

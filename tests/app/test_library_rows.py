@@ -42,3 +42,18 @@ def test_chunks_column_counts_text_chunks_and_images_apart(tmp_path: Path) -> No
         catalog.close()
     assert (rows["photo.png"]["chunks"], rows["photo.png"]["images"]) == (0, 1)
     assert (rows["paper.pdf"]["chunks"], rows["paper.pdf"]["images"]) == (282, 12)
+
+
+def test_collections_column_lists_names_or_a_dash(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.db")
+    try:
+        _doc(catalog, "a" * 64, "photo.png", texts=0, images=1)
+        _doc(catalog, "b" * 64, "paper.pdf", texts=3, images=0)
+        docs = catalog.list_documents()
+        plain = render.document_rows(docs)
+        rows = {r["name"]: r for r in render.document_rows(docs, {"b" * 64: ["Archive", "Papers"]})}
+    finally:
+        catalog.close()
+    assert all("collections" not in r for r in plain)  # a column only when names are given
+    assert rows["paper.pdf"]["collections"] == "Archive, Papers"
+    assert rows["photo.png"]["collections"] == "—"
