@@ -21,14 +21,40 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # An upload file is named by its content: ``<sha256><suffix>`` in a folder named by its first
 # two hex digits. Anything else in the folder (a temporary ``.upload-*``) is not a stored upload.
 UPLOAD_NAME = re.compile(r"^[0-9a-f]{64}(\.[a-z0-9]{1,8})?$")
+# A shared store's key is ``<scheme>:<upload name>`` ("pg:ab12….pdf"); a local upload's is its path.
+_STORE_KEY = re.compile(r"^([a-z][a-z0-9]*):([0-9a-f]{64}(?:\.[a-z0-9]{1,8})?)$")
 
 
 @dataclass(frozen=True)
 class StoredUpload:
+    """A file kept by a file store (ragcore.files); ``key`` is how a document names it."""
+
     doc_id: str  # sha256 of the content
     name: str  # a display name, cleaned of paths and control characters
-    path: Path
+    key: str  # a local upload's path, or a shared store's key ("pg:<sha256><suffix>")
     size: int
+
+    @property
+    def path(self) -> Path:
+        """The file itself, for an upload of the local store (its key is the path)."""
+        if is_store_key(self.key):
+            raise ValueError(f"{self.key!r} names a file of a shared store, not a local path")
+        return Path(self.key)
+
+
+def is_store_key(key: str) -> bool:
+    """Whether a document's ``path`` names a file of a shared store rather than a local file."""
+    return _STORE_KEY.match(key) is not None
+
+
+def stored_name(key: str) -> str:
+    """The content-addressed name (``<sha256><suffix>``) of the file a key or path names.
+
+    >>> stored_name("pg:" + "ab" * 32 + ".pdf") == stored_name("/data/uploads/ab/" + "ab" * 32 + ".pdf")
+    True
+    """
+    found = _STORE_KEY.match(key)
+    return found.group(2) if found else Path(key).name
 
 
 def has_undecodable_bytes(raw: str) -> bool:
@@ -78,7 +104,8 @@ def too_large(name: str, size: int, max_bytes: int) -> FileTooLarge:
     )
 
 
-def _suffix(name: str) -> str:
+def upload_suffix(name: str) -> str:
+    """The suffix a stored copy of ``name`` keeps (lower case, ``""`` when it is not plain)."""
     suffix = Path(name).suffix.lower()
     return suffix if _SUFFIX.match(suffix) else ""
 
@@ -107,7 +134,7 @@ def store_bytes(
                 digest.update(block)
                 out.write(block)
         doc_id = digest.hexdigest()
-        target = uploads_dir / doc_id[:2] / f"{doc_id}{_suffix(clean)}"
+        target = uploads_dir / doc_id[:2] / f"{doc_id}{upload_suffix(clean)}"
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp_name, target)
     except BaseException as exc:
@@ -115,7 +142,7 @@ def store_bytes(
         if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
             raise disk_full_error(uploads_dir) from exc
         raise
-    return StoredUpload(doc_id=doc_id, name=clean, path=target, size=size)
+    return StoredUpload(doc_id=doc_id, name=clean, key=str(target), size=size)
 
 
 def store_file(
@@ -144,7 +171,7 @@ def stored_uploads(uploads_dir: Path) -> list[StoredUpload]:
     if not uploads_dir.is_dir():
         return []
     found = [
-        StoredUpload(doc_id=p.name[:64], name=p.name, path=p, size=p.stat().st_size)
+        StoredUpload(doc_id=p.name[:64], name=p.name, key=str(p), size=p.stat().st_size)
         for p in uploads_dir.glob("*/*")
         if UPLOAD_NAME.match(p.name) and p.parent.name == p.name[:2] and p.is_file()
     ]

@@ -10,6 +10,7 @@ import psycopg
 
 from ragcore.catalog import pg_keyword
 from ragcore.errors import SchemaMismatch
+from ragcore.files import pg_schema as files_schema
 
 # pg_advisory_xact_lock key for migrating: two processes starting at once on an empty database
 # take turns, and the second finds the steps already applied.
@@ -172,6 +173,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "documents, chunks, jobs, spaces, conversations", lambda: _CATALOG),
     Migration(2, "keyword (BM25) index of the chunks", lambda: pg_keyword.DDL),
     Migration(3, "collections of documents", lambda: _COLLECTIONS),
+    Migration(4, "uploaded files, in 1 MiB chunks", lambda: files_schema.DDL),
 )
 
 

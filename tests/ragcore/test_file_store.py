@@ -1,0 +1,251 @@
+"""The file store contract on both stores: a local folder, and PostgreSQL shared by several hosts."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from ragcore.errors import FileTooLarge
+from ragcore.files import FileStore, LocalFileStore, put_file
+from ragcore.uploads import is_store_key, stored_name
+
+MiB = 1 << 20
+# Chunks of the PostgreSQL store in these tests: small, so a few-MB file spans many rows.
+CHUNK = 256 * 1024
+
+MakeStore = Callable[[Path], FileStore]
+
+
+def _random_bytes(n: int, seed: int) -> bytes:
+    return random.Random(seed).randbytes(n)
+
+
+def _blocks(data: bytes, size: int) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+def _read_all(files: FileStore, key: str) -> bytes:
+    return b"".join(files.read(key))
+
+
+@pytest.fixture()
+def make_local(tmp_path: Path) -> MakeStore:
+    """Every "host" of the local store is the same folder: it has no other way to share."""
+    return lambda data_dir: LocalFileStore(tmp_path / "uploads")
+
+
+@pytest.fixture()
+def make_postgres(postgres_url: str) -> Iterator[MakeStore]:
+    from ragcore.catalog.postgres import PostgresCatalog
+    from ragcore.files.postgres import PostgresFileStore
+
+    catalogs: list[PostgresCatalog] = []
+
+    def make(data_dir: Path) -> FileStore:
+        # One catalog (pool) per host, as each app or worker process opens its own.
+        catalog = PostgresCatalog(postgres_url, startup_timeout=10)
+        catalogs.append(catalog)
+        return PostgresFileStore(catalog, cache_dir=data_dir / "file-cache", chunk_bytes=CHUNK)
+
+    yield make
+    for catalog in catalogs:
+        catalog.close()
+
+
+@pytest.fixture(params=["local", pytest.param("postgres", marks=pytest.mark.postgres)])
+def make_store(request: pytest.FixtureRequest) -> MakeStore:
+    return request.getfixturevalue(f"make_{request.param}")  # type: ignore[no-any-return]
+
+
+def test_bytes_round_trip_through_local_path_and_read(
+    make_store: MakeStore, tmp_path: Path
+) -> None:
+    files = make_store(tmp_path / "host-a")
+    data = _random_bytes(3 * MiB + 12_345, seed=1)  # several chunks and a partial last one
+    stored = files.put("Report.PDF", _blocks(data, 100_000))
+    assert stored.doc_id == hashlib.sha256(data).hexdigest()
+    assert (stored.name, stored.size) == ("Report.PDF", len(data))
+    assert stored_name(stored.key) == f"{stored.doc_id}.pdf"
+    local = files.local_path(stored.key)
+    assert local.suffix == ".pdf"  # parsers and PDFium get the file's own kind of name
+    assert hashlib.sha256(local.read_bytes()).hexdigest() == stored.doc_id
+    assert _read_all(files, stored.key) == data
+    assert files.exists(stored.key)
+
+
+def test_an_empty_file_round_trips(make_store: MakeStore, tmp_path: Path) -> None:
+    files = make_store(tmp_path / "host-a")
+    stored = files.put("empty.txt", [])
+    assert stored.size == 0 and stored.doc_id == hashlib.sha256(b"").hexdigest()
+    assert files.local_path(stored.key).read_bytes() == b""
+
+
+def test_the_same_content_twice_is_one_stored_file(make_store: MakeStore, tmp_path: Path) -> None:
+    files = make_store(tmp_path / "host-a")
+    data = _random_bytes(600_000, seed=2)
+    first = files.put("a.txt", _blocks(data, 64_000))
+    second = files.put("copy of a.txt", [data])
+    assert first.key == second.key and first.doc_id == second.doc_id
+    assert second.name == "copy of a.txt"  # the name is the person's; the file is the content's
+    assert [e.name for e in files.listing()] == [stored_name(first.key)]
+    # Another suffix is another file (a parser reads by kind), as a local upload is.
+    other = files.put("a.md", [data])
+    assert other.key != first.key and len(files.listing()) == 2
+
+
+def test_past_max_bytes_nothing_is_kept(make_store: MakeStore, tmp_path: Path) -> None:
+    files = make_store(tmp_path / "host-a")
+    blocks_read = 0
+
+    def blocks() -> Iterator[bytes]:
+        nonlocal blocks_read
+        for block in _blocks(_random_bytes(2 * MiB, seed=3), 100_000):
+            blocks_read += 1
+            yield block
+
+    with pytest.raises(FileTooLarge, match="more than the limit"):
+        files.put("big.bin", blocks(), max_bytes=MiB)
+    assert blocks_read == 11  # refused as the stream passed the limit, not after reading it all
+    assert files.listing() == []
+    source = tmp_path / "big.pdf"
+    source.write_bytes(_random_bytes(MiB + 1, seed=4))
+    with pytest.raises(FileTooLarge):
+        put_file(files, source, max_bytes=MiB)
+    assert files.listing() == []
+    assert put_file(files, source, max_bytes=2 * MiB).size == MiB + 1
+
+
+def test_delete_removes_the_file_and_this_hosts_copy(make_store: MakeStore, tmp_path: Path) -> None:
+    files = make_store(tmp_path / "host-a")
+    kept = files.put("kept.txt", [b"kept"])
+    gone = files.put("gone.txt", [b"gone"])
+    copy = files.local_path(gone.key)
+    files.delete(gone.key)
+    files.delete(gone.key)  # twice is no error
+    assert not copy.exists() and not files.exists(gone.key)
+    with pytest.raises(FileNotFoundError):
+        files.local_path(gone.key)
+    with pytest.raises(FileNotFoundError):
+        _read_all(files, gone.key)
+    assert [e.key for e in files.listing()] == [kept.key]
+    assert files.local_path(kept.key).read_bytes() == b"kept"
+
+
+def test_listing_gives_names_sizes_and_times(make_store: MakeStore, tmp_path: Path) -> None:
+    files = make_store(tmp_path / "host-a")
+    before = time.time() - 5
+    stored = files.put("notes.md", [b"# Notes\n"])
+    (entry,) = files.listing()
+    assert (entry.key, entry.name, entry.size) == (stored.key, stored_name(stored.key), 8)
+    assert before <= entry.modified <= time.time() + 5
+
+
+@pytest.mark.postgres
+def test_postgres_keys_name_the_store_not_a_path(make_postgres: MakeStore, tmp_path: Path) -> None:
+    files = make_postgres(tmp_path / "host-a")
+    stored = files.put("a.pdf", [b"%PDF-1.4"])
+    assert is_store_key(stored.key) and stored.key == f"pg:{stored.doc_id}.pdf"
+    with pytest.raises(FileNotFoundError, match="not a key of the PostgreSQL file store"):
+        files.local_path(str(tmp_path / "a.pdf"))
+    with pytest.raises(FileNotFoundError, match="shared store"):
+        LocalFileStore(tmp_path / "uploads").local_path(stored.key)
+
+
+@pytest.mark.postgres
+def test_the_cached_copy_is_reused_and_fetched_again_when_removed(
+    make_postgres: MakeStore, tmp_path: Path
+) -> None:
+    files = make_postgres(tmp_path / "host-a")
+    data = _random_bytes(MiB, seed=5)
+    stored = files.put("scan.pdf", [data])
+    copy = files.local_path(stored.key)
+    assert copy.is_relative_to(tmp_path / "host-a" / "file-cache")
+    first_fetch = copy.stat().st_mtime_ns
+    time.sleep(0.01)
+    assert files.local_path(stored.key) == copy
+    assert copy.stat().st_mtime_ns == first_fetch  # reused, not written again
+    copy.unlink()
+    assert files.local_path(stored.key).read_bytes() == data  # fetched again
+    # Nothing but finished copies in the cache: the fetch wrote a temporary file, then renamed it.
+    assert [p.name for p in copy.parent.iterdir()] == [copy.name]
+
+
+@pytest.mark.postgres
+def test_a_host_reads_a_file_another_host_stored(make_postgres: MakeStore, tmp_path: Path) -> None:
+    """Two hosts: their own data dirs, nothing shared but the database."""
+    app = make_postgres(tmp_path / "app-host")
+    worker = make_postgres(tmp_path / "worker-host")
+    data = _random_bytes(2 * MiB + 7, seed=6)
+    stored = app.put("manual.pdf", _blocks(data, 300_000))
+    assert not (tmp_path / "worker-host").exists()
+    copy = worker.local_path(stored.key)
+    assert copy.is_relative_to(tmp_path / "worker-host")
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == stored.doc_id
+    assert not list((tmp_path / "app-host").rglob("*.pdf"))  # the app kept no file of its own
+    worker.delete(stored.key)
+    assert not app.exists(stored.key)
+
+
+@pytest.mark.postgres
+def test_writes_stream_in_chunk_rows_never_the_whole_file(
+    make_postgres: MakeStore, tmp_path: Path
+) -> None:
+    from ragcore.files.postgres import PostgresFileStore
+
+    files = make_postgres(tmp_path / "host-a")
+    assert isinstance(files, PostgresFileStore)
+    total = 5 * MiB + 100
+    seen = hashlib.sha256()
+
+    def blocks() -> Iterator[bytes]:
+        # Generated as it is read: the store gets a stream, never the file as one object.
+        rng = random.Random(7)
+        left = total
+        while left:
+            block = rng.randbytes(min(left, 64_000))
+            seen.update(block)
+            left -= len(block)
+            yield block
+
+    tracemalloc.start()
+    try:
+        stored = files.put("stream.bin", blocks())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * MiB, f"{peak} bytes at most for a {total}-byte file"
+    assert stored.size == total and stored.doc_id == seen.hexdigest()
+    assert files.chunk_count(stored.key) == -(-total // CHUNK)  # one row per chunk, rounded up
+    assert hashlib.sha256(files.local_path(stored.key).read_bytes()).hexdigest() == stored.doc_id
+
+
+@pytest.mark.postgres
+def test_a_refused_upload_leaves_no_row_behind(postgres_url: str, tmp_path: Path) -> None:
+    import psycopg
+
+    from ragcore.catalog.postgres import PostgresCatalog
+    from ragcore.files.postgres import PostgresFileStore
+
+    with PostgresCatalog(postgres_url, startup_timeout=10) as catalog:
+        files = PostgresFileStore(catalog, cache_dir=tmp_path / "cache", chunk_bytes=CHUNK)
+        with pytest.raises(FileTooLarge):
+            files.put("big.bin", _blocks(_random_bytes(MiB, seed=8), 50_000), max_bytes=MiB - 1)
+
+        def broken() -> Iterator[bytes]:
+            yield _random_bytes(3 * CHUNK, seed=9)
+            raise ConnectionResetError("the browser went away")
+
+        with pytest.raises(ConnectionResetError):
+            files.put("cut.bin", broken())
+    with psycopg.connect(postgres_url) as conn:
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM file_chunks)"
+        ).fetchone()
+    assert counts == (0, 0)
