@@ -22,7 +22,8 @@ from enum import IntEnum
 from typing import Any
 
 from ragcore.answering import Answer, VerifiedQuote
-from ragcore.catalog import Catalog, Conversation, ConversationNotFound, TurnRow
+from ragcore.catalog import Conversation, ConversationNotFound, TurnRow
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.generation.citations import Citation
 from ragcore.types import AnswerMode, ChunkKind, Evidence, Hit
 
@@ -36,6 +37,7 @@ __all__ = [
     "ConversationNotFound",
     "Feedback",
     "Turn",
+    "answer_markdown",
     "append",
     "create",
     "delete",
@@ -86,31 +88,33 @@ def title_of(conversation: Conversation) -> str:
     return conversation.title or UNTITLED
 
 
-def create(catalog: Catalog, session_id: str, title: str = "") -> Conversation:
+def create(catalog: CatalogBackend, session_id: str, title: str = "") -> Conversation:
     return catalog.create_conversation(session_id, title)
 
 
-def list_for(catalog: Catalog, session_id: str) -> list[Conversation]:
+def list_for(catalog: CatalogBackend, session_id: str) -> list[Conversation]:
     """The session's conversations, the most recently used first."""
     return catalog.conversations(session_id)
 
 
-def rename(catalog: Catalog, session_id: str, conversation_id: int, title: str) -> Conversation:
+def rename(
+    catalog: CatalogBackend, session_id: str, conversation_id: int, title: str
+) -> Conversation:
     return catalog.rename_conversation(session_id, conversation_id, title)
 
 
-def delete(catalog: Catalog, session_id: str, conversation_id: int) -> bool:
+def delete(catalog: CatalogBackend, session_id: str, conversation_id: int) -> bool:
     return catalog.delete_conversation(session_id, conversation_id)
 
 
-def append(catalog: Catalog, session_id: str, conversation_id: int, turn: Turn) -> Turn:
+def append(catalog: CatalogBackend, session_id: str, conversation_id: int, turn: Turn) -> Turn:
     """Store ``turn`` last in the conversation; returns it with its position."""
     row = catalog.append_turn(session_id, conversation_id, turn_row(turn))
     return replace(turn, position=row.position)
 
 
 def load(
-    catalog: Catalog, session_id: str, conversation_id: int
+    catalog: CatalogBackend, session_id: str, conversation_id: int
 ) -> tuple[Conversation, tuple[Turn, ...]]:
     """The conversation and its turns in order; ConversationNotFound if not this session's."""
     conversation = catalog.get_conversation(session_id, conversation_id)
@@ -119,7 +123,7 @@ def load(
 
 
 def set_feedback(
-    catalog: Catalog,
+    catalog: CatalogBackend,
     session_id: str,
     conversation_id: int,
     position: int,
@@ -297,6 +301,17 @@ def _reply_lines(turn: Turn, deleted: Collection[str]) -> list[str]:
     lines += [f"_{said}._", ""]
     if turn.feedback is not None:
         lines += ["Feedback: " + ("👍" if turn.feedback == Feedback.UP else "👎"), ""]
+    return lines + _sources_lines(answer, deleted)
+
+
+def answer_markdown(answer: Answer, *, deleted: Collection[str] = ()) -> str:
+    """One answer as Markdown to copy: its text, then each cited source with the passage."""
+    lines = [answer.text.strip() or "_No answer text._", ""]
+    return "\n".join(lines + _sources_lines(answer, deleted)).rstrip() + "\n"
+
+
+def _sources_lines(answer: Answer, deleted: Collection[str]) -> list[str]:
+    lines: list[str] = []
     cited = {c.number: c for c in answer.citations}
     if cited:
         lines += ["### Sources cited", ""]

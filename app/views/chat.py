@@ -562,6 +562,7 @@ def show_turn(rt: Runtime, turn: Turn, index: int) -> None:
     with st.chat_message("assistant"):
         show_reply(rt, turn, index)
         thumbs(turn, index)
+        turn_actions(turn, index)
 
 
 def thumbs(turn: Turn, index: int) -> None:
@@ -573,6 +574,38 @@ def thumbs(turn: Turn, index: int) -> None:
     # The conversation in the key: another's turn at the same place is another widget.
     key = f"c{chat_id}-{prefix_of(index)}-feedback"
     st.feedback("thumbs", key=key, default=given, on_change=_keep_feedback, args=(key, index))
+
+
+def turn_actions(turn: Turn, index: int) -> None:
+    """Copy the answer, ask the same question again, or ask an edited one.
+
+    Regenerating or editing adds a new turn (the earlier answer stays, as in a log), read
+    against the conversation as it stood before this turn.
+    """
+    answer = turn.answer
+    if answer is None and not turn.error and not turn.stopped:
+        return
+    prefix = f"c{st.session_state.get(CONVERSATION_KEY)}-{prefix_of(index)}"
+    copy, again, edit = st.columns([1, 1, 1.4], gap="small")
+    if answer is not None and answer.text.strip():
+        with copy.popover("Copy", icon=":material/content_copy:"):
+            # st.code has a copy button; the Markdown keeps the [n] and the sources they name.
+            st.code(conversations.answer_markdown(answer), language="markdown", wrap_lines=True)
+    if again.button("Regenerate", key=f"{prefix}-again", icon=":material/refresh:"):
+        st.session_state[REASK_KEY] = {"question": turn.question, "standalone": None, "turn": index}
+    with (
+        edit.popover("Edit question", icon=":material/edit:"),
+        st.form(f"{prefix}-edit-question", border=False),
+    ):
+        edited = st.text_area(
+            "Question", value=turn.question, max_chars=MAX_QUESTION_CHARS, key=f"{prefix}-eq"
+        )
+        if st.form_submit_button("Ask") and edited.strip():
+            st.session_state[REASK_KEY] = {
+                "question": edited.strip(),
+                "standalone": None,
+                "turn": index,
+            }
 
 
 def _keep_feedback(key: str, index: int) -> None:
@@ -672,6 +705,7 @@ def converse(
                 reply = ask(rt, question, options, history, save=save, standalone=standalone)
             show_reply(rt, reply, index)
             thumbs(turns[index], index)
+            turn_actions(turns[index], index)
     finally:
         if not saved.is_set():  # the run ended before the answer began: keep the question
             save(Turn(question, stopped=True, standalone=standalone))

@@ -23,6 +23,7 @@ from ragcore.generation.llm import ChatLLM
 from ragcore.generation.queue import GenerationQueue
 from ragcore.retrieval import Retriever
 from ragcore.runtime import LLMChoice, Runtime, chunking_params
+from ragcore.scope import Scope
 from ragcore.testing.documents import make_text_pdf
 from ragcore.testing.llm_server import ScriptedLLMServer
 from ragcore.types import AnswerMode, Fusion
@@ -348,7 +349,7 @@ def test_failed_llm_is_named_masked_and_the_answer_is_extractive(
 # next Streamlit call when the person clicks Stop (a rerun) or leaves (a stop).
 QUESTION = "How often does the pump need oil?"
 LONG_REPLY = f'Quote [1]: "{OIL}"\nAnswer: ' + "oil " * 300
-OPTIONS = {"doc_ids": None, "fusion": Fusion.RRF, "rerank": False, "top_k": 5}
+OPTIONS = {"scope": Scope(), "fusion": Fusion.RRF, "rerank": False, "top_k": 5}
 
 
 @pytest.fixture

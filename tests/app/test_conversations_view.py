@@ -249,3 +249,25 @@ def test_thumbs_are_kept_with_the_turn(app: AppTest, runtime: Runtime, manual: s
     reloaded.feedback[0].set_value(0).run()
     [turn] = conversations.load(runtime.catalog, SESSION, stored.id)[1]
     assert turn.feedback == Feedback.DOWN
+
+
+def test_regenerate_edit_and_copy_an_answer(app: AppTest, runtime: Runtime, manual: str) -> None:
+    _open_chat(app)
+    _ask(app)
+    prefix = f"c{_only_conversation(runtime).id}-{chat.prefix_of(0)}"
+    # Copy: the answer as Markdown, its [n] resolved to the file and the passage read.
+    copied = [c.value for c in app.code if "pump manual.pdf" in c.value]
+    assert copied and OIL.split()[2] in copied[0]
+    # Regenerate: the same question asked again, as a new turn kept with the conversation.
+    app.button(key=f"{prefix}-again").click().run()
+    assert not app.exception
+    stored = conversations.load(runtime.catalog, SESSION, _only_conversation(runtime).id)[1]
+    assert [t.question for t in stored] == [QUESTION, QUESTION]
+    assert len(_answers(app)) == 2
+    # Edit: another question in the first one's place in the conversation's history.
+    app.text_area(key=f"{prefix}-eq").set_value("What are the warranty terms?")
+    app.button(key=f"FormSubmitter:{prefix}-edit-question-Ask").click().run()
+    assert not app.exception
+    stored = conversations.load(runtime.catalog, SESSION, _only_conversation(runtime).id)[1]
+    assert [t.question for t in stored][-1] == "What are the warranty terms?"
+    assert len(_answers(app)) == 3
