@@ -19,9 +19,10 @@ from bench.common import (
     write_json,
 )
 from ingest.service import ingest_texts
+from ragcore.catalog.factory import open_catalog
 from ragcore.evaluation import load_beir
 from ragcore.evaluation.beir import ANCHORS, MODES, evaluate_modes, restrict
-from ragcore.evaluation.beir_index import open_index
+from ragcore.evaluation.beir_index import copied_to, open_index
 from ragcore.evaluation.tuning import load_tuned, tune
 from ragcore.models.loader import Models
 from ragcore.settings import Settings
@@ -40,7 +41,9 @@ def print_table(report: Mapping[str, object], out: Callable[[str], None] = print
         f"{report['dataset']} {report['split']}: {report['queries']} queries, "
         f"{report['documents']} documents, {report['chunks']} chunks; {report['model']}"
     )
-    out(f"fusion parameters from {report['fusion_source']}")
+    out(
+        f"catalog: {report.get('catalog', 'sqlite')}; fusion parameters from {report['fusion_source']}"
+    )
     header = f"{'mode':<20}{'nDCG@10':>9}{'R@10':>8}{'R@100':>8}{'MRR@10':>8}{'p50 ms':>9}{'p95 ms':>9}  published nDCG@10"
     out(header)
     out("-" * len(header))
@@ -91,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tuned", type=Path, default=TUNED_FILE, help="tuned parameters file")
     parser.add_argument("--out", type=Path, help="also write the JSON report here")
     parser.add_argument(
+        "--catalog-url",
+        default="",
+        help="a PostgreSQL database (postgresql://...): the index's catalog is copied there (if "
+        "empty) and every mode reads chunks and ranks BM25 there instead of the SQLite file",
+    )
+    parser.add_argument(
         "--models",
         help="comma-separated embedding model ids: compare them side by side (dense and hybrid "
         "quality, encode throughput, index size) instead of evaluating the active model's modes",
@@ -110,6 +119,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     dataset = load_beir(args.data, args.split)
     params = chunking(models, args)
     index = open_index(dataset, models, params, args.workdir, index_texts=ingest_texts)
+    if args.catalog_url:
+        try:
+            target = open_catalog(args.catalog_url, path=index.path / "catalog.sqlite3")
+        except BaseException:
+            index.close()
+            raise
+        try:
+            index = copied_to(index, target)
+        except BaseException:
+            target.close()
+            index.close()
+            raise
     try:
         if args.tune:
             tuned_report = tune(load_beir(args.data, "train"), index, models)
@@ -127,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "documents": index.stats["documents"],
             "chunks": index.stats["chunks"],
             "model": models.text.model_id,
+            "catalog": "postgresql" if args.catalog_url else "sqlite",
             "chunking": {**asdict(params), "strategy": str(params.strategy)},
             "fusion_source": source,
             "rows": [row.to_json() for row in rows],

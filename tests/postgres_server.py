@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,18 @@ class PostgresServer:
 
     def __str__(self) -> str:
         return self.url
+
+    @contextlib.contextmanager
+    def fresh_database(self) -> Iterator[str]:
+        """A new, empty database for the block (dropped after it, even if still connected)."""
+        name = f"t_{uuid.uuid4().hex}"
+        with psycopg.connect(self.url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield self.database_url(name)
+        finally:
+            with psycopg.connect(self.url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def find_bindir() -> Path:

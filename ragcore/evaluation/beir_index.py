@@ -9,16 +9,17 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 from ragcore.catalog import Catalog, DocumentStatus
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.evaluation.retrieval_metrics import BeirDataset, BeirDoc
 from ragcore.evaluation.runs import write_json
 from ragcore.models.loader import Models
 from ragcore.stores import VectorStore, open_store
-from ragcore.types import ChunkingParams
+from ragcore.types import Chunk, ChunkingParams
 
 log = logging.getLogger(__name__).info
 
@@ -95,7 +96,7 @@ class BeirIndex:
     """An ingested corpus: its catalog and vector store, and our doc id -> BEIR id."""
 
     path: Path
-    catalog: Catalog
+    catalog: CatalogBackend  # the SQLite file it was built in, or a copy (``copied_to``)
     store: VectorStore
     beir_ids: dict[str, str]  # our doc id -> BEIR _id
     stats: dict[str, object]
@@ -104,6 +105,60 @@ class BeirIndex:
     def close(self) -> None:
         self.store.close()
         self.catalog.close()
+
+
+def copied_to(index: BeirIndex, target: CatalogBackend, *, batch: int = 200) -> BeirIndex:
+    """``index`` reading its documents, chunks and keyword index from ``target`` instead.
+
+    The vectors stay where they are (point ids derive from document and chunk number, so they
+    match). An empty ``target`` gets a copy of every document with its chunks, through
+    ``replace_chunks`` like an ingestion, and ``stats["catalog_copy"]`` says how long it took;
+    a ``target`` already holding the same number of documents and chunks is used as it is.
+    The index's own catalog is closed.
+    """
+    source = index.catalog
+    documents = source.list_documents()
+    want = {"documents": len(documents), "chunks": len(source.chunks())}
+    have = target.counts()
+    copy: dict[str, object] = {"reused": True, **want}
+    if {k: have[k] for k in want} != want:
+        if have["documents"]:
+            raise ValueError(
+                f"the target catalog holds {have['documents']} documents and {have['chunks']} "
+                f"chunks, not this index's {want['documents']} and {want['chunks']}: give an "
+                "empty database"
+            )
+        started = time.perf_counter()
+        for first in range(0, len(documents), batch):
+            for doc in documents[first : first + batch]:
+                target.upsert_document(doc)
+                rows = source.chunks(doc.id)
+                target.replace_chunks(
+                    doc.id,
+                    [
+                        Chunk(
+                            r.doc_id,
+                            r.chunk_no,
+                            r.page,
+                            r.start,
+                            r.end,
+                            r.text,
+                            kind=r.kind,
+                            section=r.section,
+                            image_index=r.image_index,
+                            location=r.location or "",
+                            ocr_confidence=r.ocr_confidence,
+                        )
+                        for r in rows
+                    ],
+                    embed_model=rows[0].embed_model if rows else (doc.embed_model or ""),
+                    embed_fingerprint=rows[0].embed_fingerprint if rows else "",
+                    stats={},
+                )
+            log(f"  copied {min(first + batch, len(documents))}/{len(documents)} documents")
+        copy = {"reused": False, **want, "seconds": round(time.perf_counter() - started, 3)}
+    source.close()
+    return replace(index, catalog=target, stats={**index.stats, "catalog_copy": copy})
 
 
 def index_key(

@@ -18,6 +18,7 @@ from rank_bm25 import BM25Okapi
 from ragcore.catalog import Catalog
 from ragcore.catalog.keyword_tokens import tokenize
 from ragcore.catalog.pg_keyword import DDL, KeywordChunk, add_chunks, remove_chunks, search
+from tests.postgres_server import PostgresServer
 from tests.ragcore.test_fts import HOSTILE, add_doc, porter_stable_words
 
 pytestmark = pytest.mark.postgres
@@ -135,12 +136,21 @@ QUERIES = [
 ]
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def both_backends(
-    conn: psycopg.Connection[tuple[object, ...]], tmp_path: Path
+    postgres_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Catalog, psycopg.Connection[tuple[object, ...]]]]:
-    """The shared corpus in a SQLite catalog and in PostgreSQL, under the same chunk ids."""
-    with Catalog(tmp_path / "catalog.sqlite3") as catalog:
+    """The shared corpus in a SQLite catalog and in PostgreSQL, under the same chunk ids.
+
+    Module-scoped, so tests using it only read.
+    """
+    path = tmp_path_factory.mktemp("shared") / "catalog.sqlite3"
+    with (
+        postgres_server.fresh_database() as url,
+        psycopg.connect(url, autocommit=True) as conn,
+        Catalog(path) as catalog,
+    ):
+        conn.execute(DDL)
         for doc_id, texts in shared_corpus(random.Random(17)):
             add_doc(catalog, doc_id, texts)
         rows = catalog.chunks()
