@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from app import render
-from ragcore.catalog import Catalog
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.errors import DocumentDeleted, SourceUnavailable
 from ragcore.runtime import Runtime
 from ragcore.sources import SourceKind, SourceRenderer, SourceView
@@ -23,7 +23,9 @@ FIT_SCALE = 1.5
 
 
 @st.cache_resource(show_spinner=False)
-def _renderer(_catalog: Catalog, data_dir: str, ocr_language: str, ocr_dpi: int) -> SourceRenderer:
+def _renderer(
+    _catalog: CatalogBackend, data_dir: str, ocr_language: str, ocr_dpi: int
+) -> SourceRenderer:
     # One per library and process: it keeps the views it drew, so the reruns of a page with
     # open cards cost nothing.
     return SourceRenderer(

@@ -28,7 +28,7 @@ from ingest.sandbox import ParseSandbox
 from ingest.service import build_worker, parse_limits
 from ingest.worker import Worker
 from ragcore import library
-from ragcore.catalog import DocumentStatus
+from ragcore.catalog import Catalog, DocumentStatus
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime, build_runtime, chunking_params
 from ragcore.settings import Settings
@@ -351,6 +351,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cases = build_corpus(data_dir / "corpus", heavy=not args.light)
         params = chunking_params(rt.settings)
         results, controls = run_corpus(rt, cases, params)
+        # `ingest check` reads the SQLite file itself (its FTS index), as this bench's catalog is.
+        assert isinstance(rt.catalog, Catalog), "the robustness bench runs on a SQLite catalog"
         report = check_library(rt.catalog, rt.store, thumbs_dir=rt.thumbs_dir)
         overhead = sandbox_overhead(data_dir)
         text = render(results, controls, report.clean, rt.settings, model, data_dir, overhead)

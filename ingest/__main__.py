@@ -20,7 +20,7 @@ from ingest.reembed import cancel_reembed, start_reembed
 from ingest.service import build_worker, parse_limits
 from ingest.worker import JobOutcome
 from ragcore import collections, library
-from ragcore.catalog import CollectionRecord, DocumentRecord, DocumentStatus, JobStatus
+from ragcore.catalog import Catalog, CollectionRecord, DocumentRecord, DocumentStatus, JobStatus
 from ragcore.errors import (
     CatalogCorrupt,
     RagError,
@@ -195,7 +195,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"worker {worker.worker_id} serving {settings.catalog_path}", file=sys.stderr, flush=True)
+    where = rt.catalog.status().location  # the SQLite file, or the PostgreSQL server
+    print(f"worker {worker.worker_id} serving {where}", file=sys.stderr, flush=True)
     if args.once:
         worker.run_until_idle()
     else:
@@ -462,6 +463,15 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json:
             print(describe(corrupt_report(exc)), end="\n\n")
         rt, recovered = recover_catalog(settings)
+    if not isinstance(rt.catalog, Catalog):
+        rt.close()
+        print(
+            "ingest check compares the SQLite catalog file, its keyword index and the vector "
+            "store; it does not check a PostgreSQL catalog yet (the server keeps its own "
+            "integrity and backups)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         thumbs, uploads = rt.thumbs_dir, settings.uploads_dir
         if args.repair and not recovered and _catalog_lost(rt, uploads):

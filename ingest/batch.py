@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from ingest.chunking import chunk_pages
 from ingest.pipeline import collection_dims
 from ingest.writer import ChunkWriter, DocumentWrite, MadeBy, chunk_point, document_stats
-from ragcore.catalog import Catalog, DocumentRecord, DocumentStatus
+from ragcore.catalog import DocumentRecord, DocumentStatus
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.models.loader import Models
 from ragcore.spaces import distance_of
 from ragcore.stores.base import VectorStore
@@ -53,7 +54,7 @@ class _Batcher:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: CatalogBackend,
         store: VectorStore,
         models: Models,
         params: ChunkingParams,
@@ -123,7 +124,7 @@ class _Batcher:
 
 
 def ingest_texts(
-    catalog: Catalog,
+    catalog: CatalogBackend,
     store: VectorStore,
     models: Models,
     docs: Iterable[tuple[str, str, str]],

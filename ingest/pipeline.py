@@ -17,7 +17,8 @@ from ingest.parsers.image import THUMB_SIDE, to_png
 from ingest.parsers.ocr import OCR_UNAVAILABLE
 from ingest.sandbox import ParseSandbox
 from ingest.writer import ChunkWriter, DocumentWrite, MadeBy, chunk_point, document_stats
-from ragcore.catalog import Catalog, JobStage
+from ragcore.catalog import JobStage
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.errors import CapacityExceeded, FileTooLarge, IngestError, SpaceMoved
 from ragcore.models.base import ImageEmbedder, TextEmbedder
 from ragcore.models.loader import Models
@@ -111,7 +112,7 @@ class Ingestor:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: CatalogBackend,
         store: VectorStore,
         models: Models,
         *,

@@ -9,6 +9,7 @@ from pathlib import Path
 from ingest.consistency import _document_params
 from ragcore import library
 from ragcore.catalog import Catalog
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.catalog.backup import CatalogBackups
 from ragcore.catalog.recovery import Salvage, restore, salvage, set_aside
 from ragcore.runtime import Runtime, build_runtime, build_store, catalog_backups, chunking_params
@@ -63,7 +64,7 @@ def replace_damaged_catalog(
 
 
 def requeue_uploads(
-    catalog: Catalog,
+    catalog: CatalogBackend,
     store: VectorStore,
     uploads_dir: Path,
     *,

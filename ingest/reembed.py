@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from ingest.pipeline import JobLost, ProgressFn, collection_dims
 from ingest.writer import MadeBy, chunk_point
 from ragcore.catalog import (
-    Catalog,
     ChunkRow,
     DocumentRecord,
     JobKind,
@@ -22,6 +21,7 @@ from ragcore.catalog import (
     SpaceRecord,
     SpaceStatus,
 )
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.errors import CapacityExceeded, IngestError
 from ragcore.models.base import TextEmbedder
 from ragcore.models.loader import Models
@@ -66,7 +66,7 @@ def job_space(job: JobRecord) -> str:
 
 
 def start_reembed(
-    catalog: Catalog, router: SpaceRouter, models: Models, model_id: str
+    catalog: CatalogBackend, router: SpaceRouter, models: Models, model_id: str
 ) -> tuple[SpaceRecord, JobRecord]:
     """Register the space ``model_id`` will fill and queue its job (or the running one's).
 
@@ -101,7 +101,7 @@ def start_reembed(
     return record, job
 
 
-def _free_name(catalog: Catalog, name: str) -> str:
+def _free_name(catalog: CatalogBackend, name: str) -> str:
     """``name``, or ``name_r2``, ``name_r3``… when a live space already uses it."""
     taken = {
         s.name for s in catalog.spaces() if s.status in (SpaceStatus.ACTIVE, SpaceStatus.RETIRED)
@@ -113,7 +113,9 @@ def _free_name(catalog: Catalog, name: str) -> str:
     return candidate
 
 
-def cancel_reembed(catalog: Catalog, router: SpaceRouter | None = None) -> SpaceRecord | None:
+def cancel_reembed(
+    catalog: CatalogBackend, router: SpaceRouter | None = None
+) -> SpaceRecord | None:
     """Stop the re-embed in progress; the active model stays. Returns the cancelled space.
 
     A running job learns it at its next heartbeat and removes its collection; given ``router``
@@ -146,7 +148,7 @@ class Reembedder:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: CatalogBackend,
         router: SpaceRouter,
         models: Models,
         *,

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 from ingest.pipeline import Ingestor, IngestReport, JobLost
 from ingest.reembed import Reembedder, ReembedReport
-from ragcore.catalog import Catalog, DocumentNotFound, DocumentStatus, JobKind, JobRecord
+from ragcore.catalog import DocumentNotFound, DocumentStatus, JobKind, JobRecord
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.catalog.backup import CatalogBackups
+from ragcore.catalog.database import CatalogDatabase
 from ragcore.errors import RagError, disk_full_error, is_disk_full
 from ragcore.types import ChunkingParams, Strategy
 
@@ -60,7 +62,7 @@ class Worker:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: CatalogBackend,
         ingestor: Ingestor,
         *,
         default_params: ChunkingParams,
@@ -198,16 +200,24 @@ class Worker:
         return JobOutcome(job.id, job.doc_id, ok=True, reembed=result)
 
     def _disk_full(self) -> RagError:
-        return disk_full_error(self.catalog.path.parent)
+        # The SQLite catalog lives in the data folder; a PostgreSQL one is on its server, and a
+        # full disk here is this worker's own folder (store, thumbnails).
+        if isinstance(self.catalog, CatalogDatabase):
+            return disk_full_error(self.catalog.path.parent)
+        return disk_full_error("this worker's data folder")
 
     def _back_up(self, *, idle: bool) -> None:
         """Copy the catalog once jobs changed it: when the queue empties, and while it is busy
         at most every ``backups.min_interval`` seconds (a large catalog takes a while to copy)."""
-        if self.backups is None or not self._unsaved or not (idle or self.backups.due()):
+        catalog = self.catalog
+        # Only a SQLite file is copied here: a PostgreSQL server keeps its own backups.
+        if not isinstance(catalog, CatalogDatabase) or self.backups is None:
+            return
+        if not self._unsaved or not (idle or self.backups.due()):
             return
         self._unsaved = False
         try:
-            self.backups.take(self.catalog)
+            self.backups.take(catalog)
         except (RagError, OSError, sqlite3.Error) as exc:  # the jobs are done; a backup is spare
             log.warning("no catalog backup this time: %s", exc)
 

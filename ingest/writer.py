@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ragcore.catalog import Catalog
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.collections import PAYLOAD_KEY, relabel, with_collections
 from ragcore.models.base import TextEmbedder
 from ragcore.models.provenance import fingerprint_of
@@ -145,7 +145,7 @@ class ChunkWriter:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: CatalogBackend,
         store: VectorStore,
         made_by: MadeBy,
         *,

@@ -12,7 +12,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from ragcore.answering import Answer, hit_json
-from ragcore.catalog import Catalog, CollectionNotFound
+from ragcore.catalog import CollectionNotFound
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.errors import RagError, disk_full_error, is_disk_full
 from ragcore.retrieval import Retriever
 from ragcore.retrieval_config import RetrievalConfig, RetrievalMode
@@ -79,7 +80,7 @@ def _file_kind(raw: str) -> str:
     raise argparse.ArgumentTypeError(f"unknown file type {raw!r}; one of: {', '.join(FILE_KINDS)}")
 
 
-def _scope(args: argparse.Namespace, catalog: Catalog) -> Scope:
+def _scope(args: argparse.Namespace, catalog: CatalogBackend) -> Scope:
     """The filters given on the command line; a collection that does not exist is an error."""
     collection = None
     if args.collection:

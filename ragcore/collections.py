@@ -16,7 +16,8 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ragcore.catalog import Catalog, CollectionRecord, DocumentStatus
+from ragcore.catalog import CollectionRecord, DocumentStatus
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.errors import StoreUnavailable
 from ragcore.stores.base import VectorStore
 from ragcore.types import Point
@@ -63,7 +64,7 @@ def relabel(store: VectorStore, doc_id: str, collection_ids: Sequence[int]) -> i
     return rewritten
 
 
-def _indexed(catalog: Catalog, doc_ids: Sequence[str]) -> list[str]:
+def _indexed(catalog: CatalogBackend, doc_ids: Sequence[str]) -> list[str]:
     """The documents that may have points: queued ones get their labels when they are written."""
     wanted = set(doc_ids)
     return [
@@ -79,7 +80,7 @@ def _open(store: VectorStore) -> None:
     store.count()
 
 
-def _relabel_all(catalog: Catalog, store: VectorStore, doc_ids: Sequence[str]) -> None:
+def _relabel_all(catalog: CatalogBackend, store: VectorStore, doc_ids: Sequence[str]) -> None:
     indexed = _indexed(catalog, doc_ids)
     labels = catalog.memberships(indexed)
     for doc_id in indexed:
@@ -87,7 +88,10 @@ def _relabel_all(catalog: Catalog, store: VectorStore, doc_ids: Sequence[str]) -
 
 
 def add_documents(
-    catalog: Catalog, store: VectorStore, collection: CollectionRecord, doc_ids: Sequence[str]
+    catalog: CatalogBackend,
+    store: VectorStore,
+    collection: CollectionRecord,
+    doc_ids: Sequence[str],
 ) -> list[str]:
     """Put documents in ``collection`` (copy: they stay in their other collections too).
 
@@ -101,7 +105,10 @@ def add_documents(
 
 
 def remove_documents(
-    catalog: Catalog, store: VectorStore, collection: CollectionRecord, doc_ids: Sequence[str]
+    catalog: CatalogBackend,
+    store: VectorStore,
+    collection: CollectionRecord,
+    doc_ids: Sequence[str],
 ) -> list[str]:
     """Take documents out of ``collection``; they stay in the library. Returns those removed."""
     if _indexed(catalog, doc_ids):
@@ -112,7 +119,7 @@ def remove_documents(
 
 
 def move_documents(
-    catalog: Catalog,
+    catalog: CatalogBackend,
     store: VectorStore,
     doc_ids: Sequence[str],
     *,
@@ -128,7 +135,7 @@ def move_documents(
     return moved
 
 
-def delete_collection(catalog: Catalog, store: VectorStore, name: str) -> list[str]:
+def delete_collection(catalog: CatalogBackend, store: VectorStore, name: str) -> list[str]:
     """Forget a collection; its documents stay. Returns the ids of its former members.
 
     Their points are relabelled too, though a deleted id matches no query (ids are never

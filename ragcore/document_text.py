@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ragcore.catalog import Catalog, ChunkRow, DocumentStatus
+from ragcore.catalog import ChunkRow, DocumentStatus
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.types import ChunkKind
 
 # Between pages, so that no chunker joins the last words of a page to the first of the next.
@@ -93,7 +94,7 @@ def rebuild_text(doc_id: str, name: str, rows: Sequence[ChunkRow]) -> DocumentTe
     return DocumentText(doc_id, name, "".join(parts), starts)
 
 
-def library_texts(catalog: Catalog) -> list[DocumentText]:
+def library_texts(catalog: CatalogBackend) -> list[DocumentText]:
     """Every ready document with text, rebuilt, in the catalog's order."""
     out = []
     for doc in catalog.list_documents():

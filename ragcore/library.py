@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragcore.catalog import Catalog, DocumentRecord, DocumentStatus, JobKind, JobRecord
+from ragcore.catalog import DocumentRecord, DocumentStatus, JobKind, JobRecord
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.sources.cache import PageCache
 from ragcore.stores.base import VectorStore
 from ragcore.types import ChunkingParams, Strategy
@@ -46,7 +47,7 @@ def job_file_name(job: JobRecord, names: Mapping[str, str]) -> str:
     return f"{kept} (deleted)" if isinstance(kept, str) and kept else "a deleted document"
 
 
-def register_upload(catalog: Catalog, upload: StoredUpload, params: ChunkingParams) -> Added:
+def register_upload(catalog: CatalogBackend, upload: StoredUpload, params: ChunkingParams) -> Added:
     """Record an upload and queue its ingestion; the same content twice is one document.
 
     If the catalog refuses the upload, its copy is removed again: no bytes are kept for a
@@ -59,7 +60,7 @@ def register_upload(catalog: Catalog, upload: StoredUpload, params: ChunkingPara
         raise
 
 
-def _register(catalog: Catalog, upload: StoredUpload, params: ChunkingParams) -> Added:
+def _register(catalog: CatalogBackend, upload: StoredUpload, params: ChunkingParams) -> Added:
     now = time.time()
     record = DocumentRecord(
         id=upload.doc_id,
@@ -101,7 +102,7 @@ def _register(catalog: Catalog, upload: StoredUpload, params: ChunkingParams) ->
     return Added(catalog.get_document(doc.id) or doc, job, duplicate=not created)
 
 
-def _discard_unused(catalog: Catalog, upload: StoredUpload) -> None:
+def _discard_unused(catalog: CatalogBackend, upload: StoredUpload) -> None:
     try:
         doc = catalog.get_document(upload.doc_id)
     except Exception:  # the catalog cannot say: keep the file, `ingest check` finds it later
@@ -111,7 +112,7 @@ def _discard_unused(catalog: Catalog, upload: StoredUpload) -> None:
 
 
 def add_file(
-    catalog: Catalog,
+    catalog: CatalogBackend,
     uploads_dir: Path,
     path: Path,
     params: ChunkingParams,
@@ -123,7 +124,7 @@ def add_file(
 
 
 def add_bytes(
-    catalog: Catalog,
+    catalog: CatalogBackend,
     uploads_dir: Path,
     name: str,
     blocks: Iterable[bytes],
@@ -136,7 +137,7 @@ def add_bytes(
     return register_upload(catalog, upload, params)
 
 
-def reindex(catalog: Catalog, doc_id: str, params: ChunkingParams) -> JobRecord:
+def reindex(catalog: CatalogBackend, doc_id: str, params: ChunkingParams) -> JobRecord:
     doc = catalog.get_document(doc_id)
     if doc is None:
         raise KeyError(f"no document with id {doc_id}")
@@ -144,7 +145,7 @@ def reindex(catalog: Catalog, doc_id: str, params: ChunkingParams) -> JobRecord:
     return catalog.enqueue(doc_id, JobKind.REINDEX, _params_dict(params, doc.name))
 
 
-def retry(catalog: Catalog, doc_id: str, default: ChunkingParams) -> JobRecord:
+def retry(catalog: CatalogBackend, doc_id: str, default: ChunkingParams) -> JobRecord:
     """Queue a failed document's ingestion again, with the chunking it was added with.
 
     ``default`` fills in what the document does not record. Raises KeyError for an unknown
@@ -165,7 +166,7 @@ def retry(catalog: Catalog, doc_id: str, default: ChunkingParams) -> JobRecord:
 
 
 def delete_document(
-    catalog: Catalog, store: VectorStore, doc_id: str, *, page_cache: PageCache | None = None
+    catalog: CatalogBackend, store: VectorStore, doc_id: str, *, page_cache: PageCache | None = None
 ) -> bool:
     """Remove a document everywhere; the catalog goes first so no answer can cite it meanwhile.
 

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
-from ragcore.catalog import Catalog, ChunkRow
+from ragcore.catalog import ChunkRow
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.errors import SpaceMoved
 from ragcore.fusion import distribution_based_score_fusion, reciprocal_rank_fusion
 from ragcore.models.base import ImageEmbedder, TextEmbedder
@@ -108,7 +109,7 @@ class Retriever:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: CatalogBackend,
         store: VectorStore,
         models: Models,
         *,

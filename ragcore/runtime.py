@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ragcore.answering import Answerer
-from ragcore.catalog import Catalog
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.catalog.backup import CatalogBackups
+from ragcore.catalog.factory import open_catalog as open_catalog_at
 from ragcore.errors import LLMUnavailable, ModelUnavailable
 from ragcore.generation.chat_template import ChatTemplate, ChatTemplateError, read_chat_template
 from ragcore.generation.llm import ChatLLM
@@ -70,9 +71,15 @@ def chunking_params(
     )
 
 
-def open_catalog(settings: Settings) -> Catalog:
+def open_catalog(settings: Settings) -> CatalogBackend:
+    """PostgreSQL when RAG_CATALOG_URL names one (waiting for it to start), else the SQLite file."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return Catalog(settings.catalog_path)
+    return open_catalog_at(
+        settings.catalog_url.get_secret_value(),
+        path=settings.catalog_path,
+        startup_timeout=settings.catalog_startup_timeout,
+        pool_size=settings.catalog_pool_size,
+    )
 
 
 def catalog_backups(settings: Settings) -> CatalogBackups:
@@ -88,7 +95,7 @@ class Runtime:
     """Everything one process needs; the store opens lazily (the embedded one admits one process)."""
 
     settings: Settings
-    catalog: Catalog
+    catalog: CatalogBackend
     models: Models
     _spaces: SpaceRouter | None = field(default=None, repr=False)
 

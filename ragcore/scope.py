@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from ragcore.catalog import Catalog
+from ragcore.catalog.backend import CatalogBackend
 
 # File types a person filters by, as the suffixes of the names their documents were added under.
 FILE_KINDS: Mapping[str, frozenset[str]] = {
@@ -62,7 +62,7 @@ class Scope:
         )
 
 
-def allowed_documents(catalog: Catalog, scope: Scope) -> list[str] | None:
+def allowed_documents(catalog: CatalogBackend, scope: Scope) -> list[str] | None:
     """The ids of the documents ``scope``'s file, date and pick filters allow; None: no filter.
 
     An empty list means nothing is allowed (the searches then find nothing). The collection is

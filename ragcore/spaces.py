@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from ragcore.catalog import Catalog, SpaceRecord, SpaceStatus
+from ragcore.catalog import SpaceRecord, SpaceStatus
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.errors import CollectionMissing, SchemaMismatch, SpaceMoved
 from ragcore.models.base import TextEmbedder
 from ragcore.models.loader import Models
@@ -139,7 +140,7 @@ class SpaceRouter:
     def __init__(
         self,
         root: VectorStore,
-        catalog: Catalog,
+        catalog: CatalogBackend,
         models: Models,
         *,
         default_collection: str,

@@ -43,7 +43,7 @@ def store_section(rt: Runtime) -> None:
     cols[2].metric("Failed", counts["documents_failed"])
     cols[3].metric("Passages", counts["chunks"] - counts["image_chunks"])
     cols[4].metric("Vectors (points)", points)
-    st.caption(f"Catalog: `{settings.catalog_path}` · images indexed: {counts['image_chunks']}")
+    st.caption(f"{rt.catalog.status().describe()} · images indexed: {counts['image_chunks']}")
 
 
 def models_section(rt: Runtime) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragcore.catalog import Catalog, ChunkRow
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.document_text import DocumentText, library_texts
 from ragcore.errors import EvaluationError, LLMUnavailable
 from ragcore.evaluation.beir_folder import eval_models
@@ -87,7 +88,7 @@ class ChunkingReport:
     rows: tuple[StrategyScores, ...]
 
 
-def candidate_chunks(catalog: Catalog, docs: Sequence[DocumentText]) -> list[ChunkRow]:
+def candidate_chunks(catalog: CatalogBackend, docs: Sequence[DocumentText]) -> list[ChunkRow]:
     """Text chunks of ``docs`` long enough to ask about, in document and chunk order."""
     out = []
     for doc in docs:
@@ -98,7 +99,7 @@ def candidate_chunks(catalog: Catalog, docs: Sequence[DocumentText]) -> list[Chu
 
 
 def synthetic_questions(
-    catalog: Catalog,
+    catalog: CatalogBackend,
     docs: Sequence[DocumentText],
     llm: ChatLLM | None,
     n: int,
@@ -208,7 +209,7 @@ def score_strategy(
 
 
 def compare_chunking(
-    catalog: Catalog,
+    catalog: CatalogBackend,
     llm: ChatLLM | None,
     text_model: TextEmbedder,
     strategies: Sequence[ChunkingParams],

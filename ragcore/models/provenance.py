@@ -13,7 +13,7 @@ from ragcore.catalog.spaces import SpaceStatus
 from ragcore.models.resolver import Resolved
 
 if TYPE_CHECKING:
-    from ragcore.catalog import Catalog
+    from ragcore.catalog.backend import CatalogBackend
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".onnx", ".gguf")
 HEAD_BYTES = 1024 * 1024  # enough to tell two weight files apart; reading it all would take seconds
@@ -145,7 +145,7 @@ class SpaceSummary:
         return out
 
 
-def space_summary(catalog: Catalog, active_model: str | None = None) -> SpaceSummary:
+def space_summary(catalog: CatalogBackend, active_model: str | None = None) -> SpaceSummary:
     """Per model space: how many documents and chunks use it; documents embedded with another model.
 
     ``active_model`` defaults to the catalog's active space's model. A document counts as drifted
@@ -209,7 +209,7 @@ def space_summary(catalog: Catalog, active_model: str | None = None) -> SpaceSum
 
 
 def _drifted(
-    catalog: Catalog, model: str | None, fingerprint: str | None
+    catalog: CatalogBackend, model: str | None, fingerprint: str | None
 ) -> Sequence[DriftedDocument]:
     if model is None:
         return []

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ragcore.catalog import Catalog
 from ragcore.errors import NoPageToRender, SourceUnavailable
+from ragcore.runtime import open_catalog
 from ragcore.settings import Settings
 from ragcore.sources.ocr import TesseractWords
 from ragcore.sources.render import (
@@ -81,9 +81,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     # The catalog alone, not the store: this works while the app holds the embedded store.
-    catalog = Catalog(settings.catalog_path)
+    catalog = open_catalog(settings)
     try:
         renderer = SourceRenderer(
             catalog,

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from ragcore.catalog import Catalog, ChunkRow, DocumentRecord
+from ragcore.catalog import ChunkRow, DocumentRecord
+from ragcore.catalog.backend import CatalogBackend
 from ragcore.document_text import rebuild_text
 from ragcore.errors import DocumentDeleted, NoPageToRender, SourceNotFound
 from ragcore.sources import pdf
@@ -111,7 +112,7 @@ class SourceRenderer:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: CatalogBackend,
         *,
         data_dir: Path,
         ocr: WordReader | None = None,
@@ -381,7 +382,7 @@ def _word_boxes(
 
 
 def render_source(
-    catalog: Catalog,
+    catalog: CatalogBackend,
     point_id: str,
     *,
     data_dir: Path,

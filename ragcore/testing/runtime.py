@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragcore.catalog import Catalog
 from ragcore.models.base import ImageEmbedder, Reranker, TextEmbedder
 from ragcore.models.loader import Models
-from ragcore.runtime import Runtime
+from ragcore.runtime import Runtime, open_catalog
 from ragcore.settings import Settings
 from ragcore.testing.embedders import HashingEmbedder
 
@@ -21,6 +20,8 @@ def make_runtime(
     **settings: object,
 ) -> Runtime:
     """An embedded-store Runtime whose models are the given objects (a HashingEmbedder by default).
+
+    The catalog is the SQLite file in ``data_dir`` unless ``catalog_url`` names a PostgreSQL one.
 
     >>> rt = make_runtime(tmp_path)
     >>> rt.models.text.embed_queries(["hi"]).shape
@@ -36,4 +37,4 @@ def make_runtime(
         reranker_model=reranker,
         cache_dir=config.models_dir,
     )
-    return Runtime(settings=config, catalog=Catalog(config.catalog_path), models=models)
+    return Runtime(settings=config, catalog=open_catalog(config), models=models)
