@@ -11,6 +11,7 @@ import streamlit as st
 from app import render
 from ragcore.catalog.backend import CatalogBackend
 from ragcore.errors import DocumentDeleted, SourceUnavailable
+from ragcore.files import FileStore
 from ragcore.runtime import Runtime
 from ragcore.sources import SourceKind, SourceRenderer, SourceView
 from ragcore.sources.ocr import TesseractWords
@@ -24,7 +25,7 @@ FIT_SCALE = 1.5
 
 @st.cache_resource(show_spinner=False)
 def _renderer(
-    _catalog: CatalogBackend, data_dir: str, ocr_language: str, ocr_dpi: int
+    _catalog: CatalogBackend, _files: FileStore, data_dir: str, ocr_language: str, ocr_dpi: int
 ) -> SourceRenderer:
     # One per library and process: it keeps the views it drew, so the reruns of a page with
     # open cards cost nothing.
@@ -33,12 +34,15 @@ def _renderer(
         data_dir=Path(data_dir),
         ocr=TesseractWords(language=ocr_language),
         ocr_dpi=ocr_dpi,
+        files=_files,
     )
 
 
 def renderer(rt: Runtime) -> SourceRenderer:
     settings = rt.settings
-    return _renderer(rt.catalog, str(settings.data_dir), settings.ocr_language, settings.ocr_dpi)
+    return _renderer(
+        rt.catalog, rt.files, str(settings.data_dir), settings.ocr_language, settings.ocr_dpi
+    )
 
 
 def show_source(

@@ -114,9 +114,7 @@ def _add_one(
         if not path.is_file():
             hint = " (after `--` every argument is a file name)" if raw.startswith("-") else ""
             return _Refused(display_name(raw), f"{shown} is not a file{hint}")
-        added = library.add_file(
-            rt.catalog, rt.settings.uploads_dir, path, params, max_bytes=max_bytes
-        )
+        added = library.add_file(rt.catalog, rt.files, path, params, max_bytes=max_bytes)
         if into is not None:
             collections.add_documents(rt.catalog, rt.store, into, [added.document.id])
         return added
@@ -357,7 +355,11 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
         doc = _resolve_doc(rt, args.doc_id)
         try:
             library.delete_document(
-                rt.catalog, rt.store, doc.id, page_cache=PageCache(pages_dir(settings.data_dir))
+                rt.catalog,
+                rt.store,
+                doc.id,
+                page_cache=PageCache(pages_dir(settings.data_dir)),
+                files=rt.files,
             )
         except StoreUnavailable as exc:
             print(

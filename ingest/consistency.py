@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import time
 from collections import defaultdict
@@ -30,9 +29,10 @@ from ragcore.catalog.integrity import (
 )
 from ragcore.collections import payload_collections, relabel
 from ragcore.errors import CatalogCorrupt
+from ragcore.files import FileStore, StoredEntry
 from ragcore.stores.base import VectorStore
 from ragcore.types import ChunkingParams, Strategy
-from ragcore.uploads import UPLOAD_NAME, human_size
+from ragcore.uploads import human_size, stored_name
 
 
 class ProblemKind(StrEnum):
@@ -147,7 +147,7 @@ def check_library(
     store: VectorStore,
     *,
     thumbs_dir: Path | None = None,
-    uploads_dir: Path | None = None,
+    uploads_dir: Path | FileStore | None = None,
     now: float | None = None,
 ) -> CheckReport:
     """Compare every document's chunk rows, keyword entries and vector-store points.
@@ -424,7 +424,7 @@ def repair_library(
     *,
     default_params: ChunkingParams,
     thumbs_dir: Path | None = None,
-    uploads_dir: Path | None = None,
+    uploads_dir: Path | FileStore | None = None,
 ) -> list[str]:
     """Fix each problem of ``report``; returns what was done, one sentence per action.
 
@@ -519,47 +519,33 @@ def describe(report: CheckReport) -> str:
     return "\n".join(lines)
 
 
-def stray_uploads(catalog: Catalog, uploads_dir: Path, *, now: float | None = None) -> list[Path]:
-    """Files in ``uploads_dir`` no document reads: copies whose adding failed or whose
-    document went without them, and temporary files of copies that never finished."""
-    if not uploads_dir.is_dir():
-        return []
+def stray_uploads(
+    catalog: Catalog, uploads_dir: Path | FileStore, *, now: float | None = None
+) -> list[StoredEntry]:
+    """Files of the uploads folder (or file store) no document reads: copies whose adding
+    failed or whose document went without them, and temporary files of copies that never
+    finished. Those younger than UPLOAD_GRACE_SECONDS may be an add in flight: left out."""
     cutoff = (time.time() if now is None else now) - UPLOAD_GRACE_SECONDS
     # By name, not by path: the catalog's paths may be relative to another working directory.
-    kept = {Path(d.path).name for d in catalog.list_documents()}
-    found = [
-        p
-        for p in uploads_dir.glob("*/*")
-        if UPLOAD_NAME.match(p.name) and p.parent.name == p.name[:2] and p.name not in kept
-    ]
-    found += uploads_dir.glob(".upload-*")
-    out = []
-    for path in sorted(found):
-        try:
-            if path.is_file() and path.stat().st_mtime < cutoff:
-                out.append(path)
-        except OSError:  # removed meanwhile
-            continue
-    return out
+    kept = {stored_name(d.path) for d in catalog.list_documents()}
+    files = library.file_store(uploads_dir)
+    return [e for e in files.listing() if e.name not in kept and e.modified < cutoff]
 
 
 def stray_upload_problems(
-    catalog: Catalog, uploads_dir: Path, *, now: float | None = None
+    catalog: Catalog, uploads_dir: Path | FileStore, *, now: float | None = None
 ) -> list[Problem]:
     strays = stray_uploads(catalog, uploads_dir, now=now)
     if not strays:
         return []
-    size = 0
-    for path in strays:
-        with contextlib.suppress(OSError):  # removed meanwhile
-            size += path.stat().st_size
+    size = sum(e.size for e in strays)
     return [
         Problem(
             ProblemKind.UPLOADS_WITHOUT_DOCUMENT,
             None,
             len(strays),
             f"{_files(len(strays))} ({human_size(size)}) belong to no document "
-            f"({', '.join(p.name[:12] for p in strays[:_SAMPLE])}).",
+            f"({', '.join(e.name[:12] for e in strays[:_SAMPLE])}).",
         )
     ]
 
@@ -568,10 +554,11 @@ def _files(n: int) -> str:
     return f"{n} uploaded file{'' if n == 1 else 's'}"
 
 
-def remove_stray_uploads(catalog: Catalog, uploads_dir: Path) -> int:
+def remove_stray_uploads(catalog: Catalog, uploads_dir: Path | FileStore) -> int:
     """Delete what stray_uploads finds now (the catalog is read again: an add may have landed)."""
+    files = library.file_store(uploads_dir)
     removed = 0
-    for path in stray_uploads(catalog, uploads_dir):
-        path.unlink(missing_ok=True)
+    for entry in stray_uploads(catalog, files):
+        files.delete(entry.key)  # a local copy cut short too: its key is its path
         removed += 1
     return removed

@@ -19,7 +19,9 @@ from ingest.sandbox import ParseSandbox
 from ingest.writer import ChunkWriter, DocumentWrite, MadeBy, chunk_point, document_stats
 from ragcore.catalog import JobStage
 from ragcore.catalog.backend import CatalogBackend
+from ragcore.catalog.records import DocumentRecord
 from ragcore.errors import CapacityExceeded, FileTooLarge, IngestError, SpaceMoved
+from ragcore.files import FileStore
 from ragcore.models.base import ImageEmbedder, TextEmbedder
 from ragcore.models.loader import Models
 from ragcore.spaces import Pinned, SpaceSource, distance_of, moves_checked, spaces_for
@@ -122,6 +124,7 @@ class Ingestor:
         image_model_id: str | None = None,
         sandbox: ParseSandbox | None = None,
         spaces: SpaceSource | None = None,
+        files: FileStore | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -133,6 +136,9 @@ class Ingestor:
         # None parses in this process (tests, tools); the worker parses in a bounded child.
         self.sandbox = sandbox
         self._spaces = spaces
+        # Where uploaded files are kept (another host's, in server mode); None: the local
+        # folder a document's path names.
+        self.files = files
         self._ready_spaces: set[str] = set()  # model spaces whose collection was ensured
 
     @property
@@ -189,12 +195,13 @@ class Ingestor:
 
         t0 = time.perf_counter()
         report(JobStage.PARSING, 0.02)
+        source = self._source_file(doc)
         if self.sandbox is None:
-            parsed = parse_file(Path(doc.path), name=doc.name, doc_id=doc_id, limits=self.limits)
+            parsed = parse_file(source, name=doc.name, doc_id=doc_id, limits=self.limits)
         else:
             # The tick renews the job's lease while the child reads, and stops it if lost.
             parsed = self.sandbox.parse(
-                Path(doc.path),
+                source,
                 name=doc.name,
                 doc_id=doc_id,
                 limits=self.limits,
@@ -209,6 +216,17 @@ class Ingestor:
         pinned = spaces.pin()
         with moves_checked(spaces, pinned):
             return self._index(doc_id, parsed, params, pinned, report, deadline, seconds, t0)
+
+    def _source_file(self, doc: DocumentRecord) -> Path:
+        """The document's file on this host: fetched from a shared store into this host's cache."""
+        if self.files is None:
+            return Path(doc.path)
+        try:
+            return self.files.local_path(doc.path)
+        except FileNotFoundError as exc:
+            raise IngestError(
+                f"{doc.name} is no longer in the library's file store ({exc}); add it again"
+            ) from exc
 
     def _index(
         self,

@@ -91,6 +91,7 @@ def build_worker(
         job_limits=job_limits(settings),
         image_model_id=settings.image_model or None,
         sandbox=parse_sandbox(settings),
+        files=runtime.files,
     )
     return Worker(
         runtime.catalog,

@@ -12,6 +12,7 @@ from ragcore.catalog.backend import CatalogBackend
 from ragcore.catalog.backup import CatalogBackups
 from ragcore.catalog.factory import open_catalog as open_catalog_at
 from ragcore.errors import LLMUnavailable, ModelUnavailable
+from ragcore.files import FileStore, open_file_store
 from ragcore.generation.chat_template import ChatTemplate, ChatTemplateError, read_chat_template
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.local import LocalLLMServer, offline_gguf
@@ -82,6 +83,14 @@ def open_catalog(settings: Settings) -> CatalogBackend:
     )
 
 
+def open_files(settings: Settings, catalog: CatalogBackend) -> FileStore:
+    """Where uploads are kept: beside a PostgreSQL catalog (every host reads them, each through
+    its own cache under its data dir), else the uploads folder of the data dir."""
+    return open_file_store(
+        catalog, uploads_dir=settings.uploads_dir, cache_dir=settings.data_dir / "file-cache"
+    )
+
+
 def catalog_backups(settings: Settings) -> CatalogBackups:
     return CatalogBackups(
         settings.backups_dir,
@@ -98,6 +107,7 @@ class Runtime:
     catalog: CatalogBackend
     models: Models
     _spaces: SpaceRouter | None = field(default=None, repr=False)
+    _files: FileStore | None = field(default=None, repr=False)
 
     @property
     def spaces(self) -> SpaceRouter:
@@ -118,6 +128,13 @@ class Runtime:
         return self.spaces
 
     @property
+    def files(self) -> FileStore:
+        """The uploaded files, chosen with the catalog (see open_files)."""
+        if self._files is None:
+            self._files = open_files(self.settings, self.catalog)
+        return self._files
+
+    @property
     def thumbs_dir(self) -> Path:
         return self.settings.data_dir / "thumbs"
 
@@ -125,6 +142,9 @@ class Runtime:
         if self._spaces is not None:
             self._spaces.close()
             self._spaces = None
+        if self._files is not None:
+            self._files.close()
+            self._files = None
         self.catalog.close()
 
 

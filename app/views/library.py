@@ -152,7 +152,7 @@ def add_uploads(
         try:
             # The stream is held to the limit as well, so no bytes over it are ever kept.
             added = library.add_bytes(
-                rt.catalog, settings.uploads_dir, name, _blocks(upload), params, max_bytes=limit
+                rt.catalog, rt.files, name, _blocks(upload), params, max_bytes=limit
             )
         except (OSError, RagError) as exc:
             notes.append(("error", f"{name} could not be saved: {exc}"))
@@ -377,6 +377,7 @@ def failed_files(rt: Runtime, docs: list[DocumentRecord]) -> None:
                     rt.store,
                     doc.id,
                     page_cache=PageCache(pages_dir(rt.settings.data_dir)),
+                    files=rt.files,
                 )
             except RagError as exc:
                 st.session_state["upload_notes"] = [("error", f"{doc.name} was not removed: {exc}")]
@@ -460,7 +461,11 @@ def delete_controls(rt: Runtime, doc_id: str, name: str) -> None:
         st.session_state.pop("confirm_delete", None)
         try:
             library.delete_document(
-                rt.catalog, rt.store, doc_id, page_cache=PageCache(pages_dir(rt.settings.data_dir))
+                rt.catalog,
+                rt.store,
+                doc_id,
+                page_cache=PageCache(pages_dir(rt.settings.data_dir)),
+                files=rt.files,
             )
         except RagError as exc:
             # The store is opened before the catalog is touched: a failure leaves it whole.

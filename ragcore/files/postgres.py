@@ -13,7 +13,15 @@ from typing import Any
 from ragcore.catalog.postgres.database import Cursor, PostgresDatabase
 from ragcore.errors import disk_full_error
 from ragcore.files.base import BLOCK_BYTES, StoredEntry
-from ragcore.uploads import UPLOAD_NAME, StoredUpload, display_name, too_large, upload_suffix
+from ragcore.files.local import LocalFileStore
+from ragcore.uploads import (
+    UPLOAD_NAME,
+    StoredUpload,
+    display_name,
+    is_store_key,
+    too_large,
+    upload_suffix,
+)
 
 KEY_PREFIX = "pg:"
 
@@ -30,6 +38,10 @@ class PostgresFileStore:
     host's own, under its data dir) once, atomically, and hands out that copy while it is there;
     the copy is named by the content's hash, so it can never be stale.
 
+    A key that is a path (a document added with a local uploads folder, before the library
+    moved to PostgreSQL, or by a tool given a folder) is read, and deleted, where it is: only
+    on the host that has it.
+
     >>> files = PostgresFileStore(catalog, cache_dir=settings.data_dir / "file-cache")
     >>> key = files.put("report.pdf", blocks).key          # "pg:<sha256>.pdf"
     >>> files.local_path(key)                              # a file PDFium can open
@@ -45,6 +57,7 @@ class PostgresFileStore:
         # The catalog's own pool and transactions (its errors become CatalogUnavailable, so a
         # job whose file cannot be fetched is retried, as for any other outage of the server).
         self._db = database
+        self._paths = LocalFileStore(cache_dir)  # for keys that are local paths
         self.cache_dir = cache_dir
         self.chunk_bytes = chunk_bytes
 
@@ -89,6 +102,8 @@ class PostgresFileStore:
         return StoredUpload(doc_id=sha, name=clean, key=KEY_PREFIX + stored, size=size)
 
     def local_path(self, key: str) -> Path:
+        if not is_store_key(key):
+            return self._paths.local_path(key)
         name = _name(key)
         target = self.cache_dir / name[:2] / name
         if target.is_file():
@@ -115,6 +130,9 @@ class PostgresFileStore:
         return target
 
     def read(self, key: str) -> Iterator[bytes]:
+        if not is_store_key(key):
+            yield from self._paths.read(key)
+            return
         name = _name(key)
         # One snapshot: a delete on another host cannot cut the file short halfway through.
         with self._db._read(snapshot=True) as cur:
@@ -132,16 +150,18 @@ class PostgresFileStore:
                 yield bytes(row["data"])
 
     def exists(self, key: str) -> bool:
-        try:
-            name = _name(key)
-        except FileNotFoundError:
-            return False
+        if not is_store_key(key):
+            return self._paths.exists(key)
+        name = _name(key)
         with self._db._read() as cur:
             return (
                 cur.execute("SELECT 1 FROM files WHERE name = %s", (name,)).fetchone() is not None
             )
 
     def delete(self, key: str) -> None:
+        if not is_store_key(key):
+            self._paths.delete(key)
+            return
         name = _name(key)
         with self._db._write() as cur:
             cur.execute("DELETE FROM files WHERE name = %s", (name,))
@@ -174,8 +194,7 @@ def _name(key: str) -> str:
     name = key.removeprefix(KEY_PREFIX)
     if name == key or not UPLOAD_NAME.match(name):
         raise FileNotFoundError(
-            f"{key!r} is not a key of the PostgreSQL file store (pg:<sha256><suffix>); a local "
-            "path means the document was added with the SQLite catalog's uploads folder"
+            f"{key!r} is not a key of the PostgreSQL file store (pg:<sha256><suffix>)"
         )
     return name
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ragcore.errors import NoPageToRender, SourceUnavailable
-from ragcore.runtime import open_catalog
+from ragcore.runtime import open_catalog, open_files
 from ragcore.settings import Settings
 from ragcore.sources.ocr import TesseractWords
 from ragcore.sources.render import (
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             data_dir=settings.data_dir,
             ocr=TesseractWords(language=settings.ocr_language),
             ocr_dpi=settings.ocr_dpi,
+            files=open_files(settings, catalog),
         )
         view = renderer.render(args.point_id, scale=args.scale, page=args.page)
         if args.quote:

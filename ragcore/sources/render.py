@@ -20,6 +20,7 @@ from ragcore.catalog import ChunkRow, DocumentRecord
 from ragcore.catalog.backend import CatalogBackend
 from ragcore.document_text import rebuild_text
 from ragcore.errors import DocumentDeleted, NoPageToRender, SourceNotFound
+from ragcore.files import FileStore
 from ragcore.sources import pdf
 from ragcore.sources.cache import PageCache, pages_dir
 from ragcore.sources.highlight import Box, mark
@@ -118,6 +119,7 @@ class SourceRenderer:
         ocr: WordReader | None = None,
         ocr_dpi: int = OCR_DPI,
         context_chars: int = CONTEXT_CHARS,
+        files: FileStore | None = None,
     ) -> None:
         if context_chars < 0:
             raise ValueError(f"context_chars must be >= 0, got {context_chars}")
@@ -129,6 +131,9 @@ class SourceRenderer:
         self.ocr: WordReader = ocr or TesseractWords()
         self.ocr_dpi = ocr_dpi
         self.context_chars = context_chars
+        # Where the original files are (a shared store's are fetched into this host's cache);
+        # None: the local folder a document's path names.
+        self.files = files
         self._kept: OrderedDict[tuple[object, ...], SourceView] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -169,7 +174,7 @@ class SourceRenderer:
         page: int | None,
     ) -> SourceView:
         before, passage, after = self._context(chunk)
-        path = Path(doc.path) if doc.path and Path(doc.path).is_file() else None
+        path = self._original(doc)
         location = chunk.location or _fallback_location(chunk)
         base = SourceView(
             point_id=chunk.point_id,
@@ -206,6 +211,17 @@ class SourceRenderer:
                 "(deleted meanwhile?); `python -m ingest check` finds what is missing"
             )
         return base
+
+    def _original(self, doc: DocumentRecord) -> Path | None:
+        """The document's file on this host, or None when it is gone from the library."""
+        if not doc.path:
+            return None
+        if self.files is None:
+            return Path(doc.path) if Path(doc.path).is_file() else None
+        try:
+            return self.files.local_path(doc.path)
+        except FileNotFoundError:
+            return None
 
     def _find(self, pid: str, doc_id: str | None) -> tuple[ChunkRow, DocumentRecord]:
         try:
@@ -390,12 +406,13 @@ def render_source(
     quotes: Sequence[Span] = (),
     page: int | None = None,
     doc_id: str | None = None,
+    files: FileStore | None = None,
 ) -> SourceView:
     """One source rendered (see :class:`SourceRenderer`); raises a :class:`SourceUnavailable`.
 
-    >>> view = render_source(rt.catalog, hit.point_id, data_dir=rt.settings.data_dir)
+    >>> view = render_source(rt.catalog, hit.point_id, data_dir=rt.settings.data_dir, files=rt.files)
     """
-    return SourceRenderer(catalog, data_dir=data_dir).render(
+    return SourceRenderer(catalog, data_dir=data_dir, files=files).render(
         point_id, scale=scale, quotes=quotes, page=page, doc_id=doc_id
     )
 

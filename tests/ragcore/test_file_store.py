@@ -152,8 +152,15 @@ def test_postgres_keys_name_the_store_not_a_path(make_postgres: MakeStore, tmp_p
     files = make_postgres(tmp_path / "host-a")
     stored = files.put("a.pdf", [b"%PDF-1.4"])
     assert is_store_key(stored.key) and stored.key == f"pg:{stored.doc_id}.pdf"
-    with pytest.raises(FileNotFoundError, match="not a key of the PostgreSQL file store"):
-        files.local_path(str(tmp_path / "a.pdf"))
+    with pytest.raises(FileNotFoundError):
+        files.local_path("pg:" + "0" * 64 + ".pdf")  # a key of no stored file
+    # A path (a document added with a local uploads folder) is read where it is, on its host.
+    local = LocalFileStore(tmp_path / "uploads").put("old.txt", [b"before the move"])
+    assert files.local_path(local.key) == Path(local.key) and files.exists(local.key)
+    files.delete(local.key)
+    assert not Path(local.key).exists()
+    with pytest.raises(FileNotFoundError):
+        files.local_path(local.key)
     with pytest.raises(FileNotFoundError, match="shared store"):
         LocalFileStore(tmp_path / "uploads").local_path(stored.key)
 
