@@ -7,12 +7,15 @@ PostgreSQL's migrations and connection loss) are tested beside each backend, not
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -54,7 +57,31 @@ class FakeClock:
         self.now += seconds
 
 
-Opener = Callable[..., CatalogBackend]
+def _open_at(where: str, **options: Any) -> CatalogBackend:
+    """A catalog on ``where``: a PostgreSQL URL, or a SQLite file."""
+    if where.startswith("postgresql://"):
+        return PostgresCatalog(where, startup_timeout=10, **options)
+    return Catalog(Path(where), **options)
+
+
+class Opener:
+    """Opens catalogs on one shared database (several = several processes' views of it), on
+    the test's clock unless told otherwise; closes them all at the end of the test."""
+
+    def __init__(self, where: str, clock: Callable[[], float]) -> None:
+        self.where = where
+        self.clock = clock
+        self.opened: list[CatalogBackend] = []
+
+    def __call__(self, **options: Any) -> CatalogBackend:
+        options.setdefault("clock", self.clock)
+        catalog = _open_at(self.where, **options)
+        self.opened.append(catalog)
+        return catalog
+
+    def close_all(self) -> None:
+        for catalog in self.opened:
+            catalog.close()
 
 
 @pytest.fixture
@@ -66,31 +93,15 @@ def clock() -> FakeClock:
 def open_catalog(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> Iterator[Opener]:
-    """Opens catalogs on one shared database (several = several processes' views of it)."""
-    opened: list[CatalogBackend] = []
     if request.param == "sqlite":
-        path = tmp_path / "data" / "catalog.sqlite3"
-
-        def opener(**options: object) -> CatalogBackend:
-            cat = Catalog(path, clock=options.pop("clock", clock), **options)  # type: ignore[arg-type]
-            opened.append(cat)
-            return cat
+        where = str(tmp_path / "data" / "catalog.sqlite3")
     else:
-        url = request.getfixturevalue("postgres_url")
-
-        def opener(**options: object) -> CatalogBackend:
-            cat = PostgresCatalog(
-                url,
-                clock=options.pop("clock", clock),  # type: ignore[arg-type]
-                startup_timeout=10,
-                **options,  # type: ignore[arg-type]
-            )
-            opened.append(cat)
-            return cat
-
-    yield opener
-    for cat in opened:
-        cat.close()
+        where = request.getfixturevalue("postgres_url")
+    opener = Opener(where, clock)
+    try:
+        yield opener
+    finally:
+        opener.close_all()
 
 
 @pytest.fixture
@@ -772,6 +783,49 @@ def test_workers_claiming_at_once_never_get_the_same_job(open_catalog: Opener) -
     assert len(everything) == len(set(everything)), "a job was claimed twice"
     assert set(everything) == expected
     assert len(claims) == 3
+
+
+def _claim_in_process(where: str, worker_id: str, start: Any, results: Any) -> None:
+    """Body of a worker process: its own catalog on the shared database."""
+    with _open_at(where) as catalog:
+        start.wait(timeout=60)
+        mine: list[int] = []
+        while (job := catalog.claim_job(worker_id, lease_seconds=600)) is not None:
+            mine.append(job.id)
+    results.put((worker_id, mine))
+
+
+@pytest.mark.integration  # starts processes
+def test_worker_processes_never_claim_the_same_job(open_catalog: Opener) -> None:
+    filler = open_catalog(clock=time.time)
+    expected = {filler.enqueue(f"doc-{i}").id for i in range(N_JOBS)}
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(3)
+    results: multiprocessing.Queue[tuple[str, list[int]]] = ctx.Queue()
+    where = open_catalog.where
+    procs = [
+        ctx.Process(target=_claim_in_process, args=(where, f"p{i}", start, results))
+        for i in range(3)
+    ]
+    for p in procs:
+        p.start()
+    claims: dict[str, list[int]] = {}
+    try:
+        for _ in procs:
+            worker_id, ids = results.get(timeout=120)
+            claims[worker_id] = ids
+    except queue.Empty:
+        pytest.fail("a worker process did not report its claims within 120 s")
+    finally:
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=10)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    everything = [job_id for ids in claims.values() for job_id in ids]
+    assert len(everything) == len(set(everything)), "a job was claimed twice"
+    assert set(everything) == expected
 
 
 def test_documents_enqueued_at_once_get_one_job_each(open_catalog: Opener) -> None:
