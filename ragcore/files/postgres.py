@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,10 @@ from ragcore.uploads import (
 )
 
 KEY_PREFIX = "pg:"
+# This host's copies are trimmed, least recently used first, once they pass this many bytes; a
+# copy used in the last CACHE_MIN_AGE seconds stays (a parser or a download may be reading it).
+CACHE_MAX_BYTES = 4 << 30
+CACHE_MIN_AGE = 600.0
 
 
 class _AlreadyStored(Exception):
@@ -36,7 +42,8 @@ class PostgresFileStore:
     Writing streams the upload in ``chunk_bytes`` rows inside one transaction: a refused or
     interrupted upload leaves nothing. ``local_path`` copies a file into ``cache_dir`` (this
     host's own, under its data dir) once, atomically, and hands out that copy while it is there;
-    the copy is named by the content's hash, so it can never be stale.
+    the copy is named by the content's hash, so it can never be stale. Past ``cache_max_bytes``
+    the copies least recently used are removed (they are fetched again when next wanted).
 
     A key that is a path (a document added with a local uploads folder, before the library
     moved to PostgreSQL, or by a tool given a folder) is read, and deleted, where it is: only
@@ -50,16 +57,29 @@ class PostgresFileStore:
     kind = "postgresql"
 
     def __init__(
-        self, database: PostgresDatabase, *, cache_dir: Path, chunk_bytes: int = BLOCK_BYTES
+        self,
+        database: PostgresDatabase,
+        *,
+        cache_dir: Path,
+        chunk_bytes: int = BLOCK_BYTES,
+        cache_max_bytes: int = CACHE_MAX_BYTES,
+        cache_min_age: float = CACHE_MIN_AGE,
     ) -> None:
         if chunk_bytes <= 0:
             raise ValueError(f"chunk_bytes must be > 0, got {chunk_bytes}")
+        if cache_max_bytes <= 0 or cache_min_age < 0:
+            raise ValueError(
+                f"need cache_max_bytes > 0 and cache_min_age >= 0, got {cache_max_bytes} and "
+                f"{cache_min_age}"
+            )
         # The catalog's own pool and transactions (its errors become CatalogUnavailable, so a
         # job whose file cannot be fetched is retried, as for any other outage of the server).
         self._db = database
         self._paths = LocalFileStore(cache_dir)  # for keys that are local paths
         self.cache_dir = cache_dir
         self.chunk_bytes = chunk_bytes
+        self.cache_max_bytes = cache_max_bytes
+        self.cache_min_age = cache_min_age
 
     def put(
         self, name: str, blocks: Iterable[bytes], *, max_bytes: int | None = None
@@ -107,7 +127,9 @@ class PostgresFileStore:
         name = _name(key)
         target = self.cache_dir / name[:2] / name
         if target.is_file():
-            return target
+            with contextlib.suppress(OSError):  # trimmed meanwhile: fetched again below
+                os.utime(target)  # recently used: trimmed last
+                return target
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".fetch-")
         try:
@@ -127,7 +149,28 @@ class PostgresFileStore:
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
                 raise disk_full_error(self.cache_dir) from exc
             raise
+        self.trim_cache()
         return target
+
+    def trim_cache(self, *, now: float | None = None) -> list[Path]:
+        """Remove this host's least recently used copies while the cache is over its size;
+        returns those removed. Copies used in the last ``cache_min_age`` seconds are kept."""
+        copies = []
+        for path in self.cache_dir.glob("*/*"):
+            with contextlib.suppress(OSError):  # removed meanwhile (another thread trimming)
+                if UPLOAD_NAME.match(path.name):
+                    stat = path.stat()
+                    copies.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in copies)
+        cutoff = (time.time() if now is None else now) - self.cache_min_age
+        removed = []
+        for used, size, path in sorted(copies):
+            if total <= self.cache_max_bytes or used > cutoff:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+            removed.append(path)
+        return removed
 
     def read(self, key: str) -> Iterator[bytes]:
         if not is_store_key(key):

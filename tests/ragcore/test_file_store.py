@@ -174,10 +174,9 @@ def test_the_cached_copy_is_reused_and_fetched_again_when_removed(
     stored = files.put("scan.pdf", [data])
     copy = files.local_path(stored.key)
     assert copy.is_relative_to(tmp_path / "host-a" / "file-cache")
-    first_fetch = copy.stat().st_mtime_ns
-    time.sleep(0.01)
+    first_fetch = copy.stat().st_ino
     assert files.local_path(stored.key) == copy
-    assert copy.stat().st_mtime_ns == first_fetch  # reused, not written again
+    assert copy.stat().st_ino == first_fetch  # reused: a fetch renames a new file into place
     copy.unlink()
     assert files.local_path(stored.key).read_bytes() == data  # fetched again
     # Nothing but finished copies in the cache: the fetch wrote a temporary file, then renamed it.
@@ -256,3 +255,30 @@ def test_a_refused_upload_leaves_no_row_behind(postgres_url: str, tmp_path: Path
             "SELECT (SELECT count(*) FROM files), (SELECT count(*) FROM file_chunks)"
         ).fetchone()
     assert counts == (0, 0)
+
+
+@pytest.mark.postgres
+def test_the_cache_keeps_the_copies_used_last_within_its_size(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    import os
+
+    from ragcore.catalog.postgres import PostgresCatalog
+    from ragcore.files.postgres import PostgresFileStore
+
+    with PostgresCatalog(postgres_url, startup_timeout=10) as catalog:
+        files = PostgresFileStore(
+            catalog, cache_dir=tmp_path / "cache", cache_max_bytes=2 * MiB + MiB // 2,
+            cache_min_age=60,
+        )  # fmt: skip
+        keys = [files.put(f"{n}.bin", [_random_bytes(MiB, seed=n)]).key for n in range(3)]
+        a, b, c = (files.local_path(k) for k in keys)  # 3 MiB: over, but all just used
+        assert a.exists() and b.exists() and c.exists()
+        hour_ago = time.time() - 3600
+        for age, path in enumerate((a, b, c)):  # used an hour ago, a first
+            os.utime(path, (hour_ago + age, hour_ago + age))
+        assert files.local_path(keys[1]) == b  # b used again now
+        assert files.trim_cache() == [a]  # the least recently used goes, until under the size
+        assert b.exists() and c.exists()
+        assert files.local_path(keys[0]).read_bytes() == _random_bytes(MiB, seed=0)
+        assert not c.exists()  # fetching a again pushed out c, now the least recently used
