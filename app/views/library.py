@@ -205,11 +205,15 @@ def collection_chooser(rt: Runtime) -> str | None:
         key=UPLOAD_COLLECTION_KEY,
         help="Uploads can go into a collection; a chat can then search just that collection.",
     )
-    if choice == NEW_COLLECTION:
-        return name_col.text_input(
-            "New collection name", key=UPLOAD_NEW_NAME_KEY, placeholder="e.g. Papers", max_chars=80
-        )
-    return listed.get(choice) if choice is not None else None
+    if choice != NEW_COLLECTION:
+        return listed.get(choice) if choice is not None else None
+    name = name_col.text_input(
+        "New collection name", key=UPLOAD_NEW_NAME_KEY, placeholder="e.g. Papers", max_chars=80
+    )
+    if name.strip():
+        # Said back, so the person sees the name was taken in before adding the files.
+        name_col.caption(f"The files go into **{render.md_escape(' '.join(name.split()))}**.")
+    return name
 
 
 def _upload_collection(rt: Runtime, name: str | None) -> tuple[CollectionRecord | None, str | None]:
