@@ -36,6 +36,7 @@ __all__ = [
     "Conversation",
     "ConversationNotFound",
     "Feedback",
+    "SearchedIn",
     "Turn",
     "answer_markdown",
     "append",
@@ -58,11 +59,21 @@ class Feedback(IntEnum):
 
 
 @dataclass(frozen=True)
+class SearchedIn:
+    """The collection a question was scoped to, by id and by its name at the time: the
+    collection may be renamed or deleted later, and the turn still says where it searched."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
 class Turn:
     """One question and what came back: an ``answer``, an ``error``, or a stop.
 
     ``standalone`` is the edited search when the person asked again with one; ``draft`` is
-    what the model had written when a stop left no answer. ``position`` is set once stored.
+    what the model had written when a stop left no answer; ``collection`` the collection the
+    search was scoped to (None: every document). ``position`` is set once stored.
     """
 
     question: str
@@ -72,6 +83,7 @@ class Turn:
     draft: str = ""
     standalone: str | None = None
     feedback: Feedback | None = None
+    collection: SearchedIn | None = None
     position: int = -1
 
     @property
@@ -162,6 +174,8 @@ def turn_row(turn: Turn) -> TurnRow:
         draft=turn.draft,
         edited=turn.edited,
         feedback=None if turn.feedback is None else int(turn.feedback),
+        # Kept with every turn, answered or not: the scope is part of what was asked.
+        detail={} if turn.collection is None else {"collection": asdict(turn.collection)},
     )
     if answer is None:
         return base
@@ -199,7 +213,7 @@ def turn_row(turn: Turn) -> TurnRow:
         mode=str(answer.mode),
         sources=sources,
         citations=citations,
-        detail=detail,
+        detail=base.detail | detail,
         llm=answer.llm,
         timings=dict(answer.timings),
     )
@@ -216,8 +230,19 @@ def turn_from_row(row: TurnRow) -> Turn:
         # An answer records what was searched for; the edit is kept only when there was one.
         standalone=row.standalone_question if row.edited else None,
         feedback=None if row.feedback is None else Feedback(row.feedback),
+        collection=_searched_in(row.detail.get("collection")),
         position=row.position,
     )
+
+
+def _searched_in(stored: object) -> SearchedIn | None:
+    """The stored scope, or None (every document, or a turn kept before scopes were)."""
+    if not isinstance(stored, dict):
+        return None
+    collection_id, name = stored.get("id"), stored.get("name")
+    if not isinstance(collection_id, int) or not isinstance(name, str):
+        return None
+    return SearchedIn(collection_id, name)
 
 
 def _answer(row: TurnRow) -> Answer | None:
@@ -277,6 +302,8 @@ def export_markdown(
         lines += [f"## {number}. {_one_line(turn.question)}", ""]
         if turn.standalone is not None:
             lines += [f"_Searched for: {_one_line(turn.standalone)}_", ""]
+        if turn.collection is not None:
+            lines += [f"_Searched in the collection {_one_line(turn.collection.name)}._", ""]
         lines += _reply_lines(turn, deleted)
     return "\n".join(lines).rstrip() + "\n"
 

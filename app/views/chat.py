@@ -18,8 +18,8 @@ from app import browser_session, render, resources, source_viewer
 from ingest.service import thumbnail_path
 from ragcore import conversations
 from ragcore.answering import MAX_QUESTION_CHARS, Answer, AnswerStream
-from ragcore.catalog import DocumentStatus
-from ragcore.conversations import ConversationNotFound, Feedback, Turn
+from ragcore.catalog import CollectionRecord, DocumentStatus
+from ragcore.conversations import ConversationNotFound, Feedback, SearchedIn, Turn
 from ragcore.errors import RagError
 from ragcore.generation.citations import Citation
 from ragcore.runtime import Runtime
@@ -50,6 +50,8 @@ OPENED_KEY = "chat_opened"
 CONVERSATION_PARAM = "c"
 # A turn the catalog could not store (a full disk): shown, with why, until the next one is kept.
 UNSAVED_KEY = "chat_unsaved"
+# The sidebar's collection (its id; None: every document).
+COLLECTION_KEY = "chat_collection"
 # st.feedback's thumbs: 0 is down, 1 is up.
 THUMBS = {0: Feedback.DOWN, 1: Feedback.UP}
 
@@ -156,7 +158,7 @@ def controls(rt: Runtime) -> dict[str, Any]:
         collection = _collection_choice(rt)
         if collection is not None:
             members = rt.catalog.memberships([d.id for d in ready])
-            ready = [d for d in ready if collection in members.get(d.id, ())]
+            ready = [d for d in ready if collection.id in members.get(d.id, ())]
         kinds = st.multiselect(
             "File types",
             sorted({file_kind(d.name) for d in ready}),
@@ -204,19 +206,27 @@ def controls(rt: Runtime) -> dict[str, Any]:
             key="chat_top_k",
         )
     scope = Scope(
-        collection=collection,
+        collection=collection.id if collection is not None else None,
         doc_ids=tuple(doc_ids) if doc_ids else None,
         kinds=frozenset(kinds),
         added_from=added_from,
         added_until=added_until,
     )
-    return {"scope": scope, "fusion": Fusion(fusion), "rerank": rerank, "top_k": top_k}
+    return {
+        "scope": scope,
+        # Kept with each turn, so the answer says where it searched, and reopening the
+        # conversation picks the collection again.
+        "searched_in": SearchedIn(collection.id, collection.name) if collection else None,
+        "fusion": Fusion(fusion),
+        "rerank": rerank,
+        "top_k": top_k,
+    }
 
 
 _ADDED_HELP = "Search only documents added to the library on these days (both included)."
 
 
-def _collection_choice(rt: Runtime) -> int | None:
+def _collection_choice(rt: Runtime) -> CollectionRecord | None:
     """The collection the chat is scoped to (None: all documents); shown once one exists."""
     listed = {c.id: c for c in rt.catalog.collections()}
     if not listed:
@@ -227,10 +237,10 @@ def _collection_choice(rt: Runtime) -> int | None:
         format_func=lambda i: (
             "All documents" if i is None else f"{listed[i].name} ({listed[i].documents})"
         ),
-        key="chat_collection",
+        key=COLLECTION_KEY,
     )
     # A collection deleted in another tab since it was picked: back to everything.
-    return chosen if chosen in listed else None
+    return listed.get(chosen) if chosen is not None else None
 
 
 def _day_range(picked: object) -> tuple[float | None, float | None]:
@@ -392,15 +402,30 @@ def prefix_of(index: int) -> str:
     return f"t{index + 1}"
 
 
-def show_answer(rt: Runtime, answer: Answer, index: int, *, stopped: bool = False) -> None:
+def searched_in(collection: SearchedIn | None) -> None:
+    """Which collection the answer drew on, by its name when asked (None: every document)."""
+    if collection is not None:
+        st.caption(f"Searched in the collection **{render.md_escape(collection.name)}**.")
+
+
+def show_answer(
+    rt: Runtime,
+    answer: Answer,
+    index: int,
+    *,
+    stopped: bool = False,
+    collection: SearchedIn | None = None,
+) -> None:
     """An answer: what was searched for, the headline by mode, its checks, sources and timings.
 
-    A ``stopped`` answer was judged on the part the model wrote before the person stopped it.
+    A ``stopped`` answer was judged on the part the model wrote before the person stopped it;
+    ``collection`` is the one the search was scoped to.
     """
     prefix = prefix_of(index)
     verdict = "the answer was stopped before the model finished" if stopped else answer.verdict
     searched_for(answer, index)
     headline(answer, prefix)
+    searched_in(collection)
     if answer.mode == AnswerMode.LLM:
         verified_quotes(answer, prefix)
         if answer.llm:
@@ -534,7 +559,7 @@ def show_reply(rt: Runtime, turn: Turn, index: int) -> None:
     if turn.stopped:
         st.caption(":material/stop_circle: Stopped before the answer was finished.")
     if answer is not None:
-        show_answer(rt, answer, index, stopped=turn.stopped)
+        show_answer(rt, answer, index, stopped=turn.stopped, collection=turn.collection)
     elif turn.error:
         st.error(f"No answer: {turn.error}")
     elif turn.stopped:
@@ -689,7 +714,7 @@ def converse(
     keep = keeper(rt)
 
     def save(turn: Turn) -> None:
-        turns.append(keep(turn))
+        turns.append(keep(replace(turn, collection=options.get("searched_in"))))
         saved.set()
 
     try:
@@ -702,8 +727,9 @@ def converse(
                 reply = Turn(question, error=problem, standalone=standalone)
                 save(reply)
             else:
-                reply = ask(rt, question, options, history, save=save, standalone=standalone)
-            show_reply(rt, reply, index)
+                ask(rt, question, options, history, save=save, standalone=standalone)
+            # As kept: with its position and the collection it searched.
+            show_reply(rt, turns[index], index)
             thumbs(turns[index], index)
             turn_actions(turns[index], index)
     finally:
@@ -723,6 +749,16 @@ def open_conversation(rt: Runtime, session: str, chat_id: int | None) -> None:
     st.session_state[CONVERSATION_KEY] = chat_id
     st.session_state[TURNS_KEY] = turns
     st.session_state.pop(UNSAVED_KEY, None)
+    if turns:
+        reselect_collection(rt, turns[-1].collection)
+
+
+def reselect_collection(rt: Runtime, searched: SearchedIn | None) -> None:
+    """Pick the collection a reopened conversation last searched (every document when it
+    searched all, or when that collection has been deleted since). Called before the sidebar
+    is drawn, or from a click's callback: a widget's value can be set only then."""
+    exists = searched is not None and rt.catalog.get_collection(searched.id) is not None
+    st.session_state[COLLECTION_KEY] = searched.id if exists and searched is not None else None
 
 
 def open_from_address(rt: Runtime, session: str) -> None:

@@ -254,3 +254,52 @@ def _source_files(at: AppTest) -> set[str]:
     titles = [shown(e.label) for e in last.expander if e.label.startswith("\\[")]
     assert titles, "the last answer shows no source card"
     return {re.sub(r"^\[\d+\] (.+?) — .*$", r"\1", t) for t in titles}
+
+
+def test_a_conversation_remembers_its_collection(
+    app: AppTest, runtime: Runtime, ingest_all: Callable[[], None]
+) -> None:
+    """The answer says which collection it searched; reopened, the conversation picks that
+    collection again."""
+    app.run()
+    _library(app)
+    _upload_into_new(app, "Sea", [("boats.txt", BOATS, "text/plain")])
+    ingest_all()
+    sea = runtime.catalog.require_collection("Sea")
+
+    app.switch_page("views/chat.py").run()
+    app.selectbox(key="chat_collection").set_value(sea.id).run()
+    app.chat_input[0].set_value(QUESTION).run()
+    assert not app.exception
+    said = "Searched in the collection **Sea**."
+    assert said in [c.value for c in app.caption]
+    first = app.session_state["chat_conversation"]
+
+    # A new conversation over every document: its answer names no collection.
+    app.button(key="chat_new").click().run()
+    app.selectbox(key="chat_collection").set_value(None).run()
+    app.chat_input[0].set_value(QUESTION).run()
+    assert said not in [c.value for c in app.caption]
+    assert app.selectbox(key="chat_collection").value is None
+
+    # Reopening the first picks Sea again, and its answer still says so.
+    app.button(key=f"chat_open_{first}").click().run()
+    assert not app.exception
+    assert app.selectbox(key="chat_collection").value == sea.id
+    assert said in [c.value for c in app.caption]
+
+    # Renamed since, the turn keeps the name it was asked under; deleted, the conversation
+    # still opens and says where it searched then.
+    runtime.catalog.rename_collection("Sea", "Ocean")
+    app.button(key="chat_new").click().run()
+    app.button(key=f"chat_open_{first}").click().run()
+    assert app.selectbox(key="chat_collection").value == sea.id
+    assert said in [c.value for c in app.caption]
+    runtime.catalog.delete_collection("Ocean")
+    app.button(key="chat_new").click().run()
+    app.button(key=f"chat_open_{first}").click().run()
+    assert not app.exception
+    assert said in [c.value for c in app.caption]
+    # No collection is left to pick, so the sidebar offers none and the chat searches all.
+    assert all(box.key != "chat_collection" for box in app.selectbox)
+    assert app.session_state["chat_collection"] is None

@@ -191,3 +191,21 @@ def test_export_without_quotes_gives_what_the_model_read() -> None:
     chat = conversations.Conversation(1, SESSION, "Pump", 0.0, 0.0)
     markdown = conversations.export_markdown(chat, [Turn(answer.question, answer)])
     assert f"> Contents and warranty terms. {OIL}" in markdown
+
+
+def test_the_collection_searched_is_kept_with_each_turn_and_exported(catalog_path: Path) -> None:
+    papers = conversations.SearchedIn(7, "Papers")
+    with Catalog(catalog_path) as catalog:
+        chat = conversations.create(catalog, SESSION)
+        for turn in (
+            Turn("How often?", answer=_answer(), collection=papers),
+            Turn("Too long", error="refused", collection=papers),  # kept without an answer too
+            Turn("And everywhere?", answer=_answer()),
+        ):
+            conversations.append(catalog, SESSION, chat.id, turn)
+    with Catalog(catalog_path) as catalog:
+        chat, turns = conversations.load(catalog, SESSION, chat.id)
+    assert [t.collection for t in turns] == [papers, papers, None]
+    assert turns[0].answer == _answer()  # the scope is kept beside the answer, not in it
+    exported = conversations.export_markdown(chat, turns, now=0)
+    assert exported.count("_Searched in the collection Papers._") == 2
