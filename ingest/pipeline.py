@@ -154,6 +154,8 @@ class Ingestor:
         """
         self.store.delete_document(doc_id)
         shutil.rmtree(self.thumbs_dir / doc_id, ignore_errors=True)
+        if self.files is not None:
+            self.files.drop_thumbnails(doc_id)
 
     def ensure_collection(self, pinned: Pinned | None = None) -> None:
         pinned = pinned or self.spaces.pin()
@@ -421,13 +423,18 @@ class Ingestor:
         # The parser made the thumbnails in its sandbox: the worker only writes bytes, and never
         # decodes an image the size of the original (an 8,000 x 8,000 PNG is 256 MB of pixels).
         by_key = {(img.page, img.index): img for p in parsed.pages for img in p.images}
-        folder = self.thumbs_dir / parsed.doc_id
+        pngs = {}
         for chunk in chunks:
-            if chunk.kind != ChunkKind.IMAGE:
-                continue
-            image = by_key[(chunk.page, chunk.image_index or 0)]
+            if chunk.kind == ChunkKind.IMAGE:
+                image = by_key[(chunk.page, chunk.image_index or 0)]
+                pngs[chunk.chunk_no] = image.thumbnail or _thumbnail(image)
+        if self.files is not None:  # where every host that shows the image can read it
+            self.files.save_thumbnails(parsed.doc_id, pngs)
+            return
+        folder = self.thumbs_dir / parsed.doc_id
+        for chunk_no, png in pngs.items():
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{chunk.chunk_no}.png").write_bytes(image.thumbnail or _thumbnail(image))
+            (folder / f"{chunk_no}.png").write_bytes(png)
 
 
 def thumbnail_path(thumbs_dir: Path, doc_id: str, chunk_no: int) -> Path:

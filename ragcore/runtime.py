@@ -87,7 +87,10 @@ def open_files(settings: Settings, catalog: CatalogBackend) -> FileStore:
     """Where uploads are kept: beside a PostgreSQL catalog (every host reads them, each through
     its own cache under its data dir), else the uploads folder of the data dir."""
     return open_file_store(
-        catalog, uploads_dir=settings.uploads_dir, cache_dir=settings.data_dir / "file-cache"
+        catalog,
+        uploads_dir=settings.uploads_dir,
+        thumbs_dir=settings.data_dir / "thumbs",
+        cache_dir=settings.data_dir / "file-cache",
     )
 
 

@@ -15,7 +15,6 @@ import pandas as pd
 import streamlit as st
 
 from app import browser_session, render, resources, source_viewer
-from ingest.service import thumbnail_path
 from ragcore import conversations
 from ragcore.answering import MAX_QUESTION_CHARS, Answer, AnswerStream
 from ragcore.catalog import CollectionRecord, DocumentStatus
@@ -297,9 +296,10 @@ def source_card(
             else None
         )
         if hit.kind == ChunkKind.IMAGE:
-            thumb = thumbnail_path(rt.thumbs_dir, hit.doc_id, hit.chunk_no)
-            if thumb.is_file():
-                st.image(str(thumb), width=320)
+            # From the file store: the worker that made it may have run on another host.
+            thumb = rt.files.thumbnail(hit.doc_id, hit.chunk_no)
+            if thumb is not None:
+                st.image(thumb, width=320)
         if read is not None:
             whole = render.read_all(hit.text, read)
             said = "The model read all of this" if whole else "The model read these sentences"

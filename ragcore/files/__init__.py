@@ -19,11 +19,14 @@ __all__ = [
 ]
 
 
-def open_file_store(catalog: CatalogBackend, *, uploads_dir: Path, cache_dir: Path) -> FileStore:
+def open_file_store(
+    catalog: CatalogBackend, *, uploads_dir: Path, thumbs_dir: Path, cache_dir: Path
+) -> FileStore:
     """Where uploads go with this catalog: its PostgreSQL database, so every host reads them,
-    with copies fetched into ``cache_dir`` (this host's); else the folder ``uploads_dir``.
+    with copies fetched into ``cache_dir`` (this host's); else the folders ``uploads_dir`` and
+    ``thumbs_dir`` (for images' thumbnails).
 
-    >>> files = open_file_store(rt.catalog, uploads_dir=s.uploads_dir, cache_dir=s.data_dir / "file-cache")
+    >>> files = open_file_store(catalog, uploads_dir=..., thumbs_dir=..., cache_dir=...)
     """
     if getattr(catalog, "backend", "") == "postgresql":
         # Imported here: the embedded default never loads the PostgreSQL driver.
@@ -33,4 +36,4 @@ def open_file_store(catalog: CatalogBackend, *, uploads_dir: Path, cache_dir: Pa
         if not isinstance(catalog, PostgresDatabase):
             raise TypeError(f"a PostgreSQL catalog is a PostgresDatabase, got {type(catalog)}")
         return PostgresFileStore(catalog, cache_dir=cache_dir)
-    return LocalFileStore(uploads_dir)
+    return LocalFileStore(uploads_dir, thumbs_dir=thumbs_dir)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -64,6 +64,17 @@ class FileStore(Protocol):
     def listing(self) -> list[StoredEntry]:
         """Every file the store holds, for the check that finds files no document reads."""
         ...
+
+    def save_thumbnails(self, doc_id: str, pngs: Mapping[int, bytes]) -> None:
+        """Keep the thumbnails of a document's images (PNG by chunk number), replacing those
+        it had; none are kept for a document the catalog no longer lists."""
+        ...
+
+    def thumbnail(self, doc_id: str, chunk_no: int) -> bytes | None:
+        """The PNG of an image chunk, or None when there is none."""
+        ...
+
+    def drop_thumbnails(self, doc_id: str) -> None: ...
 
     def close(self) -> None: ...
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from ragcore.files.base import StoredEntry, read_blocks
@@ -10,7 +11,8 @@ from ragcore.uploads import UPLOAD_NAME, StoredUpload, is_store_key, store_bytes
 
 
 class LocalFileStore:
-    """``uploads_dir/<sha[:2]>/<sha><suffix>``; a key is the file's own path.
+    """``uploads_dir/<sha[:2]>/<sha><suffix>``; a key is the file's own path. Thumbnails are
+    ``thumbs_dir/<doc_id>/<chunk_no>.png`` (default: ``thumbs`` beside ``uploads_dir``).
 
     >>> files = LocalFileStore(settings.uploads_dir)
     >>> files.local_path(files.put("a.txt", [b"hi"]).key).read_bytes()
@@ -19,8 +21,9 @@ class LocalFileStore:
 
     kind = "local"
 
-    def __init__(self, uploads_dir: Path) -> None:
+    def __init__(self, uploads_dir: Path, *, thumbs_dir: Path | None = None) -> None:
         self.uploads_dir = uploads_dir
+        self.thumbs_dir = thumbs_dir if thumbs_dir is not None else uploads_dir.parent / "thumbs"
 
     def put(
         self, name: str, blocks: Iterable[bytes], *, max_bytes: int | None = None
@@ -62,6 +65,23 @@ class LocalFileStore:
             except OSError:  # removed meanwhile
                 continue
         return entries
+
+    def save_thumbnails(self, doc_id: str, pngs: Mapping[int, bytes]) -> None:
+        folder = self.thumbs_dir / doc_id
+        shutil.rmtree(folder, ignore_errors=True)  # a re-indexed document's old ones go
+        for chunk_no, png in pngs.items():
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{chunk_no}.png").write_bytes(png)
+
+    def thumbnail(self, doc_id: str, chunk_no: int) -> bytes | None:
+        path = self.thumbs_dir / doc_id / f"{chunk_no}.png"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def drop_thumbnails(self, doc_id: str) -> None:
+        shutil.rmtree(self.thumbs_dir / doc_id, ignore_errors=True)
 
     def close(self) -> None:
         return None

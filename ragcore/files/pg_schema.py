@@ -28,3 +28,15 @@ CREATE TABLE file_chunks (
 );
 ALTER TABLE file_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 """
+
+# Thumbnails of a document's images (small PNGs, one row each), so a host that did not ingest the
+# document can still show them; they go with their document.
+THUMBNAILS_DDL = """
+CREATE TABLE thumbnails (
+    doc_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    chunk_no INTEGER NOT NULL CHECK (chunk_no >= 0),
+    png BYTEA NOT NULL,
+    PRIMARY KEY (doc_id, chunk_no)
+);
+ALTER TABLE thumbnails ALTER COLUMN png SET STORAGE EXTERNAL;
+"""

@@ -8,7 +8,7 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +218,30 @@ class PostgresFileStore:
             StoredEntry(KEY_PREFIX + r["name"], r["name"], int(r["size"]), float(r["created_at"]))
             for r in rows
         ]
+
+    def save_thumbnails(self, doc_id: str, pngs: Mapping[int, bytes]) -> None:
+        with self._db._write() as cur:
+            cur.execute("DELETE FROM thumbnails WHERE doc_id = %s", (doc_id,))
+            for chunk_no, png in sorted(pngs.items()):
+                # A document deleted meanwhile gets none (and raises no foreign-key error).
+                cur.execute(
+                    "INSERT INTO thumbnails (doc_id, chunk_no, png) "
+                    "SELECT id, %s, %b FROM documents WHERE id = %s",
+                    (chunk_no, png, doc_id),
+                )
+
+    def thumbnail(self, doc_id: str, chunk_no: int) -> bytes | None:
+        with self._db._read() as cur:
+            row = cur.execute(
+                "SELECT png FROM thumbnails WHERE doc_id = %s AND chunk_no = %s",
+                (doc_id, chunk_no),
+                binary=True,
+            ).fetchone()
+        return bytes(row["png"]) if row is not None else None
+
+    def drop_thumbnails(self, doc_id: str) -> None:
+        with self._db._write() as cur:
+            cur.execute("DELETE FROM thumbnails WHERE doc_id = %s", (doc_id,))
 
     def chunk_count(self, key: str) -> int:
         """How many rows hold the file's content (0 when it is not stored)."""

@@ -202,8 +202,7 @@ class SourceRenderer:
         if browsing and page != chunk.page:
             raise NoPageToRender(f"{doc.name} has no pages to browse: it is not a PDF")
         if chunk.kind == ChunkKind.IMAGE:
-            thumb = self.thumbs_dir / doc.id / f"{chunk.chunk_no}.png"
-            image = thumb.read_bytes() if thumb.is_file() else None
+            image = self._thumbnail(doc.id, chunk.chunk_no)
             return replace(base, kind=SourceKind.IMAGE, image=image, caption=chunk.text.strip())
         if _is_pdf(doc):
             raise DocumentDeleted(
@@ -211,6 +210,12 @@ class SourceRenderer:
                 "(deleted meanwhile?); `python -m ingest check` finds what is missing"
             )
         return base
+
+    def _thumbnail(self, doc_id: str, chunk_no: int) -> bytes | None:
+        if self.files is not None:
+            return self.files.thumbnail(doc_id, chunk_no)
+        thumb = self.thumbs_dir / doc_id / f"{chunk_no}.png"
+        return thumb.read_bytes() if thumb.is_file() else None
 
     def _original(self, doc: DocumentRecord) -> Path | None:
         """The document's file on this host, or None when it is gone from the library."""

@@ -16,7 +16,7 @@ from ragcore.catalog import DocumentStatus
 from ragcore.files.postgres import PostgresFileStore
 from ragcore.runtime import Runtime
 from ragcore.sources import SourceKind, render_source
-from ragcore.testing.documents import make_text_pdf
+from ragcore.testing.documents import make_png, make_text_pdf
 from ragcore.testing.runtime import make_runtime
 from ragcore.types import ChunkingParams, Strategy
 from ragcore.uploads import stored_name
@@ -72,6 +72,29 @@ def test_a_pdf_added_on_one_host_is_ingested_on_another_and_drawn_on_the_first(
         assert library.delete_document(app.catalog, app.store, doc_id, files=app.files)
         assert not worker.files.exists(added.document.path)
         assert app.files.listing() == []
+    finally:
+        worker.close()
+        app.close()
+
+
+def test_an_images_thumbnail_made_on_the_worker_is_shown_on_the_app(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    photo = make_png(tmp_path / "photo.png", 400, 240, color=(20, 40, 200))
+    app, worker = _host(tmp_path / "app", postgres_url), _host(tmp_path / "worker", postgres_url)
+    try:
+        added = library.add_file(app.catalog, app.files, photo, PARAMS)
+        assert [o.ok for o in build_worker(worker).run_until_idle()] == [True]
+        (row,) = app.catalog.chunks(added.document.id)
+        assert _files_under(worker.thumbs_dir) == []  # kept in the database, not on the worker
+        view = render_source(
+            app.catalog, row.point_id, data_dir=app.settings.data_dir, files=app.files
+        )
+        assert view.kind == SourceKind.IMAGE and view.image is not None
+        shown = Image.open(io.BytesIO(view.image)).convert("RGB")
+        assert max(shown.size) <= 400 and shown.getpixel((5, 5)) == (20, 40, 200)
+        assert library.delete_document(app.catalog, app.store, added.document.id, files=app.files)
+        assert worker.files.thumbnail(added.document.id, row.chunk_no) is None
     finally:
         worker.close()
         app.close()

@@ -282,3 +282,43 @@ def test_the_cache_keeps_the_copies_used_last_within_its_size(
         assert b.exists() and c.exists()
         assert files.local_path(keys[0]).read_bytes() == _random_bytes(MiB, seed=0)
         assert not c.exists()  # fetching a again pushed out c, now the least recently used
+
+
+def _check_thumbnails(files: FileStore, doc_id: str) -> None:
+    assert files.thumbnail(doc_id, 3) is None
+    files.save_thumbnails(doc_id, {3: b"\x89PNG three", 5: b"\x89PNG five"})
+    assert files.thumbnail(doc_id, 3) == b"\x89PNG three"
+    assert files.thumbnail(doc_id, 5) == b"\x89PNG five"
+    files.save_thumbnails(doc_id, {4: b"\x89PNG four"})  # re-indexed: its images moved
+    assert [files.thumbnail(doc_id, n) for n in (3, 4, 5)] == [None, b"\x89PNG four", None]
+    files.drop_thumbnails(doc_id)
+    assert files.thumbnail(doc_id, 4) is None
+
+
+def test_local_thumbnails_are_files_in_the_thumbs_folder(tmp_path: Path) -> None:
+    files = LocalFileStore(tmp_path / "uploads", thumbs_dir=tmp_path / "thumbs")
+    files.save_thumbnails("doc-a", {0: b"\x89PNG"})
+    assert (tmp_path / "thumbs" / "doc-a" / "0.png").read_bytes() == b"\x89PNG"
+    _check_thumbnails(files, "doc-b")
+
+
+@pytest.mark.postgres
+def test_thumbnails_in_postgres_are_read_by_any_host_and_go_with_their_document(
+    make_postgres: MakeStore, postgres_url: str, tmp_path: Path
+) -> None:
+    from ragcore.catalog import DocumentRecord
+    from ragcore.catalog.postgres import PostgresCatalog
+
+    worker, app = make_postgres(tmp_path / "worker"), make_postgres(tmp_path / "app")
+    with PostgresCatalog(postgres_url, startup_timeout=10) as catalog:
+        doc = DocumentRecord(id="doc-a", name="a.png", mime="image/png", size_bytes=1, path="")
+        catalog.upsert_document(doc)
+        _check_thumbnails(worker, "doc-a")
+        worker.save_thumbnails("doc-a", {0: b"\x89PNG zero"})
+        assert app.thumbnail("doc-a", 0) == b"\x89PNG zero"  # from the database, not a file
+        assert not (tmp_path / "worker").exists() and not (tmp_path / "app").exists()
+        catalog.delete_document("doc-a")
+        assert app.thumbnail("doc-a", 0) is None
+        # An ingestion finishing after its document was deleted keeps none (and does not fail).
+        worker.save_thumbnails("doc-a", {0: b"\x89PNG late"})
+        assert app.thumbnail("doc-a", 0) is None

@@ -174,6 +174,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "keyword (BM25) index of the chunks", lambda: pg_keyword.DDL),
     Migration(3, "collections of documents", lambda: _COLLECTIONS),
     Migration(4, "uploaded files, in 1 MiB chunks", lambda: files_schema.DDL),
+    Migration(5, "thumbnails of documents' images", lambda: files_schema.THUMBNAILS_DDL),
 )
 
 
