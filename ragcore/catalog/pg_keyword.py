@@ -181,19 +181,20 @@ def query_lexemes(query: str) -> list[str]:
 
 # Candidates come from the GIN index (terms @@ query); for each, only the query's lexemes are
 # unpacked (setweight marks them, ts_filter keeps them), so the work is per query term, not per
-# token of the chunk. Every number is float8, as FTS5's are doubles.
+# token of the chunk. The arithmetic is fts5_aux.c's, operation for operation, in float8 (FTS5
+# computes in doubles), summed phrase by phrase in query order: the scores are FTS5's to the
+# last bit, so ties stay ties and both backends order them the same way.
 _SEARCH = """
-WITH query AS (
-    SELECT lexeme, count(*)::float8 AS phrases FROM unnest(%(lexemes)s::text[]) AS lexeme
-    GROUP BY lexeme
+WITH phrases AS (
+    SELECT phrase, lexeme FROM unnest(%(lexemes)s::text[]) WITH ORDINALITY AS p (lexeme, phrase)
 ), corpus AS (
-    SELECT chunks::float8 AS n, tokens::float8 / greatest(chunks, 1) AS avgdl
+    SELECT chunks::float8 AS n, tokens::float8 / greatest(chunks, 1)::float8 AS avgdl
     FROM keyword_corpus WHERE singleton
 ), weights AS (
-    SELECT q.lexeme, q.phrases,
+    SELECT p.phrase, p.lexeme,
            CASE WHEN raw.idf > 0 THEN raw.idf ELSE %(floor)s END AS idf
-    FROM query AS q
-    JOIN keyword_terms AS t ON t.term = q.lexeme
+    FROM phrases AS p
+    JOIN keyword_terms AS t ON t.term = p.lexeme
     CROSS JOIN corpus
     CROSS JOIN LATERAL (
         SELECT ln((corpus.n - t.df::float8 + 0.5) / (t.df::float8 + 0.5)) AS idf
@@ -203,9 +204,10 @@ WITH query AS (
     WHERE terms @@ %(tsquery)s::tsquery {doc_filter}
 )
 SELECT c.chunk_id,
-       sum(w.phrases * w.idf * (e.positions[1] * (%(k1)s + 1.0::float8))
-           / (e.positions[1]
-              + %(k1)s * (1.0::float8 - %(b)s + %(b)s * c.length / corpus.avgdl))
+       sum(w.idf * (
+               (e.positions[1] * (%(k1)s + 1.0::float8))
+               / (e.positions[1] + %(k1)s * (1.0::float8 - %(b)s + %(b)s * c.length / corpus.avgdl))
+           ) ORDER BY w.phrase
        ) AS score
 FROM candidates AS c
 CROSS JOIN LATERAL unnest(ts_filter(setweight(c.terms, 'A', %(lexemes)s::text[]), '{{a}}')) AS e

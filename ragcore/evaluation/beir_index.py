@@ -117,8 +117,14 @@ def copied_to(index: BeirIndex, target: CatalogBackend, *, batch: int = 200) -> 
     The index's own catalog is closed.
     """
     source = index.catalog
-    documents = source.list_documents()
-    want = {"documents": len(documents), "chunks": len(source.chunks())}
+    # In the order their chunks were written, so the copies' ids keep the originals' order:
+    # keyword search breaks ties by chunk id, and the copy must rank ties as the source does.
+    all_chunks = source.chunks()
+    first_chunk: dict[str, int] = {}
+    for row in all_chunks:
+        first_chunk[row.doc_id] = min(first_chunk.get(row.doc_id, row.rowid), row.rowid)
+    documents = sorted(source.list_documents(), key=lambda d: (first_chunk.get(d.id, 0), d.id))
+    want = {"documents": len(documents), "chunks": len(all_chunks)}
     have = target.counts()
     copy: dict[str, object] = {"reused": True, **want}
     if {k: have[k] for k in want} != want:
