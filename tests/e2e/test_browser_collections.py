@@ -101,6 +101,8 @@ def test_switching_the_collection_changes_the_answers_scope(tmp_path: Path) -> N
                     harness.send_question(page, QUESTION)
                     harness.wait_answer(page, turn=turn)
                     assert last_answer_sources(page) == {name}, f"asked in {collection}"
+                    said = harness.chat_messages(page).last.inner_text()
+                    assert f"Searched in the collection {collection}." in said
                     assert harness.chat_messages(page).count() == 2 * turn
                 # Back to every document: the same question now finds both files, so it was
                 # the collection that narrowed the answers above.
