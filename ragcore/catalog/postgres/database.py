@@ -112,8 +112,8 @@ class PostgresDatabase:
                 f"{max_connections}"
             )
         if not url.startswith(("postgresql://", "postgres://")):
-            raise ValueError(f"a PostgreSQL catalog URL starts with postgresql://, got {url!r}")
-        self.url = url
+            # Not echoed: a URL may carry a password.
+            raise ValueError("a PostgreSQL catalog URL starts with postgresql://")
         self.location = describe_url(url)
         self.max_attempts = max_attempts
         self._clock = clock
@@ -131,8 +131,12 @@ class PostgresDatabase:
             name="catalog",
             open=False,
         )
-        with self._errors():
-            self._pool.open(wait=True, timeout=max(startup_timeout, 1.0))
+        try:
+            with self._errors():
+                self._pool.open(wait=True, timeout=max(startup_timeout, 1.0))
+        except BaseException:
+            self.close()  # the pool's threads must not outlive a catalog that failed to open
+            raise
 
     def close(self) -> None:
         if self._pool is not None:
