@@ -32,6 +32,11 @@ def plural(count: int, noun: str = "document") -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def stay(count: int) -> str:
+    """What a change leaves in the library: "1 document stays", "2 documents stay"."""
+    return f"{plural(count)} {'stays' if count == 1 else 'stay'}"
+
+
 def _note(level: str, message: str) -> None:
     st.session_state[NOTE_KEY] = (level, message)
 
@@ -103,7 +108,7 @@ def _delete(rt: Runtime) -> None:
 
     def change() -> str:
         members = collections.delete_collection(rt.catalog, rt.store, chosen.name)
-        return f"Deleted collection {chosen.name}; its {plural(len(members))} stay in the library."
+        return f"Deleted collection {chosen.name}; its {stay(len(members))} in the library."
 
     _attempt(f"{chosen.name} was not deleted", change)
 
@@ -149,7 +154,7 @@ def _remove(rt: Runtime) -> None:
         removed = collections.remove_documents(rt.catalog, rt.store, chosen, picked)
         if not removed:
             return f"None of those documents is in {chosen.name}; nothing changed."
-        return f"Removed {plural(len(removed))} from {chosen.name}; they stay in the library."
+        return f"Removed {plural(len(removed))} from {chosen.name}; the library keeps them."
 
     _attempt(f"{chosen.name} was not changed", change)
 
@@ -204,7 +209,7 @@ def rename_delete_controls(rt: Runtime, chosen: CollectionRecord) -> None:
         return
     st.warning(
         f"Delete the collection **{render.md_escape(chosen.name)}**? Its "
-        f"{plural(chosen.documents)} stay in the library (and in any other collection); "
+        f"{stay(chosen.documents)} in the library (and in any other collection); "
         "only this grouping goes."
     )
     yes, no = st.columns(2)

@@ -152,9 +152,7 @@ def test_create_copy_move_remove_rename_and_delete(
     # Remove boats from Archive: it stays in the library and in Papers.
     app.multiselect(key="coll_docs").set_value([ids["boats.txt"]])
     app.button(key="coll_remove").click().run()
-    assert _messages(app, "success") == [
-        "Removed 1 document from Archive; they stay in the library."
-    ]
+    assert _messages(app, "success") == ["Removed 1 document from Archive; the library keeps them."]
     assert _members(runtime, "Archive") == {"planes.txt"}
     assert _rows(app)["boats.txt"]["collections"] == "Papers"
 
@@ -175,12 +173,12 @@ def test_create_copy_move_remove_rename_and_delete(
     # Delete asks first, then forgets the collection; its documents stay.
     app.selectbox(key="coll_chosen").set_value(papers.id).run()
     app.button(key="coll_delete").click().run()
-    assert any("stay in the library" in w for w in _messages(app, "warning"))
+    assert any("1 document stays in the library" in w for w in _messages(app, "warning"))
     assert runtime.catalog.get_collection("Reports") is not None  # nothing before the yes
     app.button(key="coll_delete_yes").click().run()
     assert not app.exception
     assert _messages(app, "success") == [
-        "Deleted collection Reports; its 1 document stay in the library."
+        "Deleted collection Reports; its 1 document stays in the library."
     ]
     assert [c.name for c in runtime.catalog.collections()] == ["Archive"]
     assert len(runtime.catalog.list_documents()) == 2
