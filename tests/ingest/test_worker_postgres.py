@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from ingest.service import build_worker
+from ingest.worker import JobOutcome
 from ragcore import library
 from ragcore.catalog import DocumentStatus, JobStatus
 from ragcore.catalog.postgres import PostgresCatalog
@@ -81,3 +84,59 @@ def test_a_job_whose_worker_died_is_taken_over(tmp_path: Path, postgres_url: str
         assert len(rt.catalog.chunks(doc.id)) == doc.chunks == rt.store.count(doc.id)
     finally:
         rt.close()
+
+
+def test_a_connection_lost_mid_job_fails_the_job_and_a_retry_loses_nothing(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The worker's connection dies while the job runs (here: while it waits for a row another
+    session holds): that job fails with a readable error, the worker carries on, and a retry
+    makes the document ready with nothing missing or doubled."""
+    rt = _runtime(tmp_path, postgres_url)
+    try:
+        job_id = _add(rt, "trains.txt")
+        [doc] = rt.catalog.list_documents()
+        outcomes: list[JobOutcome | None] = []
+        with psycopg.connect(postgres_url) as admin:
+            # Hold the document's row: the worker's first write of the job waits for it.
+            admin.execute("SELECT 1 FROM documents WHERE id = %s FOR UPDATE", (doc.id,))
+            worker = threading.Thread(target=lambda: outcomes.append(build_worker(rt).run_once()))
+            worker.start()
+            waiting = _backend_waiting_on("UPDATE documents", postgres_url)
+            with psycopg.connect(postgres_url, autocommit=True) as killer:
+                killer.execute("SELECT pg_terminate_backend(%s)", (waiting,))
+            admin.rollback()
+            worker.join(timeout=60)
+        [outcome] = outcomes
+        assert outcome is not None and (outcome.job_id, outcome.ok) == (job_id, False)
+        assert outcome.error is not None and "unavailable" in outcome.error
+        job = rt.catalog.get_job(job_id)
+        assert job is not None and job.status == JobStatus.FAILED
+        failed = rt.catalog.get_document(doc.id)
+        assert failed is not None and failed.status == DocumentStatus.FAILED
+
+        retried = library.retry(rt.catalog, doc.id, PARAMS)
+        [again] = build_worker(rt).run_until_idle()
+        assert (again.job_id, again.ok) == (retried.id, True)
+        ready = rt.catalog.get_document(doc.id)
+        assert ready is not None and ready.status == DocumentStatus.READY
+        assert len(rt.catalog.chunks(doc.id)) == ready.chunks == rt.store.count(doc.id)
+        assert [r.doc_id for r, _ in rt.catalog.bm25_search("depots brakes", limit=5)] == [doc.id]
+    finally:
+        rt.close()
+
+
+def _backend_waiting_on(statement: str, url: str, timeout: float = 30.0) -> int:
+    """The pid of the session waiting for a lock while running ``statement``."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as probe:
+        while time.monotonic() < deadline:
+            row = probe.execute(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE %s AND datname = current_database()",
+                (statement + "%",),
+            ).fetchone()
+            if row is not None:
+                return int(row[0])
+            time.sleep(0.02)
+    raise AssertionError(f"no session waited on {statement!r} within {timeout:g} s")
