@@ -75,11 +75,18 @@ class Processes:
         *,
         cwd: Path | str | None = None,
         env: dict[str, str] | None = None,
+        stdin: int | IO[Any] | None = None,
         stdout: int | IO[Any] | None = None,
         stderr: int | IO[Any] | None = None,
     ) -> subprocess.Popen[bytes]:
         process = subprocess.Popen(
-            list(command), cwd=cwd, env=env, stdout=stdout, stderr=stderr, start_new_session=True
+            list(command),
+            cwd=cwd,
+            env=env,
+            stdin=stdin,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
         )
         self._started.append(process)
         return process
