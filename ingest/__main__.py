@@ -458,6 +458,8 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     try:
         rt = build_runtime(settings)
     except CatalogCorrupt as exc:
+        if _on_postgres(settings):
+            return _damaged_database(args, exc)
         if not args.repair:
             report = corrupt_report(exc)
             print(json.dumps(report.to_json()) if args.json else describe(report))
@@ -465,20 +467,16 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json:
             print(describe(corrupt_report(exc)), end="\n\n")
         rt, recovered = recover_catalog(settings)
-    if not isinstance(rt.catalog, Catalog):
-        rt.close()
-        print(
-            "ingest check compares the SQLite catalog file, its keyword index and the vector "
-            "store; it does not check a PostgreSQL catalog yet (the server keeps its own "
-            "integrity and backups)",
-            file=sys.stderr,
-        )
-        return 2
     try:
-        thumbs, uploads = rt.thumbs_dir, settings.uploads_dir
-        if args.repair and not recovered and _catalog_lost(rt, uploads):
+        uploads = settings.uploads_dir
+        on_sqlite = isinstance(rt.catalog, Catalog)
+        # On PostgreSQL, thumbnails are rows that go with their document (a foreign key): there
+        # is no folder of them to look through.
+        thumbs = rt.thumbs_dir if on_sqlite else None
+        if args.repair and not recovered and on_sqlite and _catalog_lost(rt, uploads):
             # An emptied or deleted catalog opens as a new, empty one: its uploads and points
-            # are the library, not strays to delete. Register and re-ingest them first.
+            # are the library, not strays to delete. Register and re-ingest them first. (On
+            # PostgreSQL the uploads are in the catalog's database: they go with it.)
             recovered = requeue_uploads(
                 rt.catalog,
                 rt.store,
@@ -486,25 +484,54 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
                 salvaged=Salvage(),
                 default_params=chunking_params(settings),
             )
-        report = check_library(rt.catalog, rt.store, thumbs_dir=thumbs, uploads_dir=uploads)
-        if args.repair and (recovered or not report.clean):
-            done = recovered + repair_library(
-                rt.catalog,
-                rt.store,
-                report,
-                default_params=chunking_params(settings),
-                thumbs_dir=thumbs,
-                uploads_dir=uploads,
-            )
-            before = report
-            report = check_library(rt.catalog, rt.store, thumbs_dir=thumbs, uploads_dir=uploads)
-            report = replace(report, repaired=tuple(done))
-            if not args.json and not before.clean:
-                print(describe(before), end="\n\n")
+        try:
+            report = check_library(rt.catalog, rt.store, thumbs_dir=thumbs, uploads_dir=rt.files)
+            if args.repair and (recovered or not report.clean):
+                done = recovered + repair_library(
+                    rt.catalog,
+                    rt.store,
+                    report,
+                    default_params=chunking_params(settings),
+                    thumbs_dir=thumbs,
+                    uploads_dir=rt.files,
+                )
+                before = report
+                report = check_library(
+                    rt.catalog, rt.store, thumbs_dir=thumbs, uploads_dir=rt.files
+                )
+                report = replace(report, repaired=tuple(done))
+                if not args.json and not before.clean:
+                    print(describe(before), end="\n\n")
+        except CatalogCorrupt as exc:
+            if on_sqlite:
+                raise
+            return _damaged_database(args, exc)  # a read met a damaged page of the server's
         print(json.dumps(report.to_json()) if args.json else describe(report))
     finally:
         rt.close()
     return 0 if report.clean else 1
+
+
+def _on_postgres(settings: Settings) -> bool:
+    from ragcore.catalog.factory import POSTGRES_SCHEMES
+
+    return settings.catalog_url.get_secret_value().startswith(POSTGRES_SCHEMES)
+
+
+def _damaged_database(args: argparse.Namespace, error: CatalogCorrupt) -> int:
+    """A PostgreSQL catalog reported damaged data: say so; --repair does not touch it."""
+    from ingest.consistency import corrupt_report, describe
+
+    report = corrupt_report(error, backend="postgresql")
+    print(json.dumps(report.to_json()) if args.json else describe(report))
+    if args.repair:
+        print(
+            "ingest check --repair restores only a SQLite catalog file; restore a PostgreSQL "
+            "catalog from the server's own backups (pg_dump, or point-in-time recovery from its "
+            "WAL archive), then run ingest check again",
+            file=sys.stderr,
+        )
+    return 1
 
 
 def build_parser() -> argparse.ArgumentParser:

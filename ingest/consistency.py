@@ -12,21 +12,14 @@ from pathlib import Path
 
 from ragcore import library
 from ragcore.catalog import (
-    Catalog,
     DocumentRecord,
     DocumentStatus,
     JobKind,
     JobRecord,
     JobStatus,
 )
-from ragcore.catalog.integrity import (
-    ChunkRef,
-    chunk_counts,
-    chunk_refs,
-    delete_chunks_without_document,
-    fts_state,
-    rebuild_fts,
-)
+from ragcore.catalog.backend import CatalogBackend
+from ragcore.catalog.integrity import ChunkRef, KeywordIndexState, catalog_integrity
 from ragcore.collections import payload_collections, relabel
 from ragcore.errors import CatalogCorrupt
 from ragcore.files import FileStore, StoredEntry
@@ -40,6 +33,7 @@ class ProblemKind(StrEnum):
     are what ``--json`` prints)."""
 
     CATALOG_CORRUPT = "catalog_corrupt"
+    CATALOG_DATABASE_CORRUPT = "catalog_database_corrupt"
     KEYWORD_INDEX = "keyword_index"
     CHUNKS_WITHOUT_DOCUMENT = "chunks_without_document"
     POINTS_WITHOUT_DOCUMENT = "points_without_document"
@@ -59,7 +53,9 @@ class ProblemKind(StrEnum):
 REPAIRS = {
     ProblemKind.CATALOG_CORRUPT: "keep the damaged file aside, restore the newest sound backup (or start "
     "a new catalog) and queue the uploaded files it does not list",
-    ProblemKind.KEYWORD_INDEX: "rebuild the keyword index from the chunk rows",
+    ProblemKind.CATALOG_DATABASE_CORRUPT: "change nothing: restore the PostgreSQL database from "
+    "the server's own backups (pg_dump, or point-in-time recovery from its WAL archive)",
+    ProblemKind.KEYWORD_INDEX: "rebuild the keyword index and its statistics from the chunk rows",
     ProblemKind.CHUNKS_WITHOUT_DOCUMENT: "delete those chunk rows",
     ProblemKind.POINTS_WITHOUT_DOCUMENT: "delete those points from the vector store",
     ProblemKind.POINTS_WITHOUT_CHUNK: "re-index the document",
@@ -85,6 +81,7 @@ _REINDEX = frozenset(
     }
 )
 _INDEXING_KINDS = (JobKind.INGEST, JobKind.REINDEX)
+_UNREADABLE = frozenset({ProblemKind.CATALOG_CORRUPT, ProblemKind.CATALOG_DATABASE_CORRUPT})
 _SAMPLE = 5
 # An add stores its copy a moment before the catalog lists it, and a person's upload streams
 # for seconds: younger files are not called stray.
@@ -143,7 +140,7 @@ class CheckReport:
 
 
 def check_library(
-    catalog: Catalog,
+    catalog: CatalogBackend,
     store: VectorStore,
     *,
     thumbs_dir: Path | None = None,
@@ -163,26 +160,11 @@ def check_library(
     problems: list[Problem] = []
     notes: list[str] = []
 
-    catalog.quick_check()  # raises CatalogCorrupt: nothing below can be trusted on a damaged file
-    fts = fts_state(catalog)
-    if not fts.ok:
-        parts = []
-        if fts.missing_count:
-            parts.append(f"{fts.missing_count} chunk rows are missing from it")
-        if fts.extra_count:
-            parts.append(f"{fts.extra_count} of its entries belong to no chunk row")
-        if fts.error and not parts:
-            parts.append(f"its own integrity check failed ({fts.error})")
-        problems.append(
-            Problem(
-                ProblemKind.KEYWORD_INDEX,
-                None,
-                fts.missing_count + fts.extra_count or 1,
-                "The keyword (BM25) index is out of step with the chunks: "
-                + "; ".join(parts)
-                + ".",
-            )
-        )
+    integrity = catalog_integrity(catalog)
+    integrity.check_storage()  # raises CatalogCorrupt: nothing below can be trusted on a damaged file
+    keywords = integrity.keyword_index_state()
+    if not keywords.ok:
+        problems.append(_keyword_problem(keywords))
 
     docs = {d.id: d for d in catalog.list_documents()}
     active = _active_jobs(catalog)
@@ -191,8 +173,8 @@ def check_library(
     }
     notes.extend(_stalled_notes(active, docs, now))
 
-    refs = chunk_refs(catalog)
-    counts = chunk_counts(catalog)
+    refs = integrity.chunk_refs()
+    counts = integrity.chunk_counts()
     memberships = catalog.memberships()
     by_doc: dict[str, set[str]] = defaultdict(set)
     for point_id, ref in refs.items():
@@ -269,12 +251,32 @@ def check_library(
         )
     return CheckReport(
         documents=len(docs),
-        chunks=fts.chunk_rows,
-        keyword_rows=fts.indexed_rows,
+        chunks=keywords.chunk_rows,
+        keyword_rows=keywords.indexed_rows,
         points=total_points,
         problems=tuple(problems),
         notes=tuple(notes),
         busy=tuple(sorted(busy)),
+    )
+
+
+def _keyword_problem(state: KeywordIndexState) -> Problem:
+    parts = []
+    if state.missing_count:
+        parts.append(f"{state.missing_count} chunk rows are missing from it")
+    if state.extra_count:
+        parts.append(f"{state.extra_count} of its entries belong to no chunk row")
+    if state.stale_count:
+        parts.append(f"{state.stale_count} of its entries do not match their chunk's text")
+    # BM25 reads these for every score: a drift changes rankings without any visible error.
+    parts.extend(f"{phrase} (so BM25 scores are off)" for phrase in state.statistics)
+    if state.error and not parts:
+        parts.append(f"its own integrity check failed ({state.error})")
+    return Problem(
+        ProblemKind.KEYWORD_INDEX,
+        None,
+        state.missing_count + state.extra_count + state.stale_count or 1,
+        "The keyword (BM25) index is out of step with the chunks: " + "; ".join(parts) + ".",
     )
 
 
@@ -392,7 +394,7 @@ def _payload_matches(payload: dict[str, object], ref: ChunkRef) -> bool:
     return payload.get("doc_id") == ref.doc_id and payload.get("chunk_no") == ref.chunk_no
 
 
-def _active_jobs(catalog: Catalog) -> dict[str, list[JobRecord]]:
+def _active_jobs(catalog: CatalogBackend) -> dict[str, list[JobRecord]]:
     out: dict[str, list[JobRecord]] = defaultdict(list)
     for job in catalog.jobs(active_only=True, limit=100_000):
         out[job.doc_id].append(job)
@@ -418,7 +420,7 @@ def _stalled_notes(
 
 
 def repair_library(
-    catalog: Catalog,
+    catalog: CatalogBackend,
     store: VectorStore,
     report: CheckReport,
     *,
@@ -433,11 +435,12 @@ def repair_library(
     """
     done: list[str] = []
     kinds = {p.kind for p in report.problems}
+    integrity = catalog_integrity(catalog)
     if ProblemKind.KEYWORD_INDEX in kinds:
-        rebuild_fts(catalog)
+        integrity.rebuild_keyword_index()
         done.append("rebuilt the keyword index from the chunk rows")
     if ProblemKind.CHUNKS_WITHOUT_DOCUMENT in kinds:
-        n = delete_chunks_without_document(catalog)
+        n = integrity.delete_chunks_without_document()
         done.append(f"deleted {n} chunk rows of documents that are not in the library")
     requeue: set[str] = set()
     for problem in report.problems:
@@ -487,11 +490,18 @@ def _document_params(doc: DocumentRecord, default: ChunkingParams) -> ChunkingPa
         return default
 
 
-def corrupt_report(error: CatalogCorrupt) -> CheckReport:
-    """What `ingest check` says of a catalog too damaged to compare anything in it."""
-    return CheckReport(
-        0, 0, 0, 0, problems=(Problem(ProblemKind.CATALOG_CORRUPT, None, 1, str(error)),)
+def corrupt_report(error: CatalogCorrupt, *, backend: str = "sqlite") -> CheckReport:
+    """What `ingest check` says of a catalog too damaged to compare anything in it.
+
+    ``backend`` "postgresql": the database is the server's to restore, from its own backups;
+    --repair replaces only a SQLite file.
+    """
+    kind = (
+        ProblemKind.CATALOG_DATABASE_CORRUPT
+        if backend == "postgresql"
+        else ProblemKind.CATALOG_CORRUPT
     )
+    return CheckReport(0, 0, 0, 0, problems=(Problem(kind, None, 1, str(error)),))
 
 
 def describe(report: CheckReport) -> str:
@@ -500,7 +510,7 @@ def describe(report: CheckReport) -> str:
         f"catalog: {report.documents} documents, {report.chunks} chunks, "
         f"{report.keyword_rows} keyword-index rows; vector store: {report.points} points"
     ]
-    if any(p.kind == ProblemKind.CATALOG_CORRUPT for p in report.problems):
+    if any(p.kind in _UNREADABLE for p in report.problems):
         lines = []  # it could not be counted
     for problem in report.problems:
         lines.append(f"  problem: {problem.detail}  (--repair will {problem.repair})")
@@ -520,7 +530,7 @@ def describe(report: CheckReport) -> str:
 
 
 def stray_uploads(
-    catalog: Catalog, uploads_dir: Path | FileStore, *, now: float | None = None
+    catalog: CatalogBackend, uploads_dir: Path | FileStore, *, now: float | None = None
 ) -> list[StoredEntry]:
     """Files of the uploads folder (or file store) no document reads: copies whose adding
     failed or whose document went without them, and temporary files of copies that never
@@ -533,7 +543,7 @@ def stray_uploads(
 
 
 def stray_upload_problems(
-    catalog: Catalog, uploads_dir: Path | FileStore, *, now: float | None = None
+    catalog: CatalogBackend, uploads_dir: Path | FileStore, *, now: float | None = None
 ) -> list[Problem]:
     strays = stray_uploads(catalog, uploads_dir, now=now)
     if not strays:
@@ -554,7 +564,7 @@ def _files(n: int) -> str:
     return f"{n} uploaded file{'' if n == 1 else 's'}"
 
 
-def remove_stray_uploads(catalog: Catalog, uploads_dir: Path | FileStore) -> int:
+def remove_stray_uploads(catalog: CatalogBackend, uploads_dir: Path | FileStore) -> int:
     """Delete what stray_uploads finds now (the catalog is read again: an add may have landed)."""
     files = library.file_store(uploads_dir)
     removed = 0

@@ -21,9 +21,10 @@ class CatalogBackend(Protocol):
     (server mode, shared by app replicas and workers on several hosts). ``open_catalog``
     picks one from settings. Both pass ``tests/ragcore/test_catalog_contract.py``.
 
-    Maintenance of the SQLite file itself (quick_check, backup_to, FTS repair) stays on
-    ``Catalog``: on PostgreSQL the server owns integrity and backups (checksums, pg_dump,
-    archiving), so those calls have no counterpart here.
+    Maintenance of the SQLite file itself (quick_check, backup_to) stays on ``Catalog``: on
+    PostgreSQL the server owns storage integrity and backups (checksums, pg_dump, archiving), so
+    those calls have no counterpart here. `ingest check`'s comparisons of each backend's own
+    bookkeeping (its keyword index against its chunks) are ``integrity.CatalogIntegrity``.
 
     Example::
 

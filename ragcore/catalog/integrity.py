@@ -1,22 +1,32 @@
-"""Read-outs of the catalog's own bookkeeping for `ingest check`: the FTS index against its chunks."""
+"""What `ingest check` reads of a catalog's own bookkeeping, whichever database holds it.
+
+One ``CatalogIntegrity`` per backend (``sqlite_integrity``, ``postgres/integrity``), picked by
+``catalog_integrity``. These are maintenance calls of one command, not what the app, the worker
+or the benches ask of a catalog, so they stay out of ``CatalogBackend``: each backend's version
+is written in its own SQL, beside the tables it reads, and the Protocol everyone else types
+against keeps to the library's data.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+from typing import Protocol
 
-from ragcore.catalog.database import CatalogDatabase
+from ragcore.catalog.backend import CatalogBackend
 
-# How many example row ids a report carries; the counts are always complete.
+# How many example row ids (or terms) a state carries; the counts are always complete.
 SAMPLE = 20
 
 
 @dataclass(frozen=True)
-class FtsState:
-    """How the keyword index compares with the chunk rows it indexes.
+class KeywordIndexState:
+    """How the keyword (BM25) index compares with the chunk rows it indexes.
 
     ``missing``: chunk rows the index does not hold; ``extra``: index entries whose row is gone
-    (both samples, with full counts); ``error``: what FTS5's own integrity check said, if not ok.
+    (both samples, with full counts); ``stale``: entries whose document or terms differ from
+    their chunk row's; ``statistics``: the corpus statistics BM25 reads (chunk count, total
+    length, each term's document frequency) where they differ from a recount of the entries,
+    one phrase each; ``error``: what the index's own integrity check said, if not ok.
     """
 
     chunk_rows: int
@@ -25,11 +35,16 @@ class FtsState:
     extra_count: int
     missing: tuple[int, ...]
     extra: tuple[int, ...]
-    error: str | None
+    error: str | None = None
+    stale_count: int = 0
+    stale: tuple[int, ...] = ()
+    statistics: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not (self.missing_count or self.extra_count or self.error)
+        return not (
+            self.missing_count or self.extra_count or self.stale_count or self.statistics
+        ) and (self.error is None)
 
 
 @dataclass(frozen=True)
@@ -40,62 +55,55 @@ class ChunkRef:
     chunk_no: int
 
 
-def fts_state(catalog: CatalogDatabase) -> FtsState:
-    """Compare the FTS index's rows (its docsize table) with the chunk rows, then run FTS5's
-    integrity check, which also compares the index's terms with the chunks' text.
+class CatalogIntegrity(Protocol):
+    """The catalog's self-checks and repairs that `ingest check` runs.
+
+    >>> integrity = catalog_integrity(rt.catalog)
+    >>> integrity.check_storage()                  # CatalogCorrupt on a damaged SQLite file
+    >>> if not integrity.keyword_index_state().ok:
+    ...     integrity.rebuild_keyword_index()
     """
-    with catalog._read() as conn:
-        chunk_rows = conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
-        indexed = conn.execute("SELECT count(*) FROM chunks_fts_docsize").fetchone()[0]
-        missing_count, missing = _difference(
-            conn, "SELECT rowid FROM chunks", "SELECT id FROM chunks_fts_docsize"
-        )
-        extra_count, extra = _difference(
-            conn, "SELECT id FROM chunks_fts_docsize", "SELECT rowid FROM chunks"
-        )
-    error = None
-    # 'integrity-check' is written as an INSERT, so it runs in a write transaction; it changes
-    # nothing. With rank 1 it also checks the index against the external content (chunks).
-    with catalog._write() as conn:
-        try:
-            conn.execute("INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('integrity-check', 1)")
-        except sqlite3.DatabaseError as exc:
-            error = str(exc)
-    return FtsState(chunk_rows, indexed, missing_count, extra_count, missing, extra, error)
+
+    backend: str
+    # What restores a catalog too damaged to read, in a sentence for a person.
+    restore_advice: str
+
+    def check_storage(self) -> None:
+        """Raise CatalogCorrupt if the database reports damaged storage."""
+        ...
+
+    def keyword_index_state(self) -> KeywordIndexState: ...
+
+    def rebuild_keyword_index(self) -> None:
+        """Rebuild the keyword index and its statistics from the chunk rows, in one transaction."""
+        ...
+
+    def chunk_refs(self) -> dict[str, ChunkRef]:
+        """Every chunk's point id and where it belongs, without loading the chunks' text."""
+        ...
+
+    def chunk_counts(self) -> dict[str, tuple[int, int]]:
+        """Per document id: (text chunk rows, image chunk rows)."""
+        ...
+
+    def delete_chunks_without_document(self) -> int:
+        """Remove chunk rows whose document row is gone, with their keyword entries; how many."""
+        ...
 
 
-def _difference(conn: sqlite3.Connection, left: str, right: str) -> tuple[int, tuple[int, ...]]:
-    count = conn.execute(f"SELECT count(*) FROM ({left} EXCEPT {right})").fetchone()[0]
-    rows = conn.execute(f"{left} EXCEPT {right} ORDER BY 1 LIMIT {SAMPLE}").fetchall()
-    return count, tuple(r[0] for r in rows)
+def catalog_integrity(catalog: CatalogBackend) -> CatalogIntegrity:
+    """The integrity checks for ``catalog``'s backend (SQLite file or PostgreSQL database)."""
+    from ragcore.catalog.database import CatalogDatabase
 
+    if isinstance(catalog, CatalogDatabase):
+        from ragcore.catalog.sqlite_integrity import SqliteIntegrity
 
-def rebuild_fts(catalog: CatalogDatabase) -> None:
-    """Rebuild the keyword index from the chunk rows (FTS5's 'rebuild' command)."""
-    with catalog._write() as conn:
-        conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild')")
+        return SqliteIntegrity(catalog)
+    if getattr(catalog, "backend", "") == "postgresql":
+        # Imported here: the embedded default never loads the PostgreSQL driver.
+        from ragcore.catalog.postgres.database import PostgresDatabase
+        from ragcore.catalog.postgres.integrity import PostgresIntegrity
 
-
-def chunk_refs(catalog: CatalogDatabase) -> dict[str, ChunkRef]:
-    """Every chunk's point id and where it belongs, without loading the chunks' text."""
-    with catalog._read() as conn:
-        rows = conn.execute("SELECT point_id, doc_id, chunk_no FROM chunks").fetchall()
-    return {r["point_id"]: ChunkRef(r["doc_id"], r["chunk_no"]) for r in rows}
-
-
-def chunk_counts(catalog: CatalogDatabase) -> dict[str, tuple[int, int]]:
-    """Per document id: (text chunk rows, image chunk rows)."""
-    with catalog._read() as conn:
-        rows = conn.execute(
-            "SELECT doc_id, sum(kind = 'text') AS texts, sum(kind = 'image') AS images "
-            "FROM chunks GROUP BY doc_id"
-        ).fetchall()
-    return {r["doc_id"]: (int(r["texts"] or 0), int(r["images"] or 0)) for r in rows}
-
-
-def delete_chunks_without_document(catalog: CatalogDatabase) -> int:
-    """Remove chunk rows whose document row is gone (the foreign key prevents it; an old or
-    hand-edited file may not). Their keyword entries go with them, by trigger."""
-    with catalog._write() as conn:
-        cursor = conn.execute("DELETE FROM chunks WHERE doc_id NOT IN (SELECT id FROM documents)")
-    return cursor.rowcount
+        if isinstance(catalog, PostgresDatabase):
+            return PostgresIntegrity(catalog)
+    raise TypeError(f"no integrity checks for a catalog of type {type(catalog).__name__}")

@@ -97,7 +97,8 @@ def _quoted(lex: str) -> str:
     return "'" + lex.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _tsvector_literal(counts: Counter[str]) -> str:
+def tsvector_literal(counts: Counter[str]) -> str:
+    """The ``terms`` of a ``keyword_chunks`` row, as a literal for ``%s::tsvector``."""
     # One position per lexeme, holding its term frequency: exact past the 256 positions a
     # lexeme may hold, and read back as ``positions[1]``.
     return " ".join(f"{_quoted(lex)}:{min(tf, _MAX_TF)}" for lex, tf in sorted(counts.items()))
@@ -108,6 +109,15 @@ def _lock_corpus(cur: psycopg.Cursor[Any]) -> None:
     cur.execute("SELECT 1 FROM keyword_corpus WHERE singleton FOR UPDATE")
 
 
+def index_terms(texts: Sequence[str]) -> list[tuple[Counter[str], int]]:
+    """Each text's lexemes with their term frequencies, and its length in tokens: what its
+    ``keyword_chunks`` row holds."""
+    out: list[tuple[Counter[str], int]] = []
+    for tokens in tokenize(list(texts)):
+        out.append((Counter(lexeme(t) for t in tokens), len(tokens)))
+    return out
+
+
 def add_chunks(cur: psycopg.Cursor[Any], chunks: Sequence[KeywordChunk]) -> None:
     """Index ``chunks`` (new ids) and update the corpus statistics, in the caller's transaction."""
     if not chunks:
@@ -115,11 +125,10 @@ def add_chunks(cur: psycopg.Cursor[Any], chunks: Sequence[KeywordChunk]) -> None
     rows: list[tuple[int, str, str, int]] = []
     df: Counter[str] = Counter()
     total = 0
-    for chunk, tokens in zip(chunks, tokenize([c.text for c in chunks]), strict=True):
-        counts = Counter(lexeme(t) for t in tokens)
-        rows.append((chunk.chunk_id, chunk.doc_id, _tsvector_literal(counts), len(tokens)))
+    for chunk, (counts, length) in zip(chunks, index_terms([c.text for c in chunks]), strict=True):
+        rows.append((chunk.chunk_id, chunk.doc_id, tsvector_literal(counts), length))
         df.update(counts.keys())
-        total += len(tokens)
+        total += length
     _lock_corpus(cur)
     cur.execute(
         "INSERT INTO keyword_chunks (chunk_id, doc_id, terms, length) "
@@ -167,6 +176,63 @@ def remove_chunks(cur: psycopg.Cursor[Any], chunk_ids: Sequence[int]) -> None:
         "UPDATE keyword_corpus SET chunks = chunks - %s, tokens = tokens - %s WHERE singleton",
         (len(gone), sum(length for _terms, length in gone)),
     )
+
+
+def clear(cur: psycopg.Cursor[Any]) -> None:
+    """Empty the index and zero its statistics, in the caller's transaction (which then adds
+    every chunk again: a rebuild). Later keyword writers wait for the transaction's end."""
+    _lock_corpus(cur)
+    cur.execute("DELETE FROM keyword_chunks")
+    cur.execute("DELETE FROM keyword_terms")
+    cur.execute("UPDATE keyword_corpus SET chunks = 0, tokens = 0 WHERE singleton")
+
+
+# The statistics recounted from the per-chunk rows, beside the stored ones. A term row whose
+# count is 0 is a difference too (remove_chunks deletes those), though BM25 never reads it.
+_STATISTICS = """
+SELECT (SELECT chunks FROM keyword_corpus WHERE singleton) AS chunks,
+       (SELECT tokens FROM keyword_corpus WHERE singleton) AS tokens,
+       (SELECT count(*) FROM keyword_chunks) AS counted_chunks,
+       (SELECT coalesce(sum(length), 0) FROM keyword_chunks) AS counted_tokens
+"""
+_DF_DRIFT = """
+WITH counted AS (
+    SELECT term, count(*) AS df
+    FROM keyword_chunks CROSS JOIN LATERAL unnest(tsvector_to_array(terms)) AS term
+    GROUP BY term
+), drift AS (
+    SELECT coalesce(t.term, c.term) AS term, coalesce(t.df, 0) AS stored, coalesce(c.df, 0) AS counted
+    FROM keyword_terms AS t FULL JOIN counted AS c ON c.term = t.term
+    WHERE t.term IS NULL OR c.term IS NULL OR t.df <> c.df
+)
+SELECT term, stored, counted, count(*) OVER () AS total FROM drift ORDER BY term LIMIT %s
+"""
+
+
+def statistics_drift(cur: psycopg.Cursor[Any], *, sample: int = 5) -> list[str]:
+    """Where the corpus statistics BM25 reads differ from a recount of the per-chunk rows, one
+    phrase each (empty: they agree). A drift there changes every score without a visible error.
+
+    Run it in a snapshot (REPEATABLE READ) or with the corpus row locked: a writer may be
+    changing both meanwhile.
+    """
+    out: list[str] = []
+    row = cur.execute(_STATISTICS).fetchone()
+    assert row is not None
+    chunks, tokens, counted_chunks, counted_tokens = (int(v) for v in row)
+    if chunks != counted_chunks:
+        out.append(f"the chunk count N is {chunks}, the rows give {counted_chunks}")
+    if tokens != counted_tokens:
+        out.append(f"the total length is {tokens} tokens, the rows give {counted_tokens}")
+    drift = cur.execute(_DF_DRIFT, (sample,)).fetchall()
+    if drift:
+        shown = ", ".join(f"{term!r} {stored} not {counted}" for term, stored, counted, _ in drift)
+        total = int(drift[0][3])
+        out.append(
+            f"the document frequency of {total} term{'' if total == 1 else 's'} differs "
+            f"from the rows ({shown}{', ...' if total > len(drift) else ''})"
+        )
+    return out
 
 
 def query_lexemes(query: str) -> list[str]:
