@@ -5,6 +5,10 @@
 The text model is the hashing fake (no weights to load), so a test can start, SIGKILL and
 restart workers in seconds. ``ROBUST_SLOW`` names the stage to stretch (parsing, chunking,
 embedding, writing) so that a kill reliably lands in the middle of it.
+
+The catalog, the uploaded files and the vector store are the ones the settings name, as for
+``python -m ingest worker``: with ``RAG_CATALOG_URL`` and ``RAG_STORE=vectorai`` the worker is
+one of several hosts sharing a PostgreSQL and a VectorAI server (tests/test_multi_host.py).
 """
 
 from __future__ import annotations
@@ -19,10 +23,9 @@ from typing import Any
 
 from ingest.sandbox import ParseSandbox
 from ingest.service import build_worker
-from ragcore.catalog import Catalog
 from ragcore.models.base import Vectors
 from ragcore.models.loader import Models
-from ragcore.runtime import Runtime, build_store
+from ragcore.runtime import Runtime, build_store, open_catalog
 from ragcore.settings import Settings
 from ragcore.spaces import SpaceRouter
 from ragcore.testing.embedders import HashingEmbedder
@@ -82,7 +85,7 @@ def main() -> int:
         reranker_model=None,
         cache_dir=settings.models_dir,
     )
-    rt = Runtime(settings=settings, catalog=Catalog(settings.catalog_path), models=models)
+    rt = Runtime(settings=settings, catalog=open_catalog(settings), models=models)
     if stage == "writing":
         slow = SlowStore(build_store(settings), delay)
         rt._spaces = SpaceRouter(
