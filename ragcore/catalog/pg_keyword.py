@@ -24,7 +24,7 @@ appears twice in the query counts twice, as FTS5's phrases do.
 ...                      KeywordChunk(2, "doc-b", "Network trust"),
 ...                      KeywordChunk(3, "doc-b", "Perimeter security")])
 >>> search(conn.cursor(), "what are the tenets of zero trust?", limit=5)
-[(1, 0.91473515186003), (2, 1.0620689655172417e-06)]
+[(1, 0.91473515186003), (2, 1.0620689655172414e-06)]
 """
 
 from __future__ import annotations
