@@ -13,7 +13,7 @@ the new ids. A crash in between leaves stale payloads that `ingest check --repai
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ragcore.catalog import CollectionRecord, DocumentStatus
@@ -87,6 +87,21 @@ def _relabel_all(catalog: CatalogBackend, store: VectorStore, doc_ids: Sequence[
         relabel(store, doc_id, labels.get(doc_id, ()))
 
 
+def _relabelled(
+    catalog: CatalogBackend,
+    store: VectorStore,
+    doc_ids: Sequence[str],
+    change: Callable[[], list[str]],
+) -> list[str]:
+    """Run a membership ``change`` (it returns the documents it changed), then rewrite their
+    points' labels; the store is opened first when any of ``doc_ids`` may have points."""
+    if _indexed(catalog, doc_ids):
+        _open(store)
+    changed = change()
+    _relabel_all(catalog, store, changed)
+    return changed
+
+
 def add_documents(
     catalog: CatalogBackend,
     store: VectorStore,
@@ -97,11 +112,9 @@ def add_documents(
 
     Returns the ids that were not members before. Nothing is stored or embedded again.
     """
-    if _indexed(catalog, doc_ids):
-        _open(store)
-    added = catalog.add_to_collection(collection.id, doc_ids)
-    _relabel_all(catalog, store, added)
-    return added
+    return _relabelled(
+        catalog, store, doc_ids, lambda: catalog.add_to_collection(collection.id, doc_ids)
+    )
 
 
 def remove_documents(
@@ -111,11 +124,9 @@ def remove_documents(
     doc_ids: Sequence[str],
 ) -> list[str]:
     """Take documents out of ``collection``; they stay in the library. Returns those removed."""
-    if _indexed(catalog, doc_ids):
-        _open(store)
-    removed = catalog.remove_from_collection(collection.id, doc_ids)
-    _relabel_all(catalog, store, removed)
-    return removed
+    return _relabelled(
+        catalog, store, doc_ids, lambda: catalog.remove_from_collection(collection.id, doc_ids)
+    )
 
 
 def move_documents(
@@ -127,12 +138,13 @@ def move_documents(
     target: CollectionRecord,
 ) -> list[str]:
     """Move documents from ``source`` to ``target``; returns those that were in ``source``."""
-    if _indexed(catalog, doc_ids):
-        _open(store)
-    moved = catalog.remove_from_collection(source.id, doc_ids)
-    catalog.add_to_collection(target.id, moved)
-    _relabel_all(catalog, store, moved)
-    return moved
+
+    def move() -> list[str]:
+        moved = catalog.remove_from_collection(source.id, doc_ids)
+        catalog.add_to_collection(target.id, moved)
+        return moved
+
+    return _relabelled(catalog, store, doc_ids, move)
 
 
 def delete_collection(catalog: CatalogBackend, store: VectorStore, name: str) -> list[str]:
