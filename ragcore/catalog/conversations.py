@@ -3,83 +3,22 @@
 from __future__ import annotations
 
 import json
-import sqlite3
-from dataclasses import dataclass, field, fields
-from typing import Any
 
 from ragcore.catalog.database import CatalogDatabase
-from ragcore.errors import RagError
+from ragcore.catalog.records import Conversation, TurnRow
+from ragcore.catalog.rules import (
+    ConversationNotFound,
+    check_feedback,
+    check_session,
+    new_title,
+    no_turn,
+    not_found,
+    short_title,
+    turn_values,
+)
 
-# A title is a line in the sidebar: longer ones are cut when stored.
-MAX_TITLE_CHARS = 120
-
-
-class ConversationNotFound(RagError, LookupError):
-    """No conversation with that id belongs to this session (never made, or deleted)."""
-
-
-@dataclass(frozen=True)
-class Conversation:
-    """One conversation of a browser session; ``title`` is "" until its first question."""
-
-    id: int
-    session_id: str
-    title: str
-    created_at: float
-    updated_at: float
-    user_id: str | None = None  # no accounts yet: always None for now
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Conversation:
-        # Every field is a column of the same name, stored as is.
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
-
-
-@dataclass(frozen=True)
-class TurnRow:
-    """A stored turn as plain values: the JSON columns parsed, nothing interpreted."""
-
-    question: str
-    standalone_question: str | None = None
-    answer_text: str = ""
-    mode: str | None = None  # None: no answer (an error, or stopped before the model wrote)
-    sources: list[dict[str, Any]] = field(default_factory=list)
-    citations: dict[str, Any] = field(default_factory=dict)
-    detail: dict[str, Any] = field(default_factory=dict)
-    llm: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    stopped: bool = False
-    draft: str = ""
-    edited: bool = False
-    feedback: int | None = None  # 1 thumbs up, -1 thumbs down
-    position: int = -1  # set by the catalog
-    created_at: float = 0.0
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> TurnRow:
-        return cls(
-            question=row["question"],
-            standalone_question=row["standalone_question"],
-            answer_text=row["answer_text"],
-            mode=row["mode"],
-            sources=json.loads(row["sources"]),
-            citations=json.loads(row["citations"]),
-            detail=json.loads(row["detail"]),
-            llm=row["llm"],
-            timings=json.loads(row["timings"]),
-            error=row["error"],
-            stopped=bool(row["stopped"]),
-            draft=row["draft"],
-            edited=bool(row["edited"]),
-            feedback=row["feedback"],
-            position=row["position"],
-            created_at=row["created_at"],
-        )
-
-
-def short_title(title: str) -> str:
-    return " ".join(title.split())[:MAX_TITLE_CHARS]
+# The records and refusal are shared with the PostgreSQL catalog; still importable from here.
+__all__ = ["Conversation", "ConversationNotFound", "ConversationsMixin", "TurnRow"]
 
 
 class ConversationsMixin(CatalogDatabase):
@@ -89,8 +28,7 @@ class ConversationsMixin(CatalogDatabase):
     def create_conversation(
         self, session_id: str, title: str = "", *, user_id: str | None = None
     ) -> Conversation:
-        if not session_id:
-            raise ValueError("session_id must not be empty")
+        check_session(session_id)
         with self._write() as conn:
             now = self._now()
             row = conn.execute(
@@ -123,13 +61,12 @@ class ConversationsMixin(CatalogDatabase):
     def rename_conversation(
         self, session_id: str, conversation_id: int, title: str
     ) -> Conversation:
-        if not title.strip():
-            raise ValueError("a conversation's title must have words in it")
+        title = new_title(title)
         with self._write() as conn:
             rows = conn.execute(
                 "UPDATE conversations SET title = ?, updated_at = ? "
                 "WHERE id = ? AND session_id = ? RETURNING *",
-                (short_title(title), self._now(), conversation_id, session_id),
+                (title, self._now(), conversation_id, session_id),
             ).fetchall()
         if not rows:
             raise not_found(conversation_id)
@@ -163,25 +100,7 @@ class ConversationsMixin(CatalogDatabase):
                 "draft, edited, feedback, created_at) "
                 "SELECT ?, COALESCE(MAX(position) + 1, 0), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                 "?, ?, ? FROM turns WHERE conversation_id = ? RETURNING *",
-                (
-                    conversation_id,
-                    turn.question,
-                    turn.standalone_question,
-                    turn.answer_text,
-                    turn.mode,
-                    json.dumps(turn.sources),
-                    json.dumps(turn.citations),
-                    json.dumps(turn.detail),
-                    turn.llm,
-                    json.dumps(turn.timings),
-                    turn.error,
-                    int(turn.stopped),
-                    turn.draft,
-                    int(turn.edited),
-                    turn.feedback,
-                    now,
-                    conversation_id,
-                ),
+                (conversation_id, *turn_values(turn, conversation_id, now, json.dumps)),
             ).fetchall()[0]
         return TurnRow.from_row(row)
 
@@ -203,8 +122,7 @@ class ConversationsMixin(CatalogDatabase):
         self, session_id: str, conversation_id: int, position: int, feedback: int | None
     ) -> None:
         """Thumbs up (1), down (-1), or neither (None) for one turn."""
-        if feedback not in (1, -1, None):
-            raise ValueError(f"feedback must be 1, -1 or None, got {feedback!r}")
+        check_feedback(feedback)
         with self._write() as conn:
             cursor = conn.execute(
                 "UPDATE turns SET feedback = ? WHERE conversation_id = ? AND position = ? "
@@ -212,10 +130,4 @@ class ConversationsMixin(CatalogDatabase):
                 (feedback, conversation_id, position, session_id),
             )
         if cursor.rowcount == 0:
-            raise ConversationNotFound(
-                f"no turn {position} in conversation {conversation_id} of this session"
-            )
-
-
-def not_found(conversation_id: int) -> ConversationNotFound:
-    return ConversationNotFound(f"no conversation {conversation_id} in this session")
+            raise no_turn(conversation_id, position)

@@ -4,54 +4,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
-from enum import Enum
 
 from ragcore.catalog.database import CatalogDatabase
 from ragcore.catalog.fts import sanitize_fts_query
 from ragcore.catalog.jobs import cancel_active_jobs
-from ragcore.catalog.records import (
-    DOCUMENT_STATUSES,
-    JOB_STATUSES,
-    ChunkRow,
-    DocumentRecord,
-    DocumentStatus,
-    JobKind,
-    check_choice,
+from ragcore.catalog.records import ChunkRow, DocumentRecord, JobKind
+from ragcore.catalog.rules import (
+    DocumentNotFound,
+    check_chunks,
+    check_limit,
+    chunk_values,
+    document_not_found,
+    new_document_values,
+    ready_updates,
+    status_updates,
+    tally,
 )
 from ragcore.catalog.spaces import check_space_active
-from ragcore.errors import RagError
-from ragcore.types import Chunk, ChunkKind
+from ragcore.types import Chunk
 
-_DOCUMENT_COLUMNS = tuple(f.name for f in fields(DocumentRecord))
-# Columns a caller may set besides status and error; the id and timestamps belong to the catalog.
-SETTABLE_FIELDS = frozenset(_DOCUMENT_COLUMNS) - {
-    "id",
-    "status",
-    "error",
-    "created_at",
-    "updated_at",
-}
-# replace_chunks counts text chunks and image chunks itself, so stats may not override them.
-STATS_FIELDS = SETTABLE_FIELDS - {"chunks", "images"}
-
-
-class DocumentNotFound(RagError, LookupError):
-    """The document is not in the catalog (never added, or deleted meanwhile)."""
-
-
-def checked_fields(values: Mapping[str, object], allowed: frozenset[str]) -> dict[str, object]:
-    unknown = sorted(set(values) - allowed)
-    if unknown:
-        raise ValueError(
-            f"unknown document field(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}"
-        )
-    # Enums (Strategy, ChunkKind) are stored as their plain value.
-    return {k: (v.value if isinstance(v, Enum) else v) for k, v in values.items()}
+# The refusal is shared with the PostgreSQL catalog; still importable from here.
+__all__ = ["DocumentNotFound", "DocumentsMixin"]
 
 
 def _set_clause(columns: Sequence[str]) -> str:
-    # Column names come from the dataclass fields above, never from the caller, so this is safe.
+    # Column names come from DocumentRecord's fields (rules.checked_fields), never from the caller, so this is safe.
     return ", ".join(f'"{name}" = ?' for name in columns)
 
 
@@ -60,9 +37,7 @@ class DocumentsMixin(CatalogDatabase):
 
     def upsert_document(self, doc: DocumentRecord) -> tuple[DocumentRecord, bool]:
         """Add ``doc``; if its id (content hash) exists, return the stored row unchanged and False."""
-        now = self._now()
-        values = {name: getattr(doc, name) for name in _DOCUMENT_COLUMNS}
-        values["created_at"] = values["updated_at"] = now
+        values = new_document_values(doc, self._now())
         names = ", ".join(f'"{name}"' for name in values)
         marks = ", ".join("?" for _ in values)
         with self._write() as conn:
@@ -93,16 +68,14 @@ class DocumentsMixin(CatalogDatabase):
         self, doc_id: str, status: str, *, error: str | None = None, **fields: object
     ) -> None:
         """Set status and error (None clears it), plus known columns such as pages or strategy."""
-        check_choice("document status", status, DOCUMENT_STATUSES)
-        updates = checked_fields(fields, SETTABLE_FIELDS)
-        updates |= {"status": status, "error": error, "updated_at": self._now()}
+        updates = status_updates(status, error, fields, self._now())
         with self._write() as conn:
             cursor = conn.execute(
                 f"UPDATE documents SET {_set_clause(list(updates))} WHERE id = ?",
                 (*updates.values(), doc_id),
             )
             if cursor.rowcount == 0:
-                raise DocumentNotFound(f"no document with id {doc_id!r} in the catalog")
+                raise document_not_found(doc_id)
 
     def replace_chunks(
         self,
@@ -121,47 +94,14 @@ class DocumentsMixin(CatalogDatabase):
         ``space``: the model space the vectors were written to; if it is no longer the active
         one (a re-embed switched meanwhile), nothing is written and ``SpaceChanged`` is raised.
         """
-        for chunk in chunks:
-            if chunk.doc_id != doc_id:
-                raise ValueError(
-                    f"chunk {chunk.chunk_no} belongs to document {chunk.doc_id!r}, not {doc_id!r}"
-                )
-        numbers = [c.chunk_no for c in chunks]
-        if len(set(numbers)) != len(numbers):
-            raise ValueError(f"chunk numbers repeat in the chunks of document {doc_id!r}")
-        updates = checked_fields(stats, STATS_FIELDS)
-        updates |= {
-            "chunks": sum(1 for c in chunks if c.kind == ChunkKind.TEXT),
-            "images": sum(1 for c in chunks if c.kind == ChunkKind.IMAGE),
-            "embed_model": embed_model,
-            "status": DocumentStatus.READY,
-            "error": None,
-            "updated_at": self._now(),
-        }
-        rows = [
-            (
-                doc_id,
-                c.chunk_no,
-                c.point_id,
-                c.page,
-                c.start,
-                c.end,
-                ChunkKind(c.kind).value,
-                c.section,
-                c.image_index,
-                c.text,
-                embed_model,
-                embed_fingerprint,
-                c.location,
-                c.ocr_confidence,
-            )
-            for c in chunks
-        ]
+        check_chunks(doc_id, chunks)
+        updates = ready_updates(chunks, embed_model=embed_model, stats=stats, now=self._now())
+        rows = chunk_values(
+            doc_id, chunks, embed_model=embed_model, embed_fingerprint=embed_fingerprint
+        )
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is None:
-                raise DocumentNotFound(
-                    f"no document with id {doc_id!r} in the catalog (deleted while indexing?)"
-                )
+                raise document_not_found(doc_id, while_indexing=True)
             if space is not None:
                 check_space_active(conn, space)
             # The triggers on chunks remove and add the FTS entries in this same transaction.
@@ -214,20 +154,14 @@ class DocumentsMixin(CatalogDatabase):
 
     def counts(self) -> dict[str, int]:
         """documents, chunks, image_chunks, documents_<status> and jobs_<status> for every status."""
-        result = {"documents": 0, "chunks": 0, "image_chunks": 0}
-        result |= {f"documents_{s}": 0 for s in DOCUMENT_STATUSES}
-        result |= {f"jobs_{s}": 0 for s in JOB_STATUSES}
         with self._read() as conn:
-            for status, n in conn.execute("SELECT status, count(*) FROM documents GROUP BY status"):
-                result[f"documents_{status}"] = n
-                result["documents"] += n
-            for kind, n in conn.execute("SELECT kind, count(*) FROM chunks GROUP BY kind"):
-                result["chunks"] += n
-                if kind == ChunkKind.IMAGE.value:
-                    result["image_chunks"] = n
-            for status, n in conn.execute("SELECT status, count(*) FROM jobs GROUP BY status"):
-                result[f"jobs_{status}"] = n
-        return result
+            documents = conn.execute("SELECT status, count(*) FROM documents GROUP BY status")
+            by_status = [(r[0], r[1]) for r in documents]
+            chunks = conn.execute("SELECT kind, count(*) FROM chunks GROUP BY kind")
+            by_kind = [(r[0], r[1]) for r in chunks]
+            jobs = conn.execute("SELECT status, count(*) FROM jobs GROUP BY status")
+            job_states = [(r[0], r[1]) for r in jobs]
+        return tally(by_status, by_kind, job_states)
 
     def bm25_search(
         self,
@@ -243,8 +177,7 @@ class DocumentsMixin(CatalogDatabase):
         that collection (both inside SQL, so ``limit`` counts only their chunks); an empty
         sequence matches nothing.
         """
-        if limit <= 0:
-            raise ValueError(f"limit must be > 0, got {limit}")
+        check_limit(limit)
         match = sanitize_fts_query(query)
         if match is None or (doc_ids is not None and not doc_ids):
             return []

@@ -7,11 +7,15 @@ import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 
 from ragcore.catalog.database import CatalogDatabase
-from ragcore.catalog.records import JOB_KINDS, JOB_STAGES, JobKind, JobRecord, check_choice
-
-# Jobs that build a document's index: when one is given up on, the document is marked failed too,
-# since no worker is left to say so.
-INDEXING_KINDS = (JobKind.INGEST, JobKind.REINDEX, JobKind.REEMBED)
+from ragcore.catalog.records import JobKind, JobRecord
+from ragcore.catalog.rules import (
+    check_heartbeat,
+    check_limit,
+    claim_filter,
+    first_claimable,
+    given_up,
+    job_params,
+)
 
 
 def cancel_active_jobs(
@@ -26,20 +30,6 @@ def cancel_active_jobs(
     return cursor.rowcount
 
 
-def give_up_message(attempts: int, kind: str, stage: str) -> str:
-    """Why a job whose worker crashed or hung ``attempts`` times was failed, for a person."""
-    return (
-        f"the worker crashed or hung {attempts} times while running this {kind} job "
-        f"(last stage: {stage}), so it was given up; "
-        "the file may be too large or malformed — try again or remove it"
-    )
-
-
-def check_lease(lease_seconds: float) -> None:
-    if lease_seconds <= 0:
-        raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
-
-
 class JobsMixin(CatalogDatabase):
     """The job-queue half of the Catalog."""
 
@@ -47,11 +37,7 @@ class JobsMixin(CatalogDatabase):
         self, doc_id: str, kind: str = JobKind.INGEST, params: Mapping[str, object] | None = None
     ) -> JobRecord:
         """Queue a job, unless the document already has a queued or running one of this kind."""
-        check_choice("job kind", kind, JOB_KINDS)
-        try:
-            params_json = json.dumps(dict(params or {}), sort_keys=True)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"job params must be plain JSON values, got {params!r}") from e
+        params_json = json.dumps(job_params(kind, params), sort_keys=True)
         with self._write() as conn:
             now = self._now()
             row = conn.execute(
@@ -83,17 +69,11 @@ class JobsMixin(CatalogDatabase):
         (a worker kept for small files, so they need not wait behind large ones); jobs that
         are not on a document (re-embedding) are left to the other workers.
 
-        Every claim counts as an attempt. A job already claimed ``max_attempts`` times whose
-        lease expired again has crashed or hung its worker each time: it is failed (with its
-        document) instead of being handed to yet another worker.
+        Every claim counts as an attempt; a job whose lease expired after ``max_attempts``
+        claims is failed with its document (rules.first_claimable).
         """
-        check_lease(lease_seconds)
-        wanted = list(JOB_KINDS if kinds is None else kinds)
-        for kind in wanted:
-            check_choice("job kind", kind, JOB_KINDS)
-        only = None if ids is None else json.dumps(sorted(int(i) for i in ids))
-        if max_doc_bytes is not None and max_doc_bytes <= 0:
-            raise ValueError(f"max_doc_bytes must be > 0, got {max_doc_bytes}")
+        wanted, allowed = claim_filter(lease_seconds, kinds, ids, max_doc_bytes)
+        only = None if allowed is None else json.dumps(allowed)
         sql = (
             "SELECT jobs.* FROM jobs LEFT JOIN documents ON documents.id = jobs.doc_id "
             "WHERE jobs.kind IN (SELECT value FROM json_each(?)) AND "
@@ -107,15 +87,14 @@ class JobsMixin(CatalogDatabase):
         size_args = () if max_doc_bytes is None else (max_doc_bytes,)
         with self._write() as conn:
             now = self._now()
-            while True:
-                row = conn.execute(
-                    sql, (json.dumps(wanted), only, only, now, *size_args)
-                ).fetchone()
-                if row is None:
-                    return None
-                if row["attempts"] < self.max_attempts:
-                    break
-                self._give_up(conn, row, now)
+            args = (json.dumps(wanted), only, only, now, *size_args)
+            row = first_claimable(
+                lambda: conn.execute(sql, args).fetchone(),
+                lambda job: _give_up(conn, job, now),
+                self.max_attempts,
+            )
+            if row is None:
+                return None
             claimed = conn.execute(
                 "UPDATE jobs SET status = 'running', worker_id = ?, lease_until = ?, "
                 "attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING *",
@@ -123,30 +102,13 @@ class JobsMixin(CatalogDatabase):
             ).fetchall()[0]
         return JobRecord.from_row(claimed)
 
-    def _give_up(self, conn: sqlite3.Connection, job: sqlite3.Row, now: float) -> None:
-        error = give_up_message(job["attempts"], job["kind"], job["stage"])
-        conn.execute(
-            "UPDATE jobs SET status = 'failed', error = ?, lease_until = NULL, updated_at = ? "
-            "WHERE id = ?",
-            (error, now, job["id"]),
-        )
-        if job["kind"] in INDEXING_KINDS:
-            conn.execute(
-                "UPDATE documents SET status = 'failed', error = ?, updated_at = ? "
-                "WHERE id = ? AND status IN ('queued', 'processing')",
-                (error, now, job["doc_id"]),
-            )
-
     def heartbeat(
         self, job_id: int, worker_id: str, *, stage: str, progress: float, lease_seconds: float
     ) -> bool:
         """Report progress and extend the lease; False means the job is no longer this worker's
         (reclaimed after the lease expired, or cancelled) and the worker must stop working on it.
         """
-        check_choice("job stage", stage, JOB_STAGES)
-        if not 0.0 <= progress <= 1.0:
-            raise ValueError(f"progress must be between 0 and 1, got {progress}")
-        check_lease(lease_seconds)
+        check_heartbeat(stage, progress, lease_seconds)
         with self._write() as conn:
             now = self._now()
             cursor = conn.execute(
@@ -195,8 +157,7 @@ class JobsMixin(CatalogDatabase):
         self, *, doc_id: str | None = None, active_only: bool = False, limit: int = 200
     ) -> list[JobRecord]:
         """Jobs newest first, optionally of one document and only queued or running ones."""
-        if limit <= 0:
-            raise ValueError(f"limit must be > 0, got {limit}")
+        check_limit(limit)
         sql = "SELECT * FROM jobs WHERE (? IS NULL OR doc_id = ?)"
         if active_only:
             sql += " AND status IN ('queued', 'running')"
@@ -204,3 +165,18 @@ class JobsMixin(CatalogDatabase):
         with self._read() as conn:
             rows = conn.execute(sql, (doc_id, doc_id, limit)).fetchall()
         return [JobRecord.from_row(r) for r in rows]
+
+
+def _give_up(conn: sqlite3.Connection, job: sqlite3.Row, now: float) -> None:
+    error, fails_document = given_up(job)
+    conn.execute(
+        "UPDATE jobs SET status = 'failed', error = ?, lease_until = NULL, updated_at = ? "
+        "WHERE id = ?",
+        (error, now, job["id"]),
+    )
+    if fails_document:
+        conn.execute(
+            "UPDATE documents SET status = 'failed', error = ?, updated_at = ? "
+            "WHERE id = ? AND status IN ('queued', 'processing')",
+            (error, now, job["doc_id"]),
+        )

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import Any, Protocol
 
 from ragcore.types import Chunk, ChunkKind
+
+
+class Row(Protocol):
+    """A row as either database driver returns it: ``sqlite3.Row`` or psycopg's dict row."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def _named(cls: type, row: Row) -> dict[str, Any]:
+    # Every field is a column of the same name.
+    return {f.name: row[f.name] for f in fields(cls)}
+
+
+def _json(value: Any) -> Any:
+    # SQLite keeps a JSON column as text; PostgreSQL's JSONB arrives parsed.
+    return json.loads(value) if isinstance(value, str) else value
+
 
 # The values are the strings the catalog stores: renaming one needs a migration.
 
@@ -38,6 +55,17 @@ class JobStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+class SpaceStatus(StrEnum):
+    """A model space's state."""
+
+    ACTIVE = "active"
+    BUILDING = "building"
+    RETIRED = "retired"
+    DROPPED = "dropped"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
 class JobStage(StrEnum):
     """The step a running job reports, in order."""
 
@@ -54,6 +82,7 @@ JOB_KINDS = tuple(JobKind)
 JOB_STATUSES = tuple(JobStatus)
 ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 JOB_STAGES = tuple(JobStage)
+SPACE_STATUSES = tuple(SpaceStatus)
 
 
 def check_choice(what: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -102,8 +131,8 @@ class DocumentRecord:
         object.__setattr__(self, "status", DocumentStatus(self.status))
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> DocumentRecord:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+    def from_row(cls, row: Row) -> DocumentRecord:
+        return cls(**_named(cls, row))
 
 
 @dataclass(frozen=True)
@@ -127,24 +156,11 @@ class ChunkRow:
     ocr_confidence: float | None = None  # set when the chunk's page was read by OCR
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> ChunkRow:
-        return cls(
-            rowid=row["rowid"],
-            doc_id=row["doc_id"],
-            chunk_no=row["chunk_no"],
-            point_id=row["point_id"],
-            page=row["page"],
-            start=row["start"],
-            end=row["end"],
-            kind=ChunkKind(row["kind"]),
-            section=row["section"],
-            image_index=row["image_index"],
-            text=row["text"],
-            embed_model=row["embed_model"],
-            embed_fingerprint=row["embed_fingerprint"],
-            location=row["location"],
-            ocr_confidence=row["ocr_confidence"],
-        )
+    def from_row(cls, row: Row) -> ChunkRow:
+        """``row`` has a ``rowid`` column (PostgreSQL's chunk id is selected under that name)."""
+        values = _named(cls, row)
+        values["kind"] = ChunkKind(values["kind"])
+        return cls(**values)
 
     def to_chunk(self) -> Chunk:
         return Chunk(
@@ -194,8 +210,109 @@ class JobRecord:
         return self.status in ACTIVE_JOB_STATUSES
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> JobRecord:
-        values = {f.name: row[f.name] for f in fields(cls)}
-        values["params"] = json.loads(values["params"] or "{}")
+    def from_row(cls, row: Row) -> JobRecord:
+        values = _named(cls, row)
+        values["params"] = dict(_json(values["params"]) if values["params"] else {})
         values["progress"] = float(values["progress"])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class SpaceRecord:
+    """One model space: a collection holding one text model's vectors (and the image vectors).
+
+    ``status``: active (answers questions), building (a re-embed is filling it), retired (was
+    active, its collection is about to be dropped), dropped, cancelled, failed.
+    """
+
+    name: str  # the collection
+    model_id: str
+    fingerprint: str
+    dim: int
+    distance: str = "cosine"
+    image_dim: int | None = None
+    status: SpaceStatus = SpaceStatus.BUILDING
+    job_id: int | None = None
+    note: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("a model space needs a collection name")
+        if self.dim <= 0:
+            raise ValueError(f"a model space needs a dimension > 0, got {self.dim}")
+        check_choice("space status", self.status, SPACE_STATUSES)
+        object.__setattr__(self, "status", SpaceStatus(self.status))
+
+    @classmethod
+    def from_row(cls, row: Row) -> SpaceRecord:
+        return cls(**_named(cls, row))
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """One conversation of a browser session; ``title`` is "" until its first question."""
+
+    id: int
+    session_id: str
+    title: str
+    created_at: float
+    updated_at: float
+    user_id: str | None = None  # no accounts yet: always None for now
+
+    @classmethod
+    def from_row(cls, row: Row) -> Conversation:
+        return cls(**_named(cls, row))
+
+
+@dataclass(frozen=True)
+class TurnRow:
+    """A stored turn as plain values: the JSON columns parsed, nothing interpreted."""
+
+    question: str
+    standalone_question: str | None = None
+    answer_text: str = ""
+    mode: str | None = None  # None: no answer (an error, or stopped before the model wrote)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    citations: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+    llm: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    stopped: bool = False
+    draft: str = ""
+    edited: bool = False
+    feedback: int | None = None  # 1 thumbs up, -1 thumbs down
+    position: int = -1  # set by the catalog
+    created_at: float = 0.0
+
+    @classmethod
+    def from_row(cls, row: Row) -> TurnRow:
+        values = _named(cls, row)
+        for name in ("sources", "citations", "detail", "timings"):
+            values[name] = _json(values[name])
+        # SQLite stores booleans as 0 and 1.
+        values["stopped"] = bool(values["stopped"])
+        values["edited"] = bool(values["edited"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class CollectionRecord:
+    """A collection and how many documents it holds now."""
+
+    id: int  # never reused, so a deleted collection's id left in a payload matches nothing
+    name: str
+    documents: int
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> CollectionRecord:
+        # ``documents`` is a count() column; int() and float() give one type from either driver.
+        return cls(
+            id=int(row["id"]),
+            name=row["name"],
+            documents=int(row["documents"]),
+            created_at=float(row["created_at"]),
+        )

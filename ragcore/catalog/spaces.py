@@ -3,81 +3,31 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, fields
-from enum import StrEnum
 
 from ragcore.catalog.database import CatalogDatabase
-from ragcore.catalog.records import ChunkRow, check_choice
-from ragcore.errors import RagError, SpaceMoved
+from ragcore.catalog.records import ChunkRow, SpaceRecord, SpaceStatus
+from ragcore.catalog.rules import (
+    SpaceBusy,
+    SpaceChanged,
+    SpaceLookups,
+    check_begin,
+    check_still_active,
+    space_updates,
+    space_values,
+    switch_target,
+)
 
-
-class SpaceStatus(StrEnum):
-    """A model space's state; the values are the strings the catalog stores."""
-
-    ACTIVE = "active"
-    BUILDING = "building"
-    RETIRED = "retired"
-    DROPPED = "dropped"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-
-SPACE_STATUSES = tuple(SpaceStatus)
-
-
-class SpaceChanged(SpaceMoved):
-    """The model space a write was aimed at is no longer the active one (a switch happened)."""
-
-
-class SpaceBusy(RagError):
-    """Another re-embed is already building a space; cancel it or wait for it."""
-
-
-@dataclass(frozen=True)
-class SpaceRecord:
-    """One model space: a collection holding one text model's vectors (and the image vectors).
-
-    ``status``: active (answers questions), building (a re-embed is filling it), retired (was
-    active, its collection is about to be dropped), dropped, cancelled, failed.
-    """
-
-    name: str  # the collection
-    model_id: str
-    fingerprint: str
-    dim: int
-    distance: str = "cosine"
-    image_dim: int | None = None
-    status: SpaceStatus = SpaceStatus.BUILDING
-    job_id: int | None = None
-    note: str | None = None
-    created_at: float = 0.0
-    updated_at: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not self.name:
-            raise ValueError("a model space needs a collection name")
-        if self.dim <= 0:
-            raise ValueError(f"a model space needs a dimension > 0, got {self.dim}")
-        check_choice("space status", self.status, SPACE_STATUSES)
-        object.__setattr__(self, "status", SpaceStatus(self.status))
-
-    @classmethod
-    def from_row(cls, row: sqlite3.Row) -> SpaceRecord:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+# The records and refusals are shared with the PostgreSQL catalog; still importable from here.
+__all__ = ["SpaceBusy", "SpaceChanged", "SpaceRecord", "SpaceStatus", "SpacesMixin"]
 
 
 def check_space_active(conn: sqlite3.Connection, space: str) -> None:
     """Inside a write transaction: refuse when ``space`` is not (or no longer) the active one."""
     row = conn.execute("SELECT status FROM spaces WHERE name = ?", (space,)).fetchone()
-    if row is None or row["status"] != SpaceStatus.ACTIVE:
-        state = "unknown" if row is None else row["status"]
-        raise SpaceChanged(
-            f"the vectors were written to the model space {space!r}, which is {state} now "
-            "(the embedding model was switched meanwhile); the document must be embedded again"
-        )
+    check_still_active(space, None if row is None else row["status"])
 
 
-class SpacesMixin(CatalogDatabase):
+class SpacesMixin(CatalogDatabase, SpaceLookups):
     """The model-space half of the Catalog."""
 
     def spaces(self) -> list[SpaceRecord]:
@@ -98,13 +48,6 @@ class SpacesMixin(CatalogDatabase):
             row = conn.execute("SELECT * FROM spaces WHERE status = ?", (status,)).fetchone()
         return None if row is None else SpaceRecord.from_row(row)
 
-    def active_space(self) -> SpaceRecord | None:
-        return self._space_with_status(SpaceStatus.ACTIVE)
-
-    def pending_space(self) -> SpaceRecord | None:
-        """The space a re-embed is building, if any."""
-        return self._space_with_status(SpaceStatus.BUILDING)
-
     def ensure_active_space(self, space: SpaceRecord) -> SpaceRecord:
         """Make ``space`` the active one unless a space already is; return the active space.
 
@@ -119,16 +62,7 @@ class SpacesMixin(CatalogDatabase):
                     "INSERT INTO spaces (name, model_id, fingerprint, dim, distance, image_dim, "
                     "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?) "
                     "RETURNING *",
-                    (
-                        space.name,
-                        space.model_id,
-                        space.fingerprint,
-                        space.dim,
-                        space.distance,
-                        space.image_dim,
-                        now,
-                        now,
-                    ),
+                    space_values(space, now),
                 ).fetchall()[0]
         return SpaceRecord.from_row(row)
 
@@ -140,16 +74,8 @@ class SpacesMixin(CatalogDatabase):
         now = self._now()
         with self._write() as conn:
             active = conn.execute("SELECT name FROM spaces WHERE status = 'active'").fetchone()
-            if active is not None and active["name"] == space.name:
-                raise ValueError(
-                    f"{space.model_id} already answers questions (space {space.name!r})"
-                )
             busy = conn.execute("SELECT * FROM spaces WHERE status = 'building'").fetchone()
-            if busy is not None and busy["name"] != space.name:
-                raise SpaceBusy(
-                    f"a re-embed with {busy['model_id']} is already running (space {busy['name']!r}); "
-                    "cancel it first with `python -m ingest reembed --cancel`"
-                )
+            check_begin(space, active, busy)
             row = conn.execute(
                 "INSERT INTO spaces (name, model_id, fingerprint, dim, distance, image_dim, status, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'building', ?, ?) "
@@ -157,33 +83,16 @@ class SpacesMixin(CatalogDatabase):
                 "fingerprint = excluded.fingerprint, dim = excluded.dim, "
                 "distance = excluded.distance, image_dim = excluded.image_dim, "
                 "status = 'building', note = NULL, updated_at = excluded.updated_at RETURNING *",
-                (
-                    space.name,
-                    space.model_id,
-                    space.fingerprint,
-                    space.dim,
-                    space.distance,
-                    space.image_dim,
-                    now,
-                    now,
-                ),
+                space_values(space, now),
             ).fetchall()[0]
         return SpaceRecord.from_row(row)
 
     def update_space(self, name: str, **values: object) -> None:
         """Set ``status``, ``job_id``, ``note`` or ``fingerprint`` of a space."""
-        allowed = {"status", "job_id", "note", "fingerprint"}
-        unknown = sorted(set(values) - allowed)
-        if unknown:
-            raise ValueError(
-                f"unknown space field(s) {', '.join(unknown)}; known: {sorted(allowed)}"
-            )
-        if "status" in values:
-            check_choice("space status", str(values["status"]), SPACE_STATUSES)
-        values["updated_at"] = self._now()
-        sets = ", ".join(f"{k} = ?" for k in values)  # names checked against `allowed` above
+        updates = space_updates(values, self._now())
+        sets = ", ".join(f"{k} = ?" for k in updates)  # names checked by space_updates
         with self._write() as conn:
-            conn.execute(f"UPDATE spaces SET {sets} WHERE name = ?", (*values.values(), name))
+            conn.execute(f"UPDATE spaces SET {sets} WHERE name = ?", (*updates.values(), name))
 
     def chunks_version(self) -> int:
         """Moves whenever a chunk is added, removed or re-texted anywhere in the catalog."""
@@ -219,12 +128,9 @@ class SpacesMixin(CatalogDatabase):
             ).fetchone()[0]
             if int(version) != expected_version:
                 return False
-            row = conn.execute("SELECT * FROM spaces WHERE name = ?", (name,)).fetchone()
-            if row is None or row["status"] != SpaceStatus.BUILDING:
-                state = "unknown" if row is None else row["status"]
-                raise SpaceChanged(
-                    f"the space {name!r} is {state}, not being built: nothing to switch to"
-                )
+            row = switch_target(
+                name, conn.execute("SELECT * FROM spaces WHERE name = ?", (name,)).fetchone()
+            )
             conn.execute(
                 "UPDATE spaces SET status = 'retired', updated_at = ? WHERE status = 'active'",
                 (now,),

@@ -6,14 +6,15 @@ from collections.abc import Sequence
 
 import psycopg
 
-from ragcore.catalog.collections import (
-    CollectionExists,
-    CollectionNotFound,
-    CollectionRecord,
-    collection_name,
-)
 from ragcore.catalog.postgres.database import PostgresDatabase
-from ragcore.catalog.postgres.rows import Row
+from ragcore.catalog.records import CollectionRecord
+from ragcore.catalog.rules import (
+    CollectionLookups,
+    collection_exists,
+    collection_key,
+    collection_name,
+    no_collection_id,
+)
 
 # Names compare ignoring case, as SQLite's COLLATE NOCASE does (a unique index on lower(name)).
 _LIST = (
@@ -22,16 +23,7 @@ _LIST = (
 )
 
 
-def _record(row: Row) -> CollectionRecord:
-    return CollectionRecord(
-        id=int(row["id"]),
-        name=row["name"],
-        documents=int(row["documents"]),
-        created_at=float(row["created_at"]),
-    )
-
-
-class CollectionsMixin(PostgresDatabase):
+class CollectionsMixin(PostgresDatabase, CollectionLookups):
     """Collections and their members; a document's deletion removes its memberships too."""
 
     def create_collection(self, name: str) -> CollectionRecord:
@@ -44,43 +36,22 @@ class CollectionsMixin(PostgresDatabase):
                     (name, now),
                 ).fetchone()
         except psycopg.errors.UniqueViolation as exc:
-            raise CollectionExists(f"a collection named {name!r} already exists") from exc
+            raise collection_exists(name) from exc
         assert row is not None
         return CollectionRecord(id=int(row["id"]), name=name, documents=0, created_at=now)
 
-    def ensure_collection(self, name: str) -> CollectionRecord:
-        """The collection called ``name``, made now if there is none."""
-        found = self.get_collection(name)
-        if found is not None:
-            return found
-        try:
-            return self.create_collection(name)
-        except CollectionExists:  # another process made it in between
-            found = self.get_collection(name)
-            assert found is not None
-            return found
-
     def get_collection(self, name_or_id: str | int) -> CollectionRecord | None:
-        key: str | int
-        if isinstance(name_or_id, int):
-            where, key = "c.id = %s", name_or_id
-        else:
-            where, key = "lower(c.name) = lower(%s)", " ".join(name_or_id.split())
+        where = "c.id = %s" if isinstance(name_or_id, int) else "lower(c.name) = lower(%s)"
+        key = collection_key(name_or_id)
         with self._read() as cur:
             row = cur.execute(f"{_LIST} WHERE {where} GROUP BY c.id".encode(), (key,)).fetchone()
-        return _record(row) if row is not None else None
-
-    def require_collection(self, name_or_id: str | int) -> CollectionRecord:
-        found = self.get_collection(name_or_id)
-        if found is None:
-            raise CollectionNotFound(f"no collection named {name_or_id!r}")
-        return found
+        return CollectionRecord.from_row(row) if row is not None else None
 
     def collections(self) -> list[CollectionRecord]:
         """Every collection, by name."""
         with self._read() as cur:
             cur.execute(f"{_LIST} GROUP BY c.id ORDER BY lower(c.name)".encode())
-            return [_record(r) for r in cur.fetchall()]
+            return [CollectionRecord.from_row(r) for r in cur.fetchall()]
 
     def rename_collection(self, name: str, new_name: str) -> CollectionRecord:
         """Rename; payloads carry ids, so no point changes."""
@@ -90,7 +61,7 @@ class CollectionsMixin(PostgresDatabase):
             with self._write() as cur:
                 cur.execute("UPDATE collections SET name = %s WHERE id = %s", (new_name, found.id))
         except psycopg.errors.UniqueViolation as exc:
-            raise CollectionExists(f"a collection named {new_name!r} already exists") from exc
+            raise collection_exists(new_name) from exc
         return CollectionRecord(found.id, new_name, found.documents, found.created_at)
 
     def delete_collection(self, name: str) -> list[str]:
@@ -117,7 +88,7 @@ class CollectionsMixin(PostgresDatabase):
                 "SELECT 1 FROM collections WHERE id = %s FOR SHARE", (collection_id,)
             ).fetchone()
             if found is None:
-                raise CollectionNotFound(f"no collection with id {collection_id}")
+                raise no_collection_id(collection_id)
             cur.execute(
                 "INSERT INTO collection_documents (collection_id, doc_id, added_at) "
                 "SELECT %s, id, %s FROM documents WHERE id = ANY(%s) "
@@ -135,10 +106,6 @@ class CollectionsMixin(PostgresDatabase):
                 (collection_id, list(doc_ids)),
             )
             return [r["doc_id"] for r in cur.fetchall()]
-
-    def collection_ids_of(self, doc_id: str) -> tuple[int, ...]:
-        """The ids of the collections ``doc_id`` is in, ascending (what its payload carries)."""
-        return self.memberships([doc_id]).get(doc_id, ())
 
     def memberships(self, doc_ids: Sequence[str] | None = None) -> dict[str, tuple[int, ...]]:
         """Collection ids per document (documents in none are left out); None: every document."""

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from psycopg.types.json import Jsonb
 
-from ragcore.catalog.conversations import (
-    Conversation,
-    ConversationNotFound,
-    TurnRow,
+from ragcore.catalog.postgres.database import PostgresDatabase
+from ragcore.catalog.records import Conversation, TurnRow
+from ragcore.catalog.rules import (
+    check_feedback,
+    check_session,
+    new_title,
+    no_turn,
     not_found,
     short_title,
+    turn_values,
 )
-from ragcore.catalog.postgres import rows
-from ragcore.catalog.postgres.database import PostgresDatabase
 
 
 class ConversationsMixin(PostgresDatabase):
@@ -22,8 +24,7 @@ class ConversationsMixin(PostgresDatabase):
     def create_conversation(
         self, session_id: str, title: str = "", *, user_id: str | None = None
     ) -> Conversation:
-        if not session_id:
-            raise ValueError("session_id must not be empty")
+        check_session(session_id)
         with self._write() as cur:
             now = self._now()
             row = cur.execute(
@@ -32,7 +33,7 @@ class ConversationsMixin(PostgresDatabase):
                 (session_id, user_id, short_title(title), now, now),
             ).fetchone()
         assert row is not None
-        return rows.conversation(row)
+        return Conversation.from_row(row)
 
     def conversations(self, session_id: str) -> list[Conversation]:
         """The session's conversations, the most recently used first."""
@@ -42,7 +43,7 @@ class ConversationsMixin(PostgresDatabase):
                 "ORDER BY updated_at DESC, id DESC",
                 (session_id,),
             )
-            return [rows.conversation(r) for r in cur.fetchall()]
+            return [Conversation.from_row(r) for r in cur.fetchall()]
 
     def get_conversation(self, session_id: str, conversation_id: int) -> Conversation:
         with self._read() as cur:
@@ -52,22 +53,21 @@ class ConversationsMixin(PostgresDatabase):
             ).fetchone()
         if row is None:
             raise not_found(conversation_id)
-        return rows.conversation(row)
+        return Conversation.from_row(row)
 
     def rename_conversation(
         self, session_id: str, conversation_id: int, title: str
     ) -> Conversation:
-        if not title.strip():
-            raise ValueError("a conversation's title must have words in it")
+        title = new_title(title)
         with self._write() as cur:
             row = cur.execute(
                 "UPDATE conversations SET title = %s, updated_at = %s "
                 "WHERE id = %s AND session_id = %s RETURNING *",
-                (short_title(title), self._now(), conversation_id, session_id),
+                (title, self._now(), conversation_id, session_id),
             ).fetchone()
         if row is None:
             raise not_found(conversation_id)
-        return rows.conversation(row)
+        return Conversation.from_row(row)
 
     def delete_conversation(self, session_id: str, conversation_id: int) -> bool:
         """Delete it with its turns; False when the session has no such conversation."""
@@ -99,28 +99,10 @@ class ConversationsMixin(PostgresDatabase):
                 "draft, edited, feedback, created_at) "
                 "SELECT %s, COALESCE(MAX(position) + 1, 0), %s, %s, %s, %s, %s, %s, %s, %s, %s, "
                 "%s, %s, %s, %s, %s, %s FROM turns WHERE conversation_id = %s RETURNING *",
-                (
-                    conversation_id,
-                    turn.question,
-                    turn.standalone_question,
-                    turn.answer_text,
-                    turn.mode,
-                    Jsonb(turn.sources),
-                    Jsonb(turn.citations),
-                    Jsonb(turn.detail),
-                    turn.llm,
-                    Jsonb(turn.timings),
-                    turn.error,
-                    bool(turn.stopped),
-                    turn.draft,
-                    bool(turn.edited),
-                    turn.feedback,
-                    now,
-                    conversation_id,
-                ),
+                (conversation_id, *turn_values(turn, conversation_id, now, Jsonb)),
             ).fetchone()
         assert row is not None
-        return rows.turn(row)
+        return TurnRow.from_row(row)
 
     def turns(self, session_id: str, conversation_id: int) -> list[TurnRow]:
         with self._read(snapshot=True) as cur:
@@ -135,14 +117,13 @@ class ConversationsMixin(PostgresDatabase):
             found = cur.fetchall()
         if owned is None:
             raise not_found(conversation_id)
-        return [rows.turn(r) for r in found]
+        return [TurnRow.from_row(r) for r in found]
 
     def set_turn_feedback(
         self, session_id: str, conversation_id: int, position: int, feedback: int | None
     ) -> None:
         """Thumbs up (1), down (-1), or neither (None) for one turn."""
-        if feedback not in (1, -1, None):
-            raise ValueError(f"feedback must be 1, -1 or None, got {feedback!r}")
+        check_feedback(feedback)
         with self._write() as cur:
             cur.execute(
                 "UPDATE turns SET feedback = %s WHERE conversation_id = %s AND position = %s "
@@ -150,6 +131,4 @@ class ConversationsMixin(PostgresDatabase):
                 (feedback, conversation_id, position, session_id),
             )
             if cur.rowcount == 0:
-                raise ConversationNotFound(
-                    f"no turn {position} in conversation {conversation_id} of this session"
-                )
+                raise no_turn(conversation_id, position)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from typing import Any
 
 import psycopg
@@ -11,32 +10,26 @@ from psycopg import sql
 from psycopg.rows import tuple_row
 
 from ragcore.catalog import pg_keyword
-from ragcore.catalog.documents import (
-    SETTABLE_FIELDS,
-    STATS_FIELDS,
-    DocumentNotFound,
-    checked_fields,
-)
-from ragcore.catalog.postgres import rows
 from ragcore.catalog.postgres.database import Cursor, PostgresDatabase
 from ragcore.catalog.postgres.jobs import cancel_active_jobs
+from ragcore.catalog.postgres.rows import CHUNK_COLUMNS
 from ragcore.catalog.postgres.spaces import check_space_active, lock_chunks_version
-from ragcore.catalog.records import (
-    DOCUMENT_STATUSES,
-    JOB_STATUSES,
-    ChunkRow,
-    DocumentRecord,
-    DocumentStatus,
-    JobKind,
-    check_choice,
+from ragcore.catalog.records import ChunkRow, DocumentRecord, JobKind
+from ragcore.catalog.rules import (
+    check_chunks,
+    check_limit,
+    chunk_values,
+    document_not_found,
+    new_document_values,
+    ready_updates,
+    status_updates,
+    tally,
 )
-from ragcore.types import Chunk, ChunkKind
-
-_DOCUMENT_COLUMNS = tuple(f.name for f in fields(DocumentRecord))
+from ragcore.types import Chunk
 
 
 def _set_clause(columns: Sequence[str]) -> sql.Composed:
-    # Column names come from the dataclass fields (checked_fields refuses others).
+    # Column names come from DocumentRecord's fields (rules.checked_fields refuses others).
     return sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(name)) for name in columns)
 
 
@@ -67,9 +60,7 @@ class DocumentsMixin(PostgresDatabase):
 
     def upsert_document(self, doc: DocumentRecord) -> tuple[DocumentRecord, bool]:
         """Add ``doc``; if its id (content hash) exists, return the stored row unchanged and False."""
-        now = self._now()
-        values = {name: getattr(doc, name) for name in _DOCUMENT_COLUMNS}
-        values["created_at"] = values["updated_at"] = now
+        values = new_document_values(doc, self._now())
         query = sql.SQL(
             "INSERT INTO documents ({}) VALUES ({}) ON CONFLICT (id) DO NOTHING"
         ).format(
@@ -81,31 +72,29 @@ class DocumentsMixin(PostgresDatabase):
             created = cur.rowcount == 1
             row = cur.execute("SELECT * FROM documents WHERE id = %s", (doc.id,)).fetchone()
         assert row is not None
-        return rows.document(row), created
+        return DocumentRecord.from_row(row), created
 
     def get_document(self, doc_id: str) -> DocumentRecord | None:
         with self._read() as cur:
             row = cur.execute("SELECT * FROM documents WHERE id = %s", (doc_id,)).fetchone()
-        return None if row is None else rows.document(row)
+        return None if row is None else DocumentRecord.from_row(row)
 
     def list_documents(self) -> list[DocumentRecord]:
         """Every document, newest first."""
         with self._read() as cur:
             found = cur.execute("SELECT * FROM documents ORDER BY created_at DESC, seq DESC")
-            return [rows.document(r) for r in found.fetchall()]
+            return [DocumentRecord.from_row(r) for r in found.fetchall()]
 
     def set_document_status(
         self, doc_id: str, status: str, *, error: str | None = None, **fields: object
     ) -> None:
         """Set status and error (None clears it), plus known columns such as pages or strategy."""
-        check_choice("document status", status, DOCUMENT_STATUSES)
-        updates = checked_fields(fields, SETTABLE_FIELDS)
-        updates |= {"status": status, "error": error, "updated_at": self._now()}
+        updates = status_updates(status, error, fields, self._now())
         query = sql.SQL("UPDATE documents SET {} WHERE id = %s").format(_set_clause(list(updates)))
         with self._write() as cur:
             cur.execute(query, (*updates.values(), doc_id))
             if cur.rowcount == 0:
-                raise DocumentNotFound(f"no document with id {doc_id!r} in the catalog")
+                raise document_not_found(doc_id)
 
     def replace_chunks(
         self,
@@ -123,42 +112,11 @@ class DocumentsMixin(PostgresDatabase):
         ``space``: the model space the vectors were written to; if it is no longer the active
         one (a re-embed switched meanwhile), nothing is written and ``SpaceChanged`` is raised.
         """
-        for chunk in chunks:
-            if chunk.doc_id != doc_id:
-                raise ValueError(
-                    f"chunk {chunk.chunk_no} belongs to document {chunk.doc_id!r}, not {doc_id!r}"
-                )
-        numbers = [c.chunk_no for c in chunks]
-        if len(set(numbers)) != len(numbers):
-            raise ValueError(f"chunk numbers repeat in the chunks of document {doc_id!r}")
-        updates = checked_fields(stats, STATS_FIELDS)
-        updates |= {
-            "chunks": sum(1 for c in chunks if c.kind == ChunkKind.TEXT),
-            "images": sum(1 for c in chunks if c.kind == ChunkKind.IMAGE),
-            "embed_model": embed_model,
-            "status": DocumentStatus.READY.value,
-            "error": None,
-            "updated_at": self._now(),
-        }
-        values = [
-            (
-                doc_id,
-                c.chunk_no,
-                c.point_id,
-                c.page,
-                c.start,
-                c.end,
-                ChunkKind(c.kind).value,
-                c.section,
-                c.image_index,
-                c.text,
-                embed_model,
-                embed_fingerprint,
-                c.location,
-                c.ocr_confidence,
-            )
-            for c in chunks
-        ]
+        check_chunks(doc_id, chunks)
+        updates = ready_updates(chunks, embed_model=embed_model, stats=stats, now=self._now())
+        values = chunk_values(
+            doc_id, chunks, embed_model=embed_model, embed_fingerprint=embed_fingerprint
+        )
         update = sql.SQL("UPDATE documents SET {} WHERE id = %s").format(_set_clause(list(updates)))
         with self._write() as cur:
             # First: a model switch waits for this write, or this one sees the switch (spaces.py).
@@ -167,9 +125,7 @@ class DocumentsMixin(PostgresDatabase):
                 "SELECT 1 FROM documents WHERE id = %s FOR UPDATE", (doc_id,)
             ).fetchone()
             if found is None:
-                raise DocumentNotFound(
-                    f"no document with id {doc_id!r} in the catalog (deleted while indexing?)"
-                )
+                raise document_not_found(doc_id, while_indexing=True)
             if space is not None:
                 check_space_active(cur, space)
             changed = delete_chunks(cur, doc_id)
@@ -218,13 +174,13 @@ class DocumentsMixin(PostgresDatabase):
         """The chunks of one document, or of all, in document and chunk order."""
         with self._read() as cur:
             if doc_id is None:
-                cur.execute(f"SELECT {rows.CHUNK_COLUMNS} FROM chunks ORDER BY doc_id, chunk_no")
+                cur.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks ORDER BY doc_id, chunk_no")
             else:
                 cur.execute(
-                    f"SELECT {rows.CHUNK_COLUMNS} FROM chunks WHERE doc_id = %s ORDER BY chunk_no",
+                    f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE doc_id = %s ORDER BY chunk_no",
                     (doc_id,),
                 )
-            return [rows.chunk(r) for r in cur.fetchall()]
+            return [ChunkRow.from_row(r) for r in cur.fetchall()]
 
     def chunks_by_point_ids(self, point_ids: Sequence[str]) -> dict[str, ChunkRow]:
         """The chunks behind vector-store point ids; ids the catalog does not know are left out."""
@@ -232,30 +188,21 @@ class DocumentsMixin(PostgresDatabase):
             return {}
         with self._read() as cur:
             cur.execute(
-                f"SELECT {rows.CHUNK_COLUMNS} FROM chunks WHERE point_id = ANY(%s)",
+                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE point_id = ANY(%s)",
                 (list(point_ids),),
             )
-            return {r["point_id"]: rows.chunk(r) for r in cur.fetchall()}
+            return {r["point_id"]: ChunkRow.from_row(r) for r in cur.fetchall()}
 
     def counts(self) -> dict[str, int]:
         """documents, chunks, image_chunks, documents_<status> and jobs_<status> for every status."""
-        result = {"documents": 0, "chunks": 0, "image_chunks": 0}
-        result |= {f"documents_{s}": 0 for s in DOCUMENT_STATUSES}
-        result |= {f"jobs_{s}": 0 for s in JOB_STATUSES}
         with self._read(snapshot=True) as cur:
             cur.execute("SELECT status, count(*) AS n FROM documents GROUP BY status")
-            for r in cur.fetchall():
-                result[f"documents_{r['status']}"] = int(r["n"])
-                result["documents"] += int(r["n"])
+            by_status = [(r["status"], r["n"]) for r in cur.fetchall()]
             cur.execute("SELECT kind, count(*) AS n FROM chunks GROUP BY kind")
-            for r in cur.fetchall():
-                result["chunks"] += int(r["n"])
-                if r["kind"] == ChunkKind.IMAGE.value:
-                    result["image_chunks"] = int(r["n"])
+            by_kind = [(r["kind"], r["n"]) for r in cur.fetchall()]
             cur.execute("SELECT status, count(*) AS n FROM jobs GROUP BY status")
-            for r in cur.fetchall():
-                result[f"jobs_{r['status']}"] = int(r["n"])
-        return result
+            job_states = [(r["status"], r["n"]) for r in cur.fetchall()]
+        return tally(by_status, by_kind, job_states)
 
     def bm25_search(
         self,
@@ -271,8 +218,7 @@ class DocumentsMixin(PostgresDatabase):
         that collection (both inside SQL, so ``limit`` counts only their chunks); an empty
         sequence matches nothing.
         """
-        if limit <= 0:
-            raise ValueError(f"limit must be > 0, got {limit}")
+        check_limit(limit)
         if doc_ids is not None and not doc_ids:
             return []
         only = None if doc_ids is None else list(doc_ids)
@@ -291,8 +237,8 @@ class DocumentsMixin(PostgresDatabase):
             if not scored:
                 return []
             cur.execute(
-                f"SELECT {rows.CHUNK_COLUMNS} FROM chunks WHERE id = ANY(%s)",
+                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE id = ANY(%s)",
                 ([chunk_id for chunk_id, _ in scored],),
             )
-            by_id = {int(r["rowid"]): rows.chunk(r) for r in cur.fetchall()}
+            by_id = {int(r["rowid"]): ChunkRow.from_row(r) for r in cur.fetchall()}
         return [(by_id[i], float(score)) for i, score in scored if i in by_id]

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping, Sequence
 
 from psycopg.types.json import Jsonb
 
-from ragcore.catalog.jobs import INDEXING_KINDS, check_lease, give_up_message
-from ragcore.catalog.postgres import rows
 from ragcore.catalog.postgres.database import ENQUEUE_LOCK_SALT, Cursor, PostgresDatabase
 from ragcore.catalog.postgres.rows import Row
-from ragcore.catalog.records import JOB_KINDS, JOB_STAGES, JobKind, JobRecord, check_choice
+from ragcore.catalog.records import JobKind, JobRecord
+from ragcore.catalog.rules import (
+    check_heartbeat,
+    check_limit,
+    claim_filter,
+    first_claimable,
+    given_up,
+    job_params,
+)
 
 
 def cancel_active_jobs(
@@ -33,11 +38,7 @@ class JobsMixin(PostgresDatabase):
         self, doc_id: str, kind: str = JobKind.INGEST, params: Mapping[str, object] | None = None
     ) -> JobRecord:
         """Queue a job, unless the document already has a queued or running one of this kind."""
-        check_choice("job kind", kind, JOB_KINDS)
-        try:
-            plain = json.loads(json.dumps(dict(params or {}), sort_keys=True))
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"job params must be plain JSON values, got {params!r}") from e
+        plain = job_params(kind, params)
         with self._write() as cur:
             # Two processes enqueueing the same document's job at once: one inserts, the other
             # waits here and then finds that job (SQLite's write lock does this for it).
@@ -58,7 +59,7 @@ class JobsMixin(PostgresDatabase):
                     (doc_id, str(kind), Jsonb(plain), now, now),
                 ).fetchone()
         assert row is not None
-        return rows.job(row)
+        return JobRecord.from_row(row)
 
     def claim_job(
         self,
@@ -76,13 +77,7 @@ class JobsMixin(PostgresDatabase):
         get a different job and never wait for each other. Every claim counts as an attempt; a
         job whose lease expired after ``max_attempts`` claims is failed with its document.
         """
-        check_lease(lease_seconds)
-        wanted = [str(k) for k in (JOB_KINDS if kinds is None else kinds)]
-        for kind in wanted:
-            check_choice("job kind", kind, JOB_KINDS)
-        only = None if ids is None else sorted(int(i) for i in ids)
-        if max_doc_bytes is not None and max_doc_bytes <= 0:
-            raise ValueError(f"max_doc_bytes must be > 0, got {max_doc_bytes}")
+        wanted, only = claim_filter(lease_seconds, kinds, ids, max_doc_bytes)
         query = (
             "SELECT jobs.* FROM jobs LEFT JOIN documents ON documents.id = jobs.doc_id "
             "WHERE jobs.kind = ANY(%(kinds)s) "
@@ -99,20 +94,20 @@ class JobsMixin(PostgresDatabase):
         with self._write() as cur:
             now = self._now()
             args = {"kinds": wanted, "ids": only, "now": now, "max_bytes": max_doc_bytes}
-            while True:
-                row = cur.execute(query.encode(), args).fetchone()
-                if row is None:
-                    return None
-                if row["attempts"] < self.max_attempts:
-                    break
-                _give_up(cur, row, now)
+            row = first_claimable(
+                lambda: cur.execute(query.encode(), args).fetchone(),
+                lambda job: _give_up(cur, job, now),
+                self.max_attempts,
+            )
+            if row is None:
+                return None
             claimed = cur.execute(
                 "UPDATE jobs SET status = 'running', worker_id = %s, lease_until = %s, "
                 "attempts = attempts + 1, updated_at = %s WHERE id = %s RETURNING *",
                 (worker_id, now + lease_seconds, now, row["id"]),
             ).fetchone()
         assert claimed is not None
-        return rows.job(claimed)
+        return JobRecord.from_row(claimed)
 
     def heartbeat(
         self, job_id: int, worker_id: str, *, stage: str, progress: float, lease_seconds: float
@@ -120,10 +115,7 @@ class JobsMixin(PostgresDatabase):
         """Report progress and extend the lease; False means the job is no longer this worker's
         (reclaimed after the lease expired, or cancelled) and the worker must stop working on it.
         """
-        check_choice("job stage", stage, JOB_STAGES)
-        if not 0.0 <= progress <= 1.0:
-            raise ValueError(f"progress must be between 0 and 1, got {progress}")
-        check_lease(lease_seconds)
+        check_heartbeat(stage, progress, lease_seconds)
         with self._write() as cur:
             now = self._now()
             cur.execute(
@@ -163,31 +155,30 @@ class JobsMixin(PostgresDatabase):
     def get_job(self, job_id: int) -> JobRecord | None:
         with self._read() as cur:
             row = cur.execute("SELECT * FROM jobs WHERE id = %s", (job_id,)).fetchone()
-        return None if row is None else rows.job(row)
+        return None if row is None else JobRecord.from_row(row)
 
     def jobs(
         self, *, doc_id: str | None = None, active_only: bool = False, limit: int = 200
     ) -> list[JobRecord]:
         """Jobs newest first, optionally of one document and only queued or running ones."""
-        if limit <= 0:
-            raise ValueError(f"limit must be > 0, got {limit}")
+        check_limit(limit)
         query = "SELECT * FROM jobs WHERE (%(doc)s::text IS NULL OR doc_id = %(doc)s)"
         if active_only:
             query += " AND status IN ('queued', 'running')"
         query += " ORDER BY id DESC LIMIT %(limit)s"
         with self._read() as cur:
             cur.execute(query.encode(), {"doc": doc_id, "limit": limit})
-            return [rows.job(r) for r in cur.fetchall()]
+            return [JobRecord.from_row(r) for r in cur.fetchall()]
 
 
 def _give_up(cur: Cursor, job: Row, now: float) -> None:
-    error = give_up_message(job["attempts"], job["kind"], job["stage"])
+    error, fails_document = given_up(job)
     cur.execute(
         "UPDATE jobs SET status = 'failed', error = %s, lease_until = NULL, updated_at = %s "
         "WHERE id = %s",
         (error, now, job["id"]),
     )
-    if job["kind"] in INDEXING_KINDS:
+    if fails_document:
         cur.execute(
             "UPDATE documents SET status = 'failed', error = %s, updated_at = %s "
             "WHERE id = %s AND status IN ('queued', 'processing')",

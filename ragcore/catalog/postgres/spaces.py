@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from ragcore.catalog.postgres import rows
 from ragcore.catalog.postgres.database import SPACES_LOCK, Cursor, PostgresDatabase
-from ragcore.catalog.records import ChunkRow, check_choice
-from ragcore.catalog.spaces import SPACE_STATUSES, SpaceBusy, SpaceChanged, SpaceRecord, SpaceStatus
+from ragcore.catalog.postgres.rows import CHUNK_COLUMNS
+from ragcore.catalog.records import ChunkRow, SpaceRecord
+from ragcore.catalog.rules import (
+    SpaceLookups,
+    check_begin,
+    check_still_active,
+    space_updates,
+    space_values,
+    switch_target,
+)
 
 
 def lock_chunks_version(cur: Cursor) -> int:
@@ -26,12 +33,7 @@ def lock_chunks_version(cur: Cursor) -> int:
 def check_space_active(cur: Cursor, space: str) -> None:
     """Inside a write transaction: refuse when ``space`` is not (or no longer) the active one."""
     row = cur.execute("SELECT status FROM spaces WHERE name = %s", (space,)).fetchone()
-    if row is None or row["status"] != SpaceStatus.ACTIVE:
-        state = "unknown" if row is None else row["status"]
-        raise SpaceChanged(
-            f"the vectors were written to the model space {space!r}, which is {state} now "
-            "(the embedding model was switched meanwhile); the document must be embedded again"
-        )
+    check_still_active(space, None if row is None else row["status"])
 
 
 def _lock_spaces(cur: Cursor) -> None:
@@ -40,31 +42,24 @@ def _lock_spaces(cur: Cursor) -> None:
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (SPACES_LOCK,))
 
 
-class SpacesMixin(PostgresDatabase):
+class SpacesMixin(PostgresDatabase, SpaceLookups):
     """The model-space half of the PostgresCatalog."""
 
     def spaces(self) -> list[SpaceRecord]:
         """Every space the catalog knows, newest first."""
         with self._read() as cur:
             cur.execute("SELECT * FROM spaces ORDER BY created_at DESC, seq DESC")
-            return [rows.space(r) for r in cur.fetchall()]
+            return [SpaceRecord.from_row(r) for r in cur.fetchall()]
 
     def get_space(self, name: str) -> SpaceRecord | None:
         with self._read() as cur:
             row = cur.execute("SELECT * FROM spaces WHERE name = %s", (name,)).fetchone()
-        return None if row is None else rows.space(row)
+        return None if row is None else SpaceRecord.from_row(row)
 
     def _space_with_status(self, status: str) -> SpaceRecord | None:
         with self._read() as cur:
             row = cur.execute("SELECT * FROM spaces WHERE status = %s", (status,)).fetchone()
-        return None if row is None else rows.space(row)
-
-    def active_space(self) -> SpaceRecord | None:
-        return self._space_with_status(SpaceStatus.ACTIVE)
-
-    def pending_space(self) -> SpaceRecord | None:
-        """The space a re-embed is building, if any."""
-        return self._space_with_status(SpaceStatus.BUILDING)
+        return None if row is None else SpaceRecord.from_row(row)
 
     def ensure_active_space(self, space: SpaceRecord) -> SpaceRecord:
         """Make ``space`` the active one unless a space already is; return the active space.
@@ -81,19 +76,10 @@ class SpacesMixin(PostgresDatabase):
                     "INSERT INTO spaces (name, model_id, fingerprint, dim, distance, image_dim, "
                     "status, created_at, updated_at) "
                     "VALUES (%s, %s, %s, %s, %s, %s, 'active', %s, %s) RETURNING *",
-                    (
-                        space.name,
-                        space.model_id,
-                        space.fingerprint,
-                        space.dim,
-                        space.distance,
-                        space.image_dim,
-                        now,
-                        now,
-                    ),
+                    space_values(space, now),
                 ).fetchone()
         assert row is not None
-        return rows.space(row)
+        return SpaceRecord.from_row(row)
 
     def begin_space(self, space: SpaceRecord) -> SpaceRecord:
         """Record ``space`` as the one being built (again, if it was cancelled or failed before).
@@ -104,16 +90,8 @@ class SpacesMixin(PostgresDatabase):
         with self._write() as cur:
             _lock_spaces(cur)
             active = cur.execute("SELECT name FROM spaces WHERE status = 'active'").fetchone()
-            if active is not None and active["name"] == space.name:
-                raise ValueError(
-                    f"{space.model_id} already answers questions (space {space.name!r})"
-                )
             busy = cur.execute("SELECT * FROM spaces WHERE status = 'building'").fetchone()
-            if busy is not None and busy["name"] != space.name:
-                raise SpaceBusy(
-                    f"a re-embed with {busy['model_id']} is already running (space {busy['name']!r}); "
-                    "cancel it first with `python -m ingest reembed --cancel`"
-                )
+            check_begin(space, active, busy)
             row = cur.execute(
                 "INSERT INTO spaces (name, model_id, fingerprint, dim, distance, image_dim, status, "
                 "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, 'building', %s, %s) "
@@ -121,37 +99,19 @@ class SpacesMixin(PostgresDatabase):
                 "fingerprint = excluded.fingerprint, dim = excluded.dim, "
                 "distance = excluded.distance, image_dim = excluded.image_dim, "
                 "status = 'building', note = NULL, updated_at = excluded.updated_at RETURNING *",
-                (
-                    space.name,
-                    space.model_id,
-                    space.fingerprint,
-                    space.dim,
-                    space.distance,
-                    space.image_dim,
-                    now,
-                    now,
-                ),
+                space_values(space, now),
             ).fetchone()
         assert row is not None
-        return rows.space(row)
+        return SpaceRecord.from_row(row)
 
     def update_space(self, name: str, **values: object) -> None:
         """Set ``status``, ``job_id``, ``note`` or ``fingerprint`` of a space."""
-        allowed = {"status", "job_id", "note", "fingerprint"}
-        unknown = sorted(set(values) - allowed)
-        if unknown:
-            raise ValueError(
-                f"unknown space field(s) {', '.join(unknown)}; known: {sorted(allowed)}"
-            )
-        if "status" in values:
-            check_choice("space status", str(values["status"]), SPACE_STATUSES)
-            values["status"] = str(values["status"])
-        values["updated_at"] = self._now()
-        sets = ", ".join(f"{k} = %s" for k in values)  # names checked against `allowed` above
+        updates = space_updates(values, self._now())
+        sets = ", ".join(f"{k} = %s" for k in updates)  # names checked by space_updates
         with self._write() as cur:
             _lock_spaces(cur)
             cur.execute(
-                f"UPDATE spaces SET {sets} WHERE name = %s".encode(), (*values.values(), name)
+                f"UPDATE spaces SET {sets} WHERE name = %s".encode(), (*updates.values(), name)
             )
 
     def chunks_version(self) -> int:
@@ -163,8 +123,8 @@ class SpacesMixin(PostgresDatabase):
         """Every chunk and the change counter, read in one snapshot."""
         with self._read(snapshot=True) as cur:
             version = _version(cur)
-            cur.execute(f"SELECT {rows.CHUNK_COLUMNS} FROM chunks ORDER BY doc_id, chunk_no")
-            return version, [rows.chunk(r) for r in cur.fetchall()]
+            cur.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks ORDER BY doc_id, chunk_no")
+            return version, [ChunkRow.from_row(r) for r in cur.fetchall()]
 
     def switch_space(self, name: str, *, expected_version: int) -> bool:
         """Make the space being built the active one, in one transaction.
@@ -178,12 +138,9 @@ class SpacesMixin(PostgresDatabase):
             if lock_chunks_version(cur) != expected_version:
                 return False
             _lock_spaces(cur)
-            row = cur.execute("SELECT * FROM spaces WHERE name = %s", (name,)).fetchone()
-            if row is None or row["status"] != SpaceStatus.BUILDING:
-                state = "unknown" if row is None else row["status"]
-                raise SpaceChanged(
-                    f"the space {name!r} is {state}, not being built: nothing to switch to"
-                )
+            row = switch_target(
+                name, cur.execute("SELECT * FROM spaces WHERE name = %s", (name,)).fetchone()
+            )
             cur.execute(
                 "UPDATE spaces SET status = 'retired', updated_at = %s WHERE status = 'active'",
                 (now,),
