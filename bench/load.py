@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from queue import Empty
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -68,7 +69,10 @@ DIM = 384  # MiniLM's width: the dense search costs what the app's does
 COLLECTION = "load"
 PARAMS = ChunkingParams(Strategy.RECURSIVE, 200, 20)
 ABSTRACTS_PER_DOC = 4  # a worker's document: four SciFact abstracts, about 6 chunks
-SCALE_SENTENCES = 8  # a scale-step chunk: eight random SciFact sentences, near a real chunk
+SCALE_SENTENCES = 8  # a scale-step paragraph: eight random SciFact sentences
+SCALE_WORDS = 170  # a paragraph's words: one chunk each, near the chunker's 200-token limit
+SCALE_CHUNKS_PER_DOC = 20  # a 10-page PDF's worth: one transaction writes many chunks
+SCALE_QUERIES = 100
 START_SECONDS = 120.0  # for every process to import, open its catalog and warm up
 
 
@@ -188,13 +192,19 @@ def worker_documents(abstracts: Sequence[str], tag: str, n: int, seed: int) -> l
     ]
 
 
-def scale_chunks(sentences: Sequence[str], n: int, seed: int = 11) -> list[tuple[str, str, str]]:
-    """``n`` one-chunk documents of random SciFact sentences: a real vocabulary at any size."""
+def scale_documents(
+    sentences: Sequence[str], chunks: int, seed: int = 11
+) -> list[tuple[str, str, str]]:
+    """About ``chunks`` chunks of random SciFact sentences (a real vocabulary at any size), as
+    documents of SCALE_CHUNKS_PER_DOC paragraphs, each paragraph about one chunk."""
     rng = random.Random(seed)
     out = []
-    for i in range(n):
-        words = " ".join(rng.choice(sentences) for _ in range(SCALE_SENTENCES)).split()
-        out.append((f"scale-{i:08d}", f"scale-{i}.txt", " ".join(words[: PARAMS.chunk_size - 10])))
+    for i in range(max(1, round(chunks / SCALE_CHUNKS_PER_DOC))):
+        paragraphs = []
+        for _ in range(SCALE_CHUNKS_PER_DOC):
+            words = " ".join(rng.choice(sentences) for _ in range(SCALE_SENTENCES)).split()
+            paragraphs.append(" ".join(words[:SCALE_WORDS]))
+        out.append((f"scale-{i:08d}", f"scale-{i}.txt", "\n\n".join(paragraphs)))
     return out
 
 
@@ -317,8 +327,7 @@ def run_cell(
     try:
         for p in procs:
             p.start()
-        for _ in procs:
-            s.ready.get(timeout=START_SECONDS)
+        _wait_ready(procs, s.ready)
         chunks_before = catalog.counts()["chunks"]
         cpu_before = CpuTimes.read()
         s.go.set()
@@ -374,6 +383,23 @@ def run_cell(
     return cell
 
 
+def _wait_ready(procs: Sequence[Any], ready: Any) -> None:
+    """Until every process said it is ready; a process that died first (an import error, a
+    catalog it cannot open) ends the cell at once, naming its exit code."""
+    deadline = time.monotonic() + START_SECONDS
+    waiting = len(procs)
+    while waiting:
+        with contextlib.suppress(Empty):
+            ready.get(timeout=0.5)
+            waiting -= 1
+            continue
+        dead = [p.exitcode for p in procs if p.exitcode is not None]
+        if dead:
+            raise RuntimeError(f"a benchmark process exited before it was ready: codes {dead}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{waiting} processes not ready after {START_SECONDS:.0f} s")
+
+
 def _forget_new_documents(catalog: CatalogBackend, files: Any, keep: set[str]) -> None:
     """Delete what a cell's workers ingested, so every cell searches the same corpus."""
     for doc in catalog.list_documents():
@@ -427,7 +453,7 @@ def measure_scale(
     points = []
     for size in sizes:
         with fresh_target(server_url, workdir / f"scale-{size}") as target:
-            chunks = scale_chunks(sentences, size)
+            docs = scale_documents(sentences, size)
             log(f"load: scale {target.backend} {size} chunks")
             catalog = TimedWrites(target.open())
             store = open_store(
@@ -439,10 +465,10 @@ def measure_scale(
                 reranker_model=None,
                 cache_dir=workdir / "models",
             )
-            ingest_texts(catalog, store, models, chunks, PARAMS, batch_size=2000)  # type: ignore[arg-type]
+            ingest_texts(catalog, store, models, docs, PARAMS, batch_size=2000)  # type: ignore[arg-type]
             store.close()
             times = []
-            for q in questions:
+            for q in questions[:SCALE_QUERIES]:
                 t0 = time.perf_counter()
                 catalog.bm25_search(q, limit=100)
                 times.append((time.perf_counter() - t0) * 1000)
@@ -453,7 +479,7 @@ def measure_scale(
                 ScalePoint(
                     backend=target.backend,
                     chunks=n,
-                    mean_chunk_chars=round(statistics.fmean(len(c[2]) for c in chunks), 0),
+                    mean_chunk_chars=round(sum(len(d[2]) for d in docs) / max(n, 1), 0),
                     write_ms_per_chunk=round(catalog.seconds * 1000 / max(catalog.chunks, 1), 3),
                     bm25_p50_ms=p50,
                     bm25_p95_ms=p95,
@@ -485,15 +511,14 @@ def run(
         for doc_id, d in list(dataset.corpus.items())[:corpus_docs]
     ]
     backend = "postgresql" if server_url else "sqlite"
-    report: dict[str, Any] = {"backend": backend, "cells": [], "load_average": []}
-    with fresh_target(server_url, workdir / "run") as target:
-        log(f"load: {backend}: building the users' corpus ({len(corpus)} documents)")
-        report["corpus"] = build_corpus(target, workdir / "run", corpus, max(users, default=0))
-        for m in workers:
-            for n in users:
-                if n == 0 and m == 0:
-                    continue
-                tag = f"{n}u{m}w-{uuid.uuid4().hex[:6]}"
+    report: dict[str, Any] = {"backend": backend, "corpus": {}, "cells": []}
+    if any(users) or any(workers) or real_model:  # else only the per-chunk costs
+        with fresh_target(server_url, workdir / "run") as target:
+            log(f"load: {backend}: building the users' corpus ({len(corpus)} documents)")
+            report["corpus"] = build_corpus(target, workdir / "run", corpus, max(users, default=0))
+            cells = [(n, m, False) for m in workers for n in users if n or m]
+            for n, m, real in cells + ([(0, 1, True)] if real_model else []):
+                tag = f"{n}u{m}w{'-real' if real else ''}-{uuid.uuid4().hex[:6]}"
                 cell = run_cell(
                     target,
                     workdir / "run",
@@ -502,22 +527,10 @@ def run(
                     seconds=seconds,
                     docs=worker_documents(abstracts, tag, docs * m, seed=n * 10 + m),
                     questions=questions,
+                    real=real,
                 )
                 log(f"load: {_line(cell)}")
                 report["cells"].append(asdict(cell))
-        if real_model:
-            cell = run_cell(
-                target,
-                workdir / "run",
-                users=0,
-                workers=1,
-                seconds=seconds,
-                docs=worker_documents(abstracts, f"real-{uuid.uuid4().hex[:6]}", docs, seed=99),
-                questions=questions,
-                real=True,
-            )
-            log(f"load: {_line(cell)}")
-            report["cells"].append(asdict(cell))
     points = measure_scale(server_url, workdir, scale_sizes, _sentences(abstracts), questions)
     report["scale"] = [asdict(p) for p in points]
     rates = {
@@ -550,10 +563,11 @@ def print_table(report: Mapping[str, Any]) -> None:
     print(f"# bench.load — {report['backend']} catalog")
     print(report.get("command", ""))
     corpus = report["corpus"]
-    print(
-        f"Users' corpus: {corpus['documents']} documents, {corpus['chunks']} chunks; "
-        f"catalog write {corpus['write_ms_per_chunk']} ms/chunk; {corpus['bytes']} bytes"
-    )
+    if corpus:
+        print(
+            f"Users' corpus: {corpus['documents']} documents, {corpus['chunks']} chunks; "
+            f"catalog write {corpus['write_ms_per_chunk']} ms/chunk; {corpus['bytes']} bytes"
+        )
     print()
     print(
         "| users | workers | embedder | q/s | p50 ms | p95 ms | bm25 p50 / p95 ms | chunks/s "

@@ -44,7 +44,8 @@ def _check_well_formed(report: dict[str, Any], backend: str) -> None:
     assert cells[(1, 0)]["chunks"] == 0
     # The worker ingested within the window (4 one-chunk documents at least partly).
     assert cells[(1, 1)]["chunks"] > 0 and cells[(1, 1)]["chunks_per_second"] > 0
-    assert [p["chunks"] for p in report["scale"]] == [20, 60]
+    small, large = (p["chunks"] for p in report["scale"])
+    assert 0 < small < large  # documents of 20 paragraphs: 1, then 3 of them
     for point in report["scale"]:
         assert point["backend"] == backend
         assert point["write_ms_per_chunk"] > 0 and point["bytes_per_chunk"] > 0
