@@ -16,13 +16,13 @@ from ragcore.catalog.database import CatalogDatabase
 from ragcore.catalog.records import CollectionRecord
 from ragcore.catalog.rules import (
     CollectionExists,
-    CollectionLookups,
     CollectionNotFound,
     collection_exists,
     collection_key,
     collection_name,
     no_collection_id,
 )
+from ragcore.catalog.steps import CollectionSteps
 
 # The record and refusals are shared with the PostgreSQL catalog; still importable from here.
 __all__ = [
@@ -39,7 +39,7 @@ _LIST = (
 )
 
 
-class CollectionsMixin(CatalogDatabase, CollectionLookups):
+class CollectionsMixin(CatalogDatabase, CollectionSteps):
     """Collections and their members; a document's deletion removes its memberships too."""
 
     def create_collection(self, name: str) -> CollectionRecord:

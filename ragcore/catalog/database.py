@@ -141,8 +141,11 @@ class CatalogDatabase:
         return self._conn
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        """A consistent snapshot for several SELECTs (a deferred transaction never blocks writers)."""
+    def _read(self, *, snapshot: bool = False) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several SELECTs (a deferred transaction never blocks writers).
+
+        Every read here is one snapshot, so ``snapshot`` (PostgreSQL's choice) changes nothing.
+        """
         with self._lock, self._storage_errors():
             conn = self._open_connection()
             conn.execute("BEGIN")

@@ -9,13 +9,13 @@ from collections.abc import Collection, Mapping, Sequence
 from ragcore.catalog.database import CatalogDatabase
 from ragcore.catalog.records import JobKind, JobRecord
 from ragcore.catalog.rules import (
-    check_heartbeat,
     check_limit,
     claim_filter,
     first_claimable,
     given_up,
     job_params,
 )
+from ragcore.catalog.steps import JobSteps
 
 
 def cancel_active_jobs(
@@ -30,8 +30,23 @@ def cancel_active_jobs(
     return cursor.rowcount
 
 
-class JobsMixin(CatalogDatabase):
-    """The job-queue half of the Catalog."""
+class JobsMixin(CatalogDatabase, JobSteps):
+    """The job-queue half of the Catalog (heartbeat, finish, fail, get: JobSteps)."""
+
+    _HEARTBEAT = (
+        "UPDATE jobs SET stage = ?, progress = ?, lease_until = ?, updated_at = ? "
+        "WHERE id = ? AND worker_id = ? AND status = 'running'"
+    )
+    _FINISH = (
+        "UPDATE jobs SET status = 'done', stage = 'done', progress = 1, "
+        "lease_until = NULL, error = NULL, updated_at = ? "
+        "WHERE id = ? AND worker_id = ? AND status = 'running'"
+    )
+    _FAIL = (
+        "UPDATE jobs SET status = 'failed', error = ?, lease_until = NULL, updated_at = ? "
+        "WHERE id = ? AND worker_id = ? AND status = 'running'"
+    )
+    _GET_JOB = "SELECT * FROM jobs WHERE id = ?"
 
     def enqueue(
         self, doc_id: str, kind: str = JobKind.INGEST, params: Mapping[str, object] | None = None
@@ -102,56 +117,11 @@ class JobsMixin(CatalogDatabase):
             ).fetchall()[0]
         return JobRecord.from_row(claimed)
 
-    def heartbeat(
-        self, job_id: int, worker_id: str, *, stage: str, progress: float, lease_seconds: float
-    ) -> bool:
-        """Report progress and extend the lease; False means the job is no longer this worker's
-        (reclaimed after the lease expired, or cancelled) and the worker must stop working on it.
-        """
-        check_heartbeat(stage, progress, lease_seconds)
-        with self._write() as conn:
-            now = self._now()
-            cursor = conn.execute(
-                "UPDATE jobs SET stage = ?, progress = ?, lease_until = ?, updated_at = ? "
-                "WHERE id = ? AND worker_id = ? AND status = 'running'",
-                (stage, progress, now + lease_seconds, now, job_id, worker_id),
-            )
-        return cursor.rowcount == 1
-
-    def finish_job(self, job_id: int, worker_id: str) -> bool:
-        """Mark the job done; False (and no change) if this worker no longer holds it."""
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE jobs SET status = 'done', stage = 'done', progress = 1, "
-                "lease_until = NULL, error = NULL, updated_at = ? "
-                "WHERE id = ? AND worker_id = ? AND status = 'running'",
-                (self._now(), job_id, worker_id),
-            )
-        return cursor.rowcount == 1
-
-    def fail_job(self, job_id: int, worker_id: str, error: str) -> bool:
-        """Mark the job failed with ``error``; False (and no change) if this worker lost it.
-
-        The document's own status is the worker's to set (set_document_status).
-        """
-        with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE jobs SET status = 'failed', error = ?, lease_until = NULL, updated_at = ? "
-                "WHERE id = ? AND worker_id = ? AND status = 'running'",
-                (error, self._now(), job_id, worker_id),
-            )
-        return cursor.rowcount == 1
-
     def cancel_jobs(self, doc_id: str) -> int:
         """Cancel the document's queued and running jobs; a running one's worker learns it at
         its next heartbeat. Returns how many were cancelled."""
         with self._write() as conn:
             return cancel_active_jobs(conn, doc_id, self._now())
-
-    def get_job(self, job_id: int) -> JobRecord | None:
-        with self._read() as conn:
-            row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        return None if row is None else JobRecord.from_row(row)
 
     def jobs(
         self, *, doc_id: str | None = None, active_only: bool = False, limit: int = 200

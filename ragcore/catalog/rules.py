@@ -20,7 +20,6 @@ from ragcore.catalog.records import (
     JOB_STAGES,
     JOB_STATUSES,
     SPACE_STATUSES,
-    CollectionRecord,
     DocumentRecord,
     DocumentStatus,
     JobKind,
@@ -285,20 +284,6 @@ def check_heartbeat(stage: str, progress: float, lease_seconds: float) -> None:
 _SPACE_FIELDS = frozenset({"status", "job_id", "note", "fingerprint"})
 
 
-class SpaceLookups:
-    """The space calls both catalogs make of their own lookup by status."""
-
-    def _space_with_status(self, status: str) -> SpaceRecord | None:
-        raise NotImplementedError
-
-    def active_space(self) -> SpaceRecord | None:
-        return self._space_with_status(SpaceStatus.ACTIVE)
-
-    def pending_space(self) -> SpaceRecord | None:
-        """The space a re-embed is building, if any."""
-        return self._space_with_status(SpaceStatus.BUILDING)
-
-
 def space_values(space: SpaceRecord, now: float) -> tuple[object, ...]:
     """name, model_id, fingerprint, dim, distance, image_dim, created_at, updated_at."""
     return (
@@ -386,41 +371,6 @@ def collection_exists(name: str) -> CollectionExists:
 
 def no_collection_id(collection_id: int) -> CollectionNotFound:
     return CollectionNotFound(f"no collection with id {collection_id}")
-
-
-class CollectionLookups:
-    """The collection calls both catalogs make of their own get, create and memberships."""
-
-    def get_collection(self, name_or_id: str | int) -> CollectionRecord | None:
-        raise NotImplementedError
-
-    def create_collection(self, name: str) -> CollectionRecord:
-        raise NotImplementedError
-
-    def memberships(self, doc_ids: Sequence[str] | None = None) -> dict[str, tuple[int, ...]]:
-        raise NotImplementedError
-
-    def ensure_collection(self, name: str) -> CollectionRecord:
-        """The collection called ``name``, made now if there is none."""
-        found = self.get_collection(name)
-        if found is not None:
-            return found
-        try:
-            return self.create_collection(name)
-        except CollectionExists:  # another process made it in between
-            found = self.get_collection(name)
-            assert found is not None
-            return found
-
-    def require_collection(self, name_or_id: str | int) -> CollectionRecord:
-        found = self.get_collection(name_or_id)
-        if found is None:
-            raise CollectionNotFound(f"no collection named {name_or_id!r}")
-        return found
-
-    def collection_ids_of(self, doc_id: str) -> tuple[int, ...]:
-        """The ids of the collections ``doc_id`` is in, ascending (what its payload carries)."""
-        return self.memberships([doc_id]).get(doc_id, ())
 
 
 # ── conversations ────────────────────────────────────────────────

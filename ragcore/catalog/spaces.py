@@ -9,13 +9,13 @@ from ragcore.catalog.records import ChunkRow, SpaceRecord, SpaceStatus
 from ragcore.catalog.rules import (
     SpaceBusy,
     SpaceChanged,
-    SpaceLookups,
     check_begin,
     check_still_active,
     space_updates,
     space_values,
     switch_target,
 )
+from ragcore.catalog.steps import SpaceSteps
 
 # The records and refusals are shared with the PostgreSQL catalog; still importable from here.
 __all__ = ["SpaceBusy", "SpaceChanged", "SpaceRecord", "SpaceStatus", "SpacesMixin"]
@@ -27,26 +27,12 @@ def check_space_active(conn: sqlite3.Connection, space: str) -> None:
     check_still_active(space, None if row is None else row["status"])
 
 
-class SpacesMixin(CatalogDatabase, SpaceLookups):
+class SpacesMixin(CatalogDatabase, SpaceSteps):
     """The model-space half of the Catalog."""
 
-    def spaces(self) -> list[SpaceRecord]:
-        """Every space the catalog knows, newest first."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT * FROM spaces ORDER BY created_at DESC, rowid DESC"
-            ).fetchall()
-        return [SpaceRecord.from_row(r) for r in rows]
-
-    def get_space(self, name: str) -> SpaceRecord | None:
-        with self._read() as conn:
-            row = conn.execute("SELECT * FROM spaces WHERE name = ?", (name,)).fetchone()
-        return None if row is None else SpaceRecord.from_row(row)
-
-    def _space_with_status(self, status: str) -> SpaceRecord | None:
-        with self._read() as conn:
-            row = conn.execute("SELECT * FROM spaces WHERE status = ?", (status,)).fetchone()
-        return None if row is None else SpaceRecord.from_row(row)
+    _ALL_SPACES = "SELECT * FROM spaces ORDER BY created_at DESC, rowid DESC"
+    _SPACE_NAMED = "SELECT * FROM spaces WHERE name = ?"
+    _SPACE_WITH_STATUS = "SELECT * FROM spaces WHERE status = ?"
 
     def ensure_active_space(self, space: SpaceRecord) -> SpaceRecord:
         """Make ``space`` the active one unless a space already is; return the active space.

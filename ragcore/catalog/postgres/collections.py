@@ -9,12 +9,12 @@ import psycopg
 from ragcore.catalog.postgres.database import PostgresDatabase
 from ragcore.catalog.records import CollectionRecord
 from ragcore.catalog.rules import (
-    CollectionLookups,
     collection_exists,
     collection_key,
     collection_name,
     no_collection_id,
 )
+from ragcore.catalog.steps import CollectionSteps
 
 # Names compare ignoring case, as SQLite's COLLATE NOCASE does (a unique index on lower(name)).
 _LIST = (
@@ -23,7 +23,7 @@ _LIST = (
 )
 
 
-class CollectionsMixin(PostgresDatabase, CollectionLookups):
+class CollectionsMixin(PostgresDatabase, CollectionSteps):
     """Collections and their members; a document's deletion removes its memberships too."""
 
     def create_collection(self, name: str) -> CollectionRecord:

@@ -10,13 +10,13 @@ from ragcore.catalog.postgres.database import ENQUEUE_LOCK_SALT, Cursor, Postgre
 from ragcore.catalog.postgres.rows import Row
 from ragcore.catalog.records import JobKind, JobRecord
 from ragcore.catalog.rules import (
-    check_heartbeat,
     check_limit,
     claim_filter,
     first_claimable,
     given_up,
     job_params,
 )
+from ragcore.catalog.steps import JobSteps
 
 
 def cancel_active_jobs(
@@ -31,8 +31,24 @@ def cancel_active_jobs(
     return cur.rowcount
 
 
-class JobsMixin(PostgresDatabase):
-    """The job-queue half of the PostgresCatalog: the same leases and attempts as SQLite's."""
+class JobsMixin(PostgresDatabase, JobSteps):
+    """The job-queue half of the PostgresCatalog: the same leases and attempts as SQLite's
+    (heartbeat, finish, fail, get: JobSteps)."""
+
+    _HEARTBEAT = (
+        "UPDATE jobs SET stage = %s, progress = %s, lease_until = %s, updated_at = %s "
+        "WHERE id = %s AND worker_id = %s AND status = 'running'"
+    )
+    _FINISH = (
+        "UPDATE jobs SET status = 'done', stage = 'done', progress = 1, "
+        "lease_until = NULL, error = NULL, updated_at = %s "
+        "WHERE id = %s AND worker_id = %s AND status = 'running'"
+    )
+    _FAIL = (
+        "UPDATE jobs SET status = 'failed', error = %s, lease_until = NULL, updated_at = %s "
+        "WHERE id = %s AND worker_id = %s AND status = 'running'"
+    )
+    _GET_JOB = "SELECT * FROM jobs WHERE id = %s"
 
     def enqueue(
         self, doc_id: str, kind: str = JobKind.INGEST, params: Mapping[str, object] | None = None
@@ -109,53 +125,11 @@ class JobsMixin(PostgresDatabase):
         assert claimed is not None
         return JobRecord.from_row(claimed)
 
-    def heartbeat(
-        self, job_id: int, worker_id: str, *, stage: str, progress: float, lease_seconds: float
-    ) -> bool:
-        """Report progress and extend the lease; False means the job is no longer this worker's
-        (reclaimed after the lease expired, or cancelled) and the worker must stop working on it.
-        """
-        check_heartbeat(stage, progress, lease_seconds)
-        with self._write() as cur:
-            now = self._now()
-            cur.execute(
-                "UPDATE jobs SET stage = %s, progress = %s, lease_until = %s, updated_at = %s "
-                "WHERE id = %s AND worker_id = %s AND status = 'running'",
-                (str(stage), progress, now + lease_seconds, now, job_id, worker_id),
-            )
-            return cur.rowcount == 1
-
-    def finish_job(self, job_id: int, worker_id: str) -> bool:
-        """Mark the job done; False (and no change) if this worker no longer holds it."""
-        with self._write() as cur:
-            cur.execute(
-                "UPDATE jobs SET status = 'done', stage = 'done', progress = 1, "
-                "lease_until = NULL, error = NULL, updated_at = %s "
-                "WHERE id = %s AND worker_id = %s AND status = 'running'",
-                (self._now(), job_id, worker_id),
-            )
-            return cur.rowcount == 1
-
-    def fail_job(self, job_id: int, worker_id: str, error: str) -> bool:
-        """Mark the job failed with ``error``; False (and no change) if this worker lost it."""
-        with self._write() as cur:
-            cur.execute(
-                "UPDATE jobs SET status = 'failed', error = %s, lease_until = NULL, "
-                "updated_at = %s WHERE id = %s AND worker_id = %s AND status = 'running'",
-                (error, self._now(), job_id, worker_id),
-            )
-            return cur.rowcount == 1
-
     def cancel_jobs(self, doc_id: str) -> int:
         """Cancel the document's queued and running jobs; a running one's worker learns it at
         its next heartbeat. Returns how many were cancelled."""
         with self._write() as cur:
             return cancel_active_jobs(cur, doc_id, self._now())
-
-    def get_job(self, job_id: int) -> JobRecord | None:
-        with self._read() as cur:
-            row = cur.execute("SELECT * FROM jobs WHERE id = %s", (job_id,)).fetchone()
-        return None if row is None else JobRecord.from_row(row)
 
     def jobs(
         self, *, doc_id: str | None = None, active_only: bool = False, limit: int = 200

@@ -6,13 +6,13 @@ from ragcore.catalog.postgres.database import SPACES_LOCK, Cursor, PostgresDatab
 from ragcore.catalog.postgres.rows import CHUNK_COLUMNS
 from ragcore.catalog.records import ChunkRow, SpaceRecord
 from ragcore.catalog.rules import (
-    SpaceLookups,
     check_begin,
     check_still_active,
     space_updates,
     space_values,
     switch_target,
 )
+from ragcore.catalog.steps import SpaceSteps
 
 
 def lock_chunks_version(cur: Cursor) -> int:
@@ -42,24 +42,12 @@ def _lock_spaces(cur: Cursor) -> None:
     cur.execute("SELECT pg_advisory_xact_lock(%s)", (SPACES_LOCK,))
 
 
-class SpacesMixin(PostgresDatabase, SpaceLookups):
+class SpacesMixin(PostgresDatabase, SpaceSteps):
     """The model-space half of the PostgresCatalog."""
 
-    def spaces(self) -> list[SpaceRecord]:
-        """Every space the catalog knows, newest first."""
-        with self._read() as cur:
-            cur.execute("SELECT * FROM spaces ORDER BY created_at DESC, seq DESC")
-            return [SpaceRecord.from_row(r) for r in cur.fetchall()]
-
-    def get_space(self, name: str) -> SpaceRecord | None:
-        with self._read() as cur:
-            row = cur.execute("SELECT * FROM spaces WHERE name = %s", (name,)).fetchone()
-        return None if row is None else SpaceRecord.from_row(row)
-
-    def _space_with_status(self, status: str) -> SpaceRecord | None:
-        with self._read() as cur:
-            row = cur.execute("SELECT * FROM spaces WHERE status = %s", (status,)).fetchone()
-        return None if row is None else SpaceRecord.from_row(row)
+    _ALL_SPACES = "SELECT * FROM spaces ORDER BY created_at DESC, seq DESC"
+    _SPACE_NAMED = "SELECT * FROM spaces WHERE name = %s"
+    _SPACE_WITH_STATUS = "SELECT * FROM spaces WHERE status = %s"
 
     def ensure_active_space(self, space: SpaceRecord) -> SpaceRecord:
         """Make ``space`` the active one unless a space already is; return the active space.
