@@ -1,4 +1,8 @@
-"""Tests of the SQLite catalog: schema, documents, chunks + FTS sync, and the job queue."""
+"""What only the SQLite catalog has: its schema, the FTS5 index, one connection shared by threads.
+
+What both catalogs do (documents, chunks, keyword search, jobs) is tested once, on both, in
+test_catalog_contract.py.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from ragcore.catalog import Catalog, DocumentNotFound, DocumentRecord, JobRecord
+from ragcore.catalog import Catalog, DocumentRecord
 from ragcore.errors import SchemaMismatch
-from ragcore.types import Chunk, ChunkKind, Strategy, point_id
+from ragcore.types import Chunk, ChunkKind
 
 
 class FakeClock:
@@ -119,16 +123,6 @@ def test_schema_is_wal_with_foreign_keys_and_all_tables(catalog: Catalog, db_pat
     assert {"documents", "chunks", "chunks_fts", "jobs"} <= names
 
 
-def test_reopening_keeps_the_data(db_path: Path, clock: FakeClock) -> None:
-    with Catalog(db_path, clock=clock) as first:
-        add_ready_doc(first, "doc-a", ["persistent aardvark"])
-    with Catalog(db_path, clock=clock) as second:
-        assert second.get_document("doc-a") is not None
-        assert [row.text for row, _ in second.bm25_search("aardvark", limit=5)] == [
-            "persistent aardvark"
-        ]
-
-
 def test_a_catalog_from_a_newer_app_is_refused(db_path: Path) -> None:
     Catalog(db_path).close()
     conn = sqlite3.connect(db_path)
@@ -138,66 +132,7 @@ def test_a_catalog_from_a_newer_app_is_refused(db_path: Path) -> None:
         Catalog(db_path)
 
 
-def test_a_closed_catalog_says_so(db_path: Path) -> None:
-    cat = Catalog(db_path)
-    cat.close()
-    cat.close()  # closing twice is harmless
-    with pytest.raises(RuntimeError, match="closed"):
-        cat.list_documents()
-
-
-def test_constructor_rejects_bad_settings(db_path: Path) -> None:
-    with pytest.raises(ValueError, match="max_attempts must be >= 1, got 0"):
-        Catalog(db_path, max_attempts=0)
-
-
 # --- documents --------------------------------------------------------------------------------
-
-
-def test_upsert_dedupes_by_content_id(catalog: Catalog, clock: FakeClock) -> None:
-    first, created = catalog.upsert_document(make_doc("same-sha", "report.pdf"))
-    assert created
-    assert first.created_at == clock.now
-    assert first.status == "queued"
-    clock.advance(5)
-    again, created_again = catalog.upsert_document(make_doc("same-sha", "copy of report.pdf"))
-    assert not created_again
-    assert again == first  # the existing row, unchanged
-    assert [d.name for d in catalog.list_documents()] == ["report.pdf"]
-
-
-def test_list_documents_is_newest_first(catalog: Catalog, clock: FakeClock) -> None:
-    for doc_id in ("old", "middle", "new"):
-        catalog.upsert_document(make_doc(doc_id))
-        clock.advance(1)
-    assert [d.id for d in catalog.list_documents()] == ["new", "middle", "old"]
-    assert catalog.get_document("missing") is None
-
-
-def test_set_document_status_sets_known_fields_and_refuses_others(catalog: Catalog) -> None:
-    catalog.upsert_document(make_doc())
-    catalog.set_document_status(
-        "doc-a", "processing", pages=7, strategy=Strategy.SENTENCE, chunk_size=120
-    )
-    doc = catalog.get_document("doc-a")
-    assert doc is not None
-    assert (doc.status, doc.pages, doc.strategy, doc.chunk_size) == (
-        "processing",
-        7,
-        "sentence",
-        120,
-    )
-
-    catalog.set_document_status("doc-a", "failed", error="the PDF is encrypted")
-    doc = catalog.get_document("doc-a")
-    assert doc is not None and (doc.status, doc.error) == ("failed", "the PDF is encrypted")
-
-    with pytest.raises(ValueError, match=r"unknown document field.*colour"):
-        catalog.set_document_status("doc-a", "ready", colour="red")
-    with pytest.raises(ValueError, match=r"document status must be one of.*'done'"):
-        catalog.set_document_status("doc-a", "done")
-    with pytest.raises(DocumentNotFound, match="'nope'"):
-        catalog.set_document_status("nope", "ready")
 
 
 def test_document_record_validates_its_status() -> None:
@@ -205,321 +140,41 @@ def test_document_record_validates_its_status() -> None:
         DocumentRecord(id="x", name="x", mime="text/plain", size_bytes=1, path="/x", status="weird")
 
 
-def test_replace_chunks_stores_chunks_counts_and_marks_ready(catalog: Catalog) -> None:
-    catalog.upsert_document(make_doc())
-    catalog.set_document_status("doc-a", "failed", error="earlier try failed")
-    chunks = make_chunks(
-        "doc-a", ["first text chunk", "a figure of a pelican", "last chunk"], image_at=1
-    )
-    catalog.replace_chunks(
-        "doc-a",
-        chunks,
-        embed_model="hash-384",
-        stats={"pages": 3, "pages_without_text": 1, "strategy": "fixed", "overlap": 5},
-    )
-    doc = catalog.get_document("doc-a")
-    assert doc is not None
-    # ``chunks`` counts text chunks; image chunks are counted apart, as ``images``.
-    assert (doc.status, doc.error, doc.chunks, doc.images) == ("ready", None, 2, 1)
-    assert (doc.pages, doc.pages_without_text, doc.strategy, doc.overlap) == (3, 1, "fixed", 5)
-    assert doc.embed_model == "hash-384"
-    rows = catalog.chunks("doc-a")
-    assert [r.to_chunk() for r in rows] == chunks
-    assert rows[1].kind is ChunkKind.IMAGE and rows[1].image_index == 0
-    assert [r.point_id for r in rows] == [point_id("doc-a", n) for n in range(3)]
-    assert {r.embed_model for r in rows} == {"hash-384"}
+# What chunks and keyword search do is the contract suite's (test_catalog_contract.py, on both
+# backends); these check the FTS5 index itself, which only SQLite has.
 
 
-def test_reindex_leaves_only_the_new_chunks_in_table_and_fts(
+def test_reindex_leaves_only_the_new_terms_in_the_fts_index(
     catalog: Catalog, db_path: Path
 ) -> None:
     add_ready_doc(catalog, "doc-a", ["zebra stripes", "zebra herd", "zebra foal"])
-    assert len(catalog.bm25_search("zebra", limit=10)) == 3
-
     catalog.replace_chunks(
         "doc-a", make_chunks("doc-a", ["quokka smile"]), embed_model="m2", stats={}
     )
-
-    assert [r.text for r in catalog.chunks()] == ["quokka smile"]
-    assert catalog.bm25_search("zebra", limit=10) == []
-    assert [r.text for r, _ in catalog.bm25_search("quokka", limit=10)] == ["quokka smile"]
     terms = indexed_terms(db_path)
     assert "zebra" not in terms and "quokka" in terms
     fts_integrity_check(db_path)
-    doc = catalog.get_document("doc-a")
-    assert doc is not None and (doc.chunks, doc.embed_model) == (1, "m2")
 
 
-def test_replace_chunks_is_all_or_nothing(catalog: Catalog, db_path: Path) -> None:
+def test_a_failed_replace_leaves_the_fts_index_sound(catalog: Catalog, db_path: Path) -> None:
     add_ready_doc(catalog, "doc-a", ["original walrus text"])
     broken = [*make_chunks("doc-a", ["new narwhal text"]), Chunk("doc-a", 1, 1, 0, 1, None)]  # type: ignore[arg-type]
     with pytest.raises(sqlite3.IntegrityError):
         catalog.replace_chunks("doc-a", broken, embed_model="m", stats={})
-    # The failed insert rolled back the delete too: the old chunks are still there and findable.
-    assert [r.text for r in catalog.chunks("doc-a")] == ["original walrus text"]
-    assert len(catalog.bm25_search("walrus", limit=5)) == 1
-    assert catalog.bm25_search("narwhal", limit=5) == []
+    terms = indexed_terms(db_path)  # as the porter stemmer keeps them
+    assert "walru" in terms and "narwhal" not in terms
     fts_integrity_check(db_path)
 
 
-def test_replace_chunks_refuses_bad_input(catalog: Catalog) -> None:
-    catalog.upsert_document(make_doc())
-    with pytest.raises(ValueError, match="belongs to document 'other'"):
-        catalog.replace_chunks("doc-a", make_chunks("other", ["x"]), embed_model="m", stats={})
-    twice = make_chunks("doc-a", ["x"]) * 2
-    with pytest.raises(ValueError, match="chunk numbers repeat"):
-        catalog.replace_chunks("doc-a", twice, embed_model="m", stats={})
-    with pytest.raises(ValueError, match=r"unknown document field.*chunks"):
-        catalog.replace_chunks("doc-a", [], embed_model="m", stats={"chunks": 9})
-    with pytest.raises(DocumentNotFound, match="deleted while indexing"):
-        catalog.replace_chunks("gone", make_chunks("gone", ["x"]), embed_model="m", stats={})
-
-
-def test_delete_removes_document_from_keyword_search_at_once(
+def test_delete_removes_the_documents_terms_from_the_fts_index(
     catalog: Catalog, db_path: Path
 ) -> None:
     add_ready_doc(catalog, "doc-a", ["the axolotl regrows limbs", "axolotl habitat"])
     add_ready_doc(catalog, "doc-b", ["the axolotl is mentioned here once"])
-    ingest = catalog.enqueue("doc-a", "ingest")
-    delete = catalog.enqueue("doc-a", "delete")
-
     assert catalog.delete_document("doc-a") is True
-
-    assert catalog.get_document("doc-a") is None
-    assert catalog.chunks("doc-a") == []
-    assert [r.doc_id for r, _ in catalog.bm25_search("axolotl", limit=10)] == ["doc-b"]
-    assert catalog.bm25_search("regrows limbs habitat", limit=10) == []
-    assert not {"regrow", "limb", "habitat"} & indexed_terms(db_path)
+    terms = indexed_terms(db_path)
+    assert not {"regrow", "limb", "habitat"} & terms and "axolotl" in terms
     fts_integrity_check(db_path)
-    # Its ingest job is cancelled; the delete job (the caller, in the worker) is left alone.
-    assert catalog.get_job(ingest.id) == _with(ingest, status="cancelled")
-    assert catalog.get_job(delete.id) == delete
-    assert catalog.delete_document("doc-a") is False
-
-
-def _with(job: JobRecord, **changes: object) -> JobRecord:
-    """The job as expected after ``changes`` (timestamps follow the fake clock, which stood still)."""
-    return JobRecord(**{**job.__dict__, "lease_until": None, **changes})
-
-
-def test_fts_finds_a_distinctive_phrase_in_the_right_chunk(catalog: Catalog) -> None:
-    add_ready_doc(
-        catalog,
-        "doc-a",
-        [
-            "Quarterly revenue grew in every region except the north.",
-            "The mitochondria is the powerhouse of the cell, biologists say.",
-            "Cells divide; the powerhouse metaphor appears in many textbooks.",
-        ],
-    )
-    hits = catalog.bm25_search("powerhouse of the cell mitochondria", limit=5)
-    assert hits[0][0].chunk_no == 1
-    assert [score for _, score in hits] == sorted((s for _, s in hits), reverse=True)
-    assert all(score > 0 for _, score in hits)
-    # Porter stemming: another form of the word matches the same chunk.
-    assert catalog.bm25_search("revenues growing", limit=5)[0][0].chunk_no == 0
-
-
-def test_image_chunk_page_context_is_searchable(catalog: Catalog) -> None:
-    catalog.upsert_document(make_doc())
-    chunks = make_chunks("doc-a", ["plain text", "Figure 3: a lighthouse at dusk"], image_at=1)
-    catalog.replace_chunks("doc-a", chunks, embed_model="m", stats={})
-    [(row, _)] = catalog.bm25_search("lighthouse", limit=5)
-    assert row.kind is ChunkKind.IMAGE
-
-
-def test_doc_filter_is_applied_before_the_limit(catalog: Catalog) -> None:
-    add_ready_doc(catalog, "doc-b", [f"ocelot ocelot ocelot note {i}" for i in range(8)])
-    add_ready_doc(catalog, "doc-a", ["a single ocelot among many other words in a long chunk"])
-    assert {r.doc_id for r, _ in catalog.bm25_search("ocelot", limit=3)} == {"doc-b"}
-    [(row, _)] = catalog.bm25_search("ocelot", limit=3, doc_ids=["doc-a"])
-    assert row.doc_id == "doc-a"
-    both = catalog.bm25_search("ocelot", limit=20, doc_ids=["doc-a", "doc-b"])
-    assert len(both) == 9
-    assert catalog.bm25_search("ocelot", limit=3, doc_ids=[]) == []
-    with pytest.raises(ValueError, match="limit must be > 0, got 0"):
-        catalog.bm25_search("ocelot", limit=0)
-
-
-def test_chunks_by_point_ids_skips_unknown_ids(catalog: Catalog) -> None:
-    add_ready_doc(catalog, "doc-a", ["one", "two", "three"])
-    wanted = [point_id("doc-a", 2), point_id("doc-a", 0), "not-a-point"]
-    found = catalog.chunks_by_point_ids(wanted)
-    assert {pid: row.text for pid, row in found.items()} == {
-        point_id("doc-a", 2): "three",
-        point_id("doc-a", 0): "one",
-    }
-    assert catalog.chunks_by_point_ids([]) == {}
-
-
-def test_counts(catalog: Catalog) -> None:
-    catalog.upsert_document(make_doc("doc-a"))
-    catalog.replace_chunks(
-        "doc-a", make_chunks("doc-a", ["x", "y", "z"], image_at=2), embed_model="m", stats={}
-    )
-    catalog.upsert_document(make_doc("doc-b"))
-    catalog.enqueue("doc-b")
-    counts = catalog.counts()
-    assert counts["documents"] == 2
-    assert (counts["chunks"], counts["image_chunks"]) == (3, 1)
-    assert (counts["documents_ready"], counts["documents_queued"]) == (1, 1)
-    assert (counts["documents_failed"], counts["jobs_queued"], counts["jobs_running"]) == (0, 1, 0)
-
-
-# --- jobs -------------------------------------------------------------------------------------
-
-
-def test_enqueue_returns_the_active_job_instead_of_a_duplicate(catalog: Catalog) -> None:
-    job = catalog.enqueue("doc-a", "ingest", {"strategy": "fixed", "chunk_size": 100})
-    assert (job.status, job.stage, job.progress, job.attempts) == ("queued", "queued", 0.0, 0)
-    assert job.params == {"strategy": "fixed", "chunk_size": 100}
-    assert catalog.enqueue("doc-a", "ingest") == job
-    reindex = catalog.enqueue("doc-a", "reindex")
-    assert reindex.id != job.id
-
-    claimed = catalog.claim_job("w1", lease_seconds=30, kinds=["ingest"])
-    assert claimed is not None and claimed.id == job.id
-    assert catalog.enqueue("doc-a", "ingest").id == job.id  # running counts as active
-    assert catalog.finish_job(job.id, "w1")
-    assert catalog.enqueue("doc-a", "ingest").id not in (job.id, reindex.id)
-
-
-def test_enqueue_refuses_bad_kind_and_params(catalog: Catalog) -> None:
-    with pytest.raises(ValueError, match=r"job kind must be one of.*'explode'"):
-        catalog.enqueue("doc-a", "explode")
-    with pytest.raises(ValueError, match="plain JSON values"):
-        catalog.enqueue("doc-a", "ingest", {"when": object()})
-
-
-def test_claim_takes_the_oldest_job_of_the_wanted_kinds(catalog: Catalog, clock: FakeClock) -> None:
-    first = catalog.enqueue("doc-1", "ingest")
-    delete = catalog.enqueue("doc-2", "delete")
-    catalog.enqueue("doc-3", "ingest")
-    claimed = catalog.claim_job("w1", lease_seconds=30, kinds=["delete"])
-    assert claimed is not None and claimed.id == delete.id
-    claimed = catalog.claim_job("w1", lease_seconds=30)
-    assert claimed is not None and claimed.id == first.id
-    assert (claimed.status, claimed.worker_id, claimed.attempts) == ("running", "w1", 1)
-    assert claimed.lease_until == clock.now + 30
-    assert catalog.claim_job("w1", lease_seconds=30, kinds=["reembed"]) is None
-    with pytest.raises(ValueError, match="lease_seconds must be > 0"):
-        catalog.claim_job("w1", lease_seconds=0)
-
-
-def test_expired_lease_is_retried_and_the_old_worker_is_told_to_stop(
-    db_path: Path, clock: FakeClock
-) -> None:
-    with Catalog(db_path, clock=clock) as one, Catalog(db_path, clock=clock) as two:
-        job = one.enqueue("doc-a")
-        assert one.claim_job("crashy", lease_seconds=10) is not None
-        clock.advance(5)
-        assert two.claim_job("rescuer", lease_seconds=10) is None  # lease still valid
-
-        clock.advance(6)  # 11 s without a heartbeat: the lease has expired
-        retried = two.claim_job("rescuer", lease_seconds=10)
-        assert retried is not None and retried.id == job.id
-        assert (retried.worker_id, retried.attempts) == ("rescuer", 2)
-
-        assert not one.heartbeat(
-            job.id, "crashy", stage="embedding", progress=0.5, lease_seconds=10
-        )
-        assert not one.finish_job(job.id, "crashy")
-        assert two.heartbeat(job.id, "rescuer", stage="embedding", progress=0.5, lease_seconds=10)
-        assert two.finish_job(job.id, "rescuer")
-        done = one.get_job(job.id)
-        assert done is not None
-        assert (done.status, done.stage, done.progress, done.worker_id) == (
-            "done",
-            "done",
-            1.0,
-            "rescuer",
-        )
-
-
-def test_heartbeat_extends_the_lease_and_records_progress(
-    catalog: Catalog, clock: FakeClock
-) -> None:
-    job = catalog.enqueue("doc-a")
-    catalog.claim_job("w1", lease_seconds=10)
-    clock.advance(8)
-    assert catalog.heartbeat(job.id, "w1", stage="chunking", progress=0.25, lease_seconds=10)
-    clock.advance(8)  # 16 s after the claim, but only 8 s after the heartbeat
-    assert catalog.claim_job("w2", lease_seconds=10) is None
-    current = catalog.get_job(job.id)
-    assert current is not None
-    assert (current.stage, current.progress, current.lease_until) == ("chunking", 0.25, 1018.0)
-
-    with pytest.raises(ValueError, match=r"progress must be between 0 and 1, got 1\.5"):
-        catalog.heartbeat(job.id, "w1", stage="chunking", progress=1.5, lease_seconds=10)
-    with pytest.raises(ValueError, match=r"job stage must be one of.*'thinking'"):
-        catalog.heartbeat(job.id, "w1", stage="thinking", progress=0.5, lease_seconds=10)
-
-
-def test_a_job_that_keeps_crashing_workers_is_given_up(db_path: Path, clock: FakeClock) -> None:
-    with Catalog(db_path, clock=clock, max_attempts=2) as catalog:
-        catalog.upsert_document(make_doc())
-        catalog.set_document_status("doc-a", "processing")
-        job = catalog.enqueue("doc-a")
-        later = catalog.enqueue("doc-b")
-        for worker in ("w1", "w2"):
-            claimed = catalog.claim_job(worker, lease_seconds=5, kinds=["ingest"])
-            assert claimed is not None and claimed.id == job.id
-            catalog.heartbeat(job.id, worker, stage="parsing", progress=0.1, lease_seconds=5)
-            clock.advance(6)
-
-        # The third claim gives the crashing job up and moves on to the next one.
-        claimed = catalog.claim_job("w3", lease_seconds=5)
-        assert claimed is not None and claimed.id == later.id
-
-        failed = catalog.get_job(job.id)
-        assert failed is not None and failed.status == "failed"
-        assert failed.error is not None and "crashed or hung 2 times" in failed.error
-        assert "parsing" in failed.error
-        doc = catalog.get_document("doc-a")
-        assert doc is not None and (doc.status, doc.error) == ("failed", failed.error)
-
-
-def test_fail_job_records_the_error(catalog: Catalog) -> None:
-    job = catalog.enqueue("doc-a")
-    catalog.claim_job("w1", lease_seconds=10)
-    assert not catalog.fail_job(job.id, "someone-else", "nope")
-    assert catalog.fail_job(job.id, "w1", "the file is not a PDF")
-    failed = catalog.get_job(job.id)
-    assert failed is not None and (failed.status, failed.error) == (
-        "failed",
-        "the file is not a PDF",
-    )
-    assert catalog.claim_job("w2", lease_seconds=10) is None  # failures are not retried
-
-
-def test_cancel_stops_queued_and_running_jobs(catalog: Catalog) -> None:
-    running = catalog.enqueue("doc-a", "ingest")
-    catalog.claim_job("w1", lease_seconds=10)
-    queued = catalog.enqueue("doc-a", "reembed")
-    other = catalog.enqueue("doc-b", "ingest")
-
-    assert catalog.cancel_jobs("doc-a") == 2
-    assert catalog.cancel_jobs("doc-a") == 0
-
-    assert not catalog.heartbeat(running.id, "w1", stage="writing", progress=0.9, lease_seconds=10)
-    assert not catalog.finish_job(running.id, "w1")
-    statuses = [(j.id, j.status) for j in catalog.jobs(doc_id="doc-a")]
-    assert statuses == [(queued.id, "cancelled"), (running.id, "cancelled")]
-    claimed = catalog.claim_job("w2", lease_seconds=10)
-    assert claimed is not None and claimed.id == other.id
-
-
-def test_jobs_listing(catalog: Catalog) -> None:
-    a1 = catalog.enqueue("doc-a", "ingest")
-    b1 = catalog.enqueue("doc-b", "ingest")
-    a2 = catalog.enqueue("doc-a", "reindex")
-    catalog.claim_job("w1", lease_seconds=10)
-    catalog.finish_job(a1.id, "w1")
-    assert [j.id for j in catalog.jobs()] == [a2.id, b1.id, a1.id]
-    assert [j.id for j in catalog.jobs(doc_id="doc-a")] == [a2.id, a1.id]
-    assert [j.id for j in catalog.jobs(active_only=True)] == [a2.id, b1.id]
-    assert [j.id for j in catalog.jobs(limit=1)] == [a2.id]
-    assert catalog.get_job(999) is None
 
 
 # --- concurrency ------------------------------------------------------------------------------
@@ -600,18 +255,3 @@ def test_two_processes_never_claim_the_same_job(db_path: Path) -> None:
             p.join(timeout=10)
     assert [p.exitcode for p in procs] == [0, 0]
     _assert_each_job_claimed_once(expected, claims)
-
-
-def test_claim_can_be_limited_to_given_jobs(catalog: Catalog, clock: FakeClock) -> None:
-    """A command waiting for its own files claims only their jobs, even behind older ones."""
-    abandoned = catalog.enqueue("doc-old")
-    assert catalog.claim_job("killed", lease_seconds=10) is not None
-    queued = catalog.enqueue("doc-other")
-    mine = catalog.enqueue("doc-mine")
-    clock.advance(11)  # the killed command's lease has expired: any worker may retry it
-    claimed = catalog.claim_job("me", lease_seconds=10, ids=[mine.id])
-    assert claimed is not None and claimed.id == mine.id
-    assert catalog.claim_job("me", lease_seconds=10, ids=[mine.id]) is None
-    assert catalog.claim_job("me", lease_seconds=10, ids=[]) is None
-    left = {j.id: (j.status, j.worker_id) for j in catalog.jobs()}
-    assert left[abandoned.id] == ("running", "killed") and left[queued.id] == ("queued", None)

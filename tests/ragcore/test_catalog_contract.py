@@ -21,7 +21,6 @@ import psycopg
 import pytest
 
 from ragcore import conversations
-from ragcore.answering import Answer
 from ragcore.catalog import (
     Catalog,
     CollectionExists,
@@ -38,8 +37,8 @@ from ragcore.catalog import (
 from ragcore.catalog.backend import CatalogBackend
 from ragcore.catalog.postgres import PostgresCatalog
 from ragcore.conversations import Turn
-from ragcore.generation.citations import Citation
-from ragcore.types import AnswerMode, Chunk, ChunkKind, Evidence, Hit, Strategy, point_id
+from ragcore.types import Chunk, ChunkKind, Strategy, point_id
+from tests.ragcore.sample_answer import sample_answer
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -269,6 +268,7 @@ def test_replace_chunks_stores_chunks_counts_and_marks_ready(catalog: CatalogBac
     )
     doc = catalog.get_document("doc-a")
     assert doc is not None
+    # ``chunks`` counts text chunks; image chunks are counted apart, as ``images``.
     assert (doc.status, doc.error, doc.chunks, doc.images) == ("ready", None, 2, 1)
     assert (doc.pages, doc.pages_without_text, doc.strategy, doc.overlap) == (3, 1, "fixed", 5)
     assert doc.embed_model == "hash-384"
@@ -735,11 +735,12 @@ def test_jobs_listing(catalog: CatalogBackend) -> None:
 
 
 def test_claim_can_be_limited_to_given_jobs(catalog: CatalogBackend, clock: FakeClock) -> None:
+    """A command waiting for its own files claims only their jobs, even behind older ones."""
     abandoned = catalog.enqueue("doc-old")
     assert catalog.claim_job("killed", lease_seconds=10) is not None
     queued = catalog.enqueue("doc-other")
     mine = catalog.enqueue("doc-mine")
-    clock.advance(11)
+    clock.advance(11)  # the killed command's lease has expired: any worker may retry it
     claimed = catalog.claim_job("me", lease_seconds=10, ids=[mine.id])
     assert claimed is not None and claimed.id == mine.id
     assert catalog.claim_job("me", lease_seconds=10, ids=[mine.id]) is None
@@ -942,41 +943,11 @@ def test_keyword_search_within_a_collection(catalog: CatalogBackend) -> None:
 SESSION = "session-a"
 
 
-def _answer() -> Answer:
-    text = "The pump needs fresh oil every 200 hours of running time."
-    hit = Hit(
-        point_id="p1",
-        doc_id="manual",
-        file_name="manual.pdf",
-        page=2,
-        chunk_no=1,
-        start=0,
-        end=len(text),
-        kind=ChunkKind.TEXT,
-        text=text,
-        evidence=Evidence(bm25_rank=1, bm25_score=1.5, text_rank=1, text_score=0.7),
-        section="Maintenance",
-    )
-    return Answer(
-        question="How often does it need oil?",
-        standalone_question="How often does the pump need oil?",
-        text="Every 200 hours [1].",
-        mode=AnswerMode.LLM,
-        citations=(Citation(1, "p1", "manual", "manual.pdf", 2, True, 0.9, ("Every 200 hours.",)),),
-        removed_citations=(3,),
-        unsupported_sentences=(),
-        sources=(hit,),
-        prompt_sources='<source id="1">…</source>',
-        timings={"retrieve_ms": 12.5, "generate_ms": 800.0},
-        notes=("a note",),
-        llm="tiny-model",
-    )
-
-
 def test_a_conversation_round_trips_its_answers(open_catalog: Opener) -> None:
-    answer = _answer()
+    answer = sample_answer()
     catalog = open_catalog()
     chat = conversations.create(catalog, SESSION)  # type: ignore[arg-type]
+    assert conversations.title_of(chat) == conversations.UNTITLED
     first = conversations.append(catalog, SESSION, chat.id, Turn(answer.question, answer))  # type: ignore[arg-type]
     second = conversations.append(
         catalog,  # type: ignore[arg-type]
@@ -985,16 +956,14 @@ def test_a_conversation_round_trips_its_answers(open_catalog: Opener) -> None:
         Turn("And the filter?", error="the model failed"),
     )
     assert (first.position, second.position) == (0, 1)
-    reopened = open_catalog()
+    reopened = open_catalog()  # as after an app restart
     [listed] = conversations.list_for(reopened, SESSION)  # type: ignore[arg-type]
-    assert listed.title == answer.question
-    _, turns = conversations.load(reopened, SESSION, chat.id)  # type: ignore[arg-type]
+    assert listed.title == answer.question  # the first question names it
+    assert listed.user_id is None
+    loaded, turns = conversations.load(reopened, SESSION, chat.id)  # type: ignore[arg-type]
+    assert loaded == listed
     assert [t.question for t in turns] == [answer.question, "And the filter?"]
-    assert turns[0].answer is not None
-    assert turns[0].answer.text == answer.text
-    assert turns[0].answer.sources == answer.sources
-    assert turns[0].answer.citations == answer.citations
-    assert turns[0].answer.timings == answer.timings
+    assert turns[0].answer == answer  # every field, sources, quotes and evidence included
     assert turns[1].error == "the model failed" and turns[1].answer is None
 
 

@@ -1,4 +1,4 @@
-"""Collections: catalog membership, the payload that carries it, and questions scoped to one."""
+"""Collections: the payload that carries membership, and questions scoped to one collection."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from ingest.consistency import ProblemKind, check_library, repair_library
 from ingest.service import build_worker
 from ragcore import collections, library
-from ragcore.catalog import Catalog, CollectionExists, CollectionNotFound, DocumentRecord
+from ragcore.catalog import Catalog, DocumentRecord
 from ragcore.collections import payload_collections
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.retrieval_config import RetrievalMode
@@ -53,73 +53,10 @@ def _doc(catalog: Catalog, doc_id: str, name: str = "a.txt") -> None:
     )
 
 
-@pytest.fixture()
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    with Catalog(tmp_path / "catalog.sqlite3") as cat:
-        yield cat
+# The catalog's collections (made, renamed, deleted, members) are tested on both backends in
+# test_catalog_contract.py.
 
-
-# --- the catalog ------------------------------------------------------------------------------
-
-
-def test_collections_are_made_listed_renamed_and_deleted(catalog: Catalog) -> None:
-    papers = catalog.create_collection("  Papers ")
-    contracts = catalog.create_collection("Contracts")
-    assert papers.name == "Papers"
-    assert [c.name for c in catalog.collections()] == ["Contracts", "Papers"]
-    with pytest.raises(CollectionExists):
-        catalog.create_collection("papers")  # one collection to a person, whatever the case
-    renamed = catalog.rename_collection("papers", "Research")
-    assert (renamed.id, renamed.name) == (papers.id, "Research")
-    with pytest.raises(CollectionExists):
-        catalog.rename_collection("Research", "contracts")
-    assert catalog.get_collection("research") == renamed
-    assert catalog.get_collection(contracts.id) == contracts
-    with pytest.raises(CollectionNotFound):
-        catalog.require_collection("Papers")
-    for bad in ("", "   ", "x" * 81):
-        with pytest.raises(ValueError):
-            catalog.create_collection(bad)
-
-
-def test_membership_is_many_to_many_and_reports_what_changed(catalog: Catalog) -> None:
-    for doc_id in ("d1", "d2", "d3"):
-        _doc(catalog, doc_id)
-    a = catalog.create_collection("A")
-    b = catalog.create_collection("B")
-    assert catalog.add_to_collection(a.id, ["d1", "d2", "unknown"]) == ["d1", "d2"]
-    assert catalog.add_to_collection(a.id, ["d1"]) == []  # already a member
-    assert catalog.add_to_collection(b.id, ["d1"]) == ["d1"]
-    assert catalog.memberships() == {"d1": (a.id, b.id), "d2": (a.id,)}
-    assert catalog.collection_ids_of("d3") == ()
-    assert {c.name: c.documents for c in catalog.collections()} == {"A": 2, "B": 1}
-    assert catalog.remove_from_collection(a.id, ["d1", "d3"]) == ["d1"]
-    assert catalog.collection_ids_of("d1") == (b.id,)
-    with pytest.raises(CollectionNotFound):
-        catalog.add_to_collection(999, ["d1"])
-
-
-def test_deleting_a_collection_keeps_its_documents_and_never_reuses_its_id(
-    catalog: Catalog,
-) -> None:
-    _doc(catalog, "d1")
-    old = catalog.create_collection("Old")
-    catalog.add_to_collection(old.id, ["d1"])
-    assert catalog.delete_collection("Old") == ["d1"]
-    assert catalog.get_document("d1") is not None
-    assert catalog.memberships() == {}
-    new = catalog.create_collection("New")
-    # A payload may still carry the old id: it must not come to mean the new collection.
-    assert new.id != old.id
-
-
-def test_deleting_a_document_ends_its_memberships(catalog: Catalog) -> None:
-    _doc(catalog, "d1")
-    a = catalog.create_collection("A")
-    catalog.add_to_collection(a.id, ["d1"])
-    catalog.delete_document("d1")
-    assert catalog.memberships() == {}
-    assert catalog.collections()[0].documents == 0
+# --- scope ------------------------------------------------------------------------------------
 
 
 def test_scope_filters_by_pick_file_type_and_date(tmp_path: Path) -> None:

@@ -8,56 +8,11 @@ from pathlib import Path
 import pytest
 
 from ragcore import conversations
-from ragcore.answering import Answer, VerifiedQuote
 from ragcore.catalog import Catalog, ConversationNotFound
 from ragcore.conversations import Feedback, Turn
-from ragcore.generation.citations import Citation
-from ragcore.types import AnswerMode, ChunkKind, Evidence, Hit
+from tests.ragcore.sample_answer import OIL, sample_answer
 
 SESSION = "session-a"
-OIL = "The pump needs fresh oil every 200 hours of running time."
-
-
-def _hit(number: int, doc_id: str, text: str, **extra: object) -> Hit:
-    return Hit(
-        point_id=f"p{number}",
-        doc_id=doc_id,
-        file_name=f"{doc_id}.pdf",
-        page=number + 1,
-        chunk_no=number,
-        start=0,
-        end=len(text),
-        kind=ChunkKind.TEXT,
-        text=text,
-        evidence=Evidence(bm25_rank=number, bm25_score=1.5, text_rank=1, text_score=0.7),
-        **extra,  # type: ignore[arg-type]
-    )
-
-
-def _answer() -> Answer:
-    intro = "Contents and warranty terms. " + OIL
-    sources = (
-        _hit(1, "manual", intro, section="Maintenance"),
-        _hit(2, "notes", "Oil is changed by the service team.", location="sheet Q3, rows 2–4"),
-    )
-    quote_start = intro.index(OIL)
-    return Answer(
-        question="How often does it need oil?",
-        standalone_question="How often does the pump need oil?",
-        text="Every 200 hours [1].",
-        mode=AnswerMode.LLM,
-        citations=(Citation(1, "p1", "manual", "manual.pdf", 2, True, 0.9, ("Every 200 hours.",)),),
-        removed_citations=(3,),
-        unsupported_sentences=(),
-        sources=sources,
-        prompt_sources='<source id="1">…</source>',
-        timings={"retrieve_ms": 12.5, "generate_ms": 800.0},
-        notes=("a note",),
-        llm="tiny-model",
-        quotes=(VerifiedQuote(1, quote_start, len(intro), OIL, 100.0, None),),
-        excerpts=(((quote_start, len(intro)),), ((0, 10),)),
-        verdict="quoted from the cited page",
-    )
 
 
 @pytest.fixture
@@ -65,30 +20,8 @@ def catalog_path(tmp_path: Path) -> Path:
     return tmp_path / "catalog.sqlite3"
 
 
-def test_a_conversation_is_stored_and_reloads_from_a_fresh_catalog(catalog_path: Path) -> None:
-    answer = _answer()
-    with Catalog(catalog_path) as catalog:
-        chat = conversations.create(catalog, SESSION)
-        assert conversations.title_of(chat) == conversations.UNTITLED
-        first = conversations.append(catalog, SESSION, chat.id, Turn(answer.question, answer))
-        second = conversations.append(
-            catalog, SESSION, chat.id, Turn("And the filter?", error="the model failed")
-        )
-        assert (first.position, second.position) == (0, 1)
-
-    with Catalog(catalog_path) as reopened:  # as after an app restart
-        [listed] = conversations.list_for(reopened, SESSION)
-        assert listed.title == answer.question  # the first question names it
-        assert listed.user_id is None
-        loaded, turns = conversations.load(reopened, SESSION, chat.id)
-    assert loaded == listed
-    assert [t.question for t in turns] == [answer.question, "And the filter?"]
-    assert turns[0].answer == answer  # every field, sources, quotes and evidence included
-    assert turns[1].answer is None and turns[1].error == "the model failed"
-
-
 def test_an_answer_without_excerpts_reloads_reading_the_same_spans(catalog_path: Path) -> None:
-    answer = replace(_answer(), excerpts=(), quotes=())
+    answer = replace(sample_answer(), excerpts=(), quotes=())
     with Catalog(catalog_path) as catalog:
         chat = conversations.create(catalog, SESSION)
         conversations.append(catalog, SESSION, chat.id, Turn(answer.question, answer))
@@ -153,7 +86,7 @@ def test_rename_delete_and_sessions_keep_to_their_own(catalog_path: Path) -> Non
 
 
 def test_export_resolves_every_citation_to_file_location_and_quote(catalog_path: Path) -> None:
-    answer = _answer()
+    answer = sample_answer()
     with Catalog(catalog_path) as catalog:
         chat = conversations.create(catalog, SESSION)
         conversations.append(catalog, SESSION, chat.id, Turn(answer.question, answer))
@@ -174,7 +107,7 @@ def test_export_resolves_every_citation_to_file_location_and_quote(catalog_path:
 
 def test_a_deleted_document_leaves_the_answer_readable(catalog_path: Path) -> None:
     """Turns keep their sources' text: no document row is needed to show or export them."""
-    answer = _answer()
+    answer = sample_answer()
     with Catalog(catalog_path) as catalog:
         assert catalog.get_document("manual") is None  # never in this library at all
         chat = conversations.create(catalog, SESSION)
@@ -187,7 +120,7 @@ def test_a_deleted_document_leaves_the_answer_readable(catalog_path: Path) -> No
 
 
 def test_export_without_quotes_gives_what_the_model_read() -> None:
-    answer = replace(_answer(), quotes=(), excerpts=())
+    answer = replace(sample_answer(), quotes=(), excerpts=())
     chat = conversations.Conversation(1, SESSION, "Pump", 0.0, 0.0)
     markdown = conversations.export_markdown(chat, [Turn(answer.question, answer)])
     assert f"> Contents and warranty terms. {OIL}" in markdown
@@ -198,14 +131,14 @@ def test_the_collection_searched_is_kept_with_each_turn_and_exported(catalog_pat
     with Catalog(catalog_path) as catalog:
         chat = conversations.create(catalog, SESSION)
         for turn in (
-            Turn("How often?", answer=_answer(), collection=papers),
+            Turn("How often?", answer=sample_answer(), collection=papers),
             Turn("Too long", error="refused", collection=papers),  # kept without an answer too
-            Turn("And everywhere?", answer=_answer()),
+            Turn("And everywhere?", answer=sample_answer()),
         ):
             conversations.append(catalog, SESSION, chat.id, turn)
     with Catalog(catalog_path) as catalog:
         chat, turns = conversations.load(catalog, SESSION, chat.id)
     assert [t.collection for t in turns] == [papers, papers, None]
-    assert turns[0].answer == _answer()  # the scope is kept beside the answer, not in it
+    assert turns[0].answer == sample_answer()  # the scope is kept beside the answer, not in it
     exported = conversations.export_markdown(chat, turns, now=0)
     assert exported.count("_Searched in the collection Papers._") == 2
