@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from ragcore.catalog.database import CatalogDatabase
 from ragcore.catalog.records import Conversation, TurnRow
 from ragcore.catalog.rules import ConversationNotFound
@@ -47,6 +44,3 @@ class ConversationsMixin(CatalogDatabase, ConversationSteps):
         "UPDATE turns SET feedback = ? WHERE conversation_id = ? AND position = ? "
         "AND conversation_id IN (SELECT id FROM conversations WHERE session_id = ?)"
     )
-
-    def _json(self, value: Any) -> object:
-        return json.dumps(value)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 from ragcore.catalog.health import (
     catalog_corrupt,
@@ -134,6 +135,14 @@ class CatalogDatabase:
 
     def _now(self) -> float:
         return float(self._clock())
+
+    def _json(self, value: Any) -> object:
+        """A JSON column's value: SQLite keeps it as text."""
+        return json.dumps(value)
+
+    def _array(self, values: list[Any] | None) -> object:
+        """A list as one parameter, read back in SQL with json_each (no SQL-variable limit)."""
+        return None if values is None else json.dumps(values)
 
     def _open_connection(self) -> sqlite3.Connection:
         if self._conn is None:

@@ -9,14 +9,16 @@ write lock, the keyword index PostgreSQL keeps itself) stay in the backend's own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from ragcore.catalog.records import (
     CollectionRecord,
     Conversation,
+    JobKind,
     JobRecord,
+    Row,
     SpaceRecord,
     SpaceStatus,
     TurnRow,
@@ -26,7 +28,12 @@ from ragcore.catalog.rules import (
     CollectionNotFound,
     check_feedback,
     check_heartbeat,
+    check_limit,
     check_session,
+    claim_filter,
+    first_claimable,
+    given_up,
+    job_params,
     new_title,
     no_turn,
     not_found,
@@ -64,13 +71,30 @@ class CatalogSteps:
     def _write(self) -> AbstractContextManager[Statements]:
         raise NotImplementedError
 
+    def _json(self, value: Any) -> object:
+        """A JSON column's value as this backend's driver writes it."""
+        raise NotImplementedError
+
 
 # ── jobs ─────────────────────────────────────────────────────────
 
 
 class JobSteps(CatalogSteps):
-    """heartbeat, finish_job, fail_job and get_job; a backend sets the statements below."""
+    """The job queue's calls but cancel_jobs; a backend sets the statements below."""
 
+    # (doc id, kind): its queued or running job of that kind, the oldest
+    _ACTIVE_JOB: str
+    # (doc id, kind, params, created_at, updated_at) RETURNING *
+    _NEW_JOB: str
+    # (kinds, ids, ids, now): the oldest claimable job (queued, or its lease expired)
+    _CLAIMABLE: str
+    # (kinds, ids, ids, now, max bytes): the same on the smallest documents first
+    _CLAIMABLE_SMALL: str
+    # (worker id, lease_until, updated_at, job id) RETURNING *: one more attempt
+    _CLAIM: str
+    # (error, updated_at, job id) / (error, updated_at, doc id): a job given up on
+    _GIVE_UP_JOB: str
+    _GIVE_UP_DOCUMENT: str
     # (stage, progress, lease_until, updated_at, job id, worker id); only a running job's holder.
     _HEARTBEAT: str
     # (updated_at, job id, worker id)
@@ -79,6 +103,80 @@ class JobSteps(CatalogSteps):
     _FAIL: str
     # (job id)
     _GET_JOB: str
+    # (doc id or None, doc id or None, limit): newest first; _ACTIVE_JOBS only queued or running
+    _JOBS: str
+    _ACTIVE_JOBS: str
+
+    max_attempts: int
+
+    def _array(self, values: list[Any] | None) -> object:
+        """A list as one statement parameter (None stays None)."""
+        raise NotImplementedError
+
+    def _lock_enqueue(self, db: Statements, doc_id: str, kind: str) -> None:
+        """Make two enqueues of the same document's job of one kind take turns.
+
+        SQLite's write lock already does; PostgreSQL takes a lock for it.
+        """
+
+    def enqueue(
+        self, doc_id: str, kind: str = JobKind.INGEST, params: Mapping[str, object] | None = None
+    ) -> JobRecord:
+        """Queue a job, unless the document already has a queued or running one of this kind."""
+        plain = job_params(kind, params)
+        with self._write() as db:
+            self._lock_enqueue(db, doc_id, kind)
+            now = self._now()
+            row = db.execute(self._ACTIVE_JOB, (doc_id, str(kind))).fetchone()
+            if row is None:
+                values = (doc_id, str(kind), self._json(plain), now, now)
+                # fetchall: SQLite runs a RETURNING statement to its end only when asked for all.
+                row = db.execute(self._NEW_JOB, values).fetchall()[0]
+        return JobRecord.from_row(row)
+
+    def claim_job(
+        self,
+        worker_id: str,
+        *,
+        lease_seconds: float,
+        kinds: Sequence[str] | None = None,
+        ids: Collection[int] | None = None,
+        max_doc_bytes: int | None = None,
+    ) -> JobRecord | None:
+        """Take the oldest queued job, or a running one whose worker let its lease expire.
+
+        ``ids`` limits the choice to those jobs (a command waiting for its own files).
+        ``max_doc_bytes`` limits it to jobs on documents of at most that size, smallest first
+        (a worker kept for small files, so they need not wait behind large ones); jobs that
+        are not on a document (re-embedding) are left to the other workers.
+
+        Every claim counts as an attempt; a job whose lease expired after ``max_attempts``
+        claims is failed with its document (rules.first_claimable). On PostgreSQL the row is
+        locked with SKIP LOCKED, so workers on any number of hosts claiming at once each get
+        a different job and never wait for each other.
+        """
+        wanted, only = claim_filter(lease_seconds, kinds, ids, max_doc_bytes)
+        query = self._CLAIMABLE if max_doc_bytes is None else self._CLAIMABLE_SMALL
+        sizes = () if max_doc_bytes is None else (max_doc_bytes,)
+        with self._write() as db:
+            now = self._now()
+            args = (self._array(wanted), self._array(only), self._array(only), now, *sizes)
+            row = first_claimable(
+                lambda: db.execute(query, args).fetchone(),
+                lambda job: self._give_up(db, job, now),
+                self.max_attempts,
+            )
+            if row is None:
+                return None
+            values = (worker_id, now + lease_seconds, now, row["id"])
+            claimed = db.execute(self._CLAIM, values).fetchall()[0]
+        return JobRecord.from_row(claimed)
+
+    def _give_up(self, db: Statements, job: Row, now: float) -> None:
+        error, fails_document = given_up(job)
+        db.execute(self._GIVE_UP_JOB, (error, now, job["id"]))
+        if fails_document:
+            db.execute(self._GIVE_UP_DOCUMENT, (error, now, job["doc_id"]))
 
     def heartbeat(
         self, job_id: int, worker_id: str, *, stage: str, progress: float, lease_seconds: float
@@ -109,6 +207,16 @@ class JobSteps(CatalogSteps):
         with self._read() as db:
             row = db.execute(self._GET_JOB, (job_id,)).fetchone()
         return None if row is None else JobRecord.from_row(row)
+
+    def jobs(
+        self, *, doc_id: str | None = None, active_only: bool = False, limit: int = 200
+    ) -> list[JobRecord]:
+        """Jobs newest first, optionally of one document and only queued or running ones."""
+        check_limit(limit)
+        query = self._ACTIVE_JOBS if active_only else self._JOBS
+        with self._read() as db:
+            rows = db.execute(query, (doc_id, doc_id, limit)).fetchall()
+        return [JobRecord.from_row(r) for r in rows]
 
 
 # ── model spaces ─────────────────────────────────────────────────
@@ -214,10 +322,6 @@ class ConversationSteps(CatalogSteps):
     _TURNS: str
     # (feedback, conversation id, position, session id)
     _FEEDBACK: str
-
-    def _json(self, value: Any) -> object:
-        """A JSON column's value as this backend's driver writes it."""
-        raise NotImplementedError
 
     def create_conversation(
         self, session_id: str, title: str = "", *, user_id: str | None = None

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from psycopg.types.json import Jsonb
-
 from ragcore.catalog.postgres.database import PostgresDatabase
 from ragcore.catalog.steps import ConversationSteps
 
@@ -44,6 +40,3 @@ class ConversationsMixin(PostgresDatabase, ConversationSteps):
         "UPDATE turns SET feedback = %s WHERE conversation_id = %s AND position = %s "
         "AND conversation_id IN (SELECT id FROM conversations WHERE session_id = %s)"
     )
-
-    def _json(self, value: Any) -> object:
-        return Jsonb(value)

@@ -11,6 +11,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ragcore.backoff import retry_delays
@@ -151,6 +152,14 @@ class PostgresDatabase:
 
     def _now(self) -> float:
         return float(self._clock())
+
+    def _json(self, value: Any) -> object:
+        """A JSON column's value: psycopg writes it as JSONB."""
+        return Jsonb(value)
+
+    def _array(self, values: list[Any] | None) -> object:
+        """A list as one parameter: psycopg sends it as a PostgreSQL array."""
+        return values
 
     def _open_pool(self) -> ConnectionPool:
         if self._pool is None:
