@@ -17,9 +17,11 @@ import os
 import queue
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -35,9 +37,10 @@ from ragcore.testing.embedders import HashingEmbedder
 from ragcore.testing.runtime import make_runtime
 from tests.processes import Processes, wait_until
 from tests.robustness.worker_proc import DIM
+from tests.streamlit_session import run_pages
 from tests.vectorai_server import ContractServer
 
-pytestmark = [pytest.mark.postgres, pytest.mark.integration]
+pytestmark = [pytest.mark.postgres, pytest.mark.integration, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 # Short enough that the killed worker's job is taken over within seconds, long enough that a
@@ -384,3 +387,71 @@ def test_two_apps_three_workers_one_killed_share_only_postgres_and_vectorai(
     for name, process in workers.items():
         if name != killed:
             assert process.poll() is None, f"{name} exited:\n{_tail(log(name))}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    def healthy() -> bool:
+        assert process.poll() is None, f"streamlit exited:\n{_tail(log)}"
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:  # not listening yet (URLError is an OSError)
+            return False
+
+    wait_until("streamlit to answer its health check", healthy, seconds=STARTUP_SECONDS, every=0.3)
+
+
+def test_a_real_app_process_on_the_same_servers_shows_the_shared_library(
+    tmp_path: Path, postgres_url: str, vectorai: ContractServer, processes: Processes
+) -> None:
+    """`streamlit run app/main.py` as shipped, configured only by RAG_* variables to use the two
+    servers: another host's document is in its Library, and its System page names both servers."""
+    operator = _operator(tmp_path, postgres_url, vectorai.url)
+    try:
+        added = library.add_bytes(
+            operator.catalog,
+            operator.files,
+            "keeper.txt",
+            [b"The lighthouse keeper lights the lamp at dusk and logs every passing ship."],
+            chunking_params(operator.settings),
+        )
+        build_worker(operator).run_until_idle()
+        doc = operator.catalog.get_document(added.document.id)
+        assert doc is not None and doc.status == "ready", doc
+    finally:
+        operator.close()
+    data_dir = tmp_path / "hosts" / "streamlit"
+    data_dir.mkdir(parents=True)
+    log = tmp_path / "streamlit.log"
+    port = _free_port()
+    app = processes.start(
+        [
+            sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "main.py"),
+            "--server.headless", "true", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+        ],
+        cwd=REPO,
+        env=_env(data_dir, postgres_url, vectorai.url, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false"),
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    _wait_healthy(url, app, log)
+
+    pages = run_pages(url, ["Library", "System"])
+    for name, page in pages.items():
+        assert not page.errors, (name, page.errors, _tail(log))
+    assert pages["Library"].shows("Documents (1)") and pages["Library"].shows("keeper.txt")
+    system = pages["System"]
+    assert system.shows(f"VectorAI DB server at `{vectorai.url}`, collection `{COLLECTION}`")
+    assert system.shows("Catalog: PostgreSQL"), system.texts
+    assert system.shows("Ready: 1") and system.shows(f"Vectors (points): {doc.chunks}")
+    # Nothing of the library on this host's disk: no catalog file, no uploads, no vectors.
+    assert not (data_dir / "catalog.sqlite3").exists() and not (data_dir / "uploads").exists()
+    assert not (data_dir / "vectors").exists()
