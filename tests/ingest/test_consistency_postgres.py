@@ -269,3 +269,37 @@ def test_cli_check_on_postgres_exit_codes_and_json(
     repaired = json.loads(capsys.readouterr().out)
     assert repaired["clean"] is True
     assert repaired["repaired"] == ["rebuilt the keyword index from the chunk rows"]
+
+
+def test_cli_on_a_database_reporting_damaged_data_points_to_the_servers_backups(
+    rt: Runtime,
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The server answers a read with SQLSTATE XX001 (data_corrupted), as for a page that
+    fails its checksum: the check says so, and --repair changes nothing and names pg_dump."""
+    rt.close()
+    # The corpus row becomes a view whose read fails the way a damaged page's read does.
+    _sql(
+        postgres_url,
+        "CREATE FUNCTION damaged() RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'invalid page in block 7 of relation base/1/2' "
+        "USING ERRCODE = 'data_corrupted'; END $$; "
+        "ALTER TABLE keyword_corpus RENAME TO keyword_corpus_kept; "
+        "CREATE VIEW keyword_corpus AS SELECT singleton, damaged() AS chunks, tokens "
+        "FROM keyword_corpus_kept",
+    )
+    monkeypatch.setenv("RAG_DATA_DIR", str(rt.settings.data_dir))
+    monkeypatch.setenv("RAG_CATALOG_URL", postgres_url)
+    monkeypatch.setenv("RAG_IMAGE_MODEL", "")
+    assert ingest_main(["check", "--json"]) == 1
+    [problem] = json.loads(capsys.readouterr().out)["problems"]
+    assert problem["kind"] == "catalog_database_corrupt"
+    assert "invalid page in block 7" in problem["detail"] and "pg_dump" in problem["repair"]
+
+    assert ingest_main(["check", "--repair"]) == 1
+    captured = capsys.readouterr()
+    assert "reports damaged data" in captured.out
+    assert "restores only a SQLite catalog file" in captured.err and "pg_dump" in captured.err
+    assert not (rt.settings.data_dir / "catalog.sqlite3").exists()  # no SQLite recovery ran
