@@ -286,8 +286,12 @@ def test_two_apps_three_workers_one_killed_share_only_postgres_and_vectorai(
     def big_job_embedding() -> bool:
         seen.append(b.call("progress"))
         job = next((j for j in seen[-1]["jobs"] if j["id"] == big_job), None)
+        if job is None or job["stage"] not in ("queued", "parsing", "chunking", "embedding"):
+            # Polling missed the whole window (the job is writing or done): say so now rather
+            # than wait out RUN_SECONDS.
+            raise AssertionError(f"{BIG}'s job went past embedding unseen: {job}")
         # At least one batch done, at least three to go (~2.4 s): the kill lands mid-embedding.
-        return job is not None and job["stage"] == "embedding" and 0.2 < job["progress"] < 0.6
+        return job["stage"] == "embedding" and 0.2 < job["progress"] < 0.6
 
     wait_until(
         f"{BIG}'s job to be embedding", big_job_embedding, seconds=RUN_SECONDS, every=0.05,
