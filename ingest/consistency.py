@@ -268,8 +268,12 @@ def _keyword_problem(state: KeywordIndexState) -> Problem:
         parts.append(f"{state.extra_count} of its entries belong to no chunk row")
     if state.stale_count:
         parts.append(f"{state.stale_count} of its entries do not match their chunk's text")
-    # BM25 reads these for every score: a drift changes rankings without any visible error.
-    parts.extend(f"{phrase} (so BM25 scores are off)" for phrase in state.statistics)
+    if state.statistics:
+        # BM25 reads these for every score: a drift changes rankings without any visible error.
+        parts.append(
+            f"the statistics every BM25 score reads disagree with its entries "
+            f"({'; '.join(state.statistics)})"
+        )
     if state.error and not parts:
         parts.append(f"its own integrity check failed ({state.error})")
     return Problem(
