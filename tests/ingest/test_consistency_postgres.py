@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -303,3 +305,56 @@ def test_cli_on_a_database_reporting_damaged_data_points_to_the_servers_backups(
     assert "reports damaged data" in captured.out
     assert "restores only a SQLite catalog file" in captured.err and "pg_dump" in captured.err
     assert not (rt.settings.data_dir / "catalog.sqlite3").exists()  # no SQLite recovery ran
+
+
+def test_a_rebuild_and_a_concurrent_delete_leave_the_index_exact(
+    rt: Runtime, postgres_url: str
+) -> None:
+    """A rebuild and a document's delete that overlap, in whichever order the corpus row's lock
+    lets them through, end with keyword rows and statistics that match the chunk rows."""
+    alpha = _doc(rt, "alpha.md")
+    integrity = catalog_integrity(rt.catalog)
+    errors: list[BaseException] = []
+
+    def run(step: Callable[[], object]) -> threading.Thread:
+        def body() -> None:
+            try:
+                step()
+            except BaseException as exc:  # reported by the assertion below
+                errors.append(exc)
+
+        thread = threading.Thread(target=body)
+        thread.start()
+        return thread
+
+    with psycopg.connect(postgres_url) as holder:
+        # A keyword writer in the middle of its transaction: both calls below queue behind it.
+        holder.execute("SELECT 1 FROM keyword_corpus WHERE singleton FOR UPDATE")
+        rebuild = run(integrity.rebuild_keyword_index)
+        _wait_for_lock_waiters(postgres_url, 1)
+        delete = run(lambda: rt.catalog.delete_document(alpha))
+        _wait_for_lock_waiters(postgres_url, 2)
+        holder.rollback()
+    rebuild.join(timeout=60)
+    delete.join(timeout=60)
+    assert not errors, errors
+    assert not rebuild.is_alive() and not delete.is_alive()
+    state = integrity.keyword_index_state()
+    assert state.ok, state
+    assert rt.catalog.get_document(alpha) is None and rt.catalog.chunks(alpha) == []
+    found = {row.doc_id for row, _ in rt.catalog.bm25_search(QUERY, limit=50)}
+    assert found == {_doc(rt, "beta.txt"), _doc(rt, "gamma.txt")}
+
+
+def _wait_for_lock_waiters(url: str, n: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as probe:
+        while time.monotonic() < deadline:
+            row = probe.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).fetchone()
+            if row is not None and int(row[0]) >= n:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"{n} sessions did not wait for a lock within {timeout} s")
