@@ -11,6 +11,7 @@ worker keeps only its own cache of the files it ingested.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -35,7 +36,7 @@ from ragcore import library
 from ragcore.runtime import Runtime, chunking_params
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.testing.runtime import make_runtime
-from tests.processes import Processes, wait_until
+from tests.processes import Processes, stop_group, wait_until
 from tests.robustness.worker_proc import DIM
 from tests.streamlit_session import run_pages
 from tests.vectorai_server import ContractServer
@@ -122,8 +123,9 @@ class AppHost:
         self._lines: queue.Queue[bytes] = queue.Queue()
         assert process.stdout is not None
         # A reader thread, so that a host that hangs fails the test at a deadline instead of
-        # blocking it; it ends when the pipe closes (the process stopped at teardown).
-        threading.Thread(target=self._read, args=(process.stdout,), daemon=True).start()
+        # blocking it; it ends when the pipe closes (the process has exited).
+        self._reader = threading.Thread(target=self._read, args=(process.stdout,), daemon=True)
+        self._reader.start()
 
     def _read(self, stream: IO[bytes]) -> None:
         for line in iter(stream.readline, b""):
@@ -146,6 +148,49 @@ class AppHost:
         self.process.stdin.write(json.dumps({"op": op, **args}).encode() + b"\n")
         self.process.stdin.flush()
         return self.reply()
+
+    def close(self) -> None:
+        """End of input: the host closes its runtime and exits (killed if it does not)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        with contextlib.suppress(OSError):  # it died already: the pipe is broken
+            self.process.stdin.close()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            stop_group(self.process)
+        self._reader.join(10)
+        self.process.stdout.close()
+
+
+@pytest.fixture()
+def app_hosts(processes: Processes) -> Iterator[list[AppHost]]:
+    """The test's app hosts, closed before ``processes`` stops whatever is left."""
+    started: list[AppHost] = []
+    yield started
+    for host in started:
+        host.close()
+
+
+def _start(
+    processes: Processes,
+    command: list[str],
+    log: Path,
+    env: dict[str, str],
+    *,
+    stdin: int | None = None,
+    stdout: int | None = subprocess.STDOUT,
+) -> subprocess.Popen[bytes]:
+    """A host process in its own group (stopped at teardown), its stderr (and, unless piped to
+    the test, its stdout) in ``log``: a full pipe nobody reads would stall it."""
+    with log.open("wb") as out:  # the child holds its own copy of the descriptor
+        return processes.start(
+            command,
+            cwd=REPO,
+            env=env,
+            stdin=stdin,
+            stdout=out if stdout == subprocess.STDOUT else stdout,
+            stderr=out,
+        )
 
 
 def _tail(log: Path, chars: int = 3000) -> str:
@@ -218,7 +263,11 @@ def _host_files(data_dir: Path) -> list[Path]:
 
 
 def test_two_apps_three_workers_one_killed_share_only_postgres_and_vectorai(
-    tmp_path: Path, postgres_url: str, vectorai: ContractServer, processes: Processes
+    tmp_path: Path,
+    postgres_url: str,
+    vectorai: ContractServer,
+    processes: Processes,
+    app_hosts: list[AppHost],
 ) -> None:
     files = _write_corpus(tmp_path / "person")
     content = {path.read_bytes(): name for name, path in files.items()}
@@ -233,33 +282,34 @@ def test_two_apps_three_workers_one_killed_share_only_postgres_and_vectorai(
     log("x").parent.mkdir()
     workers: dict[str, subprocess.Popen[bytes]] = {}
     for name in HOSTS[2:]:
-        workers[name] = processes.start(
+        workers[name] = _start(
+            processes,
             [sys.executable, "-m", "tests.robustness.worker_proc"],
-            cwd=REPO,
-            env=_env(
+            log(name),
+            _env(
                 hosts[name],
                 postgres_url,
                 vectorai.url,
                 ROBUST_SLOW="embedding",
                 ROBUST_DELAY=str(DELAY),
             ),
-            stderr=log(name).open("wb"),
         )
     apps = {
         name: AppHost(
             name,
-            processes.start(
+            _start(
+                processes,
                 [sys.executable, "-m", "tests.multi_host_app"],
-                cwd=REPO,
-                env=_env(hosts[name], postgres_url, vectorai.url),
+                log(name),
+                _env(hosts[name], postgres_url, vectorai.url),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=log(name).open("wb"),
             ),
             log(name),
         )
         for name in HOSTS[:2]
     }
+    app_hosts.extend(apps.values())
     a, b = apps["app-a"], apps["app-b"]
     for app in (a, b):
         assert app.reply(STARTUP_SECONDS) == {"ready": True}
@@ -434,16 +484,15 @@ def test_a_real_app_process_on_the_same_servers_shows_the_shared_library(
     data_dir.mkdir(parents=True)
     log = tmp_path / "streamlit.log"
     port = _free_port()
-    app = processes.start(
+    app = _start(
+        processes,
         [
             sys.executable, "-m", "streamlit", "run", str(REPO / "app" / "main.py"),
             "--server.headless", "true", "--server.port", str(port),
             "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
         ],
-        cwd=REPO,
-        env=_env(data_dir, postgres_url, vectorai.url, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false"),
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+        log,
+        _env(data_dir, postgres_url, vectorai.url, STREAMLIT_BROWSER_GATHER_USAGE_STATS="false"),
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     _wait_healthy(url, app, log)
