@@ -512,13 +512,12 @@ def run(
     ]
     backend = "postgresql" if server_url else "sqlite"
     report: dict[str, Any] = {"backend": backend, "corpus": {}, "cells": []}
-    if any(users) or any(workers) or real_model:  # else only the per-chunk costs
+    if any(users) or any(workers):
         with fresh_target(server_url, workdir / "run") as target:
             log(f"load: {backend}: building the users' corpus ({len(corpus)} documents)")
             report["corpus"] = build_corpus(target, workdir / "run", corpus, max(users, default=0))
-            cells = [(n, m, False) for m in workers for n in users if n or m]
-            for n, m, real in cells + ([(0, 1, True)] if real_model else []):
-                tag = f"{n}u{m}w{'-real' if real else ''}-{uuid.uuid4().hex[:6]}"
+            for n, m in [(n, m) for m in workers for n in users if n or m]:
+                tag = f"{n}u{m}w-{uuid.uuid4().hex[:6]}"
                 cell = run_cell(
                     target,
                     workdir / "run",
@@ -527,10 +526,25 @@ def run(
                     seconds=seconds,
                     docs=worker_documents(abstracts, tag, docs * m, seed=n * 10 + m),
                     questions=questions,
-                    real=real,
                 )
                 log(f"load: {_line(cell)}")
                 report["cells"].append(asdict(cell))
+    if real_model:
+        # A catalog of its own: the hashing workers' chunks name their model's space, and a
+        # worker with another model would refuse to add to it.
+        with fresh_target(server_url, workdir / "real") as target:
+            cell = run_cell(
+                target,
+                workdir / "real",
+                users=0,
+                workers=1,
+                seconds=seconds,
+                docs=worker_documents(abstracts, f"real-{uuid.uuid4().hex[:6]}", docs, seed=99),
+                questions=questions,
+                real=True,
+            )
+            log(f"load: {_line(cell)}")
+            report["cells"].append(asdict(cell))
     points = measure_scale(server_url, workdir, scale_sizes, _sentences(abstracts), questions)
     report["scale"] = [asdict(p) for p in points]
     rates = {
