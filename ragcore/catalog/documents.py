@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from ragcore.catalog.database import CatalogDatabase
 from ragcore.catalog.fts import sanitize_fts_query
@@ -11,16 +11,12 @@ from ragcore.catalog.jobs import cancel_active_jobs
 from ragcore.catalog.records import ChunkRow, DocumentRecord, JobKind
 from ragcore.catalog.rules import (
     DocumentNotFound,
-    check_chunks,
-    check_limit,
-    chunk_values,
     document_not_found,
     new_document_values,
-    ready_updates,
     status_updates,
-    tally,
 )
 from ragcore.catalog.spaces import check_space_active
+from ragcore.catalog.steps import DocumentSteps
 from ragcore.types import Chunk
 
 # The refusal is shared with the PostgreSQL catalog; still importable from here.
@@ -32,8 +28,17 @@ def _set_clause(columns: Sequence[str]) -> str:
     return ", ".join(f'"{name}" = ?' for name in columns)
 
 
-class DocumentsMixin(CatalogDatabase):
-    """The documents/chunks half of the Catalog."""
+class DocumentsMixin(CatalogDatabase, DocumentSteps):
+    """The documents/chunks half of the Catalog (its reads: DocumentSteps)."""
+
+    _DOCUMENT = "SELECT * FROM documents WHERE id = ?"
+    _ALL_DOCUMENTS = "SELECT * FROM documents ORDER BY created_at DESC, rowid DESC"
+    _ALL_CHUNKS = "SELECT * FROM chunks ORDER BY doc_id, chunk_no"
+    _DOC_CHUNKS = "SELECT * FROM chunks WHERE doc_id = ? ORDER BY chunk_no"
+    _CHUNKS_AT_POINTS = "SELECT * FROM chunks WHERE point_id IN (SELECT value FROM json_each(?))"
+    _COUNT_DOCUMENTS = "SELECT status AS grp, count(*) AS n FROM documents GROUP BY status"
+    _COUNT_CHUNKS = "SELECT kind AS grp, count(*) AS n FROM chunks GROUP BY kind"
+    _COUNT_JOBS = "SELECT status AS grp, count(*) AS n FROM jobs GROUP BY status"
 
     def upsert_document(self, doc: DocumentRecord) -> tuple[DocumentRecord, bool]:
         """Add ``doc``; if its id (content hash) exists, return the stored row unchanged and False."""
@@ -51,19 +56,6 @@ class DocumentsMixin(CatalogDatabase):
             row = conn.execute("SELECT * FROM documents WHERE id = ?", (doc.id,)).fetchone()
         return DocumentRecord.from_row(row), created
 
-    def get_document(self, doc_id: str) -> DocumentRecord | None:
-        with self._read() as conn:
-            row = conn.execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
-        return None if row is None else DocumentRecord.from_row(row)
-
-    def list_documents(self) -> list[DocumentRecord]:
-        """Every document, newest first."""
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT * FROM documents ORDER BY created_at DESC, rowid DESC"
-            ).fetchall()
-        return [DocumentRecord.from_row(r) for r in rows]
-
     def set_document_status(
         self, doc_id: str, status: str, *, error: str | None = None, **fields: object
     ) -> None:
@@ -77,28 +69,14 @@ class DocumentsMixin(CatalogDatabase):
             if cursor.rowcount == 0:
                 raise document_not_found(doc_id)
 
-    def replace_chunks(
+    def _store_chunks(
         self,
         doc_id: str,
         chunks: Sequence[Chunk],
-        *,
-        embed_model: str,
-        stats: Mapping[str, object],
-        embed_fingerprint: str = "",
-        space: str | None = None,
+        rows: list[tuple[object, ...]],
+        updates: dict[str, object],
+        space: str | None,
     ) -> None:
-        """Swap the document's chunks for ``chunks`` and mark it ready, all in one transaction.
-
-        Keyword search sees either the old chunks or the new ones, never a mix or neither.
-        ``stats`` sets document columns such as pages, pages_without_text, strategy.
-        ``space``: the model space the vectors were written to; if it is no longer the active
-        one (a re-embed switched meanwhile), nothing is written and ``SpaceChanged`` is raised.
-        """
-        check_chunks(doc_id, chunks)
-        updates = ready_updates(chunks, embed_model=embed_model, stats=stats, now=self._now())
-        rows = chunk_values(
-            doc_id, chunks, embed_model=embed_model, embed_fingerprint=embed_fingerprint
-        )
         with self._write() as conn:
             if conn.execute("SELECT 1 FROM documents WHERE id = ?", (doc_id,)).fetchone() is None:
                 raise document_not_found(doc_id, while_indexing=True)
@@ -129,57 +107,11 @@ class DocumentsMixin(CatalogDatabase):
             cancel_active_jobs(conn, doc_id, self._now(), except_kind=JobKind.DELETE)
         return existed
 
-    def chunks(self, doc_id: str | None = None) -> list[ChunkRow]:
-        """The chunks of one document, or of all, in document and chunk order."""
-        with self._read() as conn:
-            if doc_id is None:
-                rows = conn.execute("SELECT * FROM chunks ORDER BY doc_id, chunk_no").fetchall()
-            else:
-                rows = conn.execute(
-                    "SELECT * FROM chunks WHERE doc_id = ? ORDER BY chunk_no", (doc_id,)
-                ).fetchall()
-        return [ChunkRow.from_row(r) for r in rows]
-
-    def chunks_by_point_ids(self, point_ids: Sequence[str]) -> dict[str, ChunkRow]:
-        """The chunks behind vector-store point ids; ids the catalog does not know are left out."""
-        if not point_ids:
-            return {}
-        with self._read() as conn:
-            # json_each takes any number of ids as one parameter (no SQL-variable limit).
-            rows = conn.execute(
-                "SELECT * FROM chunks WHERE point_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(list(point_ids)),),
-            ).fetchall()
-        return {r["point_id"]: ChunkRow.from_row(r) for r in rows}
-
-    def counts(self) -> dict[str, int]:
-        """documents, chunks, image_chunks, documents_<status> and jobs_<status> for every status."""
-        with self._read() as conn:
-            documents = conn.execute("SELECT status, count(*) FROM documents GROUP BY status")
-            by_status = [(r[0], r[1]) for r in documents]
-            chunks = conn.execute("SELECT kind, count(*) FROM chunks GROUP BY kind")
-            by_kind = [(r[0], r[1]) for r in chunks]
-            jobs = conn.execute("SELECT status, count(*) FROM jobs GROUP BY status")
-            job_states = [(r[0], r[1]) for r in jobs]
-        return tally(by_status, by_kind, job_states)
-
-    def bm25_search(
-        self,
-        query: str,
-        *,
-        limit: int,
-        doc_ids: Sequence[str] | None = None,
-        collection: int | None = None,
+    def _keyword_search(
+        self, query: str, limit: int, doc_ids: Sequence[str] | None, collection: int | None
     ) -> list[tuple[ChunkRow, float]]:
-        """Chunks matching any term of ``query``, best first, scored -bm25() (higher is better).
-
-        ``doc_ids`` restricts the search to those documents and ``collection`` to the members of
-        that collection (both inside SQL, so ``limit`` counts only their chunks); an empty
-        sequence matches nothing.
-        """
-        check_limit(limit)
         match = sanitize_fts_query(query)
-        if match is None or (doc_ids is not None and not doc_ids):
+        if match is None:
             return []
         sql = (
             "SELECT c.*, bm25(chunks_fts) AS bm25_score FROM chunks_fts "
@@ -194,7 +126,8 @@ class DocumentsMixin(CatalogDatabase):
                 " AND c.doc_id IN (SELECT doc_id FROM collection_documents WHERE collection_id = ?)"
             )
             params.append(collection)
-        # FTS5's bm25() is lower-is-better; rowid breaks ties so results are deterministic.
+        # FTS5's bm25() is lower-is-better (so the score is its negation); rowid breaks ties so
+        # results are deterministic.
         sql += " ORDER BY bm25_score, c.rowid LIMIT ?"
         params.append(limit)
         with self._read() as conn:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -16,15 +16,11 @@ from ragcore.catalog.postgres.rows import CHUNK_COLUMNS
 from ragcore.catalog.postgres.spaces import check_space_active, lock_chunks_version
 from ragcore.catalog.records import ChunkRow, DocumentRecord, JobKind
 from ragcore.catalog.rules import (
-    check_chunks,
-    check_limit,
-    chunk_values,
     document_not_found,
     new_document_values,
-    ready_updates,
     status_updates,
-    tally,
 )
+from ragcore.catalog.steps import DocumentSteps
 from ragcore.types import Chunk
 
 
@@ -55,8 +51,17 @@ def bump_chunks_version(cur: Cursor, changed: int) -> None:
         )
 
 
-class DocumentsMixin(PostgresDatabase):
-    """The documents/chunks half of the PostgresCatalog."""
+class DocumentsMixin(PostgresDatabase, DocumentSteps):
+    """The documents/chunks half of the PostgresCatalog (its reads: DocumentSteps)."""
+
+    _DOCUMENT = "SELECT * FROM documents WHERE id = %s"
+    _ALL_DOCUMENTS = "SELECT * FROM documents ORDER BY created_at DESC, seq DESC"
+    _ALL_CHUNKS = f"SELECT {CHUNK_COLUMNS} FROM chunks ORDER BY doc_id, chunk_no"
+    _DOC_CHUNKS = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE doc_id = %s ORDER BY chunk_no"
+    _CHUNKS_AT_POINTS = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE point_id = ANY(%s)"
+    _COUNT_DOCUMENTS = "SELECT status AS grp, count(*) AS n FROM documents GROUP BY status"
+    _COUNT_CHUNKS = "SELECT kind AS grp, count(*) AS n FROM chunks GROUP BY kind"
+    _COUNT_JOBS = "SELECT status AS grp, count(*) AS n FROM jobs GROUP BY status"
 
     def upsert_document(self, doc: DocumentRecord) -> tuple[DocumentRecord, bool]:
         """Add ``doc``; if its id (content hash) exists, return the stored row unchanged and False."""
@@ -74,17 +79,6 @@ class DocumentsMixin(PostgresDatabase):
         assert row is not None
         return DocumentRecord.from_row(row), created
 
-    def get_document(self, doc_id: str) -> DocumentRecord | None:
-        with self._read() as cur:
-            row = cur.execute("SELECT * FROM documents WHERE id = %s", (doc_id,)).fetchone()
-        return None if row is None else DocumentRecord.from_row(row)
-
-    def list_documents(self) -> list[DocumentRecord]:
-        """Every document, newest first."""
-        with self._read() as cur:
-            found = cur.execute("SELECT * FROM documents ORDER BY created_at DESC, seq DESC")
-            return [DocumentRecord.from_row(r) for r in found.fetchall()]
-
     def set_document_status(
         self, doc_id: str, status: str, *, error: str | None = None, **fields: object
     ) -> None:
@@ -96,27 +90,14 @@ class DocumentsMixin(PostgresDatabase):
             if cur.rowcount == 0:
                 raise document_not_found(doc_id)
 
-    def replace_chunks(
+    def _store_chunks(
         self,
         doc_id: str,
         chunks: Sequence[Chunk],
-        *,
-        embed_model: str,
-        stats: Mapping[str, object],
-        embed_fingerprint: str = "",
-        space: str | None = None,
+        rows: list[tuple[object, ...]],
+        updates: dict[str, object],
+        space: str | None,
     ) -> None:
-        """Swap the document's chunks for ``chunks`` and mark it ready, all in one transaction.
-
-        Keyword search sees either the old chunks or the new ones, never a mix or neither.
-        ``space``: the model space the vectors were written to; if it is no longer the active
-        one (a re-embed switched meanwhile), nothing is written and ``SpaceChanged`` is raised.
-        """
-        check_chunks(doc_id, chunks)
-        updates = ready_updates(chunks, embed_model=embed_model, stats=stats, now=self._now())
-        values = chunk_values(
-            doc_id, chunks, embed_model=embed_model, embed_fingerprint=embed_fingerprint
-        )
         update = sql.SQL("UPDATE documents SET {} WHERE id = %s").format(_set_clause(list(updates)))
         with self._write() as cur:
             # First: a model switch waits for this write, or this one sees the switch (spaces.py).
@@ -130,13 +111,13 @@ class DocumentsMixin(PostgresDatabase):
                 check_space_active(cur, space)
             changed = delete_chunks(cur, doc_id)
             new_ids: list[int] = []
-            if values:
+            if rows:
                 cur.executemany(
                     'INSERT INTO chunks (doc_id, chunk_no, point_id, page, start, "end", kind, '
                     "section, image_index, text, embed_model, embed_fingerprint, location, "
                     "ocr_confidence) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
                     "%s, %s) RETURNING id",
-                    values,
+                    rows,
                     returning=True,
                 )
                 while True:
@@ -170,57 +151,9 @@ class DocumentsMixin(PostgresDatabase):
             cancel_active_jobs(cur, doc_id, self._now(), except_kind=JobKind.DELETE)
         return existed
 
-    def chunks(self, doc_id: str | None = None) -> list[ChunkRow]:
-        """The chunks of one document, or of all, in document and chunk order."""
-        with self._read() as cur:
-            if doc_id is None:
-                cur.execute(f"SELECT {CHUNK_COLUMNS} FROM chunks ORDER BY doc_id, chunk_no")
-            else:
-                cur.execute(
-                    f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE doc_id = %s ORDER BY chunk_no",
-                    (doc_id,),
-                )
-            return [ChunkRow.from_row(r) for r in cur.fetchall()]
-
-    def chunks_by_point_ids(self, point_ids: Sequence[str]) -> dict[str, ChunkRow]:
-        """The chunks behind vector-store point ids; ids the catalog does not know are left out."""
-        if not point_ids:
-            return {}
-        with self._read() as cur:
-            cur.execute(
-                f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE point_id = ANY(%s)",
-                (list(point_ids),),
-            )
-            return {r["point_id"]: ChunkRow.from_row(r) for r in cur.fetchall()}
-
-    def counts(self) -> dict[str, int]:
-        """documents, chunks, image_chunks, documents_<status> and jobs_<status> for every status."""
-        with self._read(snapshot=True) as cur:
-            cur.execute("SELECT status, count(*) AS n FROM documents GROUP BY status")
-            by_status = [(r["status"], r["n"]) for r in cur.fetchall()]
-            cur.execute("SELECT kind, count(*) AS n FROM chunks GROUP BY kind")
-            by_kind = [(r["kind"], r["n"]) for r in cur.fetchall()]
-            cur.execute("SELECT status, count(*) AS n FROM jobs GROUP BY status")
-            job_states = [(r["status"], r["n"]) for r in cur.fetchall()]
-        return tally(by_status, by_kind, job_states)
-
-    def bm25_search(
-        self,
-        query: str,
-        *,
-        limit: int,
-        doc_ids: Sequence[str] | None = None,
-        collection: int | None = None,
+    def _keyword_search(
+        self, query: str, limit: int, doc_ids: Sequence[str] | None, collection: int | None
     ) -> list[tuple[ChunkRow, float]]:
-        """Chunks matching any term of ``query``, best first, scored by BM25 (higher is better).
-
-        ``doc_ids`` restricts the search to those documents and ``collection`` to the members of
-        that collection (both inside SQL, so ``limit`` counts only their chunks); an empty
-        sequence matches nothing.
-        """
-        check_limit(limit)
-        if doc_ids is not None and not doc_ids:
-            return []
         only = None if doc_ids is None else list(doc_ids)
         with self._read(snapshot=True) as cur:
             if collection is not None:
