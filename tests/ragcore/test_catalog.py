@@ -19,20 +19,8 @@ import pytest
 
 from ragcore.catalog import Catalog, DocumentRecord
 from ragcore.errors import SchemaMismatch
-from ragcore.types import Chunk, ChunkKind
-
-
-class FakeClock:
-    """A clock the test moves by hand, so lease expiry needs no sleeping."""
-
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from ragcore.types import Chunk
+from tests.ragcore.catalog_samples import FakeClock, add_ready_doc, make_chunks
 
 
 @pytest.fixture
@@ -50,41 +38,6 @@ def catalog(db_path: Path, clock: FakeClock) -> Iterator[Catalog]:
     cat = Catalog(db_path, clock=clock)
     yield cat
     cat.close()
-
-
-def make_doc(doc_id: str = "doc-a", name: str = "a.txt") -> DocumentRecord:
-    return DocumentRecord(
-        id=doc_id, name=name, mime="text/plain", size_bytes=123, path=f"/uploads/{doc_id}"
-    )
-
-
-def make_chunks(doc_id: str, texts: list[str], *, image_at: int | None = None) -> list[Chunk]:
-    """One chunk per text, laid end to end on page 1 (offsets consistent with the page text)."""
-    chunks: list[Chunk] = []
-    start = 0
-    for no, text in enumerate(texts):
-        is_image = no == image_at
-        chunks.append(
-            Chunk(
-                doc_id=doc_id,
-                chunk_no=no,
-                page=1,
-                start=start,
-                end=start + len(text),
-                text=text,
-                kind=ChunkKind.IMAGE if is_image else ChunkKind.TEXT,
-                image_index=0 if is_image else None,
-            )
-        )
-        start += len(text) + 1
-    return chunks
-
-
-def add_ready_doc(catalog: Catalog, doc_id: str, texts: list[str]) -> None:
-    catalog.upsert_document(make_doc(doc_id, f"{doc_id}.txt"))
-    catalog.replace_chunks(
-        doc_id, make_chunks(doc_id, texts), embed_model="hash-384", stats={"pages": 1}
-    )
 
 
 def indexed_terms(db_path: Path) -> set[str]:

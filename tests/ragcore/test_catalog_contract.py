@@ -27,7 +27,6 @@ from ragcore.catalog import (
     CollectionNotFound,
     ConversationNotFound,
     DocumentNotFound,
-    DocumentRecord,
     JobRecord,
     SpaceBusy,
     SpaceChanged,
@@ -38,22 +37,10 @@ from ragcore.catalog.backend import CatalogBackend
 from ragcore.catalog.postgres import PostgresCatalog
 from ragcore.conversations import Turn
 from ragcore.types import Chunk, ChunkKind, Strategy, point_id
+from tests.ragcore.catalog_samples import FakeClock, add_ready_doc, make_chunks, make_doc
 from tests.ragcore.sample_answer import sample_answer
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-
-
-class FakeClock:
-    """A clock the test moves by hand, so lease expiry needs no sleeping."""
-
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def _open_at(where: str, **options: Any) -> CatalogBackend:
@@ -106,41 +93,6 @@ def open_catalog(
 @pytest.fixture
 def catalog(open_catalog: Opener) -> CatalogBackend:
     return open_catalog()
-
-
-def make_doc(doc_id: str = "doc-a", name: str = "a.txt", size: int = 123) -> DocumentRecord:
-    return DocumentRecord(
-        id=doc_id, name=name, mime="text/plain", size_bytes=size, path=f"/uploads/{doc_id}"
-    )
-
-
-def make_chunks(doc_id: str, texts: list[str], *, image_at: int | None = None) -> list[Chunk]:
-    """One chunk per text, laid end to end on page 1."""
-    chunks: list[Chunk] = []
-    start = 0
-    for no, text in enumerate(texts):
-        is_image = no == image_at
-        chunks.append(
-            Chunk(
-                doc_id=doc_id,
-                chunk_no=no,
-                page=1,
-                start=start,
-                end=start + len(text),
-                text=text,
-                kind=ChunkKind.IMAGE if is_image else ChunkKind.TEXT,
-                image_index=0 if is_image else None,
-            )
-        )
-        start += len(text) + 1
-    return chunks
-
-
-def add_ready_doc(catalog: CatalogBackend, doc_id: str, texts: list[str]) -> None:
-    catalog.upsert_document(make_doc(doc_id, f"{doc_id}.txt"))
-    catalog.replace_chunks(
-        doc_id, make_chunks(doc_id, texts), embed_model="hash-384", stats={"pages": 1}
-    )
 
 
 def _with(job: JobRecord, **changes: object) -> JobRecord:
