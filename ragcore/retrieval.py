@@ -203,10 +203,11 @@ class Retriever:
         # The catalog is the authority: a point whose chunk is gone (a deleted document whose
         # vectors linger) is never shown.
         rows = self.catalog.chunks_by_point_ids([pid for pid, _ in fused])
-        names = {}
-        for doc_id in {row.doc_id for row in rows.values()}:
-            doc = self.catalog.get_document(doc_id)
-            names[doc_id] = doc.name if doc else doc_id[:12]
+        doc_ids = sorted({row.doc_id for row in rows.values()})
+        # One query for every name: a round trip per document cost a networked catalog most of
+        # a question's time (bench.load).
+        known = self.catalog.document_names(doc_ids)
+        names = {doc_id: known.get(doc_id, doc_id[:12]) for doc_id in doc_ids}
         kept = [(pid, s) for pid, s in fused if pid in rows]
         return _hits(kept, rows, names, signals.dense.fused, signals.dense.legs, signals.bm25)
 

@@ -36,6 +36,7 @@ class DocumentsMixin(CatalogDatabase, DocumentSteps):
     _ALL_CHUNKS = "SELECT * FROM chunks ORDER BY doc_id, chunk_no"
     _DOC_CHUNKS = "SELECT * FROM chunks WHERE doc_id = ? ORDER BY chunk_no"
     _CHUNKS_AT_POINTS = "SELECT * FROM chunks WHERE point_id IN (SELECT value FROM json_each(?))"
+    _DOCUMENT_NAMES = "SELECT id, name FROM documents WHERE id IN (SELECT value FROM json_each(?))"
     _COUNT_DOCUMENTS = "SELECT status AS grp, count(*) AS n FROM documents GROUP BY status"
     _COUNT_CHUNKS = "SELECT kind AS grp, count(*) AS n FROM chunks GROUP BY kind"
     _COUNT_JOBS = "SELECT status AS grp, count(*) AS n FROM jobs GROUP BY status"

@@ -116,8 +116,9 @@ class DocumentSteps(CatalogSteps):
     # Every chunk in document and chunk order / (document id): its chunks in order.
     _ALL_CHUNKS: str
     _DOC_CHUNKS: str
-    # (point ids as one array)
+    # (point ids as one array) / (document ids as one array): rows of id and name
     _CHUNKS_AT_POINTS: str
+    _DOCUMENT_NAMES: str
     # Rows of ``grp`` (the status or kind) and ``n`` (its count), one per group.
     _COUNT_DOCUMENTS: str
     _COUNT_CHUNKS: str
@@ -210,6 +211,14 @@ class DocumentSteps(CatalogSteps):
         with self._read() as db:
             rows = db.execute(self._CHUNKS_AT_POINTS, (self._array(list(point_ids)),)).fetchall()
         return {r["point_id"]: ChunkRow.from_row(r) for r in rows}
+
+    def document_names(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """The names of the documents ``doc_ids`` in one round trip; unknown ids are left out."""
+        if not doc_ids:
+            return {}
+        with self._read() as db:
+            rows = db.execute(self._DOCUMENT_NAMES, (self._array(list(doc_ids)),)).fetchall()
+        return {r["id"]: r["name"] for r in rows}
 
     def counts(self) -> dict[str, int]:
         """documents, chunks, image_chunks, documents_<status> and jobs_<status> for every status."""

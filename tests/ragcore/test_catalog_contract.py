@@ -166,6 +166,16 @@ def test_a_document_reads_back_as_written(catalog: CatalogBackend) -> None:
     assert catalog.get_document(doc.id) == stored
 
 
+def test_document_names_come_in_one_call_and_leave_out_unknown_ids(
+    catalog: CatalogBackend,
+) -> None:
+    catalog.upsert_document(make_doc("doc-a", "a.txt"))
+    catalog.upsert_document(make_doc("doc-b", "b report.pdf"))
+    names = catalog.document_names(["doc-b", "doc-a", "gone"])
+    assert names == {"doc-a": "a.txt", "doc-b": "b report.pdf"}
+    assert catalog.document_names([]) == {}
+
+
 def test_list_documents_is_newest_first(catalog: CatalogBackend, clock: FakeClock) -> None:
     for doc_id in ("old", "middle", "new"):
         catalog.upsert_document(make_doc(doc_id))

@@ -59,6 +59,7 @@ class DocumentsMixin(PostgresDatabase, DocumentSteps):
     _ALL_CHUNKS = f"SELECT {CHUNK_COLUMNS} FROM chunks ORDER BY doc_id, chunk_no"
     _DOC_CHUNKS = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE doc_id = %s ORDER BY chunk_no"
     _CHUNKS_AT_POINTS = f"SELECT {CHUNK_COLUMNS} FROM chunks WHERE point_id = ANY(%s)"
+    _DOCUMENT_NAMES = "SELECT id, name FROM documents WHERE id = ANY(%s)"
     _COUNT_DOCUMENTS = "SELECT status AS grp, count(*) AS n FROM documents GROUP BY status"
     _COUNT_CHUNKS = "SELECT kind AS grp, count(*) AS n FROM chunks GROUP BY kind"
     _COUNT_JOBS = "SELECT status AS grp, count(*) AS n FROM jobs GROUP BY status"
