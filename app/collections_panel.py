@@ -121,15 +121,25 @@ def _cancel_delete() -> None:
     st.session_state.pop(CONFIRM_KEY, None)
 
 
-def _add(rt: Runtime) -> None:
+def _chosen_and_picked(rt: Runtime) -> tuple[CollectionRecord, list[str]] | None:
+    """The collection picked and the documents picked; None, with the reason noted, if either
+    is missing."""
     chosen = _current(rt, CHOSEN_KEY)
     if chosen is None:
         _gone()
-        return
+        return None
     picked = _picked_docs()
     if not picked:
         _note("warning", "Pick one or more documents first.")
+        return None
+    return chosen, picked
+
+
+def _add(rt: Runtime) -> None:
+    target = _chosen_and_picked(rt)
+    if target is None:
         return
+    chosen, picked = target
 
     def change() -> str:
         added = collections.add_documents(rt.catalog, rt.store, chosen, picked)
@@ -141,14 +151,10 @@ def _add(rt: Runtime) -> None:
 
 
 def _remove(rt: Runtime) -> None:
-    chosen = _current(rt, CHOSEN_KEY)
-    if chosen is None:
-        _gone()
+    target = _chosen_and_picked(rt)
+    if target is None:
         return
-    picked = _picked_docs()
-    if not picked:
-        _note("warning", "Pick one or more documents first.")
-        return
+    chosen, picked = target
 
     def change() -> str:
         removed = collections.remove_documents(rt.catalog, rt.store, chosen, picked)
