@@ -41,6 +41,9 @@ def test_run_times_each_file_through_the_worker(
     assert set(report["stage_shares"]) == {"parse", "chunk", "embed", "write", "queue"}  # type: ignore[arg-type]
     assert abs(sum(report["stage_shares"].values()) - 1.0) < 0.01  # type: ignore[attr-defined]
     rows = {r["file"]: r for r in report["rows"]}  # type: ignore[attr-defined]
-    assert rows["manual.pdf"]["wall_seconds"] >= sum(rows["manual.pdf"]["seconds"].values())
+    # Each time is rounded to the millisecond, so the stages' sum may pass the wall time by
+    # half a millisecond a stage (0.221 against 0.221 + 1e-16 failed a CI run).
+    stages = rows["manual.pdf"]["seconds"].values()
+    assert rows["manual.pdf"]["wall_seconds"] >= sum(stages) - 0.0005 * len(stages)
     assert report["throughput_ratio"] is not None
     assert report["pages_ocr"] == 0 and report["throughput_ratio_without_ocr"] is not None
