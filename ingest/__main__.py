@@ -414,9 +414,9 @@ def cmd_collections(args: argparse.Namespace, settings: Settings) -> int:
             ids = [_resolve_doc(rt, prefix).id for prefix in args.doc_ids]
             moved = collections.move_documents(catalog, store, ids, source=source, target=target)
             print(f"{len(moved)} document(s) moved from {source.name!r} to {target.name!r}")
-        listed = catalog.collections()
         if action != "list":
             return 0
+        listed = catalog.collections()
         if args.json:
             membership = catalog.memberships()
             print(

@@ -80,10 +80,18 @@ def _open(store: VectorStore) -> None:
     store.count()
 
 
-def _relabel_all(catalog: CatalogBackend, store: VectorStore, doc_ids: Sequence[str]) -> None:
-    indexed = _indexed(catalog, doc_ids)
-    labels = catalog.memberships(indexed)
-    for doc_id in indexed:
+def _relabel_all(
+    catalog: CatalogBackend,
+    store: VectorStore,
+    doc_ids: Sequence[str],
+    indexed: Sequence[str] | None = None,
+) -> None:
+    """Rewrite the labels of those of ``doc_ids`` that may have points (``indexed``, when the
+    caller already read them)."""
+    may_have_points = set(_indexed(catalog, doc_ids) if indexed is None else indexed)
+    changed = [doc_id for doc_id in doc_ids if doc_id in may_have_points]
+    labels = catalog.memberships(changed)
+    for doc_id in changed:
         relabel(store, doc_id, labels.get(doc_id, ()))
 
 
@@ -95,10 +103,12 @@ def _relabelled(
 ) -> list[str]:
     """Run a membership ``change`` (it returns the documents it changed), then rewrite their
     points' labels; the store is opened first when any of ``doc_ids`` may have points."""
-    if _indexed(catalog, doc_ids):
+    indexed = _indexed(catalog, doc_ids)
+    if indexed:
         _open(store)
     changed = change()
-    _relabel_all(catalog, store, changed)
+    # A document queued meanwhile gets its labels from the writer, which reads them last.
+    _relabel_all(catalog, store, changed, indexed)
     return changed
 
 
