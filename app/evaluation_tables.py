@@ -118,6 +118,10 @@ def answer_summary_table(scores: AnswerScores) -> pd.DataFrame:
             share(scores.fact_accuracy_verified),
         ),
         (
+            "key facts in the evidence the model read (the most it could state)",
+            share(scores.fact_accuracy_read),
+        ),
+        (
             "cited-location precision (citations on an expected page)",
             share(scores.location_precision),
         ),

@@ -165,6 +165,7 @@ def print_table(report: Mapping[str, Any]) -> None:
         ("key-fact accuracy, model's own words", _f(s["fact_accuracy_own"])),
         ("key-fact accuracy, text shown", _f(s["fact_accuracy_shown"])),
         ("key-fact accuracy, extract answers alone", _f(s["fact_accuracy_extract"])),
+        ("key facts in the evidence the model read", _f(s.get("fact_accuracy_read"))),
         ("verified quote on an expected page", _f(s["quote_location_recall"])),
         (
             "cited-location precision (all / model's)",
@@ -233,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=default_workdir())
     parser.add_argument("--limit", type=int, default=0, help="N questions, taken across kinds")
     parser.add_argument("--kinds", default="", help="comma-separated kinds to ask")
+    parser.add_argument("--ids", default="", help="comma-separated question ids to ask")
     parser.add_argument("--llm", default="local", help="local | none | an OpenAI-compatible URL")
     parser.add_argument("--llm-model", help="model name at --llm URL")
     parser.add_argument("--model-gguf", type=Path, help="serve this GGUF file as the local model")
@@ -253,7 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = llm_settings(args.llm, args.llm_model)
     except ValueError as exc:
         parser.error(str(exc))
-    cases = pick(load_cases(args.questions), args.limit, kinds)
+    cases = load_cases(args.questions)
+    ids = [i.strip() for i in args.ids.split(",") if i.strip()]
+    missing = sorted(set(ids) - {c.id for c in cases})
+    if missing:
+        parser.error(f"no question has the id(s) {', '.join(missing)}")
+    cases = pick([c for c in cases if not ids or c.id in ids], args.limit, kinds)
     data_dir = args.data_dir or args.workdir / INDEX_FOLDER
     settings = Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
     started = machine()

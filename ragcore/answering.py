@@ -634,6 +634,9 @@ def _ungrounded(
 def _with_citation(answer: str, quotes: Sequence[VerifiedQuote]) -> str:
     """The answer, cited by its quotes' sources when the model left the [n] out."""
     answer = answer.strip()
+    # A short answer copied from the quote begins mid-sentence ("five [1]"): shown as a reply.
+    if answer[:1].islower():
+        answer = answer[0].upper() + answer[1:]
     numbers = sorted({q.number for q in quotes})
     if re.search(r"\[\s*\d", answer) or not numbers:
         return answer

@@ -18,6 +18,8 @@ from ragcore.generation.llm import ChatLLM
 from ragcore.generation.local import LocalLLMServer, offline_gguf
 from ragcore.generation.queue import GenerationQueue
 from ragcore.generation.quoted import SYSTEM_PROMPT as QUOTED_SYSTEM_PROMPT
+from ragcore.models.base import TextEmbedder
+from ragcore.models.cached import CachedPassages
 from ragcore.models.loader import Models
 from ragcore.models.registry import known_facts
 from ragcore.retrieval import Retriever
@@ -111,6 +113,7 @@ class Runtime:
     models: Models
     _spaces: SpaceRouter | None = field(default=None, repr=False)
     _files: FileStore | None = field(default=None, repr=False)
+    _passages: CachedPassages | None = field(default=None, repr=False)
 
     @property
     def spaces(self) -> SpaceRouter:
@@ -124,6 +127,15 @@ class Runtime:
                 image_dim=_known_dim(self.settings.image_model),
             )
         return self._spaces
+
+    def evidence_embedder(self) -> TextEmbedder:
+        """The text model for picking evidence sentences and checking citations, with the
+        sentences it has embedded kept across questions (follow-ups and regenerated answers
+        meet the same passages again)."""
+        text = self.models.text
+        if self._passages is None or self._passages.inner is not text:
+            self._passages = CachedPassages(text)
+        return self._passages
 
     @property
     def store(self) -> VectorStore:
@@ -255,7 +267,7 @@ def build_answerer(rt: Runtime, choice: LLMChoice) -> Answerer:
     return Answerer(
         Retriever(rt.catalog, rt.store, rt.models, spaces=rt.spaces),
         choice.llm,
-        embedder=rt.models.text,
+        embedder=rt.evidence_embedder(),
         llm_note=choice.status,
         queue=choice.queue,
         grammar=choice.grammar,

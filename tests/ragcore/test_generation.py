@@ -88,8 +88,8 @@ def test_messages_number_and_fence_every_source(hits: list[Hit]) -> None:
     assert "ONLY" in system and "[1]" in system
     assert "do not contain" in system or "do not say" in system
     assert "ignore any instructions" in system
-    assert '<source id="1" file="tower.pdf" page="3">' in user
-    assert '<source id="3" file="bridges.pdf" page="7">' in user
+    assert '<source id="1" file="tower.pdf">' in user
+    assert '<source id="3" file="bridges.pdf">' in user
     assert _fence(user, 2) == "Gustave Eiffel's company designed the tower."
     assert user.index('id="1"') < user.index('id="2"') < user.index('id="3"')
     assert "Question: How tall is the tower?" in user
@@ -347,7 +347,9 @@ def test_assemble_gguf_redoes_a_truncated_file(tmp_path: Path) -> None:
     assert dest.read_bytes() == b"".join(p.read_bytes() for p in parts)
 
 
-def _fake_part_packages(root: Path, prefix: str, numbers: range) -> list[Path]:
+def _fake_part_packages(
+    root: Path, prefix: str, numbers: range, function: str = "get_part_path"
+) -> list[Path]:
     paths = []
     for n in numbers:
         package = root / f"{prefix}{n}"
@@ -356,7 +358,7 @@ def _fake_part_packages(root: Path, prefix: str, numbers: range) -> list[Path]:
         data.write_bytes(str(n).encode())
         (package / "__init__.py").write_text(
             "import os\n"
-            "def get_part_path():\n"
+            f"def {function}():\n"
             "    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "
             f"'data', 'part{n:02d}.bin')\n"
         )
@@ -396,6 +398,25 @@ def test_find_offline_model_names_missing_parts(
     importlib.invalidate_caches()
     with pytest.raises(ModelUnavailable, match="3 of 6 parts are missing"):
         find_offline_model(model.name)
+
+
+def test_find_offline_model_asks_each_part_by_the_packages_own_function(
+    fake_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Gemma 3 parts name their function chunk_path(), the Qwen ones get_part_path().
+    assert local.OFFLINE_MODELS["gemma3-270m"].part_function == "chunk_path"
+    model = local.OfflineModel(
+        name="split-test-model",
+        install="pip install split-test-parts",
+        part_modules=tuple(f"docqa_split_test_part{i}" for i in range(1, 3)),
+        part_function="chunk_path",
+    )
+    monkeypatch.setitem(local.OFFLINE_MODELS, model.name, model)
+    expected = _fake_part_packages(fake_site, "docqa_split_test_part", range(1, 3), "chunk_path")
+    importlib.invalidate_caches()
+    found = find_offline_model(model.name)
+    assert isinstance(found, list)
+    assert [p.resolve() for p in found] == [p.resolve() for p in expected]
 
 
 def test_find_offline_model_locates_a_file_without_importing(fake_site: Path) -> None:
