@@ -634,7 +634,7 @@ def _ungrounded(
 def _with_citation(answer: str, quotes: Sequence[VerifiedQuote]) -> str:
     """The answer, cited by its quotes' sources when the model left the [n] out."""
     answer = answer.strip()
-    # A short answer copied from the quote begins mid-sentence ("five [1]"): shown as a reply.
+    # A reply that is a phrase copied from its quote ("five [1]") is shown as a sentence would be.
     if answer[:1].islower():
         answer = answer[0].upper() + answer[1:]
     numbers = sorted({q.number for q in quotes})

@@ -59,7 +59,7 @@ def test_streamed_answer_rests_on_a_quote_found_on_the_page(rt: Runtime) -> None
         n = _number_of(messages, "fips.txt")
         return (
             f'Quote [{n}]: "FIPS 199 defines three security categories: low, moderate and '
-            f'high impact."\nAnswer: Low, moderate and high [{n}]. See also [9].'
+            f'high impact."\nAnswer: low, moderate and high [{n}]. See also [9].'
         )
 
     with ScriptedLLMServer(script) as server:
@@ -74,6 +74,7 @@ def test_streamed_answer_rests_on_a_quote_found_on_the_page(rt: Runtime) -> None
     assert len(pieces) > 5 and "".join(pieces).startswith("Quote [")
     assert stages[0].startswith("reading") and "writing" in stages
     assert answer.mode == "llm" and answer.model_text == "" and answer.verdict == ""
+    # A reply beginning as a copied phrase does is shown as a sentence.
     assert answer.text.startswith("Low, moderate and high [")
     n = _source_number(answer.sources, "fips.txt")
     (quote,) = answer.quotes
