@@ -42,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--budgets", nargs="+", type=parse_budget, default=[EvidenceBudget()], metavar="T,S,N"
     )
     parser.add_argument("--top-k", type=int, help="passages retrieved (default: the settings')")
+    parser.add_argument(
+        "--gguf", type=Path, help="count tokens with this model's tokenizer (else characters / 4)"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows here")
     args = parser.parse_args(argv)
 
@@ -55,15 +58,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     retriever = Retriever(rt.catalog, rt.store, rt.models, spaces=rt.spaces)
     passages = {c.id: retriever.run(c.question, config).hits for c in cases}
     log(f"{len(cases)} answerable questions, top {config.top_k} passages each")
+    count = APPROX_TOKENS.count
+    if args.gguf:
+        from llama_cpp import Llama
+
+        vocab = Llama(model_path=str(args.gguf), vocab_only=True, verbose=False)
+        count = lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False))  # noqa: E731
+    unit = args.gguf.name if args.gguf else "chars/4"
     rows = []
     for budget in args.budgets:
         selector = EvidenceSelector(embedder=rt.evidence_embedder(), budget=budget)
-        row = evidence_recall(cases, passages, selector, APPROX_TOKENS.count)
+        row = evidence_recall(cases, passages, selector, count)
         rows.append(row.to_json())
         print(
             f"budget {budget.tokens} tokens, {budget.sentences} sentences, {budget.sources} "
             f"sources: facts in passages {row.in_passages:.3f}, in evidence {row.in_evidence:.3f}"
-            f"; evidence tokens (chars/4) p50 {row.tokens_p50} p95 {row.tokens_p95}"
+            f"; evidence tokens ({unit}) p50 {row.tokens_p50} p95 {row.tokens_p95}"
         )
         print(f"  missing: {' '.join(row.missing)}")
     if args.json:

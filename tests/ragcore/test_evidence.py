@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 
-from ragcore.generation.evidence import EvidenceSelector, candidate_spans
+from ragcore.generation.evidence import EvidenceSelector, candidate_spans, estimate_tokens
 from ragcore.testing.hits import passage_hit
 from ragcore.types import ChunkKind, Hit
 
@@ -101,3 +101,13 @@ def test_a_heading_alone_is_not_evidence() -> None:
     assert [s.text for s in evidence.sources] == [
         "Wing-type nuts are made of anodized aluminum alloy."
     ]
+
+
+def test_token_estimate_counts_digits_and_rules_as_the_model_does() -> None:
+    prose = "The pump needs oil every two hundred hours of running time."
+    row = "| 4e(iii) | PO.3.1, PO.3.2 | 2021 | 14028 |"
+    # Prose: close to characters / 4. A table row: every digit and rule is a token of its own,
+    # about three times what characters / 4 says (Qwen gives this row 33 tokens).
+    assert abs(estimate_tokens(prose) - len(prose) / 4) <= 3
+    assert estimate_tokens(row) >= 2 * len(row) / 4
+    assert estimate_tokens("") == 0
