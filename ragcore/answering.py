@@ -540,7 +540,11 @@ class Answerer:
         problem = _ungrounded(question, reply, quotes, evidence, failed)
         if problem is None:
             return _Verdict(
-                _with_citation(reply.answer, quotes), AnswerMode.LLM, tuple(quotes), "", ""
+                _with_citation(reply.answer, quotes, len(evidence.sources)),
+                AnswerMode.LLM,
+                tuple(quotes),
+                "",
+                "",
             )
         if quotes:
             return _Verdict(
@@ -631,14 +635,20 @@ def _ungrounded(
     return None
 
 
-def _with_citation(answer: str, quotes: Sequence[VerifiedQuote]) -> str:
-    """The answer, cited by its quotes' sources when the model left the [n] out."""
+_MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")  # [2], [1, 3]
+
+
+def _with_citation(answer: str, quotes: Sequence[VerifiedQuote], sources: int) -> str:
+    """The answer, cited by its quotes' sources when the model left the [n] out or cited only
+    numbers no source has (it quoted source 2 of 2 and cited [3]): the verified quote says where
+    the answer comes from. The wrong number stays for the citation check to remove and report."""
     answer = answer.strip()
     # A reply that is a phrase copied from its quote ("five [1]") is shown as a sentence would be.
     if answer[:1].islower():
         answer = answer[0].upper() + answer[1:]
     numbers = sorted({q.number for q in quotes})
-    if re.search(r"\[\s*\d", answer) or not numbers:
+    cited = {int(n) for group in _MARKER.findall(answer) for n in re.findall(r"\d+", group)}
+    if any(1 <= n <= sources for n in cited) or not numbers:
         return answer
     marker = "[" + ", ".join(str(n) for n in numbers) + "]"
     if answer.endswith((".", "!", "?")):

@@ -203,6 +203,24 @@ def test_a_bare_refusal_with_weak_evidence_is_not_found(rt: Runtime) -> None:
         assert answer.text == NOT_FOUND and answer.closest
 
 
+def test_an_answer_citing_only_a_missing_source_is_cited_by_its_quote(rt: Runtime) -> None:
+    def script(messages: list[dict[str, str]]) -> str:
+        n = _number_of(messages, "fips.txt")
+        return (
+            f'Quote [{n}]: "FIPS 199 defines three security categories"\nAnswer: Three [{n + 40}].'
+        )
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask(
+            "Which security categories does FIPS 199 define?", config=CONFIG
+        )
+    n = _source_number(answer.sources, "fips.txt")
+    assert answer.mode == "llm" and answer.text == f"Three [{n}]."
+    assert answer.removed_citations == (n + 40,)  # still reported: the model cited no source
+    assert [c.number for c in answer.citations] == [n]
+
+
 def test_a_quote_under_the_wrong_number_is_moved_to_its_source(rt: Runtime) -> None:
     def script(messages: list[dict[str, str]]) -> str:
         wrong = 1 if _number_of(messages, "fips.txt") != 1 else 2
