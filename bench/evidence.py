@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,12 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     retriever = Retriever(rt.catalog, rt.store, rt.models, spaces=rt.spaces)
     passages = {c.id: retriever.run(c.question, config).hits for c in cases}
     log(f"{len(cases)} answerable questions, top {config.top_k} passages each")
-    count = APPROX_TOKENS.count
+    count: Callable[[str], int] = APPROX_TOKENS.count
     if args.gguf:
         from llama_cpp import Llama
 
         vocab = Llama(model_path=str(args.gguf), vocab_only=True, verbose=False)
-        count = lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False))  # noqa: E731
+
+        def count(text: str) -> int:
+            return len(vocab.tokenize(text.encode("utf-8"), add_bos=False))
+
     unit = args.gguf.name if args.gguf else "chars/4"
     rows = []
     for budget in args.budgets:
