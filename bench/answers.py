@@ -112,22 +112,26 @@ def llm_settings(llm: str, model: str | None) -> dict[str, object]:
     raise ValueError(f"--llm must be local, none or an http(s) base URL, got {llm!r}")
 
 
-def token_counter(choice: LLMChoice) -> TokenCounter:
-    """The local model's own tokenizer (llama.cpp, vocabulary only) or the 4-characters rule."""
-    if choice.server is None:
-        return APPROX_TOKENS
+def gguf_token_counter(model_path: Path) -> TokenCounter:
+    """The GGUF's own tokenizer (llama.cpp, vocabulary only), or the 4-characters rule."""
     try:
         from llama_cpp import Llama
 
-        vocab = Llama(model_path=str(choice.server.model_path), vocab_only=True, verbose=False)
+        vocab = Llama(model_path=str(model_path), vocab_only=True, verbose=False)
     except (ImportError, ValueError, OSError, RuntimeError) as exc:
-        log(f"no tokenizer for {choice.server.model_path.name} ({exc}); approximating")
+        log(f"no tokenizer for {model_path.name} ({exc}); approximating")
         return APPROX_TOKENS
     return TokenCounter(
         lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True)),
-        f"{choice.server.model_path.name} tokenizer (llama.cpp vocab only); "
-        "+10 for the chat template",
+        f"{model_path.name} tokenizer (llama.cpp vocab only); +10 for the chat template",
     )
+
+
+def token_counter(choice: LLMChoice) -> TokenCounter:
+    """The local model's own tokenizer or the 4-characters rule."""
+    if choice.server is None:
+        return APPROX_TOKENS
+    return gguf_token_counter(choice.server.model_path)
 
 
 def report_json(

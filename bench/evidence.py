@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from bench.answers import DEFAULT_QUESTIONS, INDEX_FOLDER, ensure_index
+from bench.answers import DEFAULT_QUESTIONS, INDEX_FOLDER, ensure_index, gguf_token_counter
 from bench.common import command_line, default_workdir, log, shared_data_dir
 from ragcore.evaluation.answers import APPROX_TOKENS, load_cases
 from ragcore.evaluation.evidence import evidence_recall
@@ -58,15 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     retriever = Retriever(rt.catalog, rt.store, rt.models, spaces=rt.spaces)
     passages = {c.id: retriever.run(c.question, config).hits for c in cases}
     log(f"{len(cases)} answerable questions, top {config.top_k} passages each")
-    count: Callable[[str], int] = APPROX_TOKENS.count
-    if args.gguf:
-        from llama_cpp import Llama
-
-        vocab = Llama(model_path=str(args.gguf), vocab_only=True, verbose=False)
-
-        def count(text: str) -> int:
-            return len(vocab.tokenize(text.encode("utf-8"), add_bos=False))
-
+    count = gguf_token_counter(args.gguf).count if args.gguf else APPROX_TOKENS.count
     unit = args.gguf.name if args.gguf else "chars/4"
     rows = []
     for budget in args.budgets:

@@ -32,7 +32,7 @@ from ragcore.generation.quotes import find_quote
 from ragcore.models.base import TextEmbedder
 from ragcore.retrieval import WHOLE, RetrievalConfig, RetrievalResult, Retriever
 from ragcore.scope import Scope
-from ragcore.text_rules import content_words, strip_markers
+from ragcore.text_rules import CITATION_MARKER, content_words, strip_markers
 from ragcore.types import AnswerMode, ChunkKind, Hit
 
 NOT_FOUND = "I could not find this in your documents."
@@ -635,9 +635,6 @@ def _ungrounded(
     return None
 
 
-_MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")  # [2], [1, 3]
-
-
 def _with_citation(answer: str, quotes: Sequence[VerifiedQuote], sources: int) -> str:
     """The answer, cited by its quotes' sources when the model left the [n] out or cited only
     numbers no source has (it quoted source 2 of 2 and cited [3]): the verified quote says where
@@ -647,7 +644,7 @@ def _with_citation(answer: str, quotes: Sequence[VerifiedQuote], sources: int) -
     if answer[:1].islower():
         answer = answer[0].upper() + answer[1:]
     numbers = sorted({q.number for q in quotes})
-    cited = {int(n) for group in _MARKER.findall(answer) for n in re.findall(r"\d+", group)}
+    cited = {int(n) for m in CITATION_MARKER.finditer(answer) for n in re.findall(r"\d+", m[0])}
     if any(1 <= n <= sources for n in cited) or not numbers:
         return answer
     marker = "[" + ", ".join(str(n) for n in numbers) + "]"
