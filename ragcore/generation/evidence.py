@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragcore.models.base import TextEmbedder
-from ragcore.text_rules import content_words, sentence_spans, strip_markers
+from ragcore.text_rules import STOP_WORDS, content_words, sentence_spans, strip_markers
 from ragcore.types import ChunkKind, Hit
 
 # A PDF line break inside a sentence is layout; one character each, so offsets hold.
@@ -199,15 +199,20 @@ def _cuts(text: str, begin: int, end: int) -> list[tuple[int, int]]:
         at = begin + newline.start()
         line = text[line_start:at].strip()
         nxt = text[at + 1 : at + 2]
-        if (
-            line
-            and len(line.split()) <= _HEADING_WORDS
-            and line[-1] not in ".,;:"
-            and nxt.isupper()
-        ):
+        if line and len(line.split()) <= _HEADING_WORDS and _ends_heading(line) and nxt.isupper():
             cuts.append((at, at + 1))
         line_start = at + 1
     return sorted(cuts)
+
+
+def _ends_heading(line: str) -> bool:
+    """Whether a short line can be a heading by its end: a line that stops at a comma or on a
+    word like "to" or "of" runs on into the next ("Ranging from Partial (Tier 1) to" /
+    "Adaptive (Tier 4), Tiers describe …"), whatever the next line's capital says."""
+    if line[-1] in ".,;:(-–":
+        return False
+    last = re.findall(r"\w+", line[-20:])
+    return not last or last[-1].lower() not in STOP_WORDS
 
 
 def candidate_spans(text: str) -> list[tuple[int, int]]:
@@ -222,6 +227,36 @@ def candidate_spans(text: str) -> list[tuple[int, int]]:
         for i in range(0, len(words), _WINDOW_WORDS):
             window = words[i : i + _WINDOW_WORDS]
             out.append((begin + window[0].start(), begin + window[-1].end()))
+    return out
+
+
+_BLOCK_WORDS = 30
+
+
+def _line_blocks(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` with each run of adjacent unpunctuated lines joined, up to a few dozen words.
+
+    A title page is such a run: "The NIST Definition of Cloud Computing / Peter Mell / Timothy
+    Grance / Special Publication 800-145". Apart, each line is a fragment that answers nothing;
+    together they say who wrote what, and when, which is asked as often as anything else.
+    """
+    out: list[tuple[int, int]] = []
+    words = 0
+    for start, end in spans:
+        piece = text[start:end].strip()
+        count = len(piece.split())
+        if (
+            out
+            and not text[out[-1][0] : out[-1][1]].rstrip().endswith((".", "!", "?", ":"))
+            and not piece.endswith((".", "!", "?"))
+            and not text[out[-1][1] : start].strip()
+            and words + count <= _BLOCK_WORDS
+        ):
+            out[-1] = (out[-1][0], end)
+            words += count
+        else:
+            out.append((start, end))
+            words = count
     return out
 
 
@@ -292,10 +327,8 @@ class EvidenceSelector:
         found = []
         for index, hit in enumerate(hits):
             header = _running_header(hit, hits)
-            for start, end in candidate_spans(hit.text):
-                start = max(start, header)
-                if start >= end:
-                    continue
+            spans = [(max(s, header), e) for s, e in candidate_spans(hit.text) if e > header]
+            for start, end in _line_blocks(hit.text, spans):
                 text = clean_text(hit.text[start:end])
                 words = frozenset(content_words(text))
                 if len(text) >= 12 and words and not _fragment(text):
@@ -346,13 +379,17 @@ class EvidenceSelector:
         chosen: list[tuple[float, _Candidate]] = []
         sources: set[int] = set()
         tokens = 0
-        seen: list[tuple[ChunkKind, str]] = []
+        seen: list[tuple[ChunkKind, str, frozenset[str]]] = []
         for score, cand in scored:
             # The same words again (four figures of one page captioned with its text, a page
-            # indexed twice) tell the model nothing new and take a source's place. A figure
-            # whose caption repeats a text passage stays: the figure is a source of its own.
+            # indexed twice, a title page's lines in another order) tell the model nothing new
+            # and take a source's place. A figure whose caption repeats a text passage stays:
+            # the figure is a source of its own.
             kind, said = hits[cand.source].kind, cand.text.lower()
-            if any(k == kind and (said in other or other in said) for k, other in seen):
+            if any(
+                k == kind and (said in other or other in said or cand.words <= words)
+                for k, other, words in seen
+            ):
                 continue
             cost = estimate_tokens(cand.text)
             new_source = cand.source not in sources
@@ -361,7 +398,7 @@ class EvidenceSelector:
             if new_source and len(sources) >= self.budget.sources:
                 continue
             chosen.append((score, cand))
-            seen.append((kind, said))
+            seen.append((kind, said, cand.words))
             sources.add(cand.source)
             tokens += cost
             if len(chosen) >= self.budget.sentences:

@@ -111,3 +111,33 @@ def test_token_estimate_counts_digits_and_rules_as_the_model_does() -> None:
     assert abs(estimate_tokens(prose) - len(prose) / 4) <= 3
     assert estimate_tokens(row) >= 2 * len(row) / 4
     assert estimate_tokens("") == 0
+
+
+def test_a_line_that_runs_on_is_not_a_heading() -> None:
+    text = "Ranging from Partial (Tier 1) to\nAdaptive (Tier 4), Tiers describe increasing rigor."
+    assert _spans(text) == [
+        "Ranging from Partial (Tier 1) to\nAdaptive (Tier 4), Tiers describe increasing rigor."
+    ]
+
+
+def test_a_title_page_is_read_as_one_block() -> None:
+    title = (
+        "The NIST Definition of Cloud \nComputing\nRecommendations of the National Institute \n"
+        "of Standards and Technology\nPeter Mell\nTimothy Grance\nSpecial Publication 800-145"
+    )
+    evidence = SELECTOR.select("Who wrote NIST Special Publication 800-145?", [_hit(title)])
+    assert "Peter Mell Timothy Grance Special Publication 800-145" in evidence.sources[0].text
+
+
+def test_a_title_block_stops_at_the_first_sentence() -> None:
+    text = "Two-Column Document\nYour Name\nJanuary 3, 2024\nThis is a sample document."
+    hit = _hit(text)
+    blocks = [c.text for c in SELECTOR.candidates([hit])]
+    assert blocks == ["Two-Column Document Your Name January 3, 2024", "This is a sample document."]
+
+
+def test_the_same_words_in_another_order_are_given_once() -> None:
+    cover = "Cloud computing was defined by Peter Mell and Timothy Grance of NIST."
+    inner = "Peter Mell and Timothy Grance of NIST defined cloud computing."
+    evidence = SELECTOR.select("Who defined cloud computing?", [_hit(cover), _hit(inner, page=2)])
+    assert len(evidence.sources) == 1
