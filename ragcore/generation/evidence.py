@@ -303,6 +303,17 @@ def _without_page_furniture(found: list[_Candidate], hits: Sequence[Hit]) -> lis
     return kept or found
 
 
+def _by_file(groups: Sequence[SourceEvidence]) -> tuple[SourceEvidence, ...]:
+    """``groups`` with each file's sources together, files in order of their best source.
+
+    The model reads a file's name once above its sources (``quoted.evidence_block``): named on
+    every source, a name like "nist_sp800-145_cloud_definition.pdf" cost 12 prompt tokens each
+    time, a tenth of the prompt time on the dev set.
+    """
+    files = list(dict.fromkeys(g.hit.file_name for g in groups))
+    return tuple(g for name in files for g in groups if g.hit.file_name == name)
+
+
 class EvidenceSelector:
     """Picks the sentences of ``hits`` that best answer ``question``, within a budget.
 
@@ -418,7 +429,7 @@ class EvidenceSelector:
             for index, items in by_source.items()
         ]
         groups.sort(key=lambda g: -g.best)
-        return Evidence(tuple(groups))
+        return Evidence(_by_file(groups))
 
     def _with_follower(
         self,

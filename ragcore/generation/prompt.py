@@ -44,7 +44,7 @@ _ROLES = ("user", "assistant")
 # "</source>" in a passage as the end of that passage, which lets a document smuggle
 # text that looks like it comes from outside the sources. Only "<" is replaced, so the
 # passage still reads the same to the model and to a person.
-_FENCE_TAG = re.compile(r"<(?=\s*/?\s*source\b)", re.IGNORECASE)
+_FENCE_TAG = re.compile(r"<(?=\s*/?\s*(?:source|file)\b)", re.IGNORECASE)
 _CONVERSATION_TAG = re.compile(r"<(?=\s*/?\s*(?:conversation|turn)\b)", re.IGNORECASE)
 
 # Citation markers in earlier answers point at the sources of earlier turns, which the
@@ -58,19 +58,23 @@ def _escape_text(text: str, fence: re.Pattern[str]) -> str:
     return fence.sub("&lt;", text)
 
 
-def _attr(value: object) -> str:
+def escape_attr(value: object) -> str:
+    """``value`` as a fence attribute's value: quotes and angle brackets escaped."""
     return html.escape(str(value), quote=True)
 
 
-def source_attrs(number: int, hit: Hit) -> str:
-    """The attributes of source ``number``'s fence: id, file, a location other than a plain
-    page ("sheet Q3, rows 12–40", "slide 4", "Setup > Install"), and kind."""
-    attrs = f'id="{number}" file="{_attr(hit.file_name)}"'
+def source_attrs(number: int, hit: Hit, *, with_file: bool = True) -> str:
+    """The attributes of source ``number``'s fence: id, file (unless a fence around it names
+    the file), a location other than a plain page ("sheet Q3, rows 12–40", "slide 4",
+    "Setup > Install"), and kind."""
+    attrs = f'id="{number}"'
+    if with_file:
+        attrs += f' file="{escape_attr(hit.file_name)}"'
     where = hit.where
     # A plain page number tells the model nothing it answers with, and costs prompt time on
     # every source (the person sees the page on the card); a sheet, slide or section can.
     if where != f"page {hit.page}":
-        attrs += f' location="{_attr(where)}"'
+        attrs += f' location="{escape_attr(where)}"'
     if hit.kind == ChunkKind.IMAGE:
         attrs += ' kind="image"'
     return attrs

@@ -95,7 +95,7 @@ def test_question_gets_a_cited_answer_with_source_cards(app: AppTest, library_re
     assert list(evidence["signal"])[:3] == ["BM25 (keywords)", "text vector", "image vector"]
     assert evidence.iloc[0]["rank"] != "—"  # "pump" and "oil" are keywords of the passage
     assert any(e.label == "What the model saw" for e in app.expander)
-    assert any('<source id="1" file="pump manual.pdf">' in c.value for c in app.code)
+    assert any('<file name="pump manual.pdf">\n<source id="1">' in c.value for c in app.code)
     assert any(e.label.startswith("Latency:") for e in app.expander)
     # The figure on page 2 is a source too, and its card shows the thumbnail.
     assert any("page 2 — image" in label for label in cards)

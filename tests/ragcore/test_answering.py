@@ -50,8 +50,8 @@ def _source_number(answer_sources: tuple, name: str) -> int:  # type: ignore[typ
 
 def _number_of(messages: list[dict[str, str]], file_name: str) -> int:
     user = messages[-1]["content"]
-    at = user.index(f'file="{file_name}"')
-    return int(user[:at].rsplit('id="', 1)[1].split('"')[0])
+    at = user.index(f'<file name="{file_name}">')
+    return int(user[at:].split('id="', 1)[1].split('"')[0])
 
 
 def test_streamed_answer_rests_on_a_quote_found_on_the_page(rt: Runtime) -> None:

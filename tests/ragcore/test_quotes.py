@@ -116,7 +116,7 @@ def test_the_prompt_is_the_fixed_system_text_and_the_fenced_evidence() -> None:
     evidence = selector.select("Who coined the term zero trust?", [_hit(PAGE)])
     messages = build_quoted_messages("Who coined the term zero trust?", evidence)
     assert [m["role"] for m in messages] == ["system", "user"]
-    assert messages[1]["content"].startswith('<source id="1" file="zt.pdf">')
+    assert messages[1]["content"].startswith('<file name="zt.pdf">\n<source id="1">')
     assert "Kindervag of Forrester" in messages[1]["content"]  # cleaned: no footnote digit
     assert messages[1]["content"].endswith("Question: Who coined the term zero trust?")
 
