@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from ragcore.generation.quoted import (
     QuotedReply,
     build_quoted_messages,
     evidence_block,
+    finish_restated_answer,
     parse_reply,
     quote_then_answer,
     through_answer_line,
@@ -417,10 +419,15 @@ class Answerer:
                 timings["prompt_tokens"] = float(sum(len(m["content"]) for m in messages) // 4)
                 # The reply is begun for the model with its quote label when its template is
                 # known, which holds it to the form without a grammar's cost per token.
-                producer = through_answer_line(
-                    self.llm.stream(messages, grammar=GRAMMAR)
+                producer = (
+                    through_answer_line(self.llm.stream(messages, grammar=GRAMMAR))
                     if self.grammar
-                    else quote_then_answer(self.llm, messages)
+                    else finish_restated_answer(
+                        through_answer_line(quote_then_answer(self.llm, messages)),
+                        self.llm,
+                        messages,
+                        partial(restates, question=standalone),
+                    )
                 )
             else:
                 mode = AnswerMode.EXTRACTIVE

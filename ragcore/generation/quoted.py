@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from ragcore.generation.evidence import Evidence
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.prompt import escape_attr, escape_source_text, source_attrs
+from ragcore.text_rules import CITATION_MARKER
 
 REFUSAL = "The documents do not say."
 
@@ -100,9 +101,12 @@ def is_refusal(text: str) -> bool:
 
 
 def parse_reply(raw: str) -> QuotedReply:
-    """Split a reply into quotes and answer; a reply without labels is all answer."""
-    label = _ANSWER_LABEL.search(raw)
-    head = raw[: label.start()] if label else raw
+    """Split a reply into quotes and answer; a reply without labels is all answer. Of two
+    answer lines the last is the answer: the first only restated the question, and the model
+    was asked to finish it (``finish_restated_answer``)."""
+    labels = list(_ANSWER_LABEL.finditer(raw))
+    label = labels[-1] if labels else None
+    head = raw[: labels[0].start()] if labels else raw
     quotes: list[ModelQuote] = []
     for line in head.splitlines():
         match = _QUOTE_LINE.match(line)
@@ -161,6 +165,54 @@ def quote_then_answer(llm: ChatLLM, messages: Sequence[dict[str, str]]) -> Itera
         for piece in pieces:
             yield piece[skip:]
             skip = 0
+
+
+def finish_restated_answer(
+    pieces: Iterator[str],
+    llm: ChatLLM,
+    messages: Sequence[dict[str, str]],
+    says_nothing: Callable[[str], bool],
+) -> Iterator[str]:
+    """``pieces``, and when their answer line only restates the question, a second answer line
+    the model is made to finish.
+
+    A 1.5B model often copies the sentence that answers, then writes an answer line that stops
+    where the answer begins: "The two general types of self-locking nuts currently in use [1]."
+    or "FIPS 199 was published in [3].". Its reply is begun again with that line, without its
+    citation and with a colon, so the next words must be the answer ("… in use: the all-metal
+    type and the fiber lock type [1]."). llama.cpp has the prompt and the quote evaluated, so
+    this costs the answer's few tokens. The new line is checked like any other answer.
+    """
+    text = ""
+    for piece in pieces:
+        text += piece
+        yield piece
+    reply = parse_reply(text)
+    label = _ANSWER_LABEL.search(text)
+    if (
+        llm.template is None
+        or label is None
+        or not reply.quotes
+        or reply.refused
+        or not says_nothing(reply.answer)
+    ):
+        return
+    # Up to its first citation: "… graph has [3] nodes." put the number where the answer goes.
+    marker = CITATION_MARKER.search(reply.answer)
+    stem = reply.answer[: marker.start() if marker else None].rstrip(" .:;,")
+    if not stem:
+        return
+    line = f"\nAnswer: {stem}:"
+    resume = text[: label.start()].rstrip() + line
+    yield line
+    skip = len(resume)  # the stream repeats what it was begun with, joined to its first piece
+    with contextlib.closing(llm.stream(messages, prefill=resume)) as more:
+        for piece in more:
+            piece, skip = piece[skip:], 0
+            if "\n" in piece:
+                yield piece[: piece.index("\n")]
+                return
+            yield piece
 
 
 def evidence_block(evidence: Evidence) -> str:

@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from ragcore.answering import Answerer
+from ragcore.answering import Answerer, restates
 from ragcore.generation.chat_template import ChatTemplate, ChatTemplateError, read_chat_template
 from ragcore.generation.llm import ChatLLM
-from ragcore.generation.quoted import QUOTE_PREFILL, parse_reply, quote_then_answer
+from ragcore.generation.quoted import (
+    QUOTE_PREFILL,
+    finish_restated_answer,
+    parse_reply,
+    quote_then_answer,
+    through_answer_line,
+)
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.testing.llm_server import Messages, ScriptedLLMServer
 from tests.ragcore.library_runtime import runtime_with_texts
@@ -99,6 +105,65 @@ def test_a_model_that_stops_after_its_quote_is_asked_for_the_answer_line() -> No
     assert reply.answer == "It needs oil every 200 hours [1]."
 
 
+def _finished(llm: ChatLLM, question: str) -> str:
+    return "".join(
+        finish_restated_answer(
+            through_answer_line(quote_then_answer(llm, MESSAGES)),
+            llm,
+            MESSAGES,
+            lambda answer: restates(answer, question),
+        )
+    )
+
+
+def test_an_answer_that_only_restates_the_question_is_finished_by_the_model() -> None:
+    def script(messages: Messages) -> str:
+        prompt = _prompt(messages)
+        if prompt.endswith(QUOTE_PREFILL):
+            return '1]: "The pump needs oil every 200 hours."\nAnswer: The pump needs oil [1].'
+        # Begun again with its own quote and its answer line, cut before the citation.
+        assert prompt.endswith('200 hours."\nAnswer: The pump needs oil:')
+        return " every 200 hours [1].\nQuote [2]: more"
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
+        raw = _finished(llm, "How often does the pump need oil?")
+        assert len(server.requests) == 2
+    reply = parse_reply(raw)
+    assert [q.text for q in reply.quotes] == ['"The pump needs oil every 200 hours."']
+    assert reply.answer == "The pump needs oil: every 200 hours [1]."
+
+
+def test_a_citation_put_where_the_answer_goes_is_cut_before_it_is_finished() -> None:
+    def script(messages: Messages) -> str:
+        prompt = _prompt(messages)
+        if prompt.endswith(QUOTE_PREFILL):
+            return '1]: "The pump was built in 1998."\nAnswer: The pump was built in [1].'
+        assert prompt.endswith("Answer: The pump was built in:")
+        return " 1998 [1]."
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
+        raw = _finished(llm, "When was the pump built?")
+    assert parse_reply(raw).answer == "The pump was built in: 1998 [1]."
+
+
+def test_an_answer_or_a_refusal_is_not_asked_for_again() -> None:
+    replies = iter(
+        [
+            '1]: "The pump needs oil every 200 hours."\nAnswer: Every 200 hours [1].',
+            '1]: "The pump is blue."\nAnswer: The documents do not say.',
+        ]
+    )
+    with ScriptedLLMServer(lambda _messages: next(replies)) as server:
+        llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
+        answered = _finished(llm, "How often does the pump need oil?")
+        refused = _finished(llm, "How often does the pump need oil?")
+        assert len(server.requests) == 2  # one each: neither was begun again
+    assert parse_reply(answered).answer == "Every 200 hours [1]."
+    assert parse_reply(refused).refused
+
+
 def test_without_a_template_the_chat_endpoint_answers_as_before() -> None:
     with ScriptedLLMServer('Quote [1]: "Oil every 200 hours."\nAnswer: 200 hours [1].') as server:
         llm = ChatLLM(server.base_url, server.model, None)
@@ -135,3 +200,30 @@ def test_the_answerer_verifies_a_prefilled_reply_end_to_end(tmp_path: Path) -> N
     assert answer.mode == "llm", answer.verdict
     assert answer.text.startswith("It needs oil every 200 hours")
     assert answer.quotes and answer.quotes[0].text.endswith("200 hours of operation")
+
+
+def test_the_answerer_shows_a_restated_answer_finished_by_the_model(tmp_path: Path) -> None:
+    rt = runtime_with_texts(
+        tmp_path, {"pump.txt": "Maintenance. The pump needs oil every 200 hours of operation."}
+    )
+    try:
+
+        def script(messages: Messages) -> str:
+            if _prompt(messages).endswith("Answer: The pump needs oil:"):
+                return " every 200 hours of operation [1]."
+            return '1]: "The pump needs oil every 200 hours of operation."\nAnswer: The pump needs oil [1].'
+
+        with ScriptedLLMServer(script) as server:
+            llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
+            answerer = Answerer(
+                Retriever(rt.catalog, rt.store, rt.models), llm, embedder=rt.models.text
+            )
+            answer = answerer.ask(
+                "How often does the pump need oil?", config=RetrievalConfig(rerank=False)
+            )
+            asked = len(server.requests)
+    finally:
+        rt.close()
+    assert asked == 2
+    assert answer.mode == "llm" and not answer.declined, answer.verdict
+    assert answer.text.startswith("The pump needs oil: every 200 hours of operation [1]")
