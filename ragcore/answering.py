@@ -522,7 +522,14 @@ class Answerer:
         strong = best >= STRONG_EVIDENCE
         # "The torque should a nut be tightened to [1]." answers nothing: a small model asked
         # what the sources do not hold often turns the question into a statement and cites it.
-        echoed = bool(reply.answer) and restates(reply.answer, question)
+        quoted = " ".join(q.text for q in quotes) if quotes else None
+        echoed = bool(reply.answer) and restates(reply.answer, question, quoted)
+        problem = None
+        if not (reply.refused or not reply.answer or echoed):
+            problem = _ungrounded(question, reply, quotes, evidence, failed)
+            # Its first answer line only restated the question, and the one it was made to
+            # finish does not rest on its quote: the model had no answer.
+            echoed = reply.finished and problem is not None
         if reply.refused or not reply.answer or echoed:
             how = "only restated the question" if echoed else "declined to answer"
             if quotes:
@@ -544,7 +551,6 @@ class Answerer:
                 f"the model {how}" if echoed else "the model found no answer",
                 declined=True,
             )  # fmt: skip
-        problem = _ungrounded(question, reply, quotes, evidence, failed)
         if problem is None:
             return _Verdict(
                 _with_citation(reply.answer, quotes, len(evidence.sources)),
@@ -595,16 +601,22 @@ class _Verdict:
     declined: bool = False
 
 
-def restates(answer: str, question: str) -> bool:
+def restates(answer: str, question: str, quoted: str | None = None) -> bool:
     """Whether ``answer`` says nothing the question did not: no number and no content word of
-    its own. A yes or a no is an answer. (An answer that adds words its quote does not hold is
-    a different failure, judged by ``_ungrounded``.)"""
+    its own, or, given the text it ``quoted``, a single one that text does not hold, which is
+    filler ("Which hash function does the Privacy Framework require?" answered "The Privacy
+    Framework requires the use of a hash function [2]." beside a quoted heading). A yes or a no
+    is an answer. (An answer with words of its own that its quote does not hold is judged by
+    ``_ungrounded``: it answered, unverifiably.)"""
     said = strip_markers(answer)
     if re.match(r"\W*(?:yes|no)\b", said, re.IGNORECASE):
         return False
     if set(_NUMBER.findall(said)) - set(_NUMBER.findall(question)):
         return False
-    return not content_words(said) - content_words(question)
+    new = content_words(said) - content_words(question)
+    if quoted is not None and len(new) == 1:
+        return not new & content_words(quoted)
+    return not new
 
 
 def _as_read(evidence: Evidence) -> list[Hit]:

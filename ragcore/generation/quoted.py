@@ -89,6 +89,7 @@ class QuotedReply:
     quotes: tuple[ModelQuote, ...]
     answer: str
     structured: bool  # the reply used the Quote/Answer labels
+    finished: bool = False  # its first answer line restated the question; this one was finished
 
     @property
     def refused(self) -> bool:
@@ -117,7 +118,7 @@ def parse_reply(raw: str) -> QuotedReply:
     if label is None:
         return QuotedReply(tuple(quotes), "" if quotes else raw.strip(), bool(quotes))
     answer = raw[label.end() :].strip()
-    return QuotedReply(tuple(quotes), answer, True)
+    return QuotedReply(tuple(quotes), answer, True, finished=len(labels) > 1)
 
 
 def through_answer_line(pieces: Iterator[str]) -> Iterator[str]:

@@ -190,6 +190,11 @@ def test_restating_is_told_from_answering() -> None:
     # Words of its own are an answer, right or wrong: whether its quote holds them is judged
     # apart, so the model's words are labelled unverified, not "did not answer".
     assert not restates("Integrity means information is not altered [2].", "What is integrity?")
+    # One word of its own that its quote does not hold is filler around the question's words.
+    question = "Which hash function does the Privacy Framework require?"
+    answer = "The Privacy Framework requires the use of a hash function [2]."
+    assert restates(answer, question, quoted="Privacy Control (Adapted from NIST SP 800-37)")
+    assert not restates(answer, question, quoted="Its use of SHA-256 is required.")
 
 
 def test_a_bare_refusal_with_weak_evidence_is_not_found(rt: Runtime) -> None:

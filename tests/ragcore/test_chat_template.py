@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragcore.answering import Answerer, restates
+from ragcore.answering import REFUSED_LABEL, Answerer, restates
 from ragcore.generation.chat_template import ChatTemplate, ChatTemplateError, read_chat_template
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.quoted import (
@@ -227,3 +227,32 @@ def test_the_answerer_shows_a_restated_answer_finished_by_the_model(tmp_path: Pa
     assert asked == 2
     assert answer.mode == "llm" and not answer.declined, answer.verdict
     assert answer.text.startswith("The pump needs oil: every 200 hours of operation [1]")
+
+
+def test_a_finished_answer_its_quote_does_not_hold_is_no_answer(tmp_path: Path) -> None:
+    rt = runtime_with_texts(
+        tmp_path, {"pump.txt": "Maintenance. The pump needs oil every 200 hours of operation."}
+    )
+    try:
+
+        def script(messages: Messages) -> str:
+            if _prompt(messages).endswith("Answer: The pump's filter is changed:"):
+                return " every 53 days [1]."  # made to finish, it invents
+            return (
+                '1]: "The pump needs oil every 200 hours of operation."\n'
+                "Answer: The pump's filter is changed [1]."
+            )
+
+        with ScriptedLLMServer(script) as server:
+            llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
+            answerer = Answerer(
+                Retriever(rt.catalog, rt.store, rt.models), llm, embedder=rt.models.text
+            )
+            answer = answerer.ask(
+                "How often is the pump's filter changed?", config=RetrievalConfig(rerank=False)
+            )
+    finally:
+        rt.close()
+    assert answer.mode == "extract" and answer.declined, answer.verdict
+    assert answer.text.startswith(REFUSED_LABEL) and "53" not in answer.text
+    assert "every 53 days" in answer.model_text  # what the model wrote stays inspectable
