@@ -3,11 +3,12 @@ and the answer line asked for again when the model stops after its quote."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from ragcore.answering import REFUSED_LABEL, Answerer, restates
+from ragcore.answering import REFUSED_LABEL, Answer, Answerer, restates
 from ragcore.generation.chat_template import ChatTemplate, ChatTemplateError, read_chat_template
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.quoted import (
@@ -105,63 +106,62 @@ def test_a_model_that_stops_after_its_quote_is_asked_for_the_answer_line() -> No
     assert reply.answer == "It needs oil every 200 hours [1]."
 
 
-def _finished(llm: ChatLLM, question: str) -> str:
-    return "".join(
-        finish_restated_answer(
-            through_answer_line(quote_then_answer(llm, MESSAGES)),
-            llm,
-            MESSAGES,
-            lambda answer: restates(answer, question),
-        )
-    )
+def _finished(first: str, then: str, question: str) -> tuple[str, list[str]]:
+    """The reply to ``question`` of a model that writes ``first``, and ``then`` when it is
+    begun again; with the prompts of each request."""
+    prompts: list[str] = []
 
-
-def test_an_answer_that_only_restates_the_question_is_finished_by_the_model() -> None:
     def script(messages: Messages) -> str:
-        prompt = _prompt(messages)
-        if prompt.endswith(QUOTE_PREFILL):
-            return '1]: "The pump needs oil every 200 hours."\nAnswer: The pump needs oil [1].'
-        # Begun again with its own quote and its answer line, cut before the citation.
-        assert prompt.endswith('200 hours."\nAnswer: The pump needs oil:')
-        return " every 200 hours [1].\nQuote [2]: more"
+        prompts.append(_prompt(messages))
+        return first if len(prompts) == 1 else then
 
     with ScriptedLLMServer(script) as server:
         llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
-        raw = _finished(llm, "How often does the pump need oil?")
-        assert len(server.requests) == 2
+        raw = "".join(
+            finish_restated_answer(
+                through_answer_line(quote_then_answer(llm, MESSAGES)),
+                llm,
+                MESSAGES,
+                lambda answer: restates(answer, question),
+            )
+        )
+    return raw, prompts
+
+
+def test_an_answer_that_only_restates_the_question_is_finished_by_the_model() -> None:
+    raw, prompts = _finished(
+        '1]: "The pump needs oil every 200 hours."\nAnswer: The pump needs oil [1].',
+        " every 200 hours [1].\nQuote [2]: more",
+        "How often does the pump need oil?",
+    )
+    # Begun again with its own quote and its answer line, cut before the citation.
+    assert len(prompts) == 2
+    assert prompts[1].endswith('200 hours."\nAnswer: The pump needs oil:')
     reply = parse_reply(raw)
     assert [q.text for q in reply.quotes] == ['"The pump needs oil every 200 hours."']
     assert reply.answer == "The pump needs oil: every 200 hours [1]."
 
 
 def test_a_citation_put_where_the_answer_goes_is_cut_before_it_is_finished() -> None:
-    def script(messages: Messages) -> str:
-        prompt = _prompt(messages)
-        if prompt.endswith(QUOTE_PREFILL):
-            return '1]: "The pump was built in 1998."\nAnswer: The pump was built in [1].'
-        assert prompt.endswith("Answer: The pump was built in:")
-        return " 1998 [1]."
-
-    with ScriptedLLMServer(script) as server:
-        llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
-        raw = _finished(llm, "When was the pump built?")
+    raw, prompts = _finished(
+        '1]: "The pump was built in 1998."\nAnswer: The pump was built in [1].',
+        " 1998 [1].",
+        "When was the pump built?",
+    )
+    assert prompts[1].endswith("Answer: The pump was built in:")
     assert parse_reply(raw).answer == "The pump was built in: 1998 [1]."
 
 
 def test_an_answer_or_a_refusal_is_not_asked_for_again() -> None:
-    replies = iter(
-        [
-            '1]: "The pump needs oil every 200 hours."\nAnswer: Every 200 hours [1].',
-            '1]: "The pump is blue."\nAnswer: The documents do not say.',
-        ]
+    question = "How often does the pump need oil?"
+    answered, asked = _finished(
+        '1]: "The pump needs oil every 200 hours."\nAnswer: Every 200 hours [1].', "", question
     )
-    with ScriptedLLMServer(lambda _messages: next(replies)) as server:
-        llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
-        answered = _finished(llm, "How often does the pump need oil?")
-        refused = _finished(llm, "How often does the pump need oil?")
-        assert len(server.requests) == 2  # one each: neither was begun again
-    assert parse_reply(answered).answer == "Every 200 hours [1]."
-    assert parse_reply(refused).refused
+    assert len(asked) == 1 and parse_reply(answered).answer == "Every 200 hours [1]."
+    refused, asked = _finished(
+        '1]: "The pump is blue."\nAnswer: The documents do not say.', "", question
+    )
+    assert len(asked) == 1 and parse_reply(refused).refused
 
 
 def test_without_a_template_the_chat_endpoint_answers_as_before() -> None:
@@ -172,87 +172,59 @@ def test_without_a_template_the_chat_endpoint_answers_as_before() -> None:
     assert parse_reply(raw).answer == "200 hours [1]."
 
 
-def test_the_answerer_verifies_a_prefilled_reply_end_to_end(tmp_path: Path) -> None:
-    rt = runtime_with_texts(
-        tmp_path, {"pump.txt": "Maintenance. The pump needs oil every 200 hours of operation."}
-    )
+PUMP = "Maintenance. The pump needs oil every 200 hours of operation."
+
+
+def _answer(tmp_path: Path, script: Callable[[Messages], str], question: str) -> tuple[Answer, int]:
+    """The Answerer's answer about ``PUMP`` from a scripted model, and the requests it made."""
+    rt = runtime_with_texts(tmp_path, {"pump.txt": PUMP})
     try:
-        reply = '1]: "The pump needs oil every 200 hours of operation."'
-
-        def script(messages: Messages) -> str:
-            # Stops after its quote, the way the 1.5B model often does.
-            return (
-                " It needs oil every 200 hours [1]."
-                if _prompt(messages).endswith("Answer:")
-                else reply
-            )
-
         with ScriptedLLMServer(script) as server:
             llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
             answerer = Answerer(
                 Retriever(rt.catalog, rt.store, rt.models), llm, embedder=rt.models.text
             )
-            answer = answerer.ask(
-                "How often does the pump need oil?", config=RetrievalConfig(rerank=False)
-            )
+            answer = answerer.ask(question, config=RetrievalConfig(rerank=False))
+            return answer, len(server.requests)
     finally:
         rt.close()
+
+
+def test_the_answerer_verifies_a_prefilled_reply_end_to_end(tmp_path: Path) -> None:
+    def script(messages: Messages) -> str:
+        # Stops after its quote, the way the 1.5B model often does.
+        if _prompt(messages).endswith("Answer:"):
+            return " It needs oil every 200 hours [1]."
+        return '1]: "The pump needs oil every 200 hours of operation."'
+
+    answer, _ = _answer(tmp_path, script, "How often does the pump need oil?")
     assert answer.mode == "llm", answer.verdict
     assert answer.text.startswith("It needs oil every 200 hours")
     assert answer.quotes and answer.quotes[0].text.endswith("200 hours of operation")
 
 
 def test_the_answerer_shows_a_restated_answer_finished_by_the_model(tmp_path: Path) -> None:
-    rt = runtime_with_texts(
-        tmp_path, {"pump.txt": "Maintenance. The pump needs oil every 200 hours of operation."}
-    )
-    try:
+    def script(messages: Messages) -> str:
+        if _prompt(messages).endswith("Answer: The pump needs oil:"):
+            return " every 200 hours of operation [1]."
+        return '1]: "The pump needs oil every 200 hours of operation."\nAnswer: The pump needs oil [1].'
 
-        def script(messages: Messages) -> str:
-            if _prompt(messages).endswith("Answer: The pump needs oil:"):
-                return " every 200 hours of operation [1]."
-            return '1]: "The pump needs oil every 200 hours of operation."\nAnswer: The pump needs oil [1].'
-
-        with ScriptedLLMServer(script) as server:
-            llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
-            answerer = Answerer(
-                Retriever(rt.catalog, rt.store, rt.models), llm, embedder=rt.models.text
-            )
-            answer = answerer.ask(
-                "How often does the pump need oil?", config=RetrievalConfig(rerank=False)
-            )
-            asked = len(server.requests)
-    finally:
-        rt.close()
+    answer, asked = _answer(tmp_path, script, "How often does the pump need oil?")
     assert asked == 2
     assert answer.mode == "llm" and not answer.declined, answer.verdict
     assert answer.text.startswith("The pump needs oil: every 200 hours of operation [1]")
 
 
 def test_a_finished_answer_its_quote_does_not_hold_is_no_answer(tmp_path: Path) -> None:
-    rt = runtime_with_texts(
-        tmp_path, {"pump.txt": "Maintenance. The pump needs oil every 200 hours of operation."}
-    )
-    try:
+    def script(messages: Messages) -> str:
+        if _prompt(messages).endswith("Answer: The pump's filter is changed:"):
+            return " every 53 days [1]."  # made to finish, it invents
+        return (
+            '1]: "The pump needs oil every 200 hours of operation."\n'
+            "Answer: The pump's filter is changed [1]."
+        )
 
-        def script(messages: Messages) -> str:
-            if _prompt(messages).endswith("Answer: The pump's filter is changed:"):
-                return " every 53 days [1]."  # made to finish, it invents
-            return (
-                '1]: "The pump needs oil every 200 hours of operation."\n'
-                "Answer: The pump's filter is changed [1]."
-            )
-
-        with ScriptedLLMServer(script) as server:
-            llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
-            answerer = Answerer(
-                Retriever(rt.catalog, rt.store, rt.models), llm, embedder=rt.models.text
-            )
-            answer = answerer.ask(
-                "How often is the pump's filter changed?", config=RetrievalConfig(rerank=False)
-            )
-    finally:
-        rt.close()
+    answer, _ = _answer(tmp_path, script, "How often is the pump's filter changed?")
     assert answer.mode == "extract" and answer.declined, answer.verdict
     assert answer.text.startswith(REFUSED_LABEL) and "53" not in answer.text
     assert "every 53 days" in answer.model_text  # what the model wrote stays inspectable
