@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ragcore.generation.evidence import Evidence
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.prompt import escape_attr, escape_source_text, source_attrs
-from ragcore.text_rules import CITATION_MARKER
+from ragcore.text_rules import CITATION_MARKER, STOP_WORDS
 
 REFUSAL = "The documents do not say."
 
@@ -118,7 +118,29 @@ def parse_reply(raw: str) -> QuotedReply:
     if label is None:
         return QuotedReply(tuple(quotes), "" if quotes else raw.strip(), bool(quotes))
     answer = raw[label.end() :].strip()
-    return QuotedReply(tuple(quotes), answer, True, finished=len(labels) > 1)
+    if len(labels) > 1:
+        first = raw[labels[0].end() : labels[1].start()].strip()
+        return QuotedReply(tuple(quotes), _unprompted(_stem(first), answer), True, finished=True)
+    return QuotedReply(tuple(quotes), answer, True)
+
+
+def _stem(answer: str) -> str:
+    """A restated answer line up to its first citation: "… graph has [3] nodes." put the
+    number where the answer goes."""
+    marker = CITATION_MARKER.search(answer)
+    return answer[: marker.start() if marker else None].rstrip(" .:;,")
+
+
+def _unprompted(stem: str, answer: str) -> str:
+    """A finished answer without the colon it was prompted with where the sentence runs on
+    ("… was published in: February 2004" reads "… was published in February 2004"); after a
+    term ("Rapid elasticity: capabilities can be …") the colon is kept, as a person writes it."""
+    if not stem or not answer.startswith(stem + ":"):
+        return answer
+    last = re.findall(r"\w+", stem)
+    if last and last[-1].lower() in STOP_WORDS:
+        return stem + answer[len(stem) + 1 :]
+    return answer
 
 
 def through_answer_line(pieces: Iterator[str]) -> Iterator[str]:
@@ -198,9 +220,7 @@ def finish_restated_answer(
         or not says_nothing(reply.answer)
     ):
         return
-    # Up to its first citation: "… graph has [3] nodes." put the number where the answer goes.
-    marker = CITATION_MARKER.search(reply.answer)
-    stem = reply.answer[: marker.start() if marker else None].rstrip(" .:;,")
+    stem = _stem(reply.answer)
     if not stem:
         return
     line = f"\nAnswer: {stem}:"
