@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 
 from ragcore.generation.evidence import Evidence
@@ -181,10 +181,17 @@ def quote_then_answer(llm: ChatLLM, messages: Sequence[dict[str, str]]) -> Itera
     if llm.template is None or not text.strip() or _ANSWER_LABEL.search(text):
         return
     label = "\nAnswer:"
-    resume = text.rstrip() + label
     yield label
-    skip = len(resume)  # the stream repeats what it was begun with, joined to its first piece
-    with contextlib.closing(llm.stream(messages, prefill=resume)) as pieces:
+    yield from _continued(llm, messages, text.rstrip() + label)
+
+
+def _continued(
+    llm: ChatLLM, messages: Sequence[dict[str, str]], begun: str
+) -> Generator[str, None, None]:
+    """The model's reply begun again with ``begun``: only the words it adds. The stream repeats
+    what it was begun with, joined to its first piece, so that much is cut off."""
+    skip = len(begun)
+    with contextlib.closing(llm.stream(messages, prefill=begun)) as pieces:
         for piece in pieces:
             yield piece[skip:]
             skip = 0
@@ -224,12 +231,11 @@ def finish_restated_answer(
     if not stem:
         return
     line = f"\nAnswer: {stem}:"
-    resume = text[: label.start()].rstrip() + line
     yield line
-    skip = len(resume)  # the stream repeats what it was begun with, joined to its first piece
-    with contextlib.closing(llm.stream(messages, prefill=resume)) as more:
+    with contextlib.closing(
+        _continued(llm, messages, text[: label.start()].rstrip() + line)
+    ) as more:
         for piece in more:
-            piece, skip = piece[skip:], 0
             if "\n" in piece:
                 yield piece[: piece.index("\n")]
                 return
