@@ -136,7 +136,7 @@ class Retriever:
                 )
             signals = replace(signals, bm25=tuple(bm25))
         with clock.stage("fuse"):
-            hits = self._hits(fuse(signals, config), signals)
+            hits = _distinct_figures(self._hits(fuse(signals, config), signals))
         candidates = len(hits)
         hits = hits[: max(config.rerank_top_n, config.top_k)]
         if config.rerank:
@@ -297,6 +297,26 @@ def _hits(
             )
         )
     return hits
+
+
+def _distinct_figures(hits: list[Hit]) -> list[Hit]:
+    """``hits`` without the figures found only by words another hit already has.
+
+    Every figure of a page is indexed with the page's text around it, so six figures of one
+    page are six results with the same words and, when CLIP is off, the same text vector: on
+    the dev set they filled the whole top 6 of "When were the NIST Cybersecurity Framework
+    and the Privacy Framework published?", and the answer could name one date only. A figure
+    the image leg found keeps its place: by its picture it is a result of its own.
+    """
+    seen: set[tuple[str, int, str]] = set()
+    out = []
+    for hit in hits:
+        key = (hit.doc_id, hit.page, hit.text)
+        if hit.kind == ChunkKind.IMAGE and hit.evidence.image_rank is None and key in seen:
+            continue
+        seen.add(key)
+        out.append(hit)
+    return out
 
 
 def _rerank(hits: list[Hit], score: Callable[[list[str]], list[float]]) -> list[Hit]:

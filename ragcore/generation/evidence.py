@@ -269,20 +269,31 @@ def _fragment(text: str) -> bool:
 _HEADER_WORDS = 4  # a shorter shared opening ("The NIST definition") is chance, not a header
 
 
+# A page number in a running header: "4", "vii" ("4 This publication is available free of
+# charge from: …" on page 13, "6 This publication …" on page 15).
+_PAGE_NUMBER = re.compile(r"\d+|[ivxlc]+", re.IGNORECASE)
+
+
+def _header_word(word: str) -> str:
+    return "#" if _PAGE_NUMBER.fullmatch(word) else word.lower()
+
+
 def _running_header(hit: Hit, hits: Sequence[Hit]) -> int:
     """Where ``hit``'s text begins after the running header it shares with another page of its
-    file ("The NIST Definition of Cloud Computing" opens every page of SP 800-145): the header
-    is glued to the page's first sentence in PDF text, and it would make that sentence match
-    any question that names the document. 0 when there is none."""
+    file ("The NIST Definition of Cloud Computing" opens every page of SP 800-145), a page
+    number in it matching any other: the header is glued to the page's first sentence in PDF
+    text, and it would make that sentence match any question that names the document. 0 when
+    there is none."""
     words = list(re.finditer(r"\S+", hit.text[:400]))
+    mine = [_header_word(w.group()) for w in words]
     best = 0
     for other in hits:
         if other.doc_id != hit.doc_id or other.page == hit.page:
             continue
-        theirs = other.text[:400].split()
+        theirs = [_header_word(w) for w in other.text[:400].split()]
         shared = 0
-        for mine, their in zip(words, theirs, strict=False):
-            if mine.group().lower() != their.lower():
+        for word, their in zip(mine, theirs, strict=False):
+            if word != their:
                 break
             shared += 1
         if shared >= _HEADER_WORDS and shared < len(words):
@@ -294,12 +305,15 @@ def _without_page_furniture(found: list[_Candidate], hits: Sequence[Hit]) -> lis
     """The candidates without running headers and footers: a sentence that stands on two or
     more pages of one file ("FIPS Publication 199 Standards for Security Categorization …") is
     page furniture. It matches the question's words on every page and would fill the budget."""
+
+    def key(cand: _Candidate) -> tuple[str, str]:
+        # The page number in a footer ("NIST SP 800-218 SSDF VERSION 1.1 16") differs by page.
+        return hits[cand.source].doc_id, " ".join(_header_word(w) for w in cand.text.split())
+
     pages: dict[tuple[str, str], set[object]] = {}
     for cand in found:
-        hit = hits[cand.source]
-        key = (hit.doc_id, cand.text.lower())
-        pages.setdefault(key, set()).add(hit.page)
-    kept = [c for c in found if len(pages[(hits[c.source].doc_id, c.text.lower())]) < 2]
+        pages.setdefault(key(cand), set()).add(hits[cand.source].page)
+    kept = [c for c in found if len(pages[key(c)]) < 2]
     return kept or found
 
 
@@ -312,6 +326,48 @@ def _by_file(groups: Sequence[SourceEvidence]) -> tuple[SourceEvidence, ...]:
     """
     files = list(dict.fromkeys(g.hit.file_name for g in groups))
     return tuple(g for name in files for g in groups if g.hit.file_name == name)
+
+
+# A sentence that opens a list: it ends on a colon, maybe with the first item's number after
+# it ("The practices are organized into four groups: 1."), which the splitter leaves there.
+_OPENS_LIST = re.compile(r":\s*(?:\(?(?:\d{1,2}|[a-z])[.)]|[•*\-–])?\s*$")
+_COUNTS = {
+    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+}  # fmt: skip
+_LIST_ITEMS = 3  # when the opening does not say how many
+_MOST_LIST_ITEMS = 6
+
+
+def _list_length(opening: str) -> int:
+    """How many items a list's opening sentence announces ("into four groups:"), or a few."""
+    for word in re.findall(r"\w+", opening.lower()):
+        if word in _COUNTS:
+            return _COUNTS[word]
+        if word.isdigit() and 1 < int(word) <= _MOST_LIST_ITEMS:
+            return int(word)
+    return _LIST_ITEMS
+
+
+def _with_list_items(
+    scored: list[tuple[float, _Candidate]],
+) -> list[tuple[float, _Candidate]]:
+    """``scored`` with the items of a list the best sentence opens lifted to just below it.
+
+    "What are the four groups of practices?" matches "The practices are organized into four
+    groups:" far better than it matches any of the groups, which share none of its words; yet
+    the groups are the answer. Each item keeps its own place in the budget.
+    """
+    if not scored:
+        return scored
+    top_score, top = max(scored, key=lambda pair: pair[0])
+    if not _OPENS_LIST.search(top.text):
+        return scored
+    after = sorted(
+        (c for _, c in scored if c.source == top.source and c.start >= top.end),
+        key=lambda c: c.start,
+    )[: _list_length(top.text)]
+    lifted = {id(c): top_score - 1e-3 * (i + 1) for i, c in enumerate(after)}
+    return [(max(score, lifted.get(id(c), score)), c) for score, c in scored]
 
 
 class EvidenceSelector:
@@ -384,7 +440,7 @@ class EvidenceSelector:
             ]
             return Evidence(tuple(spans))
         scored = sorted(
-            zip(self.scores(question, candidates), candidates, strict=True),
+            _with_list_items(list(zip(self.scores(question, candidates), candidates, strict=True))),
             key=lambda pair: -pair[0],
         )
         chosen: list[tuple[float, _Candidate]] = []

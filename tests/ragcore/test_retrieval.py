@@ -155,3 +155,26 @@ def test_image_found_by_text_question_through_image_leg(tmp_path: Path) -> None:
     assert images[0].evidence.image_rank == 1
     assert not any("image search off" in n for n in result.notes)
     rt.close()
+
+
+def test_figures_found_only_by_the_same_words_are_one_result() -> None:
+    from dataclasses import replace
+
+    from ragcore.retrieval import _distinct_figures
+    from ragcore.testing.hits import passage_hit
+    from ragcore.types import Evidence
+
+    page_text = "NIST Privacy Framework January 16, 2020. Since its release in 2014 ..."
+    figures = [
+        passage_hit(page_text, number=n, doc_id="pf", page=7, kind=ChunkKind.IMAGE)
+        for n in (1, 2, 3)
+    ]
+    by_picture = replace(
+        passage_hit(page_text, number=4, doc_id="pf", page=7, kind=ChunkKind.IMAGE),
+        evidence=Evidence(image_rank=1),
+    )
+    other_page = passage_hit(page_text, number=5, doc_id="pf", page=8, kind=ChunkKind.IMAGE)
+    text = passage_hit(page_text, number=6, doc_id="pf", page=7)
+    kept = _distinct_figures([*figures, by_picture, other_page, text])
+    # One of the three look-alike figures; the one its picture found, the other page's, the text.
+    assert [h.point_id for h in kept] == ["point-1", "point-4", "point-5", "point-6"]
