@@ -14,7 +14,13 @@ import numpy as np
 
 from ragcore.catalog.fts import has_terms
 from ragcore.errors import LLMUnavailable
-from ragcore.generation.citations import DEFAULT_THRESHOLD, Citation, check_citations, overlap
+from ragcore.generation.citations import (
+    DEFAULT_THRESHOLD,
+    Citation,
+    check_citations,
+    cited_numbers,
+    overlap,
+)
 from ragcore.generation.evidence import Evidence, EvidenceSelector, clean_text
 from ragcore.generation.extractive import extractive_answer
 from ragcore.generation.llm import ChatLLM
@@ -53,6 +59,9 @@ MAX_QUESTION_CHARS = 1000
 # A verified answer may use the question's and the quoted passage's words; at least this
 # share of its content words must come from them, and every number must.
 MIN_GROUNDED_SHARE = 0.6
+# Of the words an answer adds to the question's, at least this share must be in the sources it
+# quoted or cited (as the model read them): the claim must be checkable there.
+MIN_CLAIM_SHARE = 0.5
 # The best evidence sentence must score this much (EvidenceWeights) before a refused or
 # unverifiable reply is replaced by an extract; below it the answer is "not found".
 STRONG_EVIDENCE = 0.62
@@ -651,7 +660,23 @@ def _ungrounded(
     answer_words = content_words(said)
     if overlap(answer_words, allowed) < MIN_GROUNDED_SHARE:
         return "it says more than the sentence it quoted"
+    # What the answer adds to the question is its claim, and the sources it rests on must hold
+    # it: "The Privacy Framework requires the use of a conventional hash function for
+    # pseudonymizing personal data" is nearly all the question's words, but "conventional" is
+    # in no source it quoted or cited (it came from another file's sentence).
+    read = {q.number for q in quotes} | {
+        n for n in cited_in(reply.answer) if 1 <= n <= len(evidence.sources)
+    }
+    held = content_words(backing + " " + " ".join(evidence.sources[n - 1].text for n in read))
+    claim = answer_words - content_words(question)
+    if claim and overlap(claim, held) < MIN_CLAIM_SHARE:
+        return "what it adds to the question is not in the sources it quoted"
     return None
+
+
+def cited_in(text: str) -> set[int]:
+    """The source numbers the citation markers of ``text`` name."""
+    return {n for m in CITATION_MARKER.finditer(text) for n in cited_numbers(m[0])}
 
 
 def _with_citation(answer: str, quotes: Sequence[VerifiedQuote], sources: int) -> str:
@@ -663,8 +688,7 @@ def _with_citation(answer: str, quotes: Sequence[VerifiedQuote], sources: int) -
     if answer[:1].islower():
         answer = answer[0].upper() + answer[1:]
     numbers = sorted({q.number for q in quotes})
-    cited = {int(n) for m in CITATION_MARKER.finditer(answer) for n in re.findall(r"\d+", m[0])}
-    if any(1 <= n <= sources for n in cited) or not numbers:
+    if any(1 <= n <= sources for n in cited_in(answer)) or not numbers:
         return answer
     marker = "[" + ", ".join(str(n) for n in numbers) + "]"
     if answer.endswith((".", "!", "?")):

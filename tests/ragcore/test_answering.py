@@ -180,6 +180,25 @@ def test_an_answer_about_a_number_no_source_mentions_is_not_verified(rt: Runtime
     assert answer.verdict == "no source mentions the question's 1987"
 
 
+def test_an_answer_that_adds_words_no_quoted_source_holds_is_not_verified(rt: Runtime) -> None:
+    def script(messages: list[dict[str, str]]) -> str:
+        n = _number_of(messages, "fips.txt")
+        return (
+            f'Quote [{n}]: "FIPS 199 defines three security categories"\n'
+            f"Answer: FIPS 199 requires conventional salted hashing for security categories."
+        )
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask(
+            "Which hash function does FIPS 199 require for security categories?", config=CONFIG
+        )
+    # Nearly every word is the question's; what it adds ("conventional salted") is nowhere.
+    assert answer.mode == "extract" and "salted" not in answer.text
+    assert answer.verdict == "what it adds to the question is not in the sources it quoted"
+    assert "salted" in answer.model_text
+
+
 def test_restating_is_told_from_answering() -> None:
     question = "How many security categories does FIPS 199 define?"
     assert restates("FIPS 199 defines security categories [1].", question)
