@@ -206,3 +206,19 @@ def test_the_items_of_a_list_the_best_sentence_opens_are_given_with_it() -> None
     for item in ("Prepare the organization", "Protect every release", "Respond to vuln"):
         assert item in shown
     assert "reviewed by many groups" not in shown
+
+
+def test_reference_list_entries_are_not_evidence() -> None:
+    text = (
+        "The name Inceptionism comes from the science-fiction movie Inception (2010). "
+        "[MOT15] proposes a technique to analyze the weights learned by a network. "
+        "[MOT15] A. Mordvintsev, C. Olah, and M. Tyka, “Inceptionism: Going deeper into neural "
+        "networks,” Google Research blog, Jun. 2015. "
+        "Available: http://arxiv.org/abs/1508.06576 “Inceptionism: Going deeper,” Google."
+    )
+    selector = EvidenceSelector(budget=SELECTOR.budget.__class__(tokens=200, sentences=8))
+    evidence = selector.select("Why is the technique nicknamed Inceptionism?", [_hit(text)])
+    shown = " ".join(s.text for s in evidence.sources)
+    assert "science-fiction movie" in shown
+    assert "proposes a technique" in shown  # a sentence about a cited work is not an entry
+    assert "Mordvintsev" not in shown and "arxiv.org" not in shown
