@@ -345,6 +345,32 @@ def _without_references(found: list[_Candidate]) -> list[_Candidate]:
     return kept or found
 
 
+def _cut(cand: _Candidate, hit: Hit) -> bool:
+    """Whether a sentence was cut by its chunk's edge: it opens the chunk in lower case, or it
+    closes the chunk without a stop ("… proposed AD by September 21,")."""
+    text = hit.text
+    opens = not text[: cand.start].strip() and cand.text[:1].islower()
+    closes = not text[cand.end :].strip() and not cand.text.rstrip().endswith(
+        (".", "!", "?", ":", '"', "”", ")")
+    )
+    return opens or closes
+
+
+def _whole_sentences(found: list[_Candidate], hits: Sequence[Hit]) -> list[_Candidate]:
+    """The candidates without a sentence cut by a chunk's edge when the overlapping chunk holds
+    it whole: the cut copy can score higher (fewer words) and would take the whole one's place,
+    leaving out the very words the question asked for ("… by September 21," without "2020")."""
+    lowered = [(hits[c.source].doc_id, " ".join(c.text.lower().split())) for c in found]
+    kept = []
+    for cand, (doc, text) in zip(found, lowered, strict=True):
+        if _cut(cand, hits[cand.source]) and any(
+            d == doc and len(t) > len(text) and text in t for d, t in lowered
+        ):
+            continue
+        kept.append(cand)
+    return kept
+
+
 def _by_file(groups: Sequence[SourceEvidence]) -> tuple[SourceEvidence, ...]:
     """``groups`` with each file's sources together, files in order of their best source.
 
@@ -428,7 +454,7 @@ class EvidenceSelector:
                 words = frozenset(content_words(text))
                 if len(text) >= 12 and words and not _fragment(text):
                     found.append(_Candidate(index, start, end, text, words))
-        return _without_references(_without_page_furniture(found, hits))
+        return _whole_sentences(_without_references(_without_page_furniture(found, hits)), hits)
 
     def scores(self, question: str, candidates: Sequence[_Candidate]) -> list[float]:
         wanted = content_words(question)

@@ -222,3 +222,15 @@ def test_reference_list_entries_are_not_evidence() -> None:
     assert "science-fiction movie" in shown
     assert "proposes a technique" in shown  # a sentence about a cited work is not an entry
     assert "Mordvintsev" not in shown and "arxiv.org" not in shown
+
+
+def test_a_sentence_cut_by_a_chunks_edge_gives_way_to_the_whole_one() -> None:
+    hits = [
+        _hit("The FAA must receive comments on this proposed AD by September 21,", page=1),
+        _hit("DATES: The FAA must receive comments on this proposed AD by September 21, 2020."),
+    ]
+    evidence = SELECTOR.select("When must the FAA receive comments on this proposed AD?", hits)
+    shown = [s.text for s in evidence.sources]
+    assert shown == [
+        "DATES: The FAA must receive comments on this proposed AD by September 21, 2020."
+    ]
