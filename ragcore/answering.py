@@ -40,7 +40,7 @@ from ragcore.generation.quotes import find_quote
 from ragcore.models.base import TextEmbedder
 from ragcore.retrieval import WHOLE, RetrievalConfig, RetrievalResult, Retriever
 from ragcore.scope import Scope
-from ragcore.text_rules import CITATION_MARKER, content_words, strip_markers
+from ragcore.text_rules import CITATION_MARKER, content_words, numbers, strip_markers
 from ragcore.types import AnswerMode, ChunkKind, Hit
 
 NOT_FOUND = "I could not find this in your documents."
@@ -620,7 +620,7 @@ def restates(answer: str, question: str, quoted: str | None = None) -> bool:
     said = strip_markers(answer)
     if re.match(r"\W*(?:yes|no)\b", said, re.IGNORECASE):
         return False
-    if set(_NUMBER.findall(said)) - set(_NUMBER.findall(question)):
+    if numbers(said) - numbers(question):
         return False
     new = content_words(said) - content_words(question)
     if quoted is not None and len(new) == 1:
@@ -653,11 +653,13 @@ def _ungrounded(
         return f"no source mentions the question's {', '.join(absent)}"
     backing = " ".join(q.text for q in quotes)
     said = strip_markers(reply.answer)
-    numbers_ok = set(_NUMBER.findall(said)) <= set(_NUMBER.findall(backing + " " + question))
+    # "5 essential characteristics" rests on "five essential characteristics".
+    numbers_ok = numbers(said) <= numbers(backing + " " + question)
     if not numbers_ok:
         return "it gives a number its quote does not contain"
     allowed = content_words(backing) | content_words(question)
-    answer_words = content_words(said)
+    # Its numbers are checked above, in digits or words alike.
+    answer_words = {w for w in content_words(said) if not w.isdigit()}
     if overlap(answer_words, allowed) < MIN_GROUNDED_SHARE:
         return "it says more than the sentence it quoted"
     # What the answer adds to the question is its claim, and the sources it rests on must hold

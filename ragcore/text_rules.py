@@ -120,3 +120,50 @@ def document_sentence_cuts(text: str, start: int, end: int) -> list[int]:
             continue
         cuts.append(cut)
     return cuts
+
+
+# ── numbers ───────────────────────────────────────────────────────
+
+# Not "zero": "zero trust" is a name, not a number.
+NUMBER_WORDS = {
+    **{
+        word: str(n)
+        for n, word in enumerate(
+            ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+            start=1,
+        )
+    },
+    **{
+        word: str(n)
+        for n, word in enumerate(
+            ("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen"),
+            start=11,
+        )
+    },
+    "eighteen": "18",
+    "nineteen": "19",
+    "twenty": "20",
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "sixty": "60",
+    "hundred": "100",
+}
+# "one" is as often a pronoun ("the first one") and "hundred" a multiplier ("two hundred"):
+# read as numbers they would fail answers that state none.
+_NUMBER_WORD = re.compile(
+    r"\b(" + "|".join(w for w in NUMBER_WORDS if w not in ("one", "hundred")) + r")\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers ``text`` states, written in digits or as words, thousands separators aside:
+    "five essential characteristics" and "5 essential characteristics" state the same number.
+
+    >>> sorted(numbers("Five tenets, 2,000 gates and 3.5 GHz"))
+    ['2000', '3.5', '5']
+    """
+    found = {re.sub(r",(?=\d{3}\b)", "", n) for n in _NUMBER.findall(text)}
+    return found | {NUMBER_WORDS[w.lower()] for w in _NUMBER_WORD.findall(text)}

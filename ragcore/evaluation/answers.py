@@ -22,7 +22,7 @@ from ragcore.generation.quoted import SYSTEM_PROMPT, parse_reply
 from ragcore.generation.quoted import is_refusal as says_no_answer
 from ragcore.retrieval import RetrievalConfig
 from ragcore.runtime import LLMChoice, Runtime, build_answerer
-from ragcore.text_rules import split_sentences, strip_markers
+from ragcore.text_rules import NUMBER_WORDS, split_sentences, strip_markers
 from ragcore.types import AnswerMode
 
 # The target: the answer starts within this many milliseconds of the question.
@@ -159,32 +159,7 @@ def read_cases(lines: Iterable[str], *, source: str) -> list[AnswerCase]:
 
 # ── matching facts ─────────────────────────────────────────────────
 
-# Not "zero": "zero trust" is a name, not a number.
-_NUMBER_WORDS = {
-    **{
-        word: str(n)
-        for n, word in enumerate(
-            ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
-            start=1,
-        )
-    },
-    **{
-        word: str(n)
-        for n, word in enumerate(
-            ("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen"),
-            start=11,
-        )
-    },
-    "eighteen": "18",
-    "nineteen": "19",
-    "twenty": "20",
-    "thirty": "30",
-    "forty": "40",
-    "fifty": "50",
-    "sixty": "60",
-    "hundred": "100",
-}
-_NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b")
+_NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(NUMBER_WORDS) + r")\b")
 _DASHES_RE = re.compile(r"[\u2010-\u2015\u2212\-]")
 _BROKEN_WORD_RE = re.compile(r"(\w)[\u2010\u2011\-]\s*\n\s*(\w)")
 _THOUSANDS_RE = re.compile(r"(?<=\d),(?=\d{3}\b)")
@@ -206,7 +181,7 @@ def normalise(text: str) -> str:
     text = strip_markers(text).lower()
     text = _DASHES_RE.sub(" ", text)
     text = _THOUSANDS_RE.sub("", text)
-    text = _NUMBER_WORD_RE.sub(lambda m: _NUMBER_WORDS[m.group(1)], text)
+    text = _NUMBER_WORD_RE.sub(lambda m: NUMBER_WORDS[m.group(1)], text)
     return " ".join(text.split())
 
 

@@ -163,6 +163,23 @@ def test_an_answer_that_only_restates_the_question_counts_as_declined(rt: Runtim
     assert "key size" in answer.model_text  # kept, labelled, never the headline
 
 
+def test_a_number_in_digits_rests_on_the_same_number_in_words(rt: Runtime) -> None:
+    def script(messages: list[dict[str, str]]) -> str:
+        n = _number_of(messages, "cloud.txt")
+        return (
+            f'Quote [{n}]: "Cloud computing has five essential characteristics"\n'
+            f"Answer: Cloud computing has 5 essential characteristics [{n}]."
+        )
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        answer = _answerer(rt, llm).ask(
+            "How many essential characteristics does cloud computing have?", config=CONFIG
+        )
+    assert answer.mode == "llm", answer.verdict
+    assert answer.text.startswith("Cloud computing has 5 essential characteristics")
+
+
 def test_an_answer_about_a_number_no_source_mentions_is_not_verified(rt: Runtime) -> None:
     def script(messages: list[dict[str, str]]) -> str:
         n = _number_of(messages, "fips.txt")

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from ragcore.text_rules import CITATION_MARKER, content_words, stem, strip_markers
+from ragcore.text_rules import CITATION_MARKER, content_words, numbers, stem, strip_markers
 
 WORDS = [
     "characteristics",
@@ -70,3 +70,10 @@ def test_every_marker_form_is_one_marker(marker: str) -> None:
 
 def test_brackets_that_are_not_citations_stay() -> None:
     assert CITATION_MARKER.search("see [a] and [1a] and [x, 2]") is None
+
+
+def test_numbers_are_read_in_digits_and_words() -> None:
+    assert numbers("Five tenets, 2,000 gates and 3.5 GHz") == {"5", "2000", "3.5"}
+    assert numbers("five") == numbers("5")
+    # A pronoun and a multiplier are not numbers on their own.
+    assert numbers("the first one costs two hundred") == {"2"}
