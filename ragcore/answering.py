@@ -541,6 +541,16 @@ class Answerer:
             echoed = reply.finished and problem is not None
         if reply.refused or not reply.answer or echoed:
             how = "only restated the question" if echoed else "declined to answer"
+            if quotes and not any(_telling(q, evidence) for q in quotes):
+                # Asked to quote "the closest sentence" when it finds no answer, the model does;
+                # a sentence that matches the question this loosely is not what the documents
+                # say about it ("Boots self-locking nuts are made with three spring styles"
+                # for a torque no document gives).
+                return _Verdict(
+                    NOT_FOUND, AnswerMode.NOT_FOUND, (), raw.strip(),
+                    f"the model {how}; the sentence it quoted is only loosely related",
+                    declined=True,
+                )  # fmt: skip
             if quotes:
                 # "The documents do not say" beside a quote that is on the page: the quote is
                 # the better answer, and it has been checked.
@@ -626,6 +636,13 @@ def restates(answer: str, question: str, quoted: str | None = None) -> bool:
     if quoted is not None and len(new) == 1:
         return not new & content_words(quoted)
     return not new
+
+
+def _telling(quote: VerifiedQuote, evidence: Evidence) -> bool:
+    """Whether the evidence sentence a quote copies matched the question strongly."""
+    spans = evidence.sources[quote.number - 1].spans
+    score = max((s.score for s in spans if s.start < quote.end and quote.start < s.end), default=0)
+    return score >= STRONG_EVIDENCE
 
 
 def _as_read(evidence: Evidence) -> list[Hit]:

@@ -137,7 +137,7 @@ def test_a_refusal_beside_a_quote_on_the_page_shows_the_quote(rt: Runtime) -> No
     with ScriptedLLMServer(script) as server:
         llm = ChatLLM(server.base_url, server.model, None)
         answer = _answerer(rt, llm).ask(
-            "Which security categories does FIPS 199 define and apply to?", config=CONFIG
+            "Which categories apply to confidentiality, integrity and availability?", config=CONFIG
         )
     assert answer.mode == "extract" and answer.text.startswith(REFUSED_LABEL)
     assert "confidentiality, integrity and availability" in answer.text
@@ -157,10 +157,13 @@ def test_an_answer_that_only_restates_the_question_counts_as_declined(rt: Runtim
         answer = _answerer(rt, llm).ask(
             "What key size does FIPS 199 require for availability categories?", config=CONFIG
         )
-    assert answer.declined and answer.mode == "extract"
-    assert answer.text.startswith(REFUSED_LABEL) and "key size" not in answer.text
+    assert answer.declined and "key size" not in answer.text
     assert answer.verdict.startswith("the model only restated the question")
     assert "key size" in answer.model_text  # kept, labelled, never the headline
+    # The sentence it quoted matches the question too loosely to be shown as what the
+    # documents say about a key size.
+    assert answer.mode == "not_found" and answer.text == NOT_FOUND
+    assert answer.verdict.endswith("the sentence it quoted is only loosely related")
 
 
 def test_a_number_in_digits_rests_on_the_same_number_in_words(rt: Runtime) -> None:
