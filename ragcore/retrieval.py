@@ -300,7 +300,7 @@ def _hits(
 
 
 def _distinct_figures(hits: list[Hit]) -> list[Hit]:
-    """``hits`` without the figures found only by words another hit already has.
+    """``hits`` without the figures found only by words another figure already has.
 
     Every figure of a page is indexed with the page's text around it, so six figures of one
     page are six results with the same words and, when CLIP is off, the same text vector: on
@@ -311,10 +311,13 @@ def _distinct_figures(hits: list[Hit]) -> list[Hit]:
     seen: set[tuple[str, int, str]] = set()
     out = []
     for hit in hits:
-        key = (hit.doc_id, hit.page, hit.text)
-        if hit.kind == ChunkKind.IMAGE and hit.evidence.image_rank is None and key in seen:
-            continue
-        seen.add(key)
+        if hit.kind == ChunkKind.IMAGE:
+            # Only against other figures: a figure beside the passage it shares words with is
+            # still the figure a person wants to see.
+            key = (hit.doc_id, hit.page, hit.text)
+            if hit.evidence.image_rank is None and key in seen:
+                continue
+            seen.add(key)
         out.append(hit)
     return out
 

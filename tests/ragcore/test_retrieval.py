@@ -175,6 +175,7 @@ def test_figures_found_only_by_the_same_words_are_one_result() -> None:
     )
     other_page = passage_hit(page_text, number=5, doc_id="pf", page=8, kind=ChunkKind.IMAGE)
     text = passage_hit(page_text, number=6, doc_id="pf", page=7)
-    kept = _distinct_figures([*figures, by_picture, other_page, text])
-    # One of the three look-alike figures; the one its picture found, the other page's, the text.
-    assert [h.point_id for h in kept] == ["point-1", "point-4", "point-5", "point-6"]
+    kept = _distinct_figures([text, *figures, by_picture, other_page])
+    # The text; one of the three look-alike figures (a figure is not the passage it shares words
+    # with); the one its picture found; the other page's.
+    assert [h.point_id for h in kept] == ["point-6", "point-1", "point-4", "point-5"]
