@@ -12,6 +12,7 @@ from ragcore.answering import (
     EXTRACT_LABEL,
     NOT_FOUND,
     REFUSED_LABEL,
+    Answer,
     Answerer,
     restates,
 )
@@ -52,6 +53,19 @@ def _number_of(messages: list[dict[str, str]], file_name: str) -> int:
     user = messages[-1]["content"]
     at = user.index(f'<file name="{file_name}">')
     return int(user[at:].split('id="', 1)[1].split('"')[0])
+
+
+def _ask(rt: Runtime, question: str, *, quote: str, answer: str, file: str = "fips.txt") -> Answer:
+    """Ask ``question`` of a model that quotes ``quote`` from ``file``'s source, then answers
+    ``answer`` ("{n}" in it is that source's number)."""
+
+    def script(messages: list[dict[str, str]]) -> str:
+        n = _number_of(messages, file)
+        return f'Quote [{n}]: "{quote}"\nAnswer: ' + answer.format(n=n)
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None)
+        return _answerer(rt, llm).ask(question, config=CONFIG)
 
 
 def test_streamed_answer_rests_on_a_quote_found_on_the_page(rt: Runtime) -> None:
@@ -110,53 +124,59 @@ def test_a_fabricated_quote_is_never_the_headline(rt: Runtime) -> None:
         assert answer.text.startswith(EXTRACT_LABEL) and "[" in answer.text
 
 
-def test_a_number_the_quote_does_not_hold_is_not_verified(rt: Runtime) -> None:
-    def script(messages: list[dict[str, str]]) -> str:
-        n = _number_of(messages, "fips.txt")
-        return (
-            f'Quote [{n}]: "FIPS 199 defines three security categories"\n'
-            f"Answer: FIPS 199 defines 7 categories [{n}]."
-        )
-
-    with ScriptedLLMServer(script) as server:
-        llm = ChatLLM(server.base_url, server.model, None)
-        answer = _answerer(rt, llm).ask("How many categories does FIPS 199 define?", config=CONFIG)
-    assert answer.mode == "extract" and "7 categories" not in answer.text
-    assert answer.verdict == "it gives a number its quote does not contain"
+@pytest.mark.parametrize(
+    ("question", "reply", "verdict", "unshown"),
+    [
+        (
+            "How many categories does FIPS 199 define?",
+            "FIPS 199 defines 7 categories [{n}].",
+            "it gives a number its quote does not contain",
+            "7 categories",
+        ),
+        # "How many were laid off in 2017?" answered from a 2015 table.
+        (
+            "How many security categories did FIPS 199 define in 1987?",
+            "Three categories [{n}].",
+            "no source mentions the question's 1987",
+            "Three categories",
+        ),
+        # Nearly every word is the question's; what it adds ("conventional salted") is nowhere.
+        (
+            "Which hash function does FIPS 199 require for security categories?",
+            "FIPS 199 requires conventional salted hashing for security categories.",
+            "what it adds to the question is not in the sources it quoted",
+            "salted",
+        ),
+    ],
+)
+def test_an_answer_its_quote_does_not_back_is_not_verified(
+    rt: Runtime, question: str, reply: str, verdict: str, unshown: str
+) -> None:
+    answer = _ask(rt, question, quote="FIPS 199 defines three security categories", answer=reply)
+    assert answer.mode == "extract" and answer.verdict == verdict
+    assert unshown not in answer.text and unshown in answer.model_text  # kept, labelled
     assert answer.quotes and "FIPS 199 defines three" in answer.text
 
 
 def test_a_refusal_beside_a_quote_on_the_page_shows_the_quote(rt: Runtime) -> None:
-    def script(messages: list[dict[str, str]]) -> str:
-        n = _number_of(messages, "fips.txt")
-        return (
-            f'Quote [{n}]: "The categories apply to confidentiality, integrity and '
-            f'availability."\nAnswer: The documents do not say.'
-        )
-
-    with ScriptedLLMServer(script) as server:
-        llm = ChatLLM(server.base_url, server.model, None)
-        answer = _answerer(rt, llm).ask(
-            "Which categories apply to confidentiality, integrity and availability?", config=CONFIG
-        )
+    answer = _ask(
+        rt,
+        "Which categories apply to confidentiality, integrity and availability?",
+        quote="The categories apply to confidentiality, integrity and availability.",
+        answer="The documents do not say.",
+    )
     assert answer.mode == "extract" and answer.text.startswith(REFUSED_LABEL)
     assert "confidentiality, integrity and availability" in answer.text
     assert "do not say" not in answer.text and "do not say" in answer.model_text
 
 
 def test_an_answer_that_only_restates_the_question_counts_as_declined(rt: Runtime) -> None:
-    def script(messages: list[dict[str, str]]) -> str:
-        n = _number_of(messages, "fips.txt")
-        return (
-            f'Quote [{n}]: "FIPS 199 defines three security categories"\n'
-            f"Answer: The key size FIPS 199 requires for availability categories [{n}]."
-        )
-
-    with ScriptedLLMServer(script) as server:
-        llm = ChatLLM(server.base_url, server.model, None)
-        answer = _answerer(rt, llm).ask(
-            "What key size does FIPS 199 require for availability categories?", config=CONFIG
-        )
+    answer = _ask(
+        rt,
+        "What key size does FIPS 199 require for availability categories?",
+        quote="FIPS 199 defines three security categories",
+        answer="The key size FIPS 199 requires for availability categories [{n}].",
+    )
     assert answer.declined and "key size" not in answer.text
     assert answer.verdict.startswith("the model only restated the question")
     assert "key size" in answer.model_text  # kept, labelled, never the headline
@@ -167,56 +187,15 @@ def test_an_answer_that_only_restates_the_question_counts_as_declined(rt: Runtim
 
 
 def test_a_number_in_digits_rests_on_the_same_number_in_words(rt: Runtime) -> None:
-    def script(messages: list[dict[str, str]]) -> str:
-        n = _number_of(messages, "cloud.txt")
-        return (
-            f'Quote [{n}]: "Cloud computing has five essential characteristics"\n'
-            f"Answer: Cloud computing has 5 essential characteristics [{n}]."
-        )
-
-    with ScriptedLLMServer(script) as server:
-        llm = ChatLLM(server.base_url, server.model, None)
-        answer = _answerer(rt, llm).ask(
-            "How many essential characteristics does cloud computing have?", config=CONFIG
-        )
+    answer = _ask(
+        rt,
+        "How many essential characteristics does cloud computing have?",
+        quote="Cloud computing has five essential characteristics",
+        answer="Cloud computing has 5 essential characteristics [{n}].",
+        file="cloud.txt",
+    )
     assert answer.mode == "llm", answer.verdict
     assert answer.text.startswith("Cloud computing has 5 essential characteristics")
-
-
-def test_an_answer_about_a_number_no_source_mentions_is_not_verified(rt: Runtime) -> None:
-    def script(messages: list[dict[str, str]]) -> str:
-        n = _number_of(messages, "fips.txt")
-        return (
-            f'Quote [{n}]: "FIPS 199 defines three security categories"\n'
-            f"Answer: Three categories [{n}]."
-        )
-
-    with ScriptedLLMServer(script) as server:
-        llm = ChatLLM(server.base_url, server.model, None)
-        answer = _answerer(rt, llm).ask(
-            "How many security categories did FIPS 199 define in 1987?", config=CONFIG
-        )
-    assert answer.mode == "extract" and "Three categories" in answer.model_text
-    assert answer.verdict == "no source mentions the question's 1987"
-
-
-def test_an_answer_that_adds_words_no_quoted_source_holds_is_not_verified(rt: Runtime) -> None:
-    def script(messages: list[dict[str, str]]) -> str:
-        n = _number_of(messages, "fips.txt")
-        return (
-            f'Quote [{n}]: "FIPS 199 defines three security categories"\n'
-            f"Answer: FIPS 199 requires conventional salted hashing for security categories."
-        )
-
-    with ScriptedLLMServer(script) as server:
-        llm = ChatLLM(server.base_url, server.model, None)
-        answer = _answerer(rt, llm).ask(
-            "Which hash function does FIPS 199 require for security categories?", config=CONFIG
-        )
-    # Nearly every word is the question's; what it adds ("conventional salted") is nowhere.
-    assert answer.mode == "extract" and "salted" not in answer.text
-    assert answer.verdict == "what it adds to the question is not in the sources it quoted"
-    assert "salted" in answer.model_text
 
 
 def test_restating_is_told_from_answering() -> None:
