@@ -168,6 +168,15 @@ def progress_lines(page: Page) -> list[str]:
     return [" ".join(t.split()) for t in bars.all_inner_texts()]
 
 
+def settled(page: Page, timeout_s: float = 60) -> None:
+    """Wait until the page's run has drawn everything: while a run redraws the page, the
+    elements it has not reached yet are marked stale, and a stale copy of an element stands
+    beside its new one (two answers in one chat message) until the run is done."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-stale=\"true\"]')", timeout=timeout_s * 1000
+    )
+
+
 def send_question(page: Page, question: str, *, submit: bool = True) -> None:
     """Go to the Chat page and type ``question``; press Enter unless ``submit`` is false."""
     page.get_by_role("link", name="Chat").click()

@@ -43,14 +43,6 @@ def choose(page: Page, where: Page | Locator, label: str, option: str) -> None:
     expect(box).to_have_value(option, timeout=60_000)
 
 
-def settled(page: Page, timeout_s: float = 60) -> None:
-    """Wait until the page's run has drawn everything: while a run redraws the page, the
-    elements it has not reached yet are marked stale."""
-    page.wait_for_function(
-        "() => !document.querySelector('[data-stale=\"true\"]')", timeout=timeout_s * 1000
-    )
-
-
 def upload_into_new_collection(page: Page, name: str, files: list[Path], ready: int) -> None:
     """Choose "New collection…" beside the uploader, name it, upload, wait until indexed."""
     choose(page, page, "Add to collection", "New collection…")
@@ -59,7 +51,7 @@ def upload_into_new_collection(page: Page, name: str, files: list[Path], ready: 
     field.fill(name)
     field.press("Enter")  # commits the name: a run of the page, which says it back
     page.get_by_text(f"The files go into {name}.").wait_for(timeout=60_000)
-    settled(page)  # the uploader is not redrawn under the file chooser
+    harness.settled(page)  # the uploader is not redrawn under the file chooser
     harness.upload(page, files)
     page.get_by_text(f"to {name}; indexing starts shortly.").wait_for(timeout=120_000)
     harness.wait_ready(page, ready=ready)

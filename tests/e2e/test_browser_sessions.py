@@ -144,6 +144,7 @@ def _assert_no_exception(page: Page, label: str) -> None:
 
 def _assert_own_chat(page: Page, label: str, question: str, topic: str, other: str) -> None:
     """The page holds one question and one answer, both its own and about ``topic`` only."""
+    harness.settled(page)
     messages = harness.chat_messages(page)
     assert messages.count() == 2, f"session {label}: {messages.all_inner_texts()}"
     asked = messages.nth(0).get_by_test_id("stChatMessageContent").inner_text()
@@ -234,6 +235,7 @@ def test_document_markup_is_shown_as_text_never_run_or_rendered(
         harness.wait_ready(page, ready=1, timeout_s=150)
         number = harness.ask(page, HOSTILE_QUESTION)
         card = harness.open_card(page, number)
+        harness.settled(page)  # opening the card reruns the page
         answer = harness.chat_messages(page).last.locator("div.answer").inner_text()
 
         assert page.evaluate("window.__pwned") is None
