@@ -383,10 +383,14 @@ CITATION_SCRIPT = """<script>
     let settled = null;
     let scrolled = false;
     let closing = null;
+    // Until the rerun is done: the stale copy of an element (the answer above, redrawn) stays
+    // beside its new one until then, and its removal moves the passage up again.
+    const stale = () => document.querySelector('[data-stale="true"]');
     const watch = new MutationObserver(() => {
       if (!drawn()) return;
       clearTimeout(settled);
       settled = setTimeout(() => { scrolled = true; scroll(); }, 400);
+      if (stale()) return;
       closing ??= setTimeout(() => { watch.disconnect(); if (!scrolled) scroll(); }, 4000);
     });
     watch.observe(document.body, { childList: true, subtree: true, attributes: true });

@@ -79,8 +79,11 @@ def test_a_citation_opens_its_card_on_the_page_with_the_passage_marked(
             image = card.locator(".source-page img")
             image.wait_for(timeout=60_000)
             assert card.locator("details").get_attribute("open") is not None
-            page.wait_for_timeout(2_000)  # the script scrolls again once the page is in
-            # Scrolled to the passage on the page (it may be a footnote, far below the title).
+            # Scrolled to the passage on the page (it may be a footnote, far below the title),
+            # and still there once the rerun the click started is done: the script scrolls
+            # again each time the page has been still for a moment.
+            harness.settled(page)
+            page.wait_for_timeout(1_000)  # longer than the script's moment (400 ms)
             focus = card.locator(".passage-focus").bounding_box()
             assert focus is not None, "no passage mark on the page"
             assert 0 <= focus["y"] < harness.VIEWPORT["height"], f"passage scrolled to {focus}"
