@@ -394,7 +394,22 @@ CITATION_SCRIPT = """<script>
       closing ??= setTimeout(() => { watch.disconnect(); if (!scrolled) scroll(); }, 4000);
     });
     watch.observe(document.body, { childList: true, subtree: true, attributes: true });
-    setTimeout(() => watch.disconnect(), 15000);
+    // What is above can also grow without a change to the page's elements (an image decoded
+    // late, on a busy machine): each time the main column changes height, scroll again,
+    // unless the person has scrolled since.
+    let moved = false;
+    const mine = () => { moved = true; };
+    for (const kind of ["wheel", "touchmove", "keydown"]) {
+      window.addEventListener(kind, mine, { once: true, passive: true });
+    }
+    const column = document.querySelector('[data-testid="stMainBlockContainer"]') || document.body;
+    const resized = new ResizeObserver(() => {
+      if (moved || !drawn()) return;
+      clearTimeout(settled);
+      settled = setTimeout(scroll, 200);
+    });
+    resized.observe(column);
+    setTimeout(() => { watch.disconnect(); resized.disconnect(); }, 15000);
   }, true);
   // A page image drawn anew (a card opened, a zoom, another page) scrolls within its own box
   // to the passage, never moving the page itself.

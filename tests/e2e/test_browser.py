@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 from pathlib import Path
 
@@ -83,8 +84,16 @@ def test_a_citation_opens_its_card_on_the_page_with_the_passage_marked(
             # and still there once the rerun the click started is done: the script scrolls
             # again each time the page has been still for a moment.
             harness.settled(page)
-            page.wait_for_timeout(1_000)  # longer than the script's moment (400 ms)
-            focus = card.locator(".passage-focus").bounding_box()
+            mark = card.locator(".passage-focus")
+            in_view = (
+                "s => { const m = document.querySelector(s);"
+                " return !!m && m.getBoundingClientRect().top >= 0"
+                " && m.getBoundingClientRect().top < innerHeight; }"
+            )
+            selector = f".st-key-t1-src-{number} .passage-focus"
+            with contextlib.suppress(sync_api.TimeoutError):  # the assertion below says where
+                page.wait_for_function(in_view, arg=selector, timeout=15_000)
+            focus = mark.bounding_box()
             assert focus is not None, "no passage mark on the page"
             assert 0 <= focus["y"] < harness.VIEWPORT["height"], f"passage scrolled to {focus}"
 
