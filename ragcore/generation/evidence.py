@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ragcore.models.base import TextEmbedder
-from ragcore.text_rules import STOP_WORDS, content_words, sentence_spans, strip_markers
+from ragcore.text_rules import (
+    NUMBER_WORDS,
+    STOP_WORDS,
+    content_words,
+    sentence_spans,
+    strip_markers,
+)
 from ragcore.types import ChunkKind, Hit
 
 # A PDF line break inside a sentence is layout; one character each, so offsets hold.
@@ -385,9 +391,6 @@ def _by_file(groups: Sequence[SourceEvidence]) -> tuple[SourceEvidence, ...]:
 # A sentence that opens a list: it ends on a colon, maybe with the first item's number after
 # it ("The practices are organized into four groups: 1."), which the splitter leaves there.
 _OPENS_LIST = re.compile(r":\s*(?:\(?(?:\d{1,2}|[a-z])[.)]|[•*\-–])?\s*$")
-_COUNTS = {
-    "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-}  # fmt: skip
 _LIST_ITEMS = 3  # when the opening does not say how many
 _MOST_LIST_ITEMS = 6
 
@@ -395,8 +398,8 @@ _MOST_LIST_ITEMS = 6
 def _list_length(opening: str) -> int:
     """How many items a list's opening sentence announces ("into four groups:"), or a few."""
     for word in re.findall(r"\w+", opening.lower()):
-        if word in _COUNTS:
-            return _COUNTS[word]
+        if word in NUMBER_WORDS and 1 < int(NUMBER_WORDS[word]) < 10:  # "two" to "nine"
+            return int(NUMBER_WORDS[word])
         if word.isdigit() and 1 < int(word) <= _MOST_LIST_ITEMS:
             return int(word)
     return _LIST_ITEMS
