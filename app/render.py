@@ -281,14 +281,19 @@ def plain_html(text: str, *, css_class: str) -> str:
     return f'<div class="{css_class}" style="white-space:pre-wrap">{body}</div>'
 
 
-def quote_caption(file_name: str, where: str, score: float, cited: int | None = None) -> str:
+def quote_caption(
+    file_name: str, where: str, score: float, cited: int | None = None, *, row: bool = False
+) -> str:
     """Where a verified quote was found and how closely, for a Markdown caption.
 
     ``where`` is the passage's location (``Hit.where``): "page 4", "sheet Q3, rows 12–40";
     the caption reads "Quoted from budget.xlsx, sheet Q3, rows 12–40 — found in the passage
-    (exact)", Markdown-escaped.
+    (exact)", Markdown-escaped. A ``row`` is a table row the model wrote as a sentence.
     """
-    how = "exact" if score >= 100.0 else f"close match, {score:.0f}%"
+    if row:
+        how = "a table row holding its numbers, written by the model as a sentence"
+    else:
+        how = "exact" if score >= 100.0 else f"close match, {score:.0f}%"
     said = f"; the model named source [{cited}]" if cited is not None else ""
     found = "on the page" if where.startswith("page ") else "in the passage"
     return f"Quoted from {md_escape(file_name)}, {md_escape(where)} — found {found} ({how}){said}"

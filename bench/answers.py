@@ -20,6 +20,7 @@ from bench.common import (
     shared_data_dir,
     write_json,
 )
+from bench.replay import ReplayLLM
 from ingest.service import build_worker
 from ragcore import library
 from ragcore.catalog import DocumentStatus
@@ -243,6 +244,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--llm-model", help="model name at --llm URL")
     parser.add_argument("--model-gguf", type=Path, help="serve this GGUF file as the local model")
     parser.add_argument(
+        "--replay",
+        type=Path,
+        help="judge again the replies an earlier run's JSON recorded, with no model (its "
+        "times say nothing of speed)",
+    )
+    parser.add_argument(
         "--json", "--out", dest="out", type=Path, default=DEFAULT_OUT, help="the JSON report"
     )
     args = parser.parse_args(argv)
@@ -255,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--limit must be >= 0, got {args.limit}")
     if args.model_gguf and not args.model_gguf.is_file():
         parser.error(f"--model-gguf {args.model_gguf} is not a file")
+    if args.replay and not args.replay.is_file():
+        parser.error(f"--replay {args.replay} is not a file")
     try:
         overrides = llm_settings(args.llm, args.llm_model)
     except ValueError as exc:
@@ -278,7 +287,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             stats = index_stats(rt)
         rt.models.status(load=True)  # load the models before the clock starts, as `ask` does
-        choice = connect_llm(settings, gguf=args.model_gguf)
+        choice = (
+            LLMChoice(ReplayLLM.from_run(args.replay), f"LLM: replies replayed from {args.replay}")
+            if args.replay
+            else connect_llm(settings, gguf=args.model_gguf)
+        )
         log(choice.status)
         tokens = token_counter(choice)
         config = settings.retrieval

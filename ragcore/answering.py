@@ -36,7 +36,7 @@ from ragcore.generation.quoted import (
     quote_then_answer,
     through_answer_line,
 )
-from ragcore.generation.quotes import find_quote
+from ragcore.generation.quotes import find_quote, find_row, row_misses
 from ragcore.models.base import TextEmbedder
 from ragcore.retrieval import WHOLE, RetrievalConfig, RetrievalResult, Retriever
 from ragcore.scope import Scope
@@ -110,6 +110,9 @@ class VerifiedQuote:
     text: str  # the passage's own words at that span
     score: float  # 100 = exact after normalising; else the fuzzy match score
     cited: int | None  # the number the model gave, when it named another source
+    # A table row the model wrote as a sentence (quotes.find_row): its numbers and most of its
+    # words are in the row, not its wording.
+    row: bool = False
 
 
 @dataclass(frozen=True)
@@ -513,6 +516,13 @@ class Answerer:
         failed = 0
         for quote in reply.quotes:
             match = find_quote(quote.text, texts, cited=quote.number)
+            row = match is None
+            if match is None:
+                match = find_row(quote.text, texts, cited=quote.number)
+                # A row is about what its cells name: asked of Yahoo!'s closure in Burbank,
+                # the row of another Burbank company does not answer, whatever its number.
+                if match and row_misses(question, texts[match.number - 1], match.start, match.end):
+                    match = None
             if match is None:
                 failed += 1
                 continue
@@ -525,6 +535,7 @@ class Answerer:
                     text=hit.text[match.start : match.end],
                     score=round(match.score, 1),
                     cited=quote.number if quote.number != match.number else None,
+                    row=row,
                 )
             )
         best = max((s.best for s in evidence.sources), default=0.0)
@@ -578,7 +589,7 @@ class Answerer:
                 "",
                 "",
             )
-        if quotes:
+        if quotes and any(_telling(q, evidence) for q in quotes):
             return _Verdict(
                 _extract(EXTRACT_LABEL, quotes),
                 AnswerMode.EXTRACT,
@@ -586,6 +597,14 @@ class Answerer:
                 raw.strip(),
                 problem,
             )
+        if quotes and not strong:
+            # The same bar as for a declined reply: an unverifiable answer beside a loosely
+            # related quote ("Privacy Control (Adapted from NIST SP 800-37)" for which hash
+            # function the framework requires) is an answer the documents do not give.
+            return _Verdict(
+                NOT_FOUND, AnswerMode.NOT_FOUND, (), raw.strip(),
+                f"{problem}; the sentence it quoted is only loosely related",
+            )  # fmt: skip
         if strong:
             return _Verdict(
                 _evidence_extract(EXTRACT_LABEL, evidence),

@@ -377,7 +377,9 @@ def verified_quotes(answer: Answer, prefix: str) -> None:
             render.quote_html(quote.text, quote.number, anchor_prefix=prefix),
             unsafe_allow_html=True,
         )
-        st.caption(render.quote_caption(hit.file_name, hit.where, quote.score, quote.cited))
+        st.caption(
+            render.quote_caption(hit.file_name, hit.where, quote.score, quote.cited, row=quote.row)
+        )
 
 
 def unverified_reply(text: str, why: str) -> None:

@@ -40,7 +40,7 @@ class ChatLLM:
         *,
         timeout: float = 120,
         max_tokens: int = 512,
-        temperature: float = 0.1,
+        temperature: float = 0.0,
         max_retries: int = 1,
         template: ChatTemplate | None = None,
     ) -> None:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 
+from ragcore.text_rules import content_words, numbers
+
 # A quote counts when the best window of the passage matches it this well (rapidfuzz's
 # partial ratio, 0-100): one or two slips of the model's copy in a sentence pass, a changed
 # name or number in a short clause does not (see tests/ragcore/test_quotes.py).
@@ -188,3 +190,61 @@ def find_quote(
         if best is None or match.score > best.score:
             best = match
     return best
+
+
+# A table's row is a line of cells between bars, as extraction writes tables (Markdown).
+_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
+# Of the quote's words (numbers aside), at least this share must be in the row, and two at
+# least: "Burbank had 90 jobs affected by the closure." holds "Burbank" and "closure" of
+# "| Yahoo! Inc. | Burbank | 90 | Closure Permanent |"; its "jobs affected" are the header's
+# sense, which the model put in words.
+MIN_ROW_WORDS = 0.5
+
+
+def find_row(quote: str, passages: Sequence[str], *, cited: int | None = None) -> QuoteMatch | None:
+    """The one table row among ``passages`` that a quote restates as a sentence, or None.
+
+    A small model asked to quote a table row writes it as a sentence ("Burbank had 90 jobs
+    affected by the closure."), which ``find_quote`` rightly does not find. The row is taken
+    for its source when it alone holds every number of the quote and at least half its other
+    words: a number from one row and a name from another (a figure put to the wrong company)
+    is in no single row. The match's score is 0: it is not the model's words on the page, and
+    the card says so.
+    """
+    said = numbers(quote)
+    words = {w for w in content_words(clean_quote(quote)) if not w.isdigit()}
+    if not said or len(words) < 2:
+        return None
+    order = list(range(1, len(passages) + 1))
+    if cited is not None and 1 <= cited <= len(passages):
+        order.remove(cited)
+        order.insert(0, cited)
+    found: list[tuple[int, QuoteMatch]] = []
+    for number in order:
+        for row in _ROW.finditer(passages[number - 1]):
+            if not said <= numbers(row[0]):
+                continue
+            held = len(words & content_words(row[0]))
+            if held >= 2 and held >= MIN_ROW_WORDS * len(words):
+                found.append((held, QuoteMatch(number, row.start(), row.end(), 0.0)))
+    best = max((held for held, _ in found), default=0)
+    rows = {(m.number, m.start) for held, m in found if held == best}
+    # Two rows that hold the quote alike: which one it restates cannot be told.
+    return found[[held for held, _ in found].index(best)][1] if len(rows) == 1 else None
+
+
+def row_misses(question: str, passage: str, start: int, end: int) -> set[str]:
+    """The question's words that other rows of the table hold and the row at ``start:end``
+    does not, when that span is one table row; else an empty set.
+
+    Which row answers is told by the names the question gives: asked about Yahoo!'s closure
+    in Burbank, the row "| Thomson Licensing LLC | Burbank | 7 | Closure |" holds "Burbank"
+    and "closure", but "Yahoo" is in another row, so it is about something else.
+    """
+    rows = list(_ROW.finditer(passage))
+    mine = next((r for r in rows if r.start() <= start and end <= r.end()), None)
+    if mine is None:
+        return set()
+    asked = content_words(question)
+    others = set().union(*(content_words(r[0]) for r in rows if r is not mine))
+    return (asked & others) - content_words(mine[0])

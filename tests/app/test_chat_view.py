@@ -203,12 +203,13 @@ def _unverified(at: AppTest) -> Any:
 def test_unverified_answer_is_collapsed_under_the_documents_own_words(
     app: AppTest, library_ready: None, use_llm: Callable[[LLMChoice], None]
 ) -> None:
-    # The quote is on the page, but the answer gives a number the quote does not hold.
+    # The quote is on the page and answers the question (a quote that matches the question
+    # loosely is "not found"), but the answer gives a number the quote does not hold.
     reply = _quoting(OIL, "Every 50 hours [{n}].")
     with ScriptedLLMServer(reply) as server:
         use_llm(LLMChoice(ChatLLM(server.base_url, server.model, None), "LLM: scripted test model"))
         app.run()
-        _ask(app, "How often does the pump need oil?")
+        _ask(app, "How often does the pump need fresh oil, in hours of running time?")
     headline = _answer_html(app)  # the documents' own sentence, not the model's
     assert "50 hours" not in headline and "every 200 hours of running time" in headline
     message = [m for m in app.chat_message if m.name == "assistant"][-1]

@@ -87,6 +87,14 @@ def test_quote_caption_says_exact_or_how_close() -> None:
     )
 
 
+def test_quote_caption_says_a_table_row_is_not_the_models_wording() -> None:
+    caption = render.quote_caption("warn.pdf", "page 3", 0.0, row=True)
+    assert caption == (
+        "Quoted from warn\\.pdf, page 3 — found on the page (a table row holding its numbers, "
+        "written by the model as a sentence)"
+    )
+
+
 def test_quote_caption_names_a_location_other_than_a_page() -> None:
     assert render.quote_caption("budget.xlsx", "sheet Q3, rows 12–40", 100.0) == (
         "Quoted from budget\\.xlsx, sheet Q3, rows 12–40 — found in the passage (exact)"

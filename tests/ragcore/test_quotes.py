@@ -6,7 +6,7 @@ import pytest
 
 from ragcore.generation.evidence import EvidenceBudget, EvidenceSelector, clean_text
 from ragcore.generation.quoted import REFUSAL, build_quoted_messages, is_refusal, parse_reply
-from ragcore.generation.quotes import find_quote, locate, normalise
+from ragcore.generation.quotes import find_quote, find_row, locate, normalise, row_misses
 from ragcore.testing.embedders import HashingEmbedder
 from ragcore.types import ChunkKind, Hit
 
@@ -81,6 +81,44 @@ def test_a_quote_under_another_number_is_found_in_its_own_source() -> None:
     assert match is not None and match.number == 2 and match.exact
 
 
+WARN = (
+    "| Notice Date | Company | City | No. Of | Layoff/Closure |\n"
+    "| --- | --- | --- | --- | --- |\n"
+    "| 02/17/2016 | Yahoo! Inc. | Burbank | 90 | Closure Permanent |\n"
+    "| 01/04/2016 | Thomson Licensing LLC | Burbank | 7 | Closure Unknown at this time |\n"
+    "| 02/15/2016 | Valley Fine Foods | Benicia | 94 | Closure Permanent |"
+)
+
+
+def test_a_table_row_written_as_a_sentence_is_found_as_that_row() -> None:
+    quote = "Burbank had 90 jobs affected by the closure."
+    assert find_quote(quote, ["Intro text.", WARN]) is None  # not the page's words
+    match = find_row(quote, ["Intro text.", WARN], cited=2)
+    assert match is not None and match.number == 2 and match.score == 0.0
+    assert (
+        WARN[match.start : match.end]
+        == "| 02/17/2016 | Yahoo! Inc. | Burbank | 90 | Closure Permanent |"
+    )
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "Burbank had 94 jobs affected by the closure.",  # 94 is Benicia's: no row holds both
+        "Burbank closures affected many jobs.",  # no number to check
+        "The closure affected 90 jobs.",  # one word of the row: 90 alone could be anything
+        "Yahoo! in Burbank laid off 90 and Valley Fine Foods 94.",  # two rows
+    ],
+)
+def test_a_sentence_no_single_row_holds_is_not_a_row(quote: str) -> None:
+    assert find_row(quote, [WARN]) is None
+
+
+def test_rows_are_only_table_lines() -> None:
+    prose = "In Burbank, 90 jobs were affected by the closure of the plant."
+    assert find_row("Burbank had 90 jobs affected by the closure.", [prose]) is None
+
+
 def test_normalise_keeps_offsets_into_the_original() -> None:
     text = "A  “Quoted”\nword-\nbreak Kindervag1."
     norm = normalise(text)
@@ -141,3 +179,13 @@ def test_clean_text_undoes_pdf_artefacts() -> None:
     assert clean_text("para-\ndigms of Kindervag1 and pas- sages [3]") == (
         "paradigms of Kindervag and passages"
     )
+
+
+def test_a_row_misses_the_names_of_the_question_other_rows_hold() -> None:
+    question = "How many jobs did the Yahoo! closure in Burbank affect?"
+    thomson = WARN.index("| 01/04/2016")
+    yahoo = WARN.index("| 02/17/2016")
+    assert row_misses(question, WARN, thomson, WARN.index("\n", thomson)) == {"yahoo"}
+    assert row_misses(question, WARN, yahoo, WARN.index("\n", yahoo)) == set()
+    # A span of prose is not a row: nothing to tell.
+    assert row_misses(question, "Yahoo! closed in Burbank.", 0, 10) == set()
