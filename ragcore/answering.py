@@ -689,10 +689,16 @@ def _ungrounded(
         return f"no source mentions the question's {', '.join(absent)}"
     backing = " ".join(q.text for q in quotes)
     said = strip_markers(reply.answer)
-    # "5 essential characteristics" rests on "five essential characteristics".
-    numbers_ok = numbers(said) <= numbers(backing + " " + question)
+    # The sources it quoted or cited, as the model read them.
+    read = {q.number for q in quotes} | {
+        n for n in cited_in(reply.answer) if 1 <= n <= len(evidence.sources)
+    }
+    sources = " ".join(evidence.sources[n - 1].text for n in sorted(read))
+    # "5 essential characteristics" rests on "five essential characteristics"; "100 words long;
+    # there are 21,015,324 passages [1]" quoted the first and read the second in source 1.
+    numbers_ok = numbers(said) <= numbers(backing + " " + question + " " + sources)
     if not numbers_ok:
-        return "it gives a number its quote does not contain"
+        return "it gives a number its sources do not contain"
     allowed = content_words(backing) | content_words(question)
     # Its numbers are checked above, in digits or words alike.
     answer_words = {w for w in content_words(said) if not w.isdigit()}
@@ -702,10 +708,7 @@ def _ungrounded(
     # it: "The Privacy Framework requires the use of a conventional hash function for
     # pseudonymizing personal data" is nearly all the question's words, but "conventional" is
     # in no source it quoted or cited (it came from another file's sentence).
-    read = {q.number for q in quotes} | {
-        n for n in cited_in(reply.answer) if 1 <= n <= len(evidence.sources)
-    }
-    held = content_words(backing + " " + " ".join(evidence.sources[n - 1].text for n in read))
+    held = content_words(backing + " " + sources)
     claim = answer_words - content_words(question)
     if claim and overlap(claim, held) < MIN_CLAIM_SHARE:
         return "what it adds to the question is not in the sources it quoted"

@@ -215,12 +215,12 @@ def test_unverified_answer_is_collapsed_under_the_documents_own_words(
     message = [m for m in app.chat_message if m.name == "assistant"][-1]
     captions = " ".join(c.value for c in message.caption)
     assert (
-        "An extract from your documents, not the model's words: it gives a number its quote "
-        "does not contain" in captions
+        "An extract from your documents, not the model's words: it gives a number its sources "
+        "do not contain" in captions
     )
     unverified = _unverified(app)
     assert unverified.label == (
-        "The model's reply — unverified \\(it gives a number its quote does not contain\\)"
+        "The model's reply — unverified \\(it gives a number its sources do not contain\\)"
     )
     assert not unverified.proto.expanded
     shown = " ".join(m.value for m in unverified.markdown)
