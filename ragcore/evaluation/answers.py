@@ -291,6 +291,7 @@ class AnswerRow:
     # here is lost by retrieval or evidence picking, not by the model.
     facts_read: tuple[bool, ...] = ()
     model_text: str = ""  # the reply as the model wrote it, quotes included
+    verdict: str = ""  # why the model's reply is not the headline (Answer.verdict)
 
     @property
     def correct_read(self) -> bool:
@@ -339,6 +340,7 @@ class AnswerRow:
             "facts_read": list(self.facts_read),
             "correct_read": self.correct_read,
             "model_text": self.model_text,
+            "verdict": self.verdict,
         }
 
     @classmethod
@@ -370,6 +372,7 @@ class AnswerRow:
             error=obj.get("error", ""),
             facts_read=tuple(obj.get("facts_read", ())),
             model_text=obj.get("model_text", ""),
+            verdict=obj.get("verdict", ""),
         )
 
 
@@ -511,6 +514,7 @@ def run_case(
         notes=answer.notes,
         facts_read=facts_found(case.facts, answer.prompt_sources),
         model_text="".join(pieces) if wrote else "",
+        verdict=answer.verdict,
     )
 
 

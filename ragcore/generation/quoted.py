@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ragcore.generation.evidence import Evidence
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.prompt import escape_attr, escape_source_text, source_attrs
-from ragcore.text_rules import CITATION_MARKER, STOP_WORDS
+from ragcore.text_rules import CITATION_MARKER, STOP_WORDS, strip_markers
 
 REFUSAL = "The documents do not say."
 
@@ -224,7 +224,7 @@ def finish_restated_answer(
         or label is None
         or not reply.quotes
         or reply.refused
-        or not says_nothing(reply.answer)
+        or not (says_nothing(reply.answer) or stops_at_colon(reply))
     ):
         return
     stem = _stem(reply.answer)
@@ -240,6 +240,20 @@ def finish_restated_answer(
                 yield piece[: piece.index("\n")]
                 return
             yield piece
+
+
+def stops_at_colon(reply: QuotedReply) -> bool:
+    """Whether the answer line ends where its quote goes on past a colon: "The results come
+    in multiple forms [1]." beside "The obtained results come in multiple forms: As images,
+    as text and as audio." stops where the answer begins, as a restated question does."""
+    said = re.findall(r"\w+", strip_markers(reply.answer).lower())
+    if len(said) < 2:
+        return False
+    for quote in reply.quotes:
+        for before, after in re.findall(r"(\w+\W+\w+)\s*:\s*([^:]*)", quote.text.lower()):
+            if re.findall(r"\w+", before) == said[-2:] and len(re.findall(r"\w+", after)) >= 2:
+                return True
+    return False
 
 
 def evidence_block(evidence: Evidence) -> str:

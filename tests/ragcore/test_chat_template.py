@@ -16,6 +16,7 @@ from ragcore.generation.quoted import (
     finish_restated_answer,
     parse_reply,
     quote_then_answer,
+    stops_at_colon,
     through_answer_line,
 )
 from ragcore.retrieval import RetrievalConfig, Retriever
@@ -152,6 +153,38 @@ def test_a_citation_put_where_the_answer_goes_is_cut_before_it_is_finished() -> 
     # The colon it was prompted with is not shown where the sentence runs on through it.
     assert parse_reply(raw).answer == "The pump was built in 1998 [1]."
     assert "built in: 1998" in raw  # what the model was given and wrote
+
+
+def test_an_answer_that_stops_where_its_quote_goes_on_past_a_colon_is_finished() -> None:
+    raw, prompts = _finished(
+        '1]: "Results come in multiple forms: as images, as text and as audio."\n'
+        "Answer: The results of machine learning come in multiple forms [1].",
+        " as images, as text and as audio [1].",
+        "In which forms do the results of machine learning come?",
+    )
+    assert len(prompts) == 2
+    assert prompts[1].endswith("Answer: The results of machine learning come in multiple forms:")
+    assert parse_reply(raw).answer == (
+        "The results of machine learning come in multiple forms: as images, as text and as "
+        "audio [1]."
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "stops"),
+    [
+        ("They come in multiple forms [1].", True),
+        ("They come as images, text and audio [1].", False),  # it answered
+        ("Forms [1].", False),  # too short to say where it stopped
+    ],
+)
+def test_stopping_at_the_quotes_colon_is_told_from_answering(answer: str, stops: bool) -> None:
+    quote = 'Quote [1]: "Results come in multiple forms: as images, as text and as audio."'
+    assert stops_at_colon(parse_reply(f"{quote}\nAnswer: {answer}")) is stops
+    # A colon with a word after it only ("Value: 2") does not open what the answer leaves out.
+    assert not stops_at_colon(
+        parse_reply('Quote [1]: "Multiple forms: images."\nAnswer: ' + answer)
+    )
 
 
 def test_an_answer_or_a_refusal_is_not_asked_for_again() -> None:
