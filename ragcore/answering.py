@@ -62,6 +62,9 @@ MIN_GROUNDED_SHARE = 0.6
 # Of the words an answer adds to the question's, at least this share must be in the sources it
 # quoted or cited (as the model read them): the claim must be checkable there.
 MIN_CLAIM_SHARE = 0.5
+# Words (not numbers) of an answer's claim that a source it did not cite must hold, and the
+# sources it quoted and cited must not, before that source is cited for it (_cited_where_held).
+MIN_CITED_ELSEWHERE = 2
 # The best evidence sentence must score this much (EvidenceWeights) before a refused or
 # unverifiable reply is replaced by an extract; below it the answer is "not found".
 STRONG_EVIDENCE = 0.62
@@ -547,6 +550,9 @@ class Answerer:
         problem = None
         if not (reply.refused or not reply.answer or echoed):
             problem = _ungrounded(question, reply, quotes, evidence, failed)
+            recited = _cited_where_held(question, reply, quotes, evidence) if problem else None
+            if recited is not None:
+                reply, problem = recited, None
             # Its first answer line only restated the question, and the one it was made to
             # finish does not rest on its quote: the model had no answer.
             echoed = reply.finished and problem is not None
@@ -715,6 +721,58 @@ def _ungrounded(
     return None
 
 
+def _cited_where_held(
+    question: str, reply: QuotedReply, quotes: Sequence[VerifiedQuote], evidence: Evidence
+) -> QuotedReply | None:
+    """The reply citing also the one source the model read that holds what its answer adds,
+    when the sources it quoted and cited do not: "The five Functions are: Identify-P, Govern-P,
+    Control-P, Communicate-P, and Protect-P [1]" quoted source 1, which names only the first,
+    while source 3 names all five. The citation then points where a person can check the
+    claim; the quote is kept as the model copied it. None when no single source holds it."""
+    if not quotes:
+        return None
+    said = strip_markers(reply.answer)
+    claim = content_words(said) - content_words(question)
+    read = {q.number for q in quotes} | cited_in(reply.answer)
+    missing = claim - content_words(
+        " ".join(q.text for q in quotes)
+        + " "
+        + " ".join(s.text for n, s in enumerate(evidence.sources, start=1) if n in read)
+    )
+    # The other source must supply the substance in words, not a word of phrasing beside a
+    # number: "The PRESENT S-box needed 395 GEs", quoting a sentence about DESL, lacked "395"
+    # and "GEs", which another source has, said of the AES S-box; citing it would vouch for a
+    # number given to the wrong thing, which word checks cannot see.
+    if len({w for w in missing if not w.isdigit()}) < MIN_CITED_ELSEWHERE:
+        return None
+    for number, source in enumerate(evidence.sources, start=1):
+        # All it lacks, in that one source: words gathered from several make a claim none of
+        # them states.
+        if not missing <= content_words(source.text):
+            continue
+        cited = replace(reply, answer=_cite_also(reply.answer, number, quotes))
+        if (
+            cited.answer != reply.answer
+            and _ungrounded(question, cited, quotes, evidence, 0) is None
+        ):
+            return cited
+    return None
+
+
+def _cite_also(answer: str, number: int, quotes: Sequence[VerifiedQuote]) -> str:
+    """``answer`` with ``number`` joined to its last citation marker (or, without one, to its
+    quotes' sources); unchanged when that marker already names it."""
+    markers = list(CITATION_MARKER.finditer(answer))
+    if not markers:
+        return _marked(answer.strip(), {q.number for q in quotes} | {number})
+    last = markers[-1]
+    names = cited_numbers(last[0])
+    if number in names:
+        return answer
+    marker = "[" + ", ".join(str(n) for n in sorted({*names, number})) + "]"
+    return answer[: last.start()] + marker + answer[last.end() :]
+
+
 def cited_in(text: str) -> set[int]:
     """The source numbers the citation markers of ``text`` name."""
     return {n for m in CITATION_MARKER.finditer(text) for n in cited_numbers(m[0])}
@@ -728,10 +786,15 @@ def _with_citation(answer: str, quotes: Sequence[VerifiedQuote], sources: int) -
     # A reply that is a phrase copied from its quote ("five [1]") is shown as a sentence would be.
     if answer[:1].islower():
         answer = answer[0].upper() + answer[1:]
-    numbers = sorted({q.number for q in quotes})
+    numbers = {q.number for q in quotes}
     if any(1 <= n <= sources for n in cited_in(answer)) or not numbers:
         return answer
-    marker = "[" + ", ".join(str(n) for n in numbers) + "]"
+    return _marked(answer, numbers)
+
+
+def _marked(answer: str, numbers: set[int]) -> str:
+    """``answer`` with a marker citing ``numbers`` before its closing stop."""
+    marker = "[" + ", ".join(str(n) for n in sorted(numbers)) + "]"
     if answer.endswith((".", "!", "?")):
         return f"{answer[:-1]} {marker}{answer[-1]}"
     return f"{answer} {marker}"
