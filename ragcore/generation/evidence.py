@@ -45,7 +45,8 @@ _RULE = re.compile(r"[_=\-]{4,}")
 # Questions about a quantity or a date: a sentence with a number is the likelier answer.
 _ASKS_NUMBER = re.compile(
     r"\bhow (?:many|much|long|often|old|far|large|big|high|low)\b"
-    r"|\bwhat (?:year|date|percentage|number|size|amount)\b|\bwhen\b",
+    r"|\bwhat (?:\S+ ){0,3}?(?:year|date|percentage|number|size|amount|value|score|accuracy|rate"
+    r"|dimension|length|width|height|weight|cost|price)s?\b|\bwhen\b",
     re.IGNORECASE,
 )
 _HAS_NUMBER = re.compile(

@@ -7,7 +7,12 @@ import itertools
 
 import pytest
 
-from ragcore.generation.evidence import EvidenceSelector, candidate_spans, estimate_tokens
+from ragcore.generation.evidence import (
+    _ASKS_NUMBER,
+    EvidenceSelector,
+    candidate_spans,
+    estimate_tokens,
+)
 from ragcore.generation.quoted import evidence_block
 from ragcore.testing.hits import passage_hit
 from ragcore.types import ChunkKind, Hit
@@ -100,6 +105,20 @@ def test_a_question_for_a_quantity_prefers_the_sentence_with_the_number() -> Non
         evidence.sources[0].text
         == "This cloud model is composed of five essential characteristics."
     )
+
+
+def test_a_question_for_a_value_or_score_asks_for_a_number_too() -> None:
+    hits = [
+        _hit("Access Vector measures how the vulnerability is exploited, with local access."),
+        _hit("Access Vector: requires local access 0.395, network accessible 1.0.", page=2),
+    ]
+    selector = EvidenceSelector(budget=SELECTOR.budget.__class__(tokens=20, sentences=1))
+    asked = "What numeric value does CVSS give an Access Vector that requires local access?"
+    assert "0.395" in selector.select(asked, hits).sources[0].text
+    # Not every "what" asks for a quantity.
+    assert _ASKS_NUMBER.search("What average score does SPECTER reach on SCIDOCS?")
+    assert not _ASKS_NUMBER.search("What is a check valve?")
+    assert not _ASKS_NUMBER.search("What tool lets DPR search its embeddings quickly?")
 
 
 def test_the_same_words_are_given_once() -> None:
