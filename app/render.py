@@ -545,7 +545,8 @@ def job_view(job: JobRecord) -> JobView:
         return JobView(f"failed: {reason}", 1.0, finished=True, failed=True, error=reason)
     if job.status == JobStatus.CANCELLED:
         return JobView("cancelled (document deleted)", 1.0, finished=True, failed=False)
-    if job.status == JobStatus.QUEUED:
+    # A job a worker has claimed but not begun a stage of is still waiting, not "queued (0%)".
+    if job.status == JobStatus.QUEUED or job.stage == JobStage.QUEUED:
         return JobView("queued", 0.0, finished=False, failed=False)
     stage = STAGE_LABELS.get(job.stage, job.stage)
     fraction = min(max(job.progress, 0.0), 1.0)

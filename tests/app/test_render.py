@@ -212,6 +212,11 @@ def test_latency_title_gives_the_first_token_from_the_question() -> None:
     )
 
 
+def test_a_claimed_job_that_has_not_begun_shows_as_queued() -> None:
+    claimed = JobRecord(id=4, doc_id="d", kind="ingest", status="running", stage="queued")
+    assert render.job_view(claimed).label == "queued"
+
+
 def test_job_view_names_the_stage_and_the_failure() -> None:
     running = JobRecord(
         id=1, doc_id="d", kind="ingest", status="running", stage="embedding", progress=0.5
