@@ -695,11 +695,7 @@ def _ungrounded(
         return f"no source mentions the question's {', '.join(absent)}"
     backing = " ".join(q.text for q in quotes)
     said = strip_markers(reply.answer)
-    # The sources it quoted or cited, as the model read them.
-    read = {q.number for q in quotes} | {
-        n for n in cited_in(reply.answer) if 1 <= n <= len(evidence.sources)
-    }
-    sources = " ".join(evidence.sources[n - 1].text for n in sorted(read))
+    sources = _read_text(reply, quotes, evidence)
     # "5 essential characteristics" rests on "five essential characteristics"; "100 words long;
     # there are 21,015,324 passages [1]" quoted the first and read the second in source 1.
     numbers_ok = numbers(said) <= numbers(backing + " " + question + " " + sources)
@@ -733,11 +729,8 @@ def _cited_where_held(
         return None
     said = strip_markers(reply.answer)
     claim = content_words(said) - content_words(question)
-    read = {q.number for q in quotes} | cited_in(reply.answer)
     missing = claim - content_words(
-        " ".join(q.text for q in quotes)
-        + " "
-        + " ".join(s.text for n, s in enumerate(evidence.sources, start=1) if n in read)
+        " ".join(q.text for q in quotes) + " " + _read_text(reply, quotes, evidence)
     )
     # The other source must supply the substance in words, not a word of phrasing beside a
     # number: "The PRESENT S-box needed 395 GEs", quoting a sentence about DESL, lacked "395"
@@ -769,8 +762,19 @@ def _cite_also(answer: str, number: int, quotes: Sequence[VerifiedQuote]) -> str
     names = cited_numbers(last[0])
     if number in names:
         return answer
-    marker = "[" + ", ".join(str(n) for n in sorted({*names, number})) + "]"
-    return answer[: last.start()] + marker + answer[last.end() :]
+    return answer[: last.start()] + _marker({*names, number}) + answer[last.end() :]
+
+
+def _marker(numbers: set[int]) -> str:
+    return "[" + ", ".join(str(n) for n in sorted(numbers)) + "]"
+
+
+def _read_text(reply: QuotedReply, quotes: Sequence[VerifiedQuote], evidence: Evidence) -> str:
+    """The sources the reply quoted or cited, as the model read them."""
+    read = {q.number for q in quotes} | {
+        n for n in cited_in(reply.answer) if 1 <= n <= len(evidence.sources)
+    }
+    return " ".join(evidence.sources[n - 1].text for n in sorted(read))
 
 
 def cited_in(text: str) -> set[int]:
@@ -794,7 +798,7 @@ def _with_citation(answer: str, quotes: Sequence[VerifiedQuote], sources: int) -
 
 def _marked(answer: str, numbers: set[int]) -> str:
     """``answer`` with a marker citing ``numbers`` before its closing stop."""
-    marker = "[" + ", ".join(str(n) for n in sorted(numbers)) + "]"
+    marker = _marker(numbers)
     if answer.endswith((".", "!", "?")):
         return f"{answer[:-1]} {marker}{answer[-1]}"
     return f"{answer} {marker}"

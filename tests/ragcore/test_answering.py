@@ -283,19 +283,14 @@ def test_a_number_read_in_the_quoted_source_but_not_quoted_is_checkable_there(
 
 
 def test_an_answer_whose_words_are_in_another_source_cites_that_source_too(rt: Runtime) -> None:
-    def script(messages: list[dict[str, str]]) -> str:
-        n = _number_of(messages, "core.txt")
-        return (
-            f'Quote [{n}]: "The Framework Core has five Functions, defined as follows: Identify '
-            f'is the first."\nAnswer: The five Functions of the Framework Core are defined as Identify, '
-            f"Protect, Detect, Respond and Recover [{n}]."
-        )
-
-    with ScriptedLLMServer(script) as server:
-        llm = ChatLLM(server.base_url, server.model, None)
-        answer = _answerer(rt, llm).ask(
-            "What are the five Functions of the Framework Core?", config=CONFIG
-        )
+    answer = _ask(
+        rt,
+        "What are the five Functions of the Framework Core?",
+        quote="The Framework Core has five Functions, defined as follows: Identify is the first.",
+        answer="The five Functions of the Framework Core are defined as Identify, Protect, "
+        "Detect, Respond and Recover [{n}].",
+        file="core.txt",
+    )
     n = _source_number(answer.sources, "core.txt")
     more = _source_number(answer.sources, "core_more.txt")
     assert answer.mode == "llm", answer.verdict
