@@ -403,17 +403,32 @@ CITATION_SCRIPT = """<script>
     // late, on a busy machine): each time the main column changes height, scroll again,
     // unless the person has scrolled since.
     let moved = false;
-    const mine = () => { moved = true; };
-    for (const kind of ["wheel", "touchmove", "keydown"]) {
-      window.addEventListener(kind, mine, { once: true, passive: true });
+    const mine = () => {
+      moved = true;
+      document.removeEventListener("scroll", pulled, { capture: true });
+    };
+    for (const kind of ["wheel", "touchmove", "keydown", "pointerdown"]) {
+      window.addEventListener(kind, mine, { once: true, passive: true, capture: true });
     }
-    const column = document.querySelector('[data-testid="stMainBlockContainer"]') || document.body;
-    const resized = new ResizeObserver(() => {
+    const again = (delay) => {
       if (moved || !drawn()) return;
       clearTimeout(settled);
-      settled = setTimeout(scroll, 200);
-    });
+      settled = setTimeout(scroll, delay);
+    };
+    const column = document.querySelector('[data-testid="stMainBlockContainer"]') || document.body;
+    const resized = new ResizeObserver(() => again(200));
     resized.observe(column);
+    // A chat page sticks to its bottom: while Streamlit counts it as stuck, a change of its
+    // height animates it down again, away from the passage, after our last scroll as often as
+    // before it. Whenever the passage leaves the view without the person, bring it back once
+    // that animation has stopped: until the person scrolls, types or clicks (another citation).
+    const away = () => {
+      const focus = find()?.querySelector(".passage-focus");
+      const top = focus ? focus.getBoundingClientRect().top : 0;
+      return top < 0 || top >= innerHeight;
+    };
+    const pulled = () => { if (away()) again(250); };
+    document.addEventListener("scroll", pulled, { capture: true, passive: true });
     setTimeout(() => { watch.disconnect(); resized.disconnect(); }, 15000);
   }, true);
   // A page image drawn anew (a card opened, a zoom, another page) scrolls within its own box
