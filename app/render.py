@@ -399,9 +399,7 @@ CITATION_SCRIPT = """<script>
       closing ??= setTimeout(() => { watch.disconnect(); if (!scrolled) scroll(); }, 4000);
     });
     watch.observe(document.body, { childList: true, subtree: true, attributes: true });
-    // What is above can also grow without a change to the page's elements (an image decoded
-    // late, on a busy machine): each time the main column changes height, scroll again,
-    // unless the person has scrolled since.
+    // Re-scrolls stop at the person's first move: their scroll, key or click wins.
     let moved = false;
     const mine = () => {
       moved = true;
@@ -415,6 +413,8 @@ CITATION_SCRIPT = """<script>
       clearTimeout(settled);
       settled = setTimeout(scroll, delay);
     };
+    // What is above can also grow without a change to the page's elements (an image decoded
+    // late, on a busy machine): each time the main column changes height, scroll again.
     const column = document.querySelector('[data-testid="stMainBlockContainer"]') || document.body;
     const resized = new ResizeObserver(() => again(200));
     resized.observe(column);
