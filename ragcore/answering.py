@@ -541,8 +541,10 @@ class Answerer:
                     row=row,
                 )
             )
-        best = max((s.best for s in evidence.sources), default=0.0)
-        strong = best >= STRONG_EVIDENCE
+        # A title page matches any question that names its document ("How much does Semantic
+        # Scholar charge …" against "… Construction of the Literature Graph in Semantic
+        # Scholar"), so it does not make the evidence strong enough to show for itself.
+        strong = evidence.strength >= STRONG_EVIDENCE
         # "The torque should a nut be tightened to [1]." answers nothing: a small model asked
         # what the sources do not hold often turns the question into a statement and cites it.
         quoted = " ".join(q.text for q in quotes) if quotes else None

@@ -4,6 +4,7 @@ glues to them (running headers, headings, drawn rules) and without the same word
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -15,7 +16,7 @@ from ragcore.generation.evidence import (
 )
 from ragcore.generation.quoted import evidence_block
 from ragcore.testing.hits import passage_hit
-from ragcore.types import ChunkKind, Hit
+from ragcore.types import ChunkKind, Evidence, Hit
 
 _NUMBERS = itertools.count(1)  # each hit its own point id
 SELECTOR = EvidenceSelector()  # no embedder: the question's words decide, which tests can read
@@ -129,14 +130,25 @@ def test_the_same_words_are_given_once() -> None:
         _hit(page, page=1),  # the same page indexed twice
         _hit(figure, kind=ChunkKind.IMAGE),
         _hit(figure, page=2, kind=ChunkKind.IMAGE),  # two figures captioned alike
-        _hit(page, page=3, kind=ChunkKind.IMAGE),  # a figure captioned with its page's text
+        _hit(page, page=3, kind=ChunkKind.IMAGE),  # a figure found only by its page's text
     ]
     evidence = SELECTOR.select("What are the two general types of self-locking nuts?", hits)
     shown = [(s.hit.kind, s.text) for s in evidence.sources]
     assert shown.count((ChunkKind.TEXT, page)) == 1
     assert shown.count((ChunkKind.IMAGE, figure)) == 1
-    # A figure stays a source of its own even when its caption repeats a passage.
-    assert (ChunkKind.IMAGE, page) in shown
+    assert (ChunkKind.IMAGE, page) not in shown
+
+
+def test_a_figure_the_image_search_found_stays_though_its_text_repeats_a_passage() -> None:
+    page = "The two general types of self-locking nuts are the all-metal type and the fiber type."
+    pictured = replace(
+        _hit(page, page=3, kind=ChunkKind.IMAGE), evidence=Evidence(image_rank=1, image_score=0.3)
+    )
+    evidence = SELECTOR.select(
+        "What are the two general types of self-locking nuts?", [_hit(page), pictured]
+    )
+    shown = [(s.hit.kind, s.text) for s in evidence.sources]
+    assert shown == [(ChunkKind.TEXT, page), (ChunkKind.IMAGE, page)]
 
 
 def test_a_heading_alone_is_not_evidence() -> None:
@@ -257,3 +269,27 @@ def test_a_sentence_cut_by_a_chunks_edge_gives_way_to_the_whole_one() -> None:
     assert shown == [
         "DATES: The FAA must receive comments on this proposed AD by September 21, 2020."
     ]
+
+
+def test_a_title_page_is_given_but_does_not_make_the_evidence_strong() -> None:
+    title = "Construction of the Literature Graph\nin Semantic Scholar\nWaleed Ammar\nIz Beltagy"
+    sentence = "The graph is rebuilt every week from new papers."
+    evidence = SELECTOR.select(
+        "How much does Semantic Scholar charge for its literature graph?",
+        [_hit(title), _hit(sentence, page=2)],
+    )
+    spans = {span.text: span for source in evidence.sources for span in source.spans}
+    block = spans[
+        "Construction of the Literature Graph in Semantic Scholar Waleed Ammar Iz Beltagy"
+    ]
+    assert block.title and not spans[sentence].title
+    # The title page matched best (it names the document), yet only the sentence counts.
+    assert block.score > spans[sentence].score
+    assert evidence.strength == spans[sentence].score
+
+
+def test_table_rows_joined_are_not_a_title_block() -> None:
+    rows = "| Torrance | 3000 | Closure |\n| Burbank | 90 | Layoff |"
+    evidence = SELECTOR.select("How many jobs did the Torrance closure affect?", [_hit(rows)])
+    assert evidence.sources and not any(s.title for s in evidence.sources[0].spans)
+    assert evidence.strength == evidence.sources[0].best
