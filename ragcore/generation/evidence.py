@@ -83,8 +83,8 @@ class EvidenceBudget:
     # 8 short sentences fit the same tokens as 6 (a list's items, a table row): 72% -> 74% of
     # dev-set facts in the evidence at +6 tokens p50.
     sentences: int = 8
-    # 5 of the 6 passages: with 4, s2-1's answer ("more than 280M nodes", the 6th passage)
-    # fitted the tokens but not the sources; 5 and 6 gave the same evidence on the dev set.
+    # 5 of the 6 passages: a figure repeating its page's text takes a place of its own (s2-1's
+    # title block came twice and left no room for the 6th passage's "more than 280M nodes").
     sources: int = 5
 
     def __post_init__(self) -> None:
@@ -524,15 +524,12 @@ class EvidenceSelector:
         for score, cand in scored:
             # The same words again (four figures of one page captioned with its text, a page
             # indexed twice, a title page's lines in another order) tell the model nothing new
-            # and take a source's place: s2-1's title block, once from a figure of its page and
-            # once from the page, left no room for the sentence giving the graph's size. A
-            # figure the image search found stays even so: the picture is what was matched.
+            # and take a source's place. A figure whose caption repeats a text passage stays:
+            # the figure is a source of its own, shown to the person with its picture.
             hit = hits[cand.source]
             said = cand.text.lower()
-            pictured = hit.kind == ChunkKind.IMAGE and hit.evidence.image_rank is not None
             if any(
-                (k == hit.kind or not pictured)
-                and (said in other or other in said or cand.words <= words)
+                k == hit.kind and (said in other or other in said or cand.words <= words)
                 for k, other, words in seen
             ):
                 continue
