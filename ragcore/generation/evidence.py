@@ -83,8 +83,9 @@ class EvidenceBudget:
     # 8 short sentences fit the same tokens as 6 (a list's items, a table row): 72% -> 74% of
     # dev-set facts in the evidence at +6 tokens p50.
     sentences: int = 8
-    # 5 of the 6 passages: a figure repeating its page's text takes a place of its own (s2-1's
-    # title block came twice and left no room for the 6th passage's "more than 280M nodes").
+    # 5 of the 6 passages: a figure repeating its page's text keeps a place of its own (the
+    # chat shows its picture), so with 4 a repeat often took the last one (s2-1's title block
+    # twice). Same 76.5% of dev-set facts in the evidence, +0.5 tokens p50; see RESULTS.md.
     sources: int = 5
 
     def __post_init__(self) -> None:
@@ -526,10 +527,9 @@ class EvidenceSelector:
             # indexed twice, a title page's lines in another order) tell the model nothing new
             # and take a source's place. A figure whose caption repeats a text passage stays:
             # the figure is a source of its own, shown to the person with its picture.
-            hit = hits[cand.source]
-            said = cand.text.lower()
+            kind, said = hits[cand.source].kind, cand.text.lower()
             if any(
-                k == hit.kind and (said in other or other in said or cand.words <= words)
+                k == kind and (said in other or other in said or cand.words <= words)
                 for k, other, words in seen
             ):
                 continue
@@ -540,7 +540,7 @@ class EvidenceSelector:
             if new_source and len(sources) >= self.budget.sources:
                 continue
             chosen.append((score, cand))
-            seen.append((hit.kind, said, cand.words))
+            seen.append((kind, said, cand.words))
             sources.add(cand.source)
             tokens += cost
             if len(chosen) >= self.budget.sentences:
