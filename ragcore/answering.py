@@ -68,6 +68,8 @@ MIN_CITED_ELSEWHERE = 2
 # The best evidence sentence must score this much (EvidenceWeights) before a refused or
 # unverifiable reply is replaced by an extract; below it the answer is "not found".
 STRONG_EVIDENCE = 0.62
+# Why an answer is not shown when it gives a number no source holds; _judge tells it apart.
+INVENTED_NUMBER = "it gives a number its sources do not contain"
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
@@ -438,7 +440,13 @@ class Answerer:
                     through_answer_line(self.llm.stream(messages, grammar=GRAMMAR))
                     if self.grammar
                     else finish_restated_answer(
-                        through_answer_line(quote_then_answer(self.llm, messages)),
+                        through_answer_line(
+                            quote_then_answer(
+                                self.llm,
+                                messages,
+                                [[span.text for span in s.spans] for s in evidence.sources],
+                            )
+                        ),
                         self.llm,
                         messages,
                         partial(restates, question=standalone),
@@ -558,8 +566,19 @@ class Answerer:
             # Its first answer line only restated the question, and the one it was made to
             # finish does not rest on its quote: the model had no answer.
             echoed = reply.finished and problem is not None
-        if reply.refused or not reply.answer or echoed:
-            how = "only restated the question" if echoed else "declined to answer"
+        # A number no source holds, beside quotes that hold no number at all: the model found
+        # nothing to give and made one up ("tightened to a torque of 10 Nm", quoting what the
+        # nut is made of). Its quote is then the closest sentence, not what the documents say
+        # about the question.
+        invented = problem == INVENTED_NUMBER and not numbers(quoted or "")
+        if reply.refused or not reply.answer or echoed or invented:
+            how = (
+                "only restated the question"
+                if echoed
+                else "gave a number no source holds"
+                if invented
+                else "declined to answer"
+            )
             if quotes and not any(_telling(q, evidence) for q in quotes):
                 # Asked to quote "the closest sentence" when it finds no answer, the model does;
                 # a sentence that matches the question this loosely is not what the documents
@@ -702,7 +721,7 @@ def _ungrounded(
     # there are 21,015,324 passages [1]" quoted the first and read the second in source 1.
     numbers_ok = numbers(said) <= numbers(backing + " " + question + " " + sources)
     if not numbers_ok:
-        return "it gives a number its sources do not contain"
+        return INVENTED_NUMBER
     allowed = content_words(backing) | content_words(question)
     # Its numbers are checked above, in digits or words alike.
     answer_words = {w for w in content_words(said) if not w.isdigit()}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ragcore.generation.evidence import Evidence
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.prompt import escape_attr, escape_source_text, source_attrs
+from ragcore.generation.quotes import normalise
 from ragcore.text_rules import CITATION_MARKER, STOP_WORDS, strip_markers
 
 REFUSAL = "The documents do not say."
@@ -166,23 +167,99 @@ def through_answer_line(pieces: Iterator[str]) -> Iterator[str]:
             close()
 
 
-def quote_then_answer(llm: ChatLLM, messages: Sequence[dict[str, str]]) -> Iterator[str]:
+def quote_then_answer(
+    llm: ChatLLM,
+    messages: Sequence[dict[str, str]],
+    sources: Sequence[Sequence[str]] = (),
+) -> Iterator[str]:
     """The model's reply, begun for it with the quote label when its template is known.
+
+    ``sources`` are the sentences of each source as the model read them (source n is
+    ``sources[n-1]``). Once a quote's opening words are found in one sentence of the source
+    it names, the rest of that sentence is written for the model (``_Sentences.rest``): the quote
+    is then the page's own words, and the model goes on from its end at the cost of reading
+    those words, not writing them.
 
     A small model sometimes ends its turn after the quote. Its answer line is then asked for
     by beginning the same reply again with that quote and "Answer:": llama.cpp has the whole
     prompt evaluated already, so this costs the answer's few tokens, not a second prompt.
     """
+    sentences = _Sentences(sources) if llm.template is not None else None
     text = ""
-    with contextlib.closing(llm.stream(messages, prefill=QUOTE_PREFILL)) as pieces:
-        for piece in pieces:
-            text += piece
-            yield piece
+    pieces: Generator[str, None, None] = llm.stream(messages, prefill=QUOTE_PREFILL)
+    for snapped in range(_MAX_QUOTES + 1):
+        rest = None
+        with contextlib.closing(pieces):
+            for piece in pieces:
+                text += piece
+                yield piece
+                if sentences is not None and snapped < _MAX_QUOTES:
+                    rest = sentences.rest(text)
+                    if rest is not None:
+                        break
+        if rest is None:
+            break
+        text += rest
+        yield rest
+        pieces = _continued(llm, messages, text)
     if llm.template is None or not text.strip() or _ANSWER_LABEL.search(text):
         return
     label = "\nAnswer:"
     yield label
     yield from _continued(llm, messages, text.rstrip() + label)
+
+
+# A quote's opening is looked up once it has this many whole words: fewer ("The system") are
+# in many sentences, and each word waited for is one the model writes instead of the page.
+SNAP_WORDS = 4
+# Quotes written for the model in one reply, at most (the answer form has one or two).
+_MAX_QUOTES = 3
+# A quote line still open at the end of the reply: its source number and the words so far.
+_OPEN_QUOTE = re.compile(r'(?:^|\n)Quote \[(\d+)\]:\s*"([^"\n]*)$')
+
+
+class _Sentences:
+    """Each source's sentences, normalised once, for finding where a quote's opening is."""
+
+    def __init__(self, sources: Sequence[Sequence[str]]) -> None:
+        self.sources = [[(s, normalise(s)) for s in source] for source in sources]
+
+    def rest(self, reply: str) -> str | None:
+        """The rest of the sentence that the quote open at the end of ``reply`` is copying,
+        closed: ' every 200 hours."\\n'. None while no quote is open, its opening is too
+        short to tell, or its words are in no sentence, or in several, of the source it names.
+        """
+        match = _OPEN_QUOTE.search(reply)
+        if match is None or len(match.group(2).split()) <= SNAP_WORDS:
+            return None  # the last word may be cut short: SNAP_WORDS whole words and one more
+        number = int(match.group(1))
+        if not 1 <= number <= len(self.sources):
+            return None
+        opening = match.group(2)
+        wanted = normalise(opening).text
+        found = [
+            (sentence, norm, at)
+            for sentence, norm in self.sources[number - 1]
+            for at in _word_starts(norm.text, wanted)
+        ]
+        if len(found) != 1:
+            return None
+        sentence, norm, at = found[0]
+        rest = sentence[norm.span(at, at + len(wanted))[1] :].replace("\n", " ")
+        if opening[-1:].isspace():
+            rest = rest.lstrip()
+        return rest.rstrip() + '"\n'
+
+
+def _word_starts(text: str, words: str) -> list[int]:
+    """Where ``words`` occur in ``text`` beginning at a word's start."""
+    found: list[int] = []
+    at = text.find(words)
+    while at >= 0 and words:
+        if at == 0 or not text[at - 1].isalnum():
+            found.append(at)
+        at = text.find(words, at + 1)
+    return found
 
 
 def _continued(

@@ -230,6 +230,8 @@ def test_the_answerer_verifies_a_prefilled_reply_end_to_end(tmp_path: Path) -> N
         # Stops after its quote, the way the 1.5B model often does.
         if _prompt(messages).endswith("Answer:"):
             return " It needs oil every 200 hours [1]."
+        if _prompt(messages).endswith('of operation."\n'):
+            return ""  # its quote was finished from the source; it ends its turn there
         return '1]: "The pump needs oil every 200 hours of operation."'
 
     answer, _ = _answer(tmp_path, script, "How often does the pump need oil?")
@@ -242,10 +244,12 @@ def test_the_answerer_shows_a_restated_answer_finished_by_the_model(tmp_path: Pa
     def script(messages: Messages) -> str:
         if _prompt(messages).endswith("Answer: The pump needs oil:"):
             return " every 200 hours of operation [1]."
+        if _prompt(messages).endswith('of operation."\n'):  # the quote, finished for it
+            return "Answer: The pump needs oil [1]."
         return '1]: "The pump needs oil every 200 hours of operation."\nAnswer: The pump needs oil [1].'
 
     answer, asked = _answer(tmp_path, script, "How often does the pump need oil?")
-    assert asked == 2
+    assert asked == 3  # the reply, the rest after its quote, the finished answer line
     assert answer.mode == "llm" and not answer.declined, answer.verdict
     assert answer.text.startswith("The pump needs oil: every 200 hours of operation [1]")
 
@@ -265,3 +269,63 @@ def test_a_finished_answer_its_quote_does_not_hold_is_no_answer(tmp_path: Path) 
     # Its quote, about oil, matches a question about the filter too loosely to be shown as
     # what the documents say about it.
     assert answer.mode == "not_found" and answer.text == NOT_FOUND
+
+
+# Source 1 as the model read it, sentence by sentence.
+SENTENCES = [
+    [
+        "The pump needs oil every 200 hours of operation.",
+        "The pump needs oil every 50 hours when new.",
+        "Seals come from Acme.",
+    ]
+]
+
+
+def _snapped(first: str, then: str = "Answer: Every 200 hours [1].") -> tuple[str, list[str]]:
+    """The reply of a model that writes ``first``, and ``then`` when begun again after a quote
+    finished for it; with the prompts of each request."""
+    prompts: list[str] = []
+
+    def script(messages: Messages) -> str:
+        prompts.append(_prompt(messages))
+        return first if len(prompts) == 1 else then
+
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
+        raw = "".join(through_answer_line(quote_then_answer(llm, MESSAGES, SENTENCES)))
+    return raw, prompts
+
+
+def test_a_quote_whose_opening_is_in_one_sentence_is_finished_from_that_sentence() -> None:
+    # The model's copy slips after its opening ("hrs"); the page's words replace it.
+    raw, prompts = _snapped('1]: "The pump needs oil every 200 hrs."\nAnswer: Oil [1].')
+    assert len(prompts) == 2
+    assert prompts[1].endswith('Quote [1]: "The pump needs oil every 200 hours of operation."\n')
+    reply = parse_reply(raw)
+    assert [q.text for q in reply.quotes] == ['"The pump needs oil every 200 hours of operation."']
+    assert reply.answer == "Every 200 hours [1]."
+
+
+def test_an_opening_in_two_sentences_is_finished_once_a_word_tells_them_apart() -> None:
+    # "The pump needs oil every" opens both oil sentences; "5" opens only one.
+    raw, prompts = _snapped('1]: "The pump needs oil every 50 hrs."\nAnswer: x [1].')
+    assert len(prompts) == 2
+    assert prompts[1].endswith('"The pump needs oil every 50 hours when new."\n')
+    assert parse_reply(raw).quotes[0].text == '"The pump needs oil every 50 hours when new."'
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        # Words in no sentence of the source (a worked example copied, an invented quote).
+        '1]: "The valve is closed before every service."\nAnswer: Before service [1].',
+        # A source number the model was not given.
+        '2]: "The pump needs oil every 200 hours of operation."\nAnswer: Oil [2].',
+        # Too short to tell which sentence it is.
+        '1]: "Seals come from Acme."\nAnswer: Acme makes them [1].',
+    ],
+)
+def test_a_quote_not_found_in_its_source_is_left_as_the_model_wrote_it(first: str) -> None:
+    raw, prompts = _snapped(first)
+    assert len(prompts) == 1
+    assert raw == QUOTE_PREFILL + first
