@@ -49,6 +49,18 @@ _ASKS_NUMBER = re.compile(
     r"|dimension|length|width|height|weight|cost|price)s?\b|\bwhen\b",
     re.IGNORECASE,
 )
+# Questions about a document rather than its content: who wrote it, when and where it came out.
+# Only these are answered by a title page; any other question that names the document matches
+# its title page's words just as well (s2-1's title block scored 0.86 for "How many nodes does
+# the Semantic Scholar literature graph have?", whose answer scored 0.58).
+_ASKS_ABOUT_DOCUMENT = re.compile(
+    r"\b(?:who|whom|whose|co-?authors?|authored|wrote|written|editors?|published|publish"
+    r"|publication|issued|released|when|dates?|year|titled?|venue|conference|journal"
+    r"|proceedings|version|edition|affiliations?|institutions?|organi[sz]ations?|contact)\b",
+    re.IGNORECASE,
+)
+# A table's cell rule, an equals sign or a decimal: what no title page is made of.
+_VALUES = re.compile(r"\||=|\d\.\d")
 _HAS_NUMBER = re.compile(
     r"(?<![\w.-])\d+(?:[.,]\d+)*%?(?![\w-])|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
     r"hundred|thousand|million|billion|dozen|half|once|twice)\b",
@@ -70,6 +82,9 @@ class EvidenceWeights:
     words: float = 0.4  # share of the question's (IDF-weighted) words the sentence holds
     rank: float = 0.1  # a bonus for sentences of higher-ranked passages: 0.1 / (1 + rank)
     number: float = 0.1  # a bonus for a sentence with a number, when the question asks for one
+    # A title block's score is multiplied by this unless the question is about the document
+    # (who wrote it, when, where): then it is the answer, else it is only the document's name.
+    title: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -471,7 +486,9 @@ class EvidenceSelector:
             spans = [(max(s, header), e) for s, e in candidate_spans(hit.text) if e > header]
             for start, end, joined in _line_blocks(hit.text, spans):
                 text = clean_text(hit.text[start:end])
-                title = joined and "|" not in text  # a table's rows are answers
+                # A table's rows, a formula's cases ("requires local access: 0.395") and a
+                # list of values are runs of short lines too, but they are answers.
+                title = joined and not _VALUES.search(text)
                 words = frozenset(content_words(text))
                 if len(text) >= 12 and words and not _fragment(text):
                     found.append(_Candidate(index, start, end, text, words, title))
@@ -487,11 +504,15 @@ class EvidenceSelector:
         meaning = self._cosines(question, [c.text for c in candidates])
         w = self.weights
         numeric = w.number if _ASKS_NUMBER.search(question) else 0.0
+        title = 1.0 if _ASKS_ABOUT_DOCUMENT.search(question) else w.title
         return [
-            w.meaning * cos
-            + w.words * lex
-            + w.rank / (1 + c.source)
-            + (numeric if _HAS_NUMBER.search(c.text) else 0.0)
+            (
+                w.meaning * cos
+                + w.words * lex
+                + w.rank / (1 + c.source)
+                + (numeric if _HAS_NUMBER.search(c.text) else 0.0)
+            )
+            * (title if c.title else 1.0)
             for c, cos, lex in zip(candidates, meaning, lexical, strict=True)
         ]
 

@@ -10,6 +10,7 @@ import pytest
 from ragcore.generation.evidence import (
     _ASKS_NUMBER,
     EvidenceSelector,
+    EvidenceWeights,
     candidate_spans,
     estimate_tokens,
 )
@@ -281,3 +282,36 @@ def test_table_rows_joined_are_not_a_title_block() -> None:
     evidence = SELECTOR.select("How many jobs did the Torrance closure affect?", [_hit(rows)])
     assert evidence.sources and not any(s.title for s in evidence.sources[0].spans)
     assert evidence.strength == evidence.sources[0].best
+
+
+def test_a_title_page_counts_half_unless_the_question_is_about_the_document() -> None:
+    title = "Construction of the Literature Graph\nin Semantic Scholar\nWaleed Ammar\nIz Beltagy"
+    sentence = "The resulting graph has more than 280M nodes."
+    hits = [_hit(title), _hit(sentence, page=2)]
+    whole = EvidenceSelector(weights=EvidenceWeights(title=1.0))
+
+    def scores(selector: EvidenceSelector, question: str) -> dict[str, float]:
+        evidence = selector.select(question, hits)
+        return {span.text.split()[0]: span.score for s in evidence.sources for span in s.spans}
+
+    content = "How many nodes does the Semantic Scholar graph have?"
+    # Named in the question, the title page matches best at full weight; halved, the answer wins.
+    assert scores(whole, content)["Construction"] > scores(whole, content)["The"]
+    halved = scores(SELECTOR, content)
+    assert halved["Construction"] == pytest.approx(scores(whole, content)["Construction"] / 2)
+    assert halved["The"] > halved["Construction"]
+    # Who wrote it, and when: the title page is the answer, at full weight.
+    for question in (
+        "Who wrote the Literature Graph in Semantic Scholar paper?",
+        "When was the Literature Graph in Semantic Scholar published?",
+    ):
+        assert scores(SELECTOR, question) == scores(whole, question)
+
+
+def test_a_formulas_cases_are_not_a_title_block() -> None:
+    formula = (
+        "AccessVector = case AccessVector of\nrequires local access: 0.395\n"
+        "adjacent network accessible: 0.646\nnetwork accessible: 1.0"
+    )
+    evidence = SELECTOR.select("What value does a local Access Vector get?", [_hit(formula)])
+    assert evidence.sources and not any(s.title for s in evidence.sources[0].spans)
