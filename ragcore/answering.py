@@ -440,13 +440,7 @@ class Answerer:
                     through_answer_line(self.llm.stream(messages, grammar=GRAMMAR))
                     if self.grammar
                     else finish_restated_answer(
-                        through_answer_line(
-                            quote_then_answer(
-                                self.llm,
-                                messages,
-                                [[span.text for span in s.spans] for s in evidence.sources],
-                            )
-                        ),
+                        through_answer_line(quote_then_answer(self.llm, messages, evidence)),
                         self.llm,
                         messages,
                         partial(restates, question=standalone),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from ragcore.generation.evidence import Evidence
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.prompt import escape_attr, escape_source_text, source_attrs
-from ragcore.generation.quotes import normalise
+from ragcore.generation.quotes import Normalised, normalise
 from ragcore.text_rules import CITATION_MARKER, STOP_WORDS, strip_markers
 
 REFUSAL = "The documents do not say."
@@ -168,35 +168,42 @@ def through_answer_line(pieces: Iterator[str]) -> Iterator[str]:
 
 
 def quote_then_answer(
-    llm: ChatLLM,
-    messages: Sequence[dict[str, str]],
-    sources: Sequence[Sequence[str]] = (),
+    llm: ChatLLM, messages: Sequence[dict[str, str]], evidence: Evidence | None = None
 ) -> Iterator[str]:
     """The model's reply, begun for it with the quote label when its template is known.
 
-    ``sources`` are the sentences of each source as the model read them (source n is
-    ``sources[n-1]``). Once a quote's opening words are found in one sentence of the source
-    it names, the rest of that sentence is written for the model (``_Sentences.rest``): the quote
-    is then the page's own words, and the model goes on from its end at the cost of reading
-    those words, not writing them.
+    Given the ``evidence`` the model reads, each quote is held back for its first few words
+    (``_Quotes``). When they are in one sentence of the sources, the rest of that sentence is
+    written for the model: the quote is then the page's own words, and the model goes on from
+    its end at the cost of reading those words, not writing them. When they are a worked
+    example's, the model is copying the prompt, not the sources; the best evidence sentence
+    is quoted instead. The label ``Quote [n]:`` is not held, so the reply starts as soon.
 
     A small model sometimes ends its turn after the quote. Its answer line is then asked for
     by beginning the same reply again with that quote and "Answer:": llama.cpp has the whole
     prompt evaluated already, so this costs the answer's few tokens, not a second prompt.
     """
-    sentences = _Sentences(sources) if llm.template is not None else None
+    quotes = _Quotes(evidence) if llm.template is not None and evidence is not None else None
     text = ""
     pieces: Generator[str, None, None] = llm.stream(messages, prefill=QUOTE_PREFILL)
-    for snapped in range(_MAX_QUOTES + 1):
+    for finished in range(_MAX_QUOTES + 1):
         rest = None
         with contextlib.closing(pieces):
             for piece in pieces:
-                text += piece
-                yield piece
-                if sentences is not None and snapped < _MAX_QUOTES:
-                    rest = sentences.rest(text)
-                    if rest is not None:
-                        break
+                if quotes is None or finished >= _MAX_QUOTES:
+                    out = piece
+                else:
+                    out, rest = quotes.step(text, piece)
+                text += out
+                if out:
+                    yield out
+                if rest is not None:
+                    break
+        if quotes is not None and quotes.held:
+            # The stream ended while a quote's opening was held back: it is the model's.
+            text += quotes.held
+            yield quotes.held
+            quotes.held = ""
         if rest is None:
             break
         text += rest
@@ -210,45 +217,81 @@ def quote_then_answer(
 
 
 # A quote's opening is looked up once it has this many whole words: fewer ("The system") are
-# in many sentences, and each word waited for is one the model writes instead of the page.
+# in many sentences. They are held back meanwhile, about 150 ms of writing.
 SNAP_WORDS = 4
+# An opening in several sentences is held for at most this many words, then let through.
+_MAX_HELD_WORDS = 12
 # Quotes written for the model in one reply, at most (the answer form has one or two).
 _MAX_QUOTES = 3
 # A quote line still open at the end of the reply: its source number and the words so far.
 _OPEN_QUOTE = re.compile(r'(?:^|\n)Quote \[(\d+)\]:\s*"([^"\n]*)$')
+# The worked examples' quotes: a 1.5B model sometimes copies one when the sources puzzle it.
+EXAMPLE_QUOTES = tuple(re.findall(r'^Quote \[\d+\]: "(.+)"$', SYSTEM_PROMPT, re.MULTILINE))
 
 
-class _Sentences:
-    """Each source's sentences, normalised once, for finding where a quote's opening is."""
+class _Quotes:
+    """What to do with a reply's quotes as they stream: hold each one's opening back, then
+    finish it from the sentence it copies, replace it when it copies a worked example, or let
+    it through as the model writes it."""
 
-    def __init__(self, sources: Sequence[Sequence[str]]) -> None:
-        self.sources = [[(s, normalise(s)) for s in source] for source in sources]
-
-    def rest(self, reply: str) -> str | None:
-        """The rest of the sentence that the quote open at the end of ``reply`` is copying,
-        closed: ' every 200 hours."\\n'. None while no quote is open, its opening is too
-        short to tell, or its words are in no sentence, or in several, of the source it names.
-        """
-        match = _OPEN_QUOTE.search(reply)
-        if match is None or len(match.group(2).split()) <= SNAP_WORDS:
-            return None  # the last word may be cut short: SNAP_WORDS whole words and one more
-        number = int(match.group(1))
-        if not 1 <= number <= len(self.sources):
-            return None
-        opening = match.group(2)
-        wanted = normalise(opening).text
-        found = [
-            (sentence, norm, at)
-            for sentence, norm in self.sources[number - 1]
-            for at in _word_starts(norm.text, wanted)
+    def __init__(self, evidence: Evidence) -> None:
+        self.sources = [
+            [(span.text, normalise(span.text)) for span in source.spans]
+            for source in evidence.sources
         ]
-        if len(found) != 1:
-            return None
-        sentence, norm, at = found[0]
-        rest = sentence[norm.span(at, at + len(wanted))[1] :].replace("\n", " ")
-        if opening[-1:].isspace():
-            rest = rest.lstrip()
-        return rest.rstrip() + '"\n'
+        spans = [span for source in evidence.sources for span in source.spans if not span.title]
+        self.best = max(spans, key=lambda span: span.score).text if spans else None
+        self.examples = [normalise(example).text for example in EXAMPLE_QUOTES]
+        self.held = ""  # the open quote's words so far, not yet passed on
+        self.passed: int | None = None  # where the quote let through as written begins
+
+    def step(self, text: str, piece: str) -> tuple[str, str | None]:
+        """What of ``piece`` to pass on after ``text``, and the words that end the open quote
+        when they are to be written for the model (then its stream is to be closed)."""
+        reply = text + self.held + piece
+        match = _OPEN_QUOTE.search(reply)
+        if match is None or match.start(2) == self.passed:
+            out, self.held = self.held + piece, ""
+            return out, None
+        begins = max(match.start(2), len(text))
+        out, self.held = reply[len(text) : begins], reply[begins:]
+        opening = match.group(2)
+        words = len(opening.split())
+        if words <= SNAP_WORDS:
+            return out, None  # its last word may be cut short: SNAP_WORDS whole words, and one
+        wanted = normalise(opening).text
+        number = int(match.group(1))
+        named = self.sources[number - 1 : number] if number >= 1 else []
+        found = _found(named, wanted) or _found(self.sources, wanted)
+        if len(found) == 1:
+            sentence, norm, at = found[0]
+            rest = sentence[norm.span(at, at + len(wanted))[1] :].replace("\n", " ").rstrip()
+            if opening[-1:].isspace():
+                rest = rest.lstrip()
+            out, self.held = out + self.held, ""
+            return out, rest + '"\n'
+        if not found and self.best and any(e.startswith(wanted) for e in self.examples):
+            self.held = ""
+            return out, self.best.replace("\n", " ") + '"\n'
+        if found and words <= _MAX_HELD_WORDS:
+            return out, None
+        # In no sentence (a quote the model rewrote or made up; the check will say which) or
+        # in too many to tell: the quote is the model's, as it writes it.
+        self.passed = match.start(2)
+        out, self.held = out + self.held, ""
+        return out, None
+
+
+def _found(
+    sources: Sequence[Sequence[tuple[str, Normalised]]], wanted: str
+) -> list[tuple[str, Normalised, int]]:
+    """Each sentence of ``sources`` that holds ``wanted`` at a word's start, and where."""
+    return [
+        (sentence, norm, at)
+        for source in sources
+        for sentence, norm in source
+        for at in _word_starts(norm.text, wanted)
+    ]
 
 
 def _word_starts(text: str, words: str) -> list[int]:

@@ -10,6 +10,7 @@ import pytest
 
 from ragcore.answering import NOT_FOUND, Answer, Answerer, restates
 from ragcore.generation.chat_template import ChatTemplate, ChatTemplateError, read_chat_template
+from ragcore.generation.evidence import Evidence, EvidenceSpan, SourceEvidence
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.quoted import (
     QUOTE_PREFILL,
@@ -20,6 +21,7 @@ from ragcore.generation.quoted import (
     through_answer_line,
 )
 from ragcore.retrieval import RetrievalConfig, Retriever
+from ragcore.testing.hits import passage_hit
 from ragcore.testing.llm_server import Messages, ScriptedLLMServer
 from tests.ragcore.library_runtime import runtime_with_texts
 
@@ -277,13 +279,29 @@ SENTENCES = [
         "The pump needs oil every 200 hours of operation.",
         "The pump needs oil every 50 hours when new.",
         "Seals come from Acme.",
-    ]
+    ],
+    ["Filters are changed every month."],
 ]
 
 
-def _snapped(first: str, then: str = "Answer: Every 200 hours [1].") -> tuple[str, list[str]]:
-    """The reply of a model that writes ``first``, and ``then`` when begun again after a quote
-    finished for it; with the prompts of each request."""
+def _evidence(sources: list[list[str]]) -> Evidence:
+    """``sources`` as the evidence the model read, each sentence scored lower than the last."""
+    score = iter(range(100, 0, -1))
+    out = []
+    for number, sentences in enumerate(sources, start=1):
+        text = " ".join(sentences)
+        starts = [text.index(sentence) for sentence in sentences]
+        spans = tuple(
+            EvidenceSpan(at, at + len(sentence), sentence, next(score) / 100)
+            for at, sentence in zip(starts, sentences, strict=True)
+        )
+        out.append(SourceEvidence(passage_hit(text, number=number), spans))
+    return Evidence(tuple(out))
+
+
+def _snapped(first: str, then: str = "Answer: Every 200 hours [1].") -> tuple[list[str], list[str]]:
+    """The reply's pieces from a model that writes ``first``, and ``then`` when begun again
+    after a quote finished for it; with the prompts of each request."""
     prompts: list[str] = []
 
     def script(messages: Messages) -> str:
@@ -292,14 +310,18 @@ def _snapped(first: str, then: str = "Answer: Every 200 hours [1].") -> tuple[st
 
     with ScriptedLLMServer(script) as server:
         llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
-        raw = "".join(through_answer_line(quote_then_answer(llm, MESSAGES, SENTENCES)))
-    return raw, prompts
+        pieces = list(through_answer_line(quote_then_answer(llm, MESSAGES, _evidence(SENTENCES))))
+    return pieces, prompts
 
 
 def test_a_quote_whose_opening_is_in_one_sentence_is_finished_from_that_sentence() -> None:
     # The model's copy slips after its opening ("hrs"); the page's words replace it.
-    raw, prompts = _snapped('1]: "The pump needs oil every 200 hrs."\nAnswer: Oil [1].')
+    pieces, prompts = _snapped('1]: "The pump needs oil every 200 hrs."\nAnswer: Oil [1].')
+    raw = "".join(pieces)
     assert len(prompts) == 2
+    # The label is passed on at once (the reply's start is not held up); the quote's opening
+    # comes with the rest of its sentence.
+    assert pieces[0] == "Quote [1]:" and '"The pump' not in pieces[0]
     assert prompts[1].endswith('Quote [1]: "The pump needs oil every 200 hours of operation."\n')
     reply = parse_reply(raw)
     assert [q.text for q in reply.quotes] == ['"The pump needs oil every 200 hours of operation."']
@@ -308,7 +330,8 @@ def test_a_quote_whose_opening_is_in_one_sentence_is_finished_from_that_sentence
 
 def test_an_opening_in_two_sentences_is_finished_once_a_word_tells_them_apart() -> None:
     # "The pump needs oil every" opens both oil sentences; "5" opens only one.
-    raw, prompts = _snapped('1]: "The pump needs oil every 50 hrs."\nAnswer: x [1].')
+    pieces, prompts = _snapped('1]: "The pump needs oil every 50 hrs."\nAnswer: x [1].')
+    raw = "".join(pieces)
     assert len(prompts) == 2
     assert prompts[1].endswith('"The pump needs oil every 50 hours when new."\n')
     assert parse_reply(raw).quotes[0].text == '"The pump needs oil every 50 hours when new."'
@@ -317,15 +340,32 @@ def test_an_opening_in_two_sentences_is_finished_once_a_word_tells_them_apart() 
 @pytest.mark.parametrize(
     "first",
     [
-        # Words in no sentence of the source (a worked example copied, an invented quote).
+        # Words in no sentence of the sources (rewritten or made up).
         '1]: "The valve is closed before every service."\nAnswer: Before service [1].',
-        # A source number the model was not given.
-        '2]: "The pump needs oil every 200 hours of operation."\nAnswer: Oil [2].',
         # Too short to tell which sentence it is.
         '1]: "Seals come from Acme."\nAnswer: Acme makes them [1].',
     ],
 )
 def test_a_quote_not_found_in_its_source_is_left_as_the_model_wrote_it(first: str) -> None:
-    raw, prompts = _snapped(first)
+    pieces, prompts = _snapped(first)
     assert len(prompts) == 1
-    assert raw == QUOTE_PREFILL + first
+    assert "".join(pieces) == QUOTE_PREFILL + first
+
+
+def test_a_quote_numbered_wrong_is_finished_from_the_source_that_holds_it() -> None:
+    for number in ("2", "7"):  # another source, and one the model was not given
+        pieces, prompts = _snapped(f'{number}]: "The pump needs oil every 200 hrs."\nAnswer: x.')
+        assert len(prompts) == 2
+        assert parse_reply("".join(pieces)).quotes[0].text == (
+            '"The pump needs oil every 200 hours of operation."'
+        )
+
+
+def test_a_worked_example_copied_is_replaced_by_the_best_evidence_sentence() -> None:
+    copied = '3]: "Seals are replaced at every second service."\nAnswer: The documents do not say.'
+    pieces, prompts = _snapped(copied)
+    assert len(prompts) == 2
+    assert prompts[1].endswith('Quote [3]: "The pump needs oil every 200 hours of operation."\n')
+    raw = "".join(pieces)
+    assert "Seals are" not in raw  # held back, never passed on
+    assert parse_reply(raw).answer == "Every 200 hours [1]."
