@@ -800,12 +800,20 @@ def cited_in(text: str) -> set[int]:
 def _with_citation(answer: str, quotes: Sequence[VerifiedQuote], sources: int) -> str:
     """The answer, cited by its quotes' sources when the model left the [n] out or cited only
     numbers no source has (it quoted source 2 of 2 and cited [3]): the verified quote says where
-    the answer comes from. The wrong number stays for the citation check to remove and report."""
+    the answer comes from. The wrong number stays for the citation check to remove and report,
+    unless it is the number the model gave a quote found in another source."""
     answer = answer.strip()
     # A reply that is a phrase copied from its quote ("five [1]") is shown as a sentence would be.
     if answer[:1].islower():
         answer = answer[0].upper() + answer[1:]
     numbers = {q.number for q in quotes}
+    # A quote numbered [3] that is source 1's words (the model misnumbered it, or its words
+    # were finished from source 1): the answer's [3] meant that quote, so it points to source 1.
+    moved = {q.cited: q.number for q in quotes if q.cited is not None and q.cited not in numbers}
+    if moved:
+        answer = CITATION_MARKER.sub(
+            lambda m: _marker({moved.get(n, n) for n in cited_numbers(m[0])}), answer
+        )
     if any(1 <= n <= sources for n in cited_in(answer)) or not numbers:
         return answer
     return _marked(answer, numbers)

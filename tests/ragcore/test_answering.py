@@ -374,6 +374,9 @@ def test_a_quote_under_the_wrong_number_is_moved_to_its_source(rt: Runtime) -> N
     (quote,) = answer.quotes
     assert answer.sources[quote.number - 1].file_name == "fips.txt"
     assert quote.cited is not None and quote.cited != quote.number
+    # The answer's citation meant that quote: it points where the quote's words are.
+    assert answer.text == f"Three categories [{quote.number}]."
+    assert [c.number for c in answer.citations] == [quote.number]
 
 
 def test_an_overlong_question_is_refused_with_a_message(rt: Runtime) -> None:
