@@ -36,7 +36,7 @@ from ragcore.generation.quoted import (
     quote_then_answer,
     through_answer_line,
 )
-from ragcore.generation.quotes import find_quote, find_row, row_misses
+from ragcore.generation.quotes import find_quote, find_row, normalise, row_misses
 from ragcore.models.base import TextEmbedder
 from ragcore.retrieval import WHOLE, RetrievalConfig, RetrievalResult, Retriever
 from ragcore.scope import Scope
@@ -627,10 +627,13 @@ class Answerer:
                 f"{problem}; the sentence it quoted is only loosely related",
             )  # fmt: skip
         if strong:
+            # The sentence it quoted, checked on the page, leads: it is what the model read the
+            # answer in ("A loss of integrity is the unauthorized modification or destruction of
+            # information." under an answer that wandered off it).
             return _Verdict(
-                _evidence_extract(EXTRACT_LABEL, evidence),
+                _evidence_extract(EXTRACT_LABEL, evidence, quotes),
                 AnswerMode.EXTRACT,
-                (),
+                tuple(quotes),
                 raw.strip(),
                 problem,
             )
@@ -832,12 +835,24 @@ def _extract(label: str, quotes: Sequence[VerifiedQuote]) -> str:
     return label + "\n" + "\n".join(dict.fromkeys(lines))
 
 
-def _evidence_extract(label: str, evidence: Evidence, count: int = 2) -> str:
+def _evidence_extract(
+    label: str, evidence: Evidence, quotes: Sequence[VerifiedQuote] = (), count: int = 2
+) -> str:
+    """``label``, the verified ``quotes``, then the best evidence sentences up to ``count``
+    lines in all."""
+    lines = [f"- {clean_text(q.text)} [{q.number}]" for q in quotes]
     spans = sorted(
         ((span, n) for n, src in enumerate(evidence.sources, start=1) for span in src.spans),
         key=lambda pair: -pair[0].score,
-    )[:count]
-    return label + "\n" + "\n".join(f"- {span.text} [{n}]" for span, n in spans)
+    )
+    quoted = [normalise(q.text).text for q in quotes]
+    for span, n in spans:
+        if len(lines) >= count:
+            break
+        said = normalise(span.text).text
+        if not any(said in q or q in said for q in quoted):  # not the quote again
+            lines.append(f"- {span.text} [{n}]")
+    return label + "\n" + "\n".join(dict.fromkeys(lines))
 
 
 def _ms(t0: float) -> float:

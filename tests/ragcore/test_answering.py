@@ -14,12 +14,16 @@ from ragcore.answering import (
     REFUSED_LABEL,
     Answer,
     Answerer,
+    VerifiedQuote,
+    _evidence_extract,
     restates,
 )
+from ragcore.generation.evidence import Evidence, EvidenceSpan, SourceEvidence
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.queue import GenerationQueue
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime
+from ragcore.testing.hits import passage_hit
 from ragcore.testing.llm_server import ScriptedLLMServer
 from tests.ragcore.library_runtime import runtime_with_texts
 
@@ -544,3 +548,26 @@ def test_an_unlabelled_reply_is_shown_as_unverified(rt: Runtime) -> None:
     assert answer.model_text == "There are three categories: low, moderate and high."
     assert answer.verdict == "it quoted nothing from the sources"
     assert all(1 <= c.number <= len(answer.sources) for c in answer.citations)
+
+
+def test_an_extract_for_an_unverified_answer_leads_with_its_checked_quote() -> None:
+    text = "A loss of integrity is unauthorized modification. FIPS 199 defines three levels."
+    definition, levels = text.split(". ", 1)
+    spans = (
+        EvidenceSpan(0, len(definition) + 1, definition + ".", 0.5),
+        EvidenceSpan(len(definition) + 2, len(text), levels, 0.9),
+    )
+    evidence = Evidence((SourceEvidence(passage_hit(text), spans),))
+    quote = VerifiedQuote(1, 0, len(definition) + 1, definition + ".", 100.0, None)
+    shown = _evidence_extract(EXTRACT_LABEL, evidence, [quote])
+    # The quote first (what the model read the answer in), then the best other sentence, once.
+    assert shown.splitlines() == [
+        EXTRACT_LABEL,
+        "- A loss of integrity is unauthorized modification. [1]",
+        "- FIPS 199 defines three levels. [1]",
+    ]
+    # Without a quote, the best sentences, best first.
+    assert _evidence_extract(EXTRACT_LABEL, evidence).splitlines()[1:] == [
+        "- FIPS 199 defines three levels. [1]",
+        "- A loss of integrity is unauthorized modification. [1]",
+    ]
