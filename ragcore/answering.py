@@ -604,7 +604,7 @@ class Answerer:
             )  # fmt: skip
         if problem is None:
             return _Verdict(
-                _with_citation(reply.answer, quotes, len(evidence.sources)),
+                _with_citation(reply.answer, quotes, evidence),
                 AnswerMode.LLM,
                 tuple(quotes),
                 "",
@@ -800,19 +800,27 @@ def cited_in(text: str) -> set[int]:
     return {n for m in CITATION_MARKER.finditer(text) for n in cited_numbers(m[0])}
 
 
-def _with_citation(answer: str, quotes: Sequence[VerifiedQuote], sources: int) -> str:
+def _with_citation(answer: str, quotes: Sequence[VerifiedQuote], evidence: Evidence) -> str:
     """The answer, cited by its quotes' sources when the model left the [n] out or cited only
     numbers no source has (it quoted source 2 of 2 and cited [3]): the verified quote says where
     the answer comes from. The wrong number stays for the citation check to remove and report,
-    unless it is the number the model gave a quote found in another source."""
+    unless it is the number the model gave a quote found in another source (below)."""
     answer = answer.strip()
     # A reply that is a phrase copied from its quote ("five [1]") is shown as a sentence would be.
     if answer[:1].islower():
         answer = answer[0].upper() + answer[1:]
     numbers = {q.number for q in quotes}
+    sources = len(evidence.sources)
     # A quote numbered [3] that is source 1's words (the model misnumbered it, or its words
-    # were finished from source 1): the answer's [3] meant that quote, so it points to source 1.
-    moved = {q.cited: q.number for q in quotes if q.cited is not None and q.cited not in numbers}
+    # were finished from source 1): an answer citing [3] meant that quote, unless source 3 holds
+    # the answer itself (its quote came from one source, its "200 to 2,000" from the other).
+    moved = {
+        q.cited: q.number
+        for q in quotes
+        if q.cited is not None
+        and q.cited not in numbers
+        and not (1 <= q.cited <= sources and _backs(answer, evidence.sources[q.cited - 1].text))
+    }
     if moved:
         answer = CITATION_MARKER.sub(
             lambda m: _marker({moved.get(n, n) for n in cited_numbers(m[0])}), answer
@@ -820,6 +828,15 @@ def _with_citation(answer: str, quotes: Sequence[VerifiedQuote], sources: int) -
     if any(1 <= n <= sources for n in cited_in(answer)) or not numbers:
         return answer
     return _marked(answer, numbers)
+
+
+def _backs(answer: str, text: str) -> bool:
+    """Whether ``text`` holds the answer: its numbers, and most of its words."""
+    said = strip_markers(answer)
+    words = content_words(said)
+    return numbers(said) <= numbers(text) and overlap(words, content_words(text)) >= (
+        MIN_GROUNDED_SHARE
+    )
 
 
 def _marked(answer: str, numbers: set[int]) -> str:

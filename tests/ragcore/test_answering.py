@@ -16,6 +16,7 @@ from ragcore.answering import (
     Answerer,
     VerifiedQuote,
     _evidence_extract,
+    _with_citation,
     restates,
 )
 from ragcore.generation.evidence import Evidence, EvidenceSpan, SourceEvidence
@@ -571,3 +572,23 @@ def test_an_extract_for_an_unverified_answer_leads_with_its_checked_quote() -> N
         "- FIPS 199 defines three levels. [1]",
         "- A loss of integrity is unauthorized modification. [1]",
     ]
+
+
+def test_a_misnumbered_quotes_number_in_the_answer_moves_unless_that_source_holds_it() -> None:
+    first = "The tag has 1,000 to 10,000 gates."
+    second = "Only 200 to 2,000 gates may be spent on security."
+    evidence = Evidence(
+        tuple(
+            SourceEvidence(passage_hit(text, number=n), (EvidenceSpan(0, len(text), text, 0.9),))
+            for n, text in enumerate((first, second), start=1)
+        )
+    )
+    # Labelled [2], the quote is source 1's words.
+    quote = VerifiedQuote(1, 0, len(first), first, 100.0, cited=2)
+    # Its answer restates the quote: the [2] meant the quote, now where its words are.
+    assert _with_citation("The tag has 1,000 to 10,000 gates [2].", [quote], evidence) == (
+        "The tag has 1,000 to 10,000 gates [1]."
+    )
+    # Its answer is source 2's: the model quoted one source and answered from the one it cited.
+    answer = "Only 200 to 2,000 gates may be spent on security [2]."
+    assert _with_citation(answer, [quote], evidence) == answer
