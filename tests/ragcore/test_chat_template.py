@@ -109,15 +109,22 @@ def test_a_model_that_stops_after_its_quote_is_asked_for_the_answer_line() -> No
     assert reply.answer == "It needs oil every 200 hours [1]."
 
 
-def _finished(first: str, then: str, question: str) -> tuple[str, list[str]]:
-    """The reply to ``question`` of a model that writes ``first``, and ``then`` when it is
-    begun again; with the prompts of each request."""
+def _first_then(first: str, then: str) -> tuple[Callable[[Messages], str], list[str]]:
+    """A model that writes ``first``, and ``then`` whenever it is begun again; and the list
+    that the prompt of each request is added to."""
     prompts: list[str] = []
 
     def script(messages: Messages) -> str:
         prompts.append(_prompt(messages))
         return first if len(prompts) == 1 else then
 
+    return script, prompts
+
+
+def _finished(first: str, then: str, question: str) -> tuple[str, list[str]]:
+    """The reply to ``question`` of a model that writes ``first``, and ``then`` when it is
+    begun again; with the prompts of each request."""
+    script, prompts = _first_then(first, then)
     with ScriptedLLMServer(script) as server:
         llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
         raw = "".join(
@@ -302,12 +309,7 @@ def _evidence(sources: list[list[str]]) -> Evidence:
 def _snapped(first: str, then: str = "Answer: Every 200 hours [1].") -> tuple[list[str], list[str]]:
     """The reply's pieces from a model that writes ``first``, and ``then`` when begun again
     after a quote finished for it; with the prompts of each request."""
-    prompts: list[str] = []
-
-    def script(messages: Messages) -> str:
-        prompts.append(_prompt(messages))
-        return first if len(prompts) == 1 else then
-
+    script, prompts = _first_then(first, then)
     with ScriptedLLMServer(script) as server:
         llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
         pieces = list(through_answer_line(quote_then_answer(llm, MESSAGES, _evidence(SENTENCES))))
