@@ -263,7 +263,9 @@ class _Quotes:
         number = int(match.group(1))
         named = self.sources[number - 1 : number] if number >= 1 else []
         found = _found(named, wanted) or _found(self.sources, wanted)
-        if len(found) == 1:
+        # One sentence, or the same words in several places (a figure is indexed with its
+        # page's text, so a title page can be two sources): its rest is known either way.
+        if len({norm.text[at:] for _, norm, at in found}) == 1:
             sentence, norm, at = found[0]
             rest = sentence[norm.span(at, at + len(wanted))[1] :].replace("\n", " ").rstrip()
             if opening[-1:].isspace():

@@ -371,3 +371,14 @@ def test_a_worked_example_copied_is_replaced_by_the_best_evidence_sentence() -> 
     raw = "".join(pieces)
     assert "Seals are" not in raw  # held back, never passed on
     assert parse_reply(raw).answer == "Every 200 hours [1]."
+
+
+def test_a_quote_of_words_given_twice_is_finished_from_either() -> None:
+    # A figure is indexed with its page's text: the same sentence can be two sources.
+    twice = [["The pump needs oil every 200 hours of operation."]] * 2
+    script, prompts = _first_then('2]: "The pump needs oil every 200 hrs."', "Answer: x [2].")
+    with ScriptedLLMServer(script) as server:
+        llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
+        raw = "".join(through_answer_line(quote_then_answer(llm, MESSAGES, _evidence(twice))))
+    assert len(prompts) == 2
+    assert parse_reply(raw).quotes[0].text == '"The pump needs oil every 200 hours of operation."'
