@@ -374,9 +374,11 @@ def test_a_worked_example_copied_is_replaced_by_the_best_evidence_sentence() -> 
 
 
 def test_a_quote_of_words_given_twice_is_finished_from_either() -> None:
-    # A figure is indexed with its page's text: the same sentence can be two sources.
-    twice = [["The pump needs oil every 200 hours of operation."]] * 2
-    script, prompts = _first_then('2]: "The pump needs oil every 200 hrs."', "Answer: x [2].")
+    # A figure is indexed with its page's text: the same sentence can be two sources. Numbered
+    # as neither, the quote is looked for in all of them and found twice, alike.
+    oil = "The pump needs oil every 200 hours of operation."
+    twice = [[oil], [oil], ["Filters are changed every month."]]
+    script, prompts = _first_then('3]: "The pump needs oil every 200 hrs."', "Answer: x [3].")
     with ScriptedLLMServer(script) as server:
         llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
         raw = "".join(through_answer_line(quote_then_answer(llm, MESSAGES, _evidence(twice))))
