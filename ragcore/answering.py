@@ -848,8 +848,12 @@ def _marked(answer: str, numbers: set[int]) -> str:
 
 
 def _extract(label: str, quotes: Sequence[VerifiedQuote]) -> str:
-    lines = [f"- {clean_text(q.text)} [{q.number}]" for q in quotes]
-    return label + "\n" + "\n".join(dict.fromkeys(lines))
+    return label + "\n" + "\n".join(dict.fromkeys(_quote_lines(quotes)))
+
+
+def _quote_lines(quotes: Sequence[VerifiedQuote]) -> list[str]:
+    """Each verified quote as an extract's line: its words on the page, and its source."""
+    return [f"- {clean_text(q.text)} [{q.number}]" for q in quotes]
 
 
 def _evidence_extract(
@@ -857,7 +861,7 @@ def _evidence_extract(
 ) -> str:
     """``label``, the verified ``quotes``, then the best evidence sentences up to ``count``
     lines in all."""
-    lines = [f"- {clean_text(q.text)} [{q.number}]" for q in quotes]
+    lines = _quote_lines(quotes)
     spans = sorted(
         ((span, n) for n, src in enumerate(evidence.sources, start=1) for span in src.spans),
         key=lambda pair: -pair[0].score,
