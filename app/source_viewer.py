@@ -59,6 +59,7 @@ def show_source(
             quotes=quotes,
             page=st.session_state.get(page_key),
             doc_id=hit.doc_id,
+            end=hit.end,
         )
     except DocumentDeleted:
         st.info(f"Document deleted: {hit.file_name} is no longer in the library.")

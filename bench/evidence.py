@@ -14,6 +14,7 @@ from bench.common import command_line, default_workdir, log, shared_data_dir
 from ragcore.evaluation.answers import APPROX_TOKENS, load_cases
 from ragcore.evaluation.evidence import evidence_recall
 from ragcore.generation.evidence import EvidenceBudget, EvidenceSelector
+from ragcore.passages import finish_cut_passages
 from ragcore.retrieval import Retriever
 from ragcore.runtime import build_runtime
 from ragcore.settings import Settings
@@ -56,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = replace(config, top_k=args.top_k)
     cases = [c for c in load_cases(args.questions) if c.answerable]
     retriever = Retriever(rt.catalog, rt.store, rt.models, spaces=rt.spaces)
-    passages = {c.id: retriever.run(c.question, config).hits for c in cases}
+    # As the answerer reads them: a passage its chunk cut mid-sentence is finished.
+    passages = {
+        c.id: finish_cut_passages(retriever.run(c.question, config).hits, rt.catalog) for c in cases
+    }
     log(f"{len(cases)} answerable questions, top {config.top_k} passages each")
     count = gguf_token_counter(args.gguf).count if args.gguf else APPROX_TOKENS.count
     unit = args.gguf.name if args.gguf else "chars/4"

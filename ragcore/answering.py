@@ -38,6 +38,7 @@ from ragcore.generation.quoted import (
 )
 from ragcore.generation.quotes import find_quote, find_row, normalise, row_misses
 from ragcore.models.base import TextEmbedder
+from ragcore.passages import finish_cut_passages
 from ragcore.retrieval import WHOLE, RetrievalConfig, RetrievalResult, Retriever
 from ragcore.scope import Scope
 from ragcore.text_rules import CITATION_MARKER, content_words, numbers, strip_markers
@@ -426,6 +427,7 @@ class Answerer:
         producer: Iterator[str] = iter([NOT_FOUND if searchable else NO_WORDS])
         if hits and self.gate.passes(hits):
             t0 = time.perf_counter()
+            hits = finish_cut_passages(hits, self.retriever.catalog)
             evidence = self.selector.select(standalone, hits)
             timings["evidence"] = _ms(t0)
             if not evidence.sources:

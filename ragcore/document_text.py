@@ -44,7 +44,7 @@ def _is_slice(row: ChunkRow) -> bool:
     )
 
 
-def _gap(length: int) -> str:
+def trimmed_gap(length: int) -> str:
     """Stand-in for the whitespace a chunker trimmed between two chunks (its form is not stored).
 
     One character was a space between words or sentences; more was most often a paragraph
@@ -62,7 +62,7 @@ def _page_text(rows: Sequence[ChunkRow]) -> str:
         if row.end <= cursor:
             continue
         if row.start > cursor:
-            pieces.append(_gap(row.start - cursor))
+            pieces.append(trimmed_gap(row.start - cursor))
             pieces.append(row.text)
         else:
             pieces.append(row.text[cursor - row.start :])

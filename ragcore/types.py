@@ -223,6 +223,9 @@ class Hit:
     image_index: int | None = None
     location: str = ""  # as on Chunk; "" for chunks stored before locations existed
     ocr_confidence: float | None = None  # as on Chunk
+    # Characters of ``text`` past its chunk's end: the rest of a sentence the chunk cut, read
+    # on from the next chunk of its page (ragcore.passages).
+    grown: int = 0
 
     @property
     def where(self) -> str:

@@ -121,6 +121,9 @@ class EvidenceSpan:
     # to the model (who wrote what, and when), but it matches any question that names its
     # document, so it is no sign that the documents answer the question.
     title: bool = False
+    # The sentence as its page finishes it, when its chunk cut it (``Hit.grown``): the model
+    # reads ``text``, and a quote of it is finished with these words (``quoted._Quotes``).
+    whole: str = ""
 
 
 @dataclass(frozen=True)
@@ -205,6 +208,9 @@ class _Candidate:
     text: str
     words: frozenset[str]
     title: bool = False
+    # Wholly in the words a passage was read on by, past its chunk's end (``Hit.grown``).
+    past_end: bool = False
+    whole: str = ""  # as on EvidenceSpan
 
 
 def _sentences(text: str, flat: str) -> list[tuple[int, int]]:
@@ -324,13 +330,13 @@ def _running_header(hit: Hit, hits: Sequence[Hit]) -> int:
     number in it matching any other: the header is glued to the page's first sentence in PDF
     text, and it would make that sentence match any question that names the document. 0 when
     there is none."""
-    words = list(re.finditer(r"\S+", hit.text[:400]))
+    words = list(re.finditer(r"\S+", _chunk_text(hit)[:400]))
     mine = [_header_word(w.group()) for w in words]
     best = 0
     for other in hits:
         if other.doc_id != hit.doc_id or other.page == hit.page:
             continue
-        theirs = [_header_word(w) for w in other.text[:400].split()]
+        theirs = [_header_word(w) for w in _chunk_text(other)[:400].split()]
         shared = 0
         for word, their in zip(mine, theirs, strict=False):
             if word != their:
@@ -383,10 +389,36 @@ def _without_references(found: list[_Candidate]) -> list[_Candidate]:
     return kept or found
 
 
+# A text ends a sentence when its last character is one of these (a table's row ends on its
+# cell rule); a colon opens what follows.
+_STOPS = (".", "!", "?", '"', "”", "’", ")", "]", "|")
+
+
+def cut_short(text: str) -> bool:
+    """Whether a passage stops mid-sentence, or on a colon that opens what follows."""
+    tail = text.rstrip()
+    return bool(tail) and not tail.endswith(_STOPS)
+
+
+def _chunk_text(hit: Hit) -> str:
+    """The passage's text as its chunk holds it, without the words read on past its end."""
+    return hit.text[: len(hit.text) - hit.grown]
+
+
+def _finished(hit: Hit, start: int, end: int) -> str:
+    """The sentence at ``start`` as the page finishes it past the chunk's end, cleaned; "" for
+    a sentence the chunk holds whole."""
+    own = _chunk_text(hit)
+    if hit.text[end : len(own)].strip():
+        return ""
+    ends = [e for _, e in candidate_spans(hit.text) if e > len(own) and not cut_short(hit.text[:e])]
+    return clean_text(hit.text[start : ends[0]]) if ends else ""
+
+
 def _cut(cand: _Candidate, hit: Hit) -> bool:
     """Whether a sentence was cut by its chunk's edge: it opens the chunk in lower case, or it
     closes the chunk without a stop ("… proposed AD by September 21,")."""
-    text = hit.text
+    text = _chunk_text(hit)
     opens = not text[: cand.start].strip() and cand.text[:1].islower()
     closes = not text[cand.end :].strip() and not cand.text.rstrip().endswith(
         (".", "!", "?", ":", '"', "”", ")")
@@ -423,6 +455,9 @@ def _by_file(groups: Sequence[SourceEvidence]) -> tuple[SourceEvidence, ...]:
 # A sentence that opens a list: it ends on a colon, maybe with the first item's number after
 # it ("The practices are organized into four groups: 1."), which the splitter leaves there.
 _OPENS_LIST = re.compile(r":\s*(?:\(?(?:\d{1,2}|[a-z])[.)]|[•*\-–])?\s*$")
+_NOT_CHOSEN = -math.inf  # the score of a sentence that may only be lifted into the evidence
+# A list item's number, left at the end of the sentence before it.
+_NUMBERED = re.compile(r"(?:^|\s)\(?\d{1,2}[.)]\s*$")
 _LIST_ITEMS = 3  # when the opening does not say how many
 _MOST_LIST_ITEMS = 6
 
@@ -454,7 +489,18 @@ def _with_list_items(
     after = sorted(
         (c for _, c in scored if c.source == top.source and c.start >= top.end),
         key=lambda c: c.start,
-    )[: _list_length(top.text)]
+    )
+    if _NUMBERED.search(top.text):
+        # A numbered list's items follow their numbers, which the splitter leaves at the end
+        # of the sentence before ("… tampering. 3."): a remark between two items ("Many
+        # organizations will find some PO practices …") is not one of them.
+        before = [top, *after]
+        numbered = [
+            c for i, c in enumerate(after) if _NUMBERED.search(before[i].whole or before[i].text)
+        ]
+        if len(numbered) > 1:  # else the numbers were the first item's alone
+            after = numbered
+    after = after[: _list_length(top.text)]
     lifted = {id(c): top_score - 1e-3 * (i + 1) for i, c in enumerate(after)}
     return [(max(score, lifted.get(id(c), score)), c) for score, c in scored]
 
@@ -483,16 +529,31 @@ class EvidenceSelector:
         found = []
         for index, hit in enumerate(hits):
             header = _running_header(hit, hits)
-            spans = [(max(s, header), e) for s, e in candidate_spans(hit.text) if e > header]
-            for start, end, joined in _line_blocks(hit.text, spans):
+            own = _chunk_text(hit)
+            if not own.strip():
+                continue
+            # The chunk's sentences as they were, the one it cut included, so that a passage
+            # read on past its chunk gives the model the same sentences; then the sentences
+            # wholly past its end, which are read only as a list's items.
+            spans = [(max(s, header), e) for s, e in candidate_spans(own) if e > header]
+            past = [(s, e) for s, e in candidate_spans(hit.text) if s >= len(own)]
+            blocks = _line_blocks(own, spans) + (_line_blocks(hit.text, past) if past else [])
+            for start, end, joined in blocks:
                 text = clean_text(hit.text[start:end])
                 # A table's rows, a formula's cases ("requires local access: 0.395") and a
                 # list of values are runs of short lines too, but they are answers.
                 title = joined and not _VALUES.search(text)
                 words = frozenset(content_words(text))
                 if len(text) >= 12 and words and not _fragment(text):
-                    found.append(_Candidate(index, start, end, text, words, title))
-        return _whole_sentences(_without_references(_without_page_furniture(found, hits)), hits)
+                    past_end = start >= len(own)
+                    whole = _finished(hit, start, end) if hit.grown and not past_end else ""
+                    found.append(_Candidate(index, start, end, text, words, title, past_end, whole))
+        own_found = [c for c in found if not c.past_end]
+        kept = _whole_sentences(_without_references(_without_page_furniture(own_found, hits)), hits)
+        # Past a chunk's end, a page's footer ("NIST SP 800-218 SSDF VERSION 1.1 16") is no
+        # item of the list that ran on there.
+        past_found = _without_references(_without_page_furniture(found, hits))
+        return kept + [c for c in past_found if c.past_end]
 
     def scores(self, question: str, candidates: Sequence[_Candidate]) -> list[float]:
         wanted = content_words(question)
@@ -535,10 +596,16 @@ class EvidenceSelector:
                 if h.text.strip()
             ]
             return Evidence(tuple(spans))
-        scored = sorted(
-            _with_list_items(list(zip(self.scores(question, candidates), candidates, strict=True))),
-            key=lambda pair: -pair[0],
-        )
+        # A sentence past its chunk's end is read only as a list's item or a follower, and it
+        # does not count in the rarity of the question's words either.
+        own = [c for c in candidates if not c.past_end]
+        score_of = {id(c): s for c, s in zip(own, self.scores(question, own), strict=True)}
+        free = [(score_of.get(id(c), _NOT_CHOSEN), c) for c in candidates]
+        scored = [
+            pair
+            for pair in sorted(_with_list_items(free), key=lambda p: -p[0])
+            if math.isfinite(pair[0])
+        ]
         chosen: list[tuple[float, _Candidate]] = []
         sources: set[int] = set()
         tokens = 0
@@ -574,7 +641,7 @@ class EvidenceSelector:
             SourceEvidence(
                 hits[index],
                 tuple(
-                    EvidenceSpan(c.start, c.end, c.text, round(s, 4), c.title)
+                    EvidenceSpan(c.start, c.end, c.text, round(s, 4), c.title, c.whole)
                     for s, c in sorted(items, key=lambda pair: pair[1].start)
                 ),
             )
@@ -594,9 +661,16 @@ class EvidenceSelector:
         if not chosen:
             return chosen
         score, best = chosen[0]
-        if not (best.text.rstrip().endswith(":") or len(best.text.split()) < 10):
+        opens = best.text.rstrip().endswith(":")
+        if not (opens or len(best.text.split()) < 10):
             return chosen
-        after = [c for c in candidates if c.source == best.source and c.start >= best.end]
+        # Past its chunk's end, only what a colon opened: a short sentence the chunk cut is
+        # finished in its quote instead (``EvidenceSpan.whole``).
+        after = [
+            c
+            for c in candidates
+            if c.source == best.source and c.start >= best.end and (opens or not c.past_end)
+        ]
         if not after:
             return chosen
         follower = min(after, key=lambda c: c.start)

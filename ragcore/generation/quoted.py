@@ -235,8 +235,10 @@ class _Quotes:
     it through as the model writes it."""
 
     def __init__(self, evidence: Evidence) -> None:
+        # A sentence its chunk cut is finished as the page finishes it ("… by September 21,"
+        # then "2020."): the model read the cut one, its quote is the whole one.
         self.sources = [
-            [(span.text, normalise(span.text)) for span in source.spans]
+            [(span.whole or span.text, normalise(span.whole or span.text)) for span in source.spans]
             for source in evidence.sources
         ]
         spans = [span for source in evidence.sources for span in source.spans if not span.title]

@@ -145,15 +145,20 @@ class SourceRenderer:
         quotes: Sequence[Span] = (),
         page: int | None = None,
         doc_id: str | None = None,
+        end: int | None = None,
     ) -> SourceView:
         """The source of ``point_id``; ``quotes`` are spans of its text to mark strongly,
         ``page`` another page of the same PDF to show (browsing), ``doc_id`` the document the
-        caller knows it came from (then a deleted one is named as such)."""
+        caller knows it came from (then a deleted one is named as such), ``end`` where the
+        passage ends on its page when an answer read it past its chunk's end
+        (:func:`ragcore.passages.finish_cut_passages`)."""
         if not MIN_SCALE <= scale <= MAX_SCALE:
             raise ValueError(f"scale must be between {MIN_SCALE} and {MAX_SCALE}, got {scale}")
         chunk, doc = self._find(point_id, doc_id)
+        if end is not None and end > chunk.end:
+            chunk = self._grown(chunk, end)
         # The document's version is in the key: a re-indexed document is never served stale.
-        key = (point_id, doc.updated_at, doc.path, scale, tuple(quotes), page)
+        key = (point_id, doc.updated_at, doc.path, scale, tuple(quotes), page, chunk.end)
         with self._lock:
             if key in self._kept:
                 self._kept.move_to_end(key)
@@ -261,6 +266,21 @@ class SourceRenderer:
             if any(point_id(doc_id, n) == pid for n in range(TRACE_CHUNKS)):
                 return doc_id
         return None
+
+    def _grown(self, chunk: ChunkRow, end: int) -> ChunkRow:
+        """``chunk`` running on to ``end`` of its page, as the answer read it; as it is when its
+        page's text does not run there (a caption; the document re-indexed since)."""
+        if chunk.kind != ChunkKind.TEXT or chunk.end - chunk.start != len(chunk.text):
+            return chunk
+        rows = [r for r in self.catalog.chunks(chunk.doc_id) if r.page == chunk.page]
+        rebuilt = rebuild_text(chunk.doc_id, "", rows)
+        if rebuilt is None or chunk.page not in rebuilt.page_starts:
+            return chunk
+        base = rebuilt.page_starts[chunk.page]
+        text = rebuilt.text[base + chunk.start : base + end]
+        if len(text) != end - chunk.start or not text.startswith(chunk.text):
+            return chunk
+        return replace(chunk, text=text, end=end)
 
     def _context(self, chunk: ChunkRow) -> tuple[str, str, str]:
         """The passage and the text around it on its page (rebuilt from the page's chunks)."""
@@ -412,13 +432,14 @@ def render_source(
     page: int | None = None,
     doc_id: str | None = None,
     files: FileStore | None = None,
+    end: int | None = None,
 ) -> SourceView:
     """One source rendered (see :class:`SourceRenderer`); raises a :class:`SourceUnavailable`.
 
     >>> view = render_source(rt.catalog, hit.point_id, data_dir=rt.settings.data_dir, files=rt.files)
     """
     return SourceRenderer(catalog, data_dir=data_dir, files=files).render(
-        point_id, scale=scale, quotes=quotes, page=page, doc_id=doc_id
+        point_id, scale=scale, quotes=quotes, page=page, doc_id=doc_id, end=end
     )
 
 

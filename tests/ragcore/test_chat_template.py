@@ -306,14 +306,32 @@ def _evidence(sources: list[list[str]]) -> Evidence:
     return Evidence(tuple(out))
 
 
-def _snapped(first: str, then: str = "Answer: Every 200 hours [1].") -> tuple[list[str], list[str]]:
+def _snapped(
+    first: str, then: str = "Answer: Every 200 hours [1].", evidence: Evidence | None = None
+) -> tuple[list[str], list[str]]:
     """The reply's pieces from a model that writes ``first``, and ``then`` when begun again
     after a quote finished for it; with the prompts of each request."""
     script, prompts = _first_then(first, then)
+    evidence = evidence or _evidence(SENTENCES)
     with ScriptedLLMServer(script) as server:
         llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
-        pieces = list(through_answer_line(quote_then_answer(llm, MESSAGES, _evidence(SENTENCES))))
+        pieces = list(through_answer_line(quote_then_answer(llm, MESSAGES, evidence)))
     return pieces, prompts
+
+
+def test_a_quote_of_a_sentence_its_chunk_cut_is_finished_as_the_page_finishes_it() -> None:
+    # The model read "… by September 21," (its chunk ended there); the page goes on "2020.".
+    cut = "Comments must reach the office by September 21,"
+    hit = passage_hit(cut + " 2020. Send them by mail.")
+    span = EvidenceSpan(0, len(cut), cut, 1.0, whole=cut + " 2020.")
+    evidence = Evidence((SourceEvidence(hit, (span,)),))
+    pieces, prompts = _snapped(
+        '1]: "Comments must reach the office by Sept 21."\nAnswer: x.', evidence=evidence
+    )
+    assert prompts[1].endswith(
+        'Quote [1]: "Comments must reach the office by September 21, 2020."\n'
+    )
+    assert parse_reply("".join(pieces)).quotes[0].text.endswith('September 21, 2020."')
 
 
 def test_a_quote_whose_opening_is_in_one_sentence_is_finished_from_that_sentence() -> None:

@@ -4,6 +4,7 @@ glues to them (running headers, headings, drawn rules) and without the same word
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -315,3 +316,46 @@ def test_a_formulas_cases_are_not_a_title_block() -> None:
     )
     evidence = SELECTOR.select("What value does a local Access Vector get?", [_hit(formula)])
     assert evidence.sources and not any(s.title for s in evidence.sources[0].spans)
+
+
+def _grown(chunk: str, more: str, **kwargs: object) -> Hit:
+    """A passage whose chunk ended on ``chunk``, read on by ``more`` (as finish_cut_passages)."""
+    hit = _hit(chunk + more, **kwargs)  # type: ignore[arg-type]
+    return replace(hit, grown=len(more))
+
+
+def test_a_passage_read_on_gives_the_model_its_chunks_sentences_and_the_cut_one_whole_aside() -> (
+    None
+):
+    chunk = (
+        "The agency invites comments on the rule. "
+        "DATES: The agency must receive comments by September 21,"
+    )
+    more = " 2020. ADDRESSES: Send comments about the deadline to the docket office."
+    question = "By what date must the agency receive comments?"
+    read_on = SELECTOR.select(question, [_grown(chunk, more)])
+    as_cut = SELECTOR.select(question, [_hit(chunk)])
+    # The model reads what it read before: the cut sentence as its chunk holds it, and nothing
+    # from past the chunk's end, though "deadline" and "comments" match there too.
+    assert [s.text for s in read_on.sources[0].spans] == [s.text for s in as_cut.sources[0].spans]
+    cut = next(s for s in read_on.sources[0].spans if "DATES" in s.text)
+    assert cut.text.endswith("September 21,")
+    # A quote of it is finished from the page (quoted._Quotes).
+    assert cut.whole == "DATES: The agency must receive comments by September 21, 2020."
+    assert all(not s.whole for s in as_cut.sources[0].spans)
+
+
+def test_the_items_of_a_list_are_read_on_past_the_chunks_end() -> None:
+    chunk = (
+        "The practices are organized into three groups: 1. "
+        "Prepare the organization before any code is written. 2. "
+        "Protect every release from"
+    )
+    more = (
+        " tampering. 3. Respond to vulnerabilities found after release. "
+        "Practices are reviewed every year."
+    )
+    evidence = SELECTOR.select("What are the three groups of practices?", [_grown(chunk, more)])
+    shown = [s.text for s in evidence.sources[0].spans]
+    assert any(s.startswith("Respond to vulnerabilities") for s in shown)
+    assert not any("reviewed every year" in s for s in shown)

@@ -19,6 +19,7 @@ from ingest.service import build_worker
 from ragcore import library
 from ragcore.__main__ import main as ragcore_main
 from ragcore.catalog import ChunkRow
+from ragcore.document_text import trimmed_gap
 from ragcore.errors import DocumentDeleted, NoPageToRender, SourceNotFound
 from ragcore.runtime import Runtime
 from ragcore.sources import SourceKind, SourceRenderer, SourceView, page_place, quote_span
@@ -170,6 +171,27 @@ def test_a_quoted_sentence_is_marked_more_strongly_than_the_rest(rt: Runtime) ->
     quoted, passage = word_box(pdf, 2, first), word_box(pdf, 2, second)
     assert saturation(image, quoted) > 0.3 and saturation(image, passage) > 0.3
     assert darkness(image, quoted) > darkness(image, passage) + 25
+
+
+def test_a_passage_read_past_its_chunk_is_marked_to_its_end_with_its_quote(rt: Runtime) -> None:
+    # An answer read the passage on into the next chunk (a cut sentence finished there), and
+    # quoted those words: the card marks them on the page, as part of the passage.
+    chunk, following = (
+        chunk_of(rt, "guide.pdf", page=2, n=0),
+        chunk_of(rt, "guide.pdf", page=2, n=1),
+    )
+    noun = nouns_in(following.text)[0]
+    passage = chunk.text + trimmed_gap(following.start - chunk.end) + following.text
+    quote = quote_span(passage, f"The {noun} was inspected")
+    assert quote is not None and quote[0] > len(chunk.text)
+    view = renderer(rt).render(chunk.point_id, scale=SCALE, quotes=[quote], end=following.end)
+    assert view.passage.endswith(following.text) and view.quoted
+    pdf = Path(rt.catalog.get_document(chunk.doc_id).path)  # type: ignore[union-attr]
+    assert saturation(pixels(view), word_box(pdf, 2, noun)) > 0.3
+    # Without its end, the passage is its chunk, and a quote past it marks nothing.
+    alone = renderer(rt).render(chunk.point_id, scale=SCALE, quotes=[quote])
+    assert alone.passage == chunk.text and not alone.quoted
+    assert saturation(pixels(alone), word_box(pdf, 2, noun)) < 0.05
 
 
 def test_another_page_of_the_pdf_is_shown_unmarked(rt: Runtime) -> None:

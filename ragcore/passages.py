@@ -1,0 +1,105 @@
+"""Passages finished past their chunk's end: a sentence the chunker cut is read whole.
+
+Chunks end at a size, not at a sentence, and their overlap is a few words: "DATES: The FAA
+must receive comments on this proposed AD by September 21," ends one chunk, and "2020." opens
+the next. A model reading the first writes "September 21", and a list announced as "four
+groups:" loses its last one. So a retrieved passage whose text stops mid-sentence (or on a
+colon) takes the words that follow it on its page, from the document's next chunk, up to a
+sentence's end. The passage keeps its chunk's id and start; only its text and end grow, and
+they stay a slice of the page, so a quote in the added words is found and marked there too.
+
+The model still reads the chunk's sentences as they were, the cut one included: given freely,
+the added words took the place of better sentences within the evidence budget and changed a
+third of the dev set's answers, cut or not (bench/RESULTS.md, twelfth session). They are used
+where they finish what the chunk began: a quote of the cut sentence is finished with them
+(``EvidenceSpan.whole``), and the items of a list whose opening was chosen are read from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from ragcore.catalog import ChunkRow
+from ragcore.catalog.backend import CatalogBackend
+from ragcore.document_text import trimmed_gap
+from ragcore.generation.evidence import candidate_spans, cut_short
+from ragcore.types import ChunkKind, Hit, point_id
+
+# Past its end, a passage takes the cut sentence and any whole sentences after it within this
+# many characters: a list's items run on a few lines, and one more sentence is cheap to read.
+_MORE_CHARS = 300
+# A cut sentence that does not end within this many characters is a table or a run without
+# stops: it is left cut rather than grown by a page.
+_MOST_CHARS = 600
+# The chunks after a passage's that may hold its continuation: the next, or the one after it
+# when a figure's chunk was numbered between them.
+_LOOK_AHEAD = 2
+
+
+def _next_text(hit: Hit, rows: Sequence[ChunkRow]) -> str:
+    """The page's words after ``hit``, from the first of ``rows`` that continues it."""
+    for row in rows:
+        if row.kind != ChunkKind.TEXT or row.page != hit.page or row.doc_id != hit.doc_id:
+            continue
+        if row.end - row.start != len(row.text) or row.end <= hit.end:
+            continue  # a caption, not a slice of the page; or no words past the passage
+        if row.start > hit.end:
+            # The chunker trimmed whitespace between them, as the page's text is rebuilt for
+            # the source view (which marks a quote in these words on the page).
+            return trimmed_gap(row.start - hit.end) + row.text
+        overlap = hit.end - row.start
+        if hit.start <= row.start and hit.text[len(hit.text) - overlap :] != row.text[:overlap]:
+            return ""  # not the same words (a table's header repeated on its next piece)
+        return row.text[overlap:]
+    return ""
+
+
+def _through_sentence(text: str, boundary: int) -> int:
+    """Where ``text`` should end: after the sentence running over ``boundary`` (its old end),
+    and any whole sentences after it within :data:`_MORE_CHARS`; 0 if that sentence does not
+    end within :data:`_MOST_CHARS` of the boundary."""
+    # The spans are the evidence selector's, which cut a long run into windows of words: a
+    # window's end that is no sentence's end is passed over.
+    ends = [e for _, e in candidate_spans(text) if e > boundary and not cut_short(text[:e])]
+    if not ends or ends[0] - boundary > _MOST_CHARS:
+        return 0
+    return max(e for e in ends if e == ends[0] or e - boundary <= _MORE_CHARS)
+
+
+def finish_cut_passages(hits: Sequence[Hit], catalog: CatalogBackend) -> tuple[Hit, ...]:
+    """``hits``, each text passage that stops mid-sentence grown to that sentence's end.
+
+    >>> hits[0].text[-25:]
+    'this proposed AD by September 21,'
+    >>> finish_cut_passages(hits, catalog)[0].text[-25:]
+    'proposed AD by September 21, 2020.'
+    """
+    cut = [
+        h
+        for h in hits
+        if h.kind == ChunkKind.TEXT and h.end - h.start == len(h.text) and cut_short(h.text)
+    ]
+    if not cut:
+        return tuple(hits)
+    wanted = {
+        h.point_id: [point_id(h.doc_id, h.chunk_no + n) for n in range(1, _LOOK_AHEAD + 1)]
+        for h in cut
+    }
+    rows = catalog.chunks_by_point_ids([pid for pids in wanted.values() for pid in pids])
+    out = []
+    for hit in hits:
+        more = ""
+        if hit.point_id in wanted:
+            following = [rows[pid] for pid in wanted[hit.point_id] if pid in rows]
+            more = _next_text(hit, following)
+        if not more:
+            out.append(hit)
+            continue
+        text = hit.text + more
+        end = _through_sentence(text, len(hit.text.rstrip()))
+        if not end:
+            out.append(hit)
+            continue
+        out.append(replace(hit, text=text[:end], end=hit.start + end, grown=end - len(hit.text)))
+    return tuple(out)

@@ -1,0 +1,186 @@
+"""A passage its chunk cut mid-sentence is read on to the sentence's end, from the next chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ragcore.answering import Answerer
+from ragcore.catalog import Catalog, ChunkRow
+from ragcore.generation.evidence import cut_short
+from ragcore.generation.llm import ChatLLM
+from ragcore.passages import finish_cut_passages
+from ragcore.retrieval import RetrievalConfig, Retriever
+from ragcore.testing.llm_server import Messages, ScriptedLLMServer
+from ragcore.types import Chunk, ChunkingParams, ChunkKind, Hit, Strategy
+from tests.ragcore.catalog_samples import make_doc
+from tests.ragcore.library_runtime import runtime_with_texts
+from tests.ragcore.test_chat_template import TEMPLATE
+
+PAGE = (
+    "Comments on the proposed rule are welcome. DATES: The FAA must receive comments on "
+    "this proposed AD by September 21, 2020. ADDRESSES: Send comments to the docket. "
+    "Fax them to the office. "
+    + "Comments are read in the order received, and each is answered in the final rule. "
+    * 4
+)
+CUT = PAGE.index("2020.")
+FIXED = ChunkingParams(Strategy.FIXED, 24, 4)  # the first chunk ends on "September 21, "
+
+
+def page_chunks(doc_id: str, cuts: list[tuple[int, int]], page: int = 1) -> list[Chunk]:
+    return [
+        Chunk(doc_id=doc_id, chunk_no=n, page=page, start=s, end=e, text=PAGE[s:e])
+        for n, (s, e) in enumerate(cuts)
+    ]
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    cat = Catalog(tmp_path / "catalog.sqlite3")
+    yield cat
+    cat.close()
+
+
+def stored(catalog: Catalog, chunks: list[Chunk]) -> list[Hit]:
+    """The chunks stored as a document's, and each as a retrieved passage."""
+    doc_id = chunks[0].doc_id
+    catalog.upsert_document(make_doc(doc_id, "rule.pdf"))
+    catalog.replace_chunks(doc_id, chunks, embed_model="hash-384", stats={"pages": 2})
+    return [as_hit(row) for row in catalog.chunks(doc_id)]
+
+
+def as_hit(row: ChunkRow) -> Hit:
+    return Hit(
+        point_id=row.point_id,
+        doc_id=row.doc_id,
+        file_name="rule.pdf",
+        page=row.page,
+        chunk_no=row.chunk_no,
+        start=row.start,
+        end=row.end,
+        kind=row.kind,
+        text=row.text,
+    )
+
+
+def test_what_is_cut_short() -> None:
+    assert cut_short("comments on this proposed AD by September 21,")
+    assert cut_short("The practices are organized into four groups:")
+    assert not cut_short("by September 21, 2020.  \n")
+    assert not cut_short("| 4e(vii) | PS.3.2 |")
+    assert not cut_short("   ")
+
+
+def test_a_sentence_cut_by_its_chunk_is_finished_from_the_next_chunk(catalog: Catalog) -> None:
+    # Overlapping chunks, as the fixed and recursive strategies cut them.
+    first, second = stored(catalog, page_chunks("d", [(0, CUT), (CUT - 30, len(PAGE))]))
+    assert first.text.endswith("September 21, ")
+    finished, same = finish_cut_passages([first, second], catalog)
+    # The sentence and the whole ones after it within a few lines; not the rest of the page.
+    assert finished.text.startswith(PAGE[: PAGE.index("Fax them")])
+    assert CUT + 200 < len(finished.text) <= CUT + 300 and finished.text.endswith("final rule.")
+    # Still a slice of its page, with its chunk's id and start: the source view can mark it.
+    assert (finished.start, finished.end) == (0, len(finished.text))
+    assert (finished.point_id, finished.chunk_no) == (first.point_id, first.chunk_no)
+    assert same == second
+
+
+def test_a_trimmed_gap_between_chunks_is_kept_at_its_length(catalog: Catalog) -> None:
+    # Chunks laid end to end, the space between them stored in neither.
+    (first, _) = stored(catalog, page_chunks("d", [(0, CUT - 1), (CUT, len(PAGE))]))
+    (finished,) = finish_cut_passages([first], catalog)
+    assert finished.text.startswith(PAGE[: CUT + len("2020.")])
+    assert PAGE[finished.start : finished.end] == finished.text
+
+
+def test_a_list_opened_on_a_colon_takes_its_items(catalog: Catalog) -> None:
+    colon = PAGE.index("DATES:") + len("DATES:")
+    (first, _) = stored(catalog, page_chunks("d", [(0, colon), (colon - 10, len(PAGE))]))
+    (finished,) = finish_cut_passages([first], catalog)
+    assert "September 21, 2020." in finished.text
+
+
+def test_whole_passages_and_passages_without_a_continuation_are_left_as_they_are(
+    catalog: Catalog,
+) -> None:
+    whole = PAGE.index("ADDRESSES")
+    chunks = page_chunks("d", [(0, whole - 1), (whole, len(PAGE))])
+    # The last chunk of its page, and a cut chunk whose next chunk is on the next page.
+    last_page = [replace(c, chunk_no=2 + c.chunk_no, page=2) for c in page_chunks("d", [(0, CUT)])]
+    on_next_page = [
+        replace(c, chunk_no=3 + c.chunk_no, page=3) for c in page_chunks("d", [(CUT, len(PAGE))])
+    ]
+    hits = stored(catalog, chunks + last_page + on_next_page)
+    assert finish_cut_passages(hits, catalog) == tuple(hits)
+
+
+def test_a_next_chunk_with_other_words_where_they_overlap_is_not_joined(catalog: Catalog) -> None:
+    # The next chunk does not repeat the passage's last words where their offsets overlap (a
+    # table's later piece opens on its header): it is no continuation of this passage.
+    first, second = page_chunks("d", [(0, CUT), (CUT - 30, len(PAGE))])
+    other = "| Header | Value |".ljust(30) + second.text[30:]
+    hits = stored(catalog, [first, replace(second, text=other)])
+    assert finish_cut_passages(hits[:1], catalog) == (hits[0],)
+
+
+def test_a_sentence_that_runs_on_past_the_next_chunk_is_left_cut(catalog: Catalog) -> None:
+    endless = "a run of cells without a stop " * 40
+    chunks = [
+        Chunk(doc_id="d", chunk_no=0, page=1, start=0, end=300, text=endless[:300]),
+        Chunk(doc_id="d", chunk_no=1, page=1, start=300, end=len(endless), text=endless[300:]),
+    ]
+    first, _ = stored(catalog, chunks)
+    assert finish_cut_passages([first], catalog) == (first,)
+
+
+def test_an_image_passage_is_never_grown(catalog: Catalog) -> None:
+    first, _ = stored(catalog, page_chunks("d", [(0, CUT), (CUT - 30, len(PAGE))]))
+    figure = replace(first, kind=ChunkKind.IMAGE)
+    assert finish_cut_passages([figure], catalog) == (figure,)
+
+
+RULE = (
+    "The agency proposes to replace an older directive for all airplanes of this model. "
+    "This proposed directive was prompted by reports of failed sensors on the wing. "
+    "Comments are invited on every part of the proposal. DATES: The agency must receive "
+    "comments on this proposed directive by September 21, 2020. ADDRESSES: You may send "
+    "comments by mail to the docket office of the agency. Include the docket number in them."
+)
+
+
+def test_the_answerer_reads_on_and_its_quote_of_the_cut_sentence_is_whole_and_verified(
+    tmp_path: Path,
+) -> None:
+    # Small fixed chunks, as a PDF's long pages are cut: the date falls across two of them.
+    rt = runtime_with_texts(tmp_path, {"rule.txt": RULE}, FIXED)
+    try:
+        rows = rt.catalog.chunks()
+        # The chunk that holds the sentence's start ends before its date.
+        cut = next(r for r in rows if "DATES:" in r.text)
+        assert "DATES:" in cut.text and "2020" not in cut.text
+
+        def script(messages: Messages) -> str:
+            said = str(messages[0]["content"])  # the reply so far, begun for the model
+            if said.endswith('2020."\n'):  # its quote, finished from the page
+                return "Answer: By September 21, 2020 [1]."
+            return '1]: "DATES: The agency must receive comments on this'
+
+        with ScriptedLLMServer(script) as server:
+            llm = ChatLLM(server.base_url, server.model, None, template=TEMPLATE)
+            answerer = Answerer(Retriever(rt.catalog, rt.store, rt.models), llm)
+            answer = answerer.ask(
+                "By what date must the agency receive comments?",
+                config=RetrievalConfig(rerank=False, top_k=3),
+            )
+    finally:
+        rt.close()
+    assert answer.mode == "llm" and not answer.declined, answer.verdict
+    (quote,) = answer.quotes
+    assert quote.text.endswith("by September 21, 2020")
+    source = answer.sources[quote.number - 1]
+    assert source.point_id == cut.point_id and source.grown > 0
+    assert source.text[quote.start : quote.end] == quote.text
