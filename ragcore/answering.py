@@ -21,7 +21,7 @@ from ragcore.generation.citations import (
     cited_numbers,
     overlap,
 )
-from ragcore.generation.evidence import Evidence, EvidenceSelector, clean_text
+from ragcore.generation.evidence import Evidence, EvidenceSelector, clean_text, opens_list
 from ragcore.generation.extractive import extractive_answer
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.prompt import build_rewrite_messages
@@ -41,7 +41,13 @@ from ragcore.models.base import TextEmbedder
 from ragcore.passages import finish_cut_passages
 from ragcore.retrieval import WHOLE, RetrievalConfig, RetrievalResult, Retriever
 from ragcore.scope import Scope
-from ragcore.text_rules import CITATION_MARKER, content_words, numbers, strip_markers
+from ragcore.text_rules import (
+    CITATION_MARKER,
+    content_words,
+    numbers,
+    strip_markers,
+    without_enumerators,
+)
 from ragcore.types import AnswerMode, ChunkKind, Hit
 
 NOT_FOUND = "I could not find this in your documents."
@@ -713,8 +719,8 @@ def _ungrounded(
     absent = sorted(set(_NUMBER.findall(question)) - set(_NUMBER.findall(given)))
     if absent:
         return f"no source mentions the question's {', '.join(absent)}"
-    backing = " ".join(q.text for q in quotes)
-    said = strip_markers(reply.answer)
+    backing = " ".join([q.text for q in quotes] + [_its_list(q, evidence) for q in quotes])
+    said = without_enumerators(strip_markers(reply.answer))
     sources = _read_text(reply, quotes, evidence)
     # "5 essential characteristics" rests on "five essential characteristics"; "100 words long;
     # there are 21,015,324 passages [1]" quoted the first and read the second in source 1.
@@ -787,6 +793,16 @@ def _cite_also(answer: str, number: int, quotes: Sequence[VerifiedQuote]) -> str
 
 def _marker(numbers: set[int]) -> str:
     return "[" + ", ".join(str(n) for n in sorted(numbers)) + "]"
+
+
+def _its_list(quote: VerifiedQuote, evidence: Evidence) -> str:
+    """The items the model read after a quote that opens a list ("The practices are organized
+    into four groups: 1."), which back an answer naming them as the quote itself does; "" for
+    any other quote."""
+    if not opens_list(quote.text):
+        return ""
+    source = evidence.sources[quote.number - 1]
+    return " ".join(span.text for span in source.spans if span.start >= quote.end - 1)
 
 
 def _read_text(reply: QuotedReply, quotes: Sequence[VerifiedQuote], evidence: Evidence) -> str:

@@ -158,6 +158,26 @@ _NUMBER_WORD = re.compile(
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
+# An item's number in a list written inline ("are 1. Prepare …, 2. Protect …"): before a
+# capitalised word, after the start, a space or a comma.
+_ENUMERATOR = re.compile(r"(?:^|(?<=[\s,;:(]))(\d{1,2})[.)](?=\s+[A-Z(])")
+
+
+def without_enumerators(text: str) -> str:
+    """``text`` without the numbers of a list it writes inline, when it numbers from 1 in
+    order: "1. Prepare the Organization, 2. Protect the Software" states no number.
+
+    >>> without_enumerators("The groups are 1. Prepare, 2. Protect and 3. Produce.")
+    'The groups are  Prepare,  Protect and  Produce.'
+    """
+    found = list(_ENUMERATOR.finditer(text))
+    if [int(m.group(1)) for m in found] != list(range(1, len(found) + 1)) or len(found) < 2:
+        return text
+    for match in reversed(found):
+        text = text[: match.start()] + text[match.end() :]
+    return text
+
+
 def numbers(text: str) -> set[str]:
     """The numbers ``text`` states, written in digits or as words, thousands separators aside:
     "five essential characteristics" and "5 essential characteristics" state the same number.

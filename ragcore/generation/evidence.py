@@ -454,12 +454,18 @@ def _by_file(groups: Sequence[SourceEvidence]) -> tuple[SourceEvidence, ...]:
 
 # A sentence that opens a list: it ends on a colon, maybe with the first item's number after
 # it ("The practices are organized into four groups: 1."), which the splitter leaves there.
-_OPENS_LIST = re.compile(r":\s*(?:\(?(?:\d{1,2}|[a-z])[.)]|[•*\-–])?\s*$")
+# (A quote's check may end it before that number's stop: "… four groups:\n1".)
+_OPENS_LIST = re.compile(r":\s*(?:\(?(?:\d{1,2}[.)]?|[a-z][.)])|[•*\-–])?\s*$")
 _NOT_CHOSEN = -math.inf  # the score of a sentence that may only be lifted into the evidence
 # A list item's number, left at the end of the sentence before it.
 _NUMBERED = re.compile(r"(?:^|\s)\(?\d{1,2}[.)]\s*$")
 _LIST_ITEMS = 3  # when the opening does not say how many
 _MOST_LIST_ITEMS = 6
+
+
+def opens_list(sentence: str) -> bool:
+    """Whether ``sentence`` opens a list: it ends on a colon, maybe with the first item's number."""
+    return bool(_OPENS_LIST.search(sentence))
 
 
 def _list_length(opening: str) -> int:
@@ -484,7 +490,7 @@ def _with_list_items(
     if not scored:
         return scored
     top_score, top = max(scored, key=lambda pair: pair[0])
-    if not _OPENS_LIST.search(top.text):
+    if not opens_list(top.text):
         return scored
     after = sorted(
         (c for _, c in scored if c.source == top.source and c.start >= top.end),

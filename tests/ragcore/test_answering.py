@@ -10,18 +10,21 @@ import pytest
 
 from ragcore.answering import (
     EXTRACT_LABEL,
+    INVENTED_NUMBER,
     NOT_FOUND,
     REFUSED_LABEL,
     Answer,
     Answerer,
     VerifiedQuote,
     _evidence_extract,
+    _ungrounded,
     _with_citation,
     restates,
 )
 from ragcore.generation.evidence import Evidence, EvidenceSpan, SourceEvidence
 from ragcore.generation.llm import ChatLLM
 from ragcore.generation.queue import GenerationQueue
+from ragcore.generation.quoted import parse_reply
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.runtime import Runtime
 from ragcore.testing.hits import passage_hit
@@ -592,3 +595,37 @@ def test_a_misnumbered_quotes_number_in_the_answer_moves_unless_that_source_hold
     # Its answer is source 2's: the model quoted one source and answered from the one it cited.
     answer = "Only 200 to 2,000 gates may be spent on security [2]."
     assert _with_citation(answer, [quote], evidence) == answer
+
+
+def test_an_answer_naming_the_items_of_the_list_its_quote_opens_rests_on_them() -> None:
+    opening = "The practices are organized into four groups: 1."
+    items = [
+        "Prepare the Organization (PO): people are ready. 2.",
+        "Protect the Software (PS): all components are kept from tampering. 3.",
+        "Produce Well-Secured Software (PW): releases have few vulnerabilities. 4.",
+        "Respond to Vulnerabilities (RV): residual ones are found and fixed.",
+    ]
+    text = " ".join([opening, *items])
+    spans = tuple(
+        EvidenceSpan(text.index(s), text.index(s) + len(s), s, 0.9) for s in [opening, *items]
+    )
+    evidence = Evidence((SourceEvidence(passage_hit(text), spans),))
+    # As the check finds it on the page: without the first item's full stop.
+    quote = VerifiedQuote(1, 0, len(opening) - 1, opening[:-1], 100.0, cited=None)
+    reply = parse_reply(
+        f'Quote [1]: "{opening}"\nAnswer: The four groups are 1. Prepare the Organization, '
+        "2. Protect the Software, 3. Produce Well-Secured Software, and 4. Respond to "
+        "Vulnerabilities [1]."
+    )
+    question = "What are the four groups of practices?"
+    # The items' numbers are the list's, not figures; its items are what the quote opens.
+    assert _ungrounded(question, reply, [quote], evidence, 0) is None
+    # Without the items read after it, the same answer says more than its quote.
+    alone = Evidence((SourceEvidence(passage_hit(text), spans[:1]),))
+    assert (
+        _ungrounded(question, reply, [quote], alone, 0)
+        == "it says more than the sentence it quoted"
+    )
+    # Numbers that are no list's still count: "groups 2 and 7" are figures.
+    figures = parse_reply(f'Quote [1]: "{opening}"\nAnswer: Groups 2 and 7 are prepared [1].')
+    assert _ungrounded(question, figures, [quote], evidence, 0) == INVENTED_NUMBER
