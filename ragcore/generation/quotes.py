@@ -194,6 +194,11 @@ def find_quote(
 
 # A table's row is a line of cells between bars, as extraction writes tables (Markdown).
 _ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
+# A table's rule under its header row: "| --- | --- |".
+_RULE_ROW = re.compile(r"[|\s:\-]*")
+# An identifier of a table's row, letters and digits joined by stops or hyphens: "CT.DP-P",
+# "ID.AM-1", "PS.3.2". Like a number, it names one row.
+_CODE = re.compile(r"\b[A-Z]{1,4}(?:[.\-][A-Z0-9]{1,4})+\b")
 # Of the quote's words (numbers aside), at least this share must be in the row, and two at
 # least: "Burbank had 90 jobs affected by the closure." holds "Burbank" and "closure" of
 # "| Yahoo! Inc. | Burbank | 90 | Closure Permanent |"; its "jobs affected" are the header's
@@ -205,15 +210,18 @@ def find_row(quote: str, passages: Sequence[str], *, cited: int | None = None) -
     """The one table row among ``passages`` that a quote restates as a sentence, or None.
 
     A small model asked to quote a table row writes it as a sentence ("Burbank had 90 jobs
-    affected by the closure."), which ``find_quote`` rightly does not find. The row is taken
-    for its source when it alone holds every number of the quote and at least half its other
-    words: a number from one row and a name from another (a figure put to the wrong company)
-    is in no single row. The match's score is 0: it is not the model's words on the page, and
+    affected by the closure.", "CT.DP-P is a Disassociated Processing category."), which
+    ``find_quote`` rightly does not find. The row is taken for its source when it alone holds
+    every number and code of the quote and at least half its other words: a number from one
+    row and a name from another (a figure put to the wrong company) is in no single row. The match's score is 0: it is not the model's words on the page, and
     the card says so.
     """
     said = numbers(quote)
-    words = {w for w in content_words(clean_quote(quote)) if not w.isdigit()}
-    if not said or len(words) < 2:
+    codes = set(_CODE.findall(quote))
+    # A code's letters are not words of the row's subject: "CT.DM-P" beside Disassociated
+    # Processing's name would hold "ct" and "dm" of the wrong row.
+    words = {w for w in content_words(clean_quote(_CODE.sub(" ", quote))) if not w.isdigit()}
+    if not (said or codes) or len(words) < 2:
         return None
     order = list(range(1, len(passages) + 1))
     if cited is not None and 1 <= cited <= len(passages):
@@ -222,7 +230,7 @@ def find_row(quote: str, passages: Sequence[str], *, cited: int | None = None) -
     found: list[tuple[int, QuoteMatch]] = []
     for number in order:
         for row in _ROW.finditer(passages[number - 1]):
-            if not said <= numbers(row[0]):
+            if not (said <= numbers(row[0]) and codes <= set(_CODE.findall(row[0]))):
                 continue
             held = len(words & content_words(row[0]))
             if held >= 2 and held >= MIN_ROW_WORDS * len(words):
@@ -241,7 +249,15 @@ def row_misses(question: str, passage: str, start: int, end: int) -> set[str]:
     in Burbank, the row "| Thomson Licensing LLC | Burbank | 7 | Closure |" holds "Burbank"
     and "closure", but "Yahoo" is in another row, so it is about something else.
     """
-    rows = list(_ROW.finditer(passage))
+    lines = list(_ROW.finditer(passage))
+    # The header row names every column, not another row's subject ("Category Unique
+    # Identifier" is no row about another category).
+    rows = [
+        row
+        for row, after in zip(lines, [*lines[1:], None], strict=False)
+        if not _RULE_ROW.fullmatch(row[0])
+        and not (after is not None and _RULE_ROW.fullmatch(after[0]))
+    ]
     mine = next((r for r in rows if r.start() <= start and end <= r.end()), None)
     if mine is None:
         return set()

@@ -119,6 +119,26 @@ def test_rows_are_only_table_lines() -> None:
     assert find_row("Burbank had 90 jobs affected by the closure.", [prose]) is None
 
 
+IDENTIFIERS = (
+    "| Function Unique Identifier | Function | Category Unique Identifier | Category |\n"
+    "| --- | --- | --- | --- |\n"
+    "| CT-P | Control-P | CT.DM-P | Data Processing Management |\n"
+    "| | | CT.DP-P | Disassociated Processing |"
+)
+
+
+def test_a_row_named_by_its_identifier_is_found_by_it() -> None:
+    quote = "CT.DP-P is a Disassociated Processing category."
+    match = find_row(quote, [IDENTIFIERS])
+    assert match is not None
+    assert IDENTIFIERS[match.start : match.end] == "| | | CT.DP-P | Disassociated Processing |"
+    # Another row's identifier beside this row's words is in no single row.
+    assert find_row("CT.DM-P is a Disassociated Processing category.", [IDENTIFIERS]) is None
+    # The header names every column: asked which category a row is, it misses no other row.
+    question = "In the table of unique identifiers, which category is CT.DP-P?"
+    assert row_misses(question, IDENTIFIERS, match.start, match.end) == set()
+
+
 def test_normalise_keeps_offsets_into_the_original() -> None:
     text = "A  “Quoted”\nword-\nbreak Kindervag1."
     norm = normalise(text)
