@@ -520,6 +520,10 @@ class Answerer:
             _queue=self.queue,
         )
 
+    def _mentions(self, hit: Hit, name: str) -> bool:
+        """Whether the document of ``hit`` mentions ``name`` anywhere (its keyword index)."""
+        return bool(self.retriever.catalog.bm25_search(name, limit=1, doc_ids=[hit.doc_id]))
+
     def _judge(self, question: str, raw: str, evidence: Evidence) -> _Verdict:
         """What the person reads: the model's answer if its quote is on the page and the answer
         rests on it; else the documents' own words when they are strong; else "not found"."""
@@ -561,8 +565,12 @@ class Answerer:
         echoed = bool(reply.answer) and restates(reply.answer, question, quoted)
         problem = None
         if not (reply.refused or not reply.answer or echoed):
-            problem = _ungrounded(question, reply, quotes, evidence, failed)
-            recited = _cited_where_held(question, reply, quotes, evidence) if problem else None
+            problem = _ungrounded(question, reply, quotes, evidence, failed, self._mentions)
+            recited = (
+                _cited_where_held(question, reply, quotes, evidence, self._mentions)
+                if problem
+                else None
+            )
             if recited is not None:
                 reply, problem = recited, None
             # Its first answer line only restated the question, and the one it was made to
@@ -707,6 +715,7 @@ def _ungrounded(
     quotes: Sequence[VerifiedQuote],
     evidence: Evidence,
     failed: int,
+    mentions: Callable[[Hit, str], bool] | None = None,
 ) -> str | None:
     """Why the answer cannot be shown as verified, or None when it rests on its quotes."""
     if not quotes:
@@ -727,6 +736,12 @@ def _ungrounded(
     numbers_ok = numbers(said) <= numbers(backing + " " + question + " " + sources)
     if not numbers_ok:
         return INVENTED_NUMBER
+    # The quotes are what the answer rests on: a [1] beside a quote found in source 3 was the
+    # quote's label, not a second source for the claim.
+    rests_on = [evidence.sources[q.number - 1].hit for q in quotes]
+    absent = _unmentioned(question, said, rests_on, mentions)
+    if absent:
+        return f"it names {', '.join(absent)}, which the document it rests on never mentions"
     allowed = content_words(backing) | content_words(question)
     # Its numbers are checked above, in digits or words alike.
     answer_words = {w for w in content_words(said) if not w.isdigit()}
@@ -744,7 +759,11 @@ def _ungrounded(
 
 
 def _cited_where_held(
-    question: str, reply: QuotedReply, quotes: Sequence[VerifiedQuote], evidence: Evidence
+    question: str,
+    reply: QuotedReply,
+    quotes: Sequence[VerifiedQuote],
+    evidence: Evidence,
+    mentions: Callable[[Hit, str], bool] | None = None,
 ) -> QuotedReply | None:
     """The reply citing also the one source the model read that holds what its answer adds,
     when the sources it quoted and cited do not: "The five Functions are: Identify-P, Govern-P,
@@ -772,7 +791,7 @@ def _cited_where_held(
         cited = replace(reply, answer=_cite_also(reply.answer, number, quotes))
         if (
             cited.answer != reply.answer
-            and _ungrounded(question, cited, quotes, evidence, 0) is None
+            and _ungrounded(question, cited, quotes, evidence, 0, mentions) is None
         ):
             return cited
     return None
@@ -805,12 +824,44 @@ def _its_list(quote: VerifiedQuote, evidence: Evidence) -> str:
     return " ".join(span.text for span in source.spans if span.start >= quote.end - 1)
 
 
-def _read_text(reply: QuotedReply, quotes: Sequence[VerifiedQuote], evidence: Evidence) -> str:
-    """The sources the reply quoted or cited, as the model read them."""
+def _read_numbers(
+    reply: QuotedReply, quotes: Sequence[VerifiedQuote], evidence: Evidence
+) -> list[int]:
+    """The numbers of the sources the reply quoted or cited."""
     read = {q.number for q in quotes} | {
         n for n in cited_in(reply.answer) if 1 <= n <= len(evidence.sources)
     }
-    return " ".join(evidence.sources[n - 1].text for n in sorted(read))
+    return sorted(read)
+
+
+def _read_text(reply: QuotedReply, quotes: Sequence[VerifiedQuote], evidence: Evidence) -> str:
+    """The sources the reply quoted or cited, as the model read them."""
+    return " ".join(evidence.sources[n - 1].text for n in _read_numbers(reply, quotes, evidence))
+
+
+# A name written in capitals: a document's or a standard's ("SSDF", "FIPS", "CVSS", "NIST").
+_NAME = re.compile(r"\b[A-Z][A-Z0-9]{2,}\b")
+
+
+def _unmentioned(
+    question: str,
+    said: str,
+    hits: Sequence[Hit],
+    mentions: Callable[[Hit, str], bool] | None,
+) -> list[str]:
+    """The names the question gives and the answer repeats that none of ``hits``' documents
+    mentions: "The SSDF requires a key size of 112 bits [1]", quoting the lightweight-crypto
+    report's "the minimum key size required by NIST is 112 bits", puts that report's fact to
+    the SSDF. A name in the passage or its file's name is mentioned; else the document is
+    asked (``mentions``), when it can be."""
+    names = set(_NAME.findall(question)) & set(_NAME.findall(said))
+    seen = " ".join(f"{h.text} {h.file_name}" for h in hits).lower()
+    return sorted(
+        name
+        for name in names
+        if not re.search(rf"\b{name.lower()}", seen)
+        and not (mentions is not None and any(mentions(h, name) for h in hits))
+    )
 
 
 def cited_in(text: str) -> set[int]:

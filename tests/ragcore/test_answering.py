@@ -629,3 +629,58 @@ def test_an_answer_naming_the_items_of_the_list_its_quote_opens_rests_on_them() 
     # Numbers that are no list's still count: "groups 2 and 7" are figures.
     figures = parse_reply(f'Quote [1]: "{opening}"\nAnswer: Groups 2 and 7 are prepared [1].')
     assert _ungrounded(question, figures, [quote], evidence, 0) == INVENTED_NUMBER
+
+
+def test_an_answer_that_puts_its_quote_to_a_document_its_source_never_mentions_is_not_shown() -> (
+    None
+):
+    lwc = "At the time of this writing, the minimum key size required by NIST is 112 bits."
+    hit = passage_hit(lwc, file_name="nistir8114_lightweight_crypto.pdf")
+    evidence = Evidence((SourceEvidence(hit, (EvidenceSpan(0, len(lwc), lwc, 0.9),)),))
+    quote = VerifiedQuote(1, 0, len(lwc), lwc, 100.0, cited=None)
+    question = "What key size does the SSDF require for code-signing certificates?"
+    reply = parse_reply(
+        f'Quote [1]: "{lwc}"\nAnswer: The SSDF requires a key size of 112 bits [1].'
+    )
+    problem = "it names SSDF, which the document it rests on never mentions"
+    assert _ungrounded(question, reply, [quote], evidence, 0) == problem
+    # The document is asked when the passage does not say the name: it may say it elsewhere.
+    assert _ungrounded(question, reply, [quote], evidence, 0, lambda h, n: False) == problem
+    assert _ungrounded(question, reply, [quote], evidence, 0, lambda h, n: n == "SSDF") is None
+    # A name the passage's file carries is its document's ("NIST" is in the passage too).
+    nist = parse_reply(f'Quote [1]: "{lwc}"\nAnswer: NIST requires a key size of 112 bits [1].')
+    assert _ungrounded("What key size does NIST require?", nist, [quote], evidence, 0) is None
+
+
+def test_the_document_is_asked_whether_it_mentions_the_name_the_answer_gives(
+    tmp_path: Path,
+) -> None:
+    filler = " ".join(f"Section {i} describes the inspection of part {i}." for i in range(30))
+    texts = {
+        "keys.txt": "At the time of this writing, the minimum key size required by NIST is 112 bits.",
+        # The FAA is named on the first line only: not in the passage that is quoted.
+        "rule.txt": f"The FAA issued this notice.\n\n{filler}\n\nThe wing meets the air at an "
+        "angle of 12 degrees in cruise.",
+    }
+    rt = runtime_with_texts(tmp_path, texts)
+    try:
+        passages = [r.text for r in rt.catalog.chunks() if "12 degrees" in r.text]
+        assert passages and "FAA" not in passages[0]
+        borrowed = _ask(
+            rt,
+            "What key size does the SSDF require?",
+            quote="At the time of this writing, the minimum key size required by NIST is 112 bits.",
+            answer="The SSDF requires a key size of 112 bits [{n}].",
+            file="keys.txt",
+        )
+        own = _ask(
+            rt,
+            "At what angle does the wing meet the air, as the FAA notice says?",
+            quote="The wing meets the air at an angle of 12 degrees in cruise.",
+            answer="The FAA notice says the wing meets the air at 12 degrees [{n}].",
+            file="rule.txt",
+        )
+    finally:
+        rt.close()
+    assert borrowed.mode != "llm" and "never mentions" in borrowed.verdict
+    assert own.mode == "llm", own.verdict
