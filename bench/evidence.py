@@ -14,7 +14,7 @@ from bench.common import command_line, default_workdir, log, shared_data_dir
 from ragcore.evaluation.answers import APPROX_TOKENS, load_cases
 from ragcore.evaluation.evidence import evidence_recall
 from ragcore.generation.evidence import EvidenceBudget, EvidenceSelector
-from ragcore.passages import finish_cut_passages
+from ragcore.passages import finish_cut_passages, with_title_pages
 from ragcore.retrieval import Retriever
 from ragcore.runtime import build_runtime
 from ragcore.settings import Settings
@@ -57,9 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = replace(config, top_k=args.top_k)
     cases = [c for c in load_cases(args.questions) if c.answerable]
     retriever = Retriever(rt.catalog, rt.store, rt.models, spaces=rt.spaces)
-    # As the answerer reads them: a passage its chunk cut mid-sentence is finished.
+    # As the answerer reads them: a passage its chunk cut mid-sentence is finished, and a
+    # question about who wrote a document or when gets its first page.
     passages = {
-        c.id: finish_cut_passages(retriever.run(c.question, config).hits, rt.catalog) for c in cases
+        c.id: with_title_pages(
+            c.question,
+            finish_cut_passages(retriever.run(c.question, config).hits, rt.catalog),
+            rt.catalog,
+        )[0]
+        for c in cases
     }
     log(f"{len(cases)} answerable questions, top {config.top_k} passages each")
     count = gguf_token_counter(args.gguf).count if args.gguf else APPROX_TOKENS.count

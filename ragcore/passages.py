@@ -17,6 +17,7 @@ where they finish what the chunk began: a quote of the cut sentence is finished 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -103,3 +104,61 @@ def finish_cut_passages(hits: Sequence[Hit], catalog: CatalogBackend) -> tuple[H
             continue
         out.append(replace(hit, text=text[:end], end=hit.start + end, grown=end - len(hit.text)))
     return tuple(out)
+
+
+# --- title pages --------------------------------------------------------------------------
+# Who wrote a document and when it came out are on its first page, which matches the question
+# by little more than the document's name: "When was FIPS 199 published?" retrieved four of
+# FIPS 199's pages, none of them the cover that says "February 2004".
+_ASKS_WHO_OR_WHEN = re.compile(
+    r"\b(?:who (?:wrote|authored|published|edited)|co-?authors?|co-?authored|authored"
+    r"|authors? of|written by|published|publication date)\b",
+    re.IGNORECASE,
+)
+# The documents, in the order retrieval ranked them, whose first page is added.
+_TITLE_DOCUMENTS = 2
+
+
+def asks_who_or_when(question: str) -> bool:
+    """Whether ``question`` asks who wrote a document or when it was published."""
+    return bool(_ASKS_WHO_OR_WHEN.search(question))
+
+
+def with_title_pages(
+    question: str, hits: Sequence[Hit], catalog: CatalogBackend
+) -> tuple[tuple[Hit, ...], tuple[str, ...]]:
+    """``hits`` with the first passage of the best documents' first page after each document's
+    best hit, when the question asks who wrote a document or when it came out; and a note for
+    each one added (the person sees why a passage search did not rank is there)."""
+    if not asks_who_or_when(question):
+        return tuple(hits), ()
+    documents = list(dict.fromkeys(h.doc_id for h in hits))[:_TITLE_DOCUMENTS]
+    have = {h.point_id for h in hits}
+    wanted = [point_id(doc, 0) for doc in documents if point_id(doc, 0) not in have]
+    rows = catalog.chunks_by_point_ids(wanted) if wanted else {}
+    out = list(hits)
+    notes = []
+    for pid, row in rows.items():
+        if row.kind != ChunkKind.TEXT or not row.text.strip():
+            continue
+        first = next(h for h in out if h.doc_id == row.doc_id)
+        title = Hit(
+            point_id=pid,
+            doc_id=row.doc_id,
+            file_name=first.file_name,
+            page=row.page,
+            chunk_no=row.chunk_no,
+            start=row.start,
+            end=row.end,
+            kind=row.kind,
+            text=row.text,
+            section=row.section,
+            location=row.location or "",
+            ocr_confidence=row.ocr_confidence,
+        )
+        out.insert(out.index(first) + 1, title)
+        notes.append(
+            f"added the first passage of {first.file_name} ({title.where}): the question asks "
+            "who wrote it or when it came out"
+        )
+    return tuple(out), tuple(notes)

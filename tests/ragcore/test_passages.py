@@ -12,7 +12,7 @@ from ragcore.answering import Answerer
 from ragcore.catalog import Catalog, ChunkRow
 from ragcore.generation.evidence import cut_short
 from ragcore.generation.llm import ChatLLM
-from ragcore.passages import finish_cut_passages
+from ragcore.passages import finish_cut_passages, with_title_pages
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.testing.llm_server import Messages, ScriptedLLMServer
 from ragcore.types import Chunk, ChunkingParams, ChunkKind, Hit, Strategy
@@ -184,3 +184,39 @@ def test_the_answerer_reads_on_and_its_quote_of_the_cut_sentence_is_whole_and_ve
     source = answer.sources[quote.number - 1]
     assert source.point_id == cut.point_id and source.grown > 0
     assert source.text[quote.start : quote.end] == quote.text
+
+
+def _document(catalog: Catalog, doc_id: str) -> list[Hit]:
+    """A document whose first chunk is its cover, on page 1; its other chunks on page 2."""
+    cover = "The Rule for Airplanes\nJane Smith\nFebruary 2004"
+    body = ["The rule applies to every airplane.", "Comments are due in March."]
+    chunks = [Chunk(doc_id=doc_id, chunk_no=0, page=1, start=0, end=len(cover), text=cover)]
+    at = 0
+    for n, text in enumerate(body, start=1):
+        chunks.append(
+            Chunk(doc_id=doc_id, chunk_no=n, page=2, start=at, end=at + len(text), text=text)
+        )
+        at += len(text) + 1
+    return stored(catalog, chunks)
+
+
+def test_a_question_about_who_wrote_a_document_or_when_gets_its_first_page(
+    catalog: Catalog,
+) -> None:
+    cover, rule, comments = _document(catalog, "a")
+    hits = [comments, rule]
+    for question in ("Who wrote the rule for airplanes?", "When was the rule published?"):
+        out, notes = with_title_pages(question, hits, catalog)
+        # After the document's best passage: the cover is that document's.
+        assert [h.point_id for h in out] == [comments.point_id, cover.point_id, rule.point_id]
+        assert out[1].text.endswith("February 2004") and out[1].page == 1
+        assert len(notes) == 1 and "rule.pdf (page 1)" in notes[0]
+    # Another question, or a cover already retrieved: nothing is added.
+    assert with_title_pages("What does the rule apply to?", hits, catalog) == (tuple(hits), ())
+    assert with_title_pages("Who wrote it?", [cover, rule], catalog) == ((cover, rule), ())
+
+
+def test_only_the_two_best_documents_get_their_first_page(catalog: Catalog) -> None:
+    firsts = [_document(catalog, doc)[1] for doc in ("a", "b", "c")]
+    out, notes = with_title_pages("Who authored these?", firsts, catalog)
+    assert [h.doc_id for h in out] == ["a", "a", "b", "b", "c"] and len(notes) == 2
