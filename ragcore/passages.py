@@ -138,24 +138,11 @@ def with_title_pages(
     rows = catalog.chunks_by_point_ids(wanted) if wanted else {}
     out = list(hits)
     notes = []
-    for pid, row in rows.items():
+    for row in rows.values():
         if row.kind != ChunkKind.TEXT or not row.text.strip():
             continue
         first = next(h for h in out if h.doc_id == row.doc_id)
-        title = Hit(
-            point_id=pid,
-            doc_id=row.doc_id,
-            file_name=first.file_name,
-            page=row.page,
-            chunk_no=row.chunk_no,
-            start=row.start,
-            end=row.end,
-            kind=row.kind,
-            text=row.text,
-            section=row.section,
-            location=row.location or "",
-            ocr_confidence=row.ocr_confidence,
-        )
+        title = row.to_hit(first.file_name)
         out.insert(out.index(first) + 1, title)
         notes.append(
             f"added the first passage of {first.file_name} ({title.where}): the question asks "

@@ -278,24 +278,7 @@ def _hits(
             fused_rank=rank,
             fused_score=score,
         )
-        hits.append(
-            Hit(
-                point_id=pid,
-                doc_id=row.doc_id,
-                file_name=names[row.doc_id],
-                page=row.page,
-                chunk_no=row.chunk_no,
-                start=row.start,
-                end=row.end,
-                kind=ChunkKind(row.kind),
-                text=row.text,
-                evidence=evidence,
-                section=row.section or "",
-                image_index=row.image_index,
-                location=row.location or "",
-                ocr_confidence=row.ocr_confidence,
-            )
-        )
+        hits.append(row.to_hit(names[row.doc_id], evidence))
     return hits
 
 

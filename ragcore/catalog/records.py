@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Protocol
 
-from ragcore.types import Chunk, ChunkKind
+from ragcore.types import Chunk, ChunkKind, Evidence, Hit
 
 
 class Row(Protocol):
@@ -161,6 +161,25 @@ class ChunkRow:
         values = _named(cls, row)
         values["kind"] = ChunkKind(values["kind"])
         return cls(**values)
+
+    def to_hit(self, file_name: str, evidence: Evidence | None = None) -> Hit:
+        """The chunk as a passage shown for an answer, with why it was retrieved (if it was)."""
+        return Hit(
+            point_id=self.point_id,
+            doc_id=self.doc_id,
+            file_name=file_name,
+            page=self.page,
+            chunk_no=self.chunk_no,
+            start=self.start,
+            end=self.end,
+            kind=ChunkKind(self.kind),
+            text=self.text,
+            evidence=evidence or Evidence(),
+            section=self.section or "",
+            image_index=self.image_index,
+            location=self.location or "",
+            ocr_confidence=self.ocr_confidence,
+        )
 
     def to_chunk(self) -> Chunk:
         return Chunk(

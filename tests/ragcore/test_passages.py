@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ragcore.answering import Answerer
-from ragcore.catalog import Catalog, ChunkRow
+from ragcore.catalog import Catalog
 from ragcore.generation.evidence import cut_short
 from ragcore.generation.llm import ChatLLM
 from ragcore.passages import finish_cut_passages, with_title_pages
@@ -50,21 +50,7 @@ def stored(catalog: Catalog, chunks: list[Chunk]) -> list[Hit]:
     doc_id = chunks[0].doc_id
     catalog.upsert_document(make_doc(doc_id, "rule.pdf"))
     catalog.replace_chunks(doc_id, chunks, embed_model="hash-384", stats={"pages": 2})
-    return [as_hit(row) for row in catalog.chunks(doc_id)]
-
-
-def as_hit(row: ChunkRow) -> Hit:
-    return Hit(
-        point_id=row.point_id,
-        doc_id=row.doc_id,
-        file_name="rule.pdf",
-        page=row.page,
-        chunk_no=row.chunk_no,
-        start=row.start,
-        end=row.end,
-        kind=row.kind,
-        text=row.text,
-    )
+    return [row.to_hit("rule.pdf") for row in catalog.chunks(doc_id)]
 
 
 def test_what_is_cut_short() -> None:
