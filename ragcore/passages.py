@@ -17,14 +17,13 @@ where they finish what the chunk began: a quote of the cut sentence is finished 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 
 from ragcore.catalog import ChunkRow
 from ragcore.catalog.backend import CatalogBackend
 from ragcore.document_text import trimmed_gap
-from ragcore.generation.evidence import candidate_spans, cut_short
+from ragcore.generation.evidence import asks_who_or_when, candidate_spans, cut_short
 from ragcore.types import ChunkKind, Hit, point_id
 
 # Past its end, a passage takes the cut sentence and any whole sentences after it within this
@@ -109,19 +108,11 @@ def finish_cut_passages(hits: Sequence[Hit], catalog: CatalogBackend) -> tuple[H
 # --- title pages --------------------------------------------------------------------------
 # Who wrote a document and when it came out are on its first page, which matches the question
 # by little more than the document's name: "When was FIPS 199 published?" retrieved four of
-# FIPS 199's pages, none of them the cover that says "February 2004".
-_ASKS_WHO_OR_WHEN = re.compile(
-    r"\b(?:who (?:wrote|authored|published|edited)|co-?authors?|co-?authored|authored"
-    r"|authors? of|written by|published|publication date)\b",
-    re.IGNORECASE,
-)
+# FIPS 199's pages, none of them the cover that says "February 2004". (The evidence selector
+# then reads a cover's blocks first: ``evidence.asks_who_or_when``.)
+
 # The documents, in the order retrieval ranked them, whose first page is added.
 _TITLE_DOCUMENTS = 2
-
-
-def asks_who_or_when(question: str) -> bool:
-    """Whether ``question`` asks who wrote a document or when it was published."""
-    return bool(_ASKS_WHO_OR_WHEN.search(question))
 
 
 def with_title_pages(

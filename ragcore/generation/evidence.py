@@ -59,6 +59,19 @@ _ASKS_ABOUT_DOCUMENT = re.compile(
     r"|proceedings|version|edition|affiliations?|institutions?|organi[sz]ations?|contact)\b",
     re.IGNORECASE,
 )
+# Who wrote a document, or when it came out: its title page is the answer.
+_ASKS_WHO_OR_WHEN = re.compile(
+    r"\b(?:who (?:wrote|authored|published|edited)|co-?authors?|co-?authored|authored"
+    r"|authors? of|written by|published|publication date)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_who_or_when(question: str) -> bool:
+    """Whether ``question`` asks who wrote a document or when it was published."""
+    return bool(_ASKS_WHO_OR_WHEN.search(question))
+
+
 # A table's cell rule, an equals sign or a decimal: what no title page is made of.
 _VALUES = re.compile(r"\||=|\d\.\d")
 _HAS_NUMBER = re.compile(
@@ -612,6 +625,11 @@ class EvidenceSelector:
             for pair in sorted(_with_list_items(free), key=lambda p: -p[0])
             if math.isfinite(pair[0])
         ]
+        if asks_who_or_when(question):
+            # Who wrote it and when it came out are on its cover: the title blocks are read
+            # first, and the sentences that only name the document ("CVSS follows this general
+            # model of FIPS 199") fill what is left.
+            scored.sort(key=lambda pair: not pair[1].title)
         chosen: list[tuple[float, _Candidate]] = []
         sources: set[int] = set()
         tokens = 0

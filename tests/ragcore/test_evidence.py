@@ -359,3 +359,23 @@ def test_the_items_of_a_list_are_read_on_past_the_chunks_end() -> None:
     shown = [s.text for s in evidence.sources[0].spans]
     assert any(s.startswith("Respond to vulnerabilities") for s in shown)
     assert not any("reviewed every year" in s for s in shown)
+
+
+def test_a_covers_blocks_are_read_first_when_the_question_asks_who_or_when() -> None:
+    cover = _hit(
+        "Standards for Security Categorization\nComputer Security Division\n"
+        "National Institute of Standards and Technology\nFebruary 2004",
+        doc="fips",
+    )
+    naming = _hit(
+        "This rating system is described within FIPS 199 and its categories. "
+        "CVSS follows this general model of FIPS 199 for its impact ratings. "
+        "Section 4 explains how agencies use FIPS 199 ratings with CVSS scores.",
+        doc="cvss",
+    )
+    selector = EvidenceSelector(budget=SELECTOR.budget.__class__(tokens=40, sentences=3))
+    when = selector.select("When was FIPS 199 published?", [naming, cover])
+    assert any("February 2004" in s.text for src in when.sources for s in src.spans)
+    # Another question about the document's content is not answered by its cover.
+    what = selector.select("How does CVSS use FIPS 199?", [naming, cover])
+    assert not any("February 2004" in s.text for src in what.sources for s in src.spans)
