@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from ragcore.catalog import ChunkRow, DocumentStatus
 from ragcore.catalog.backend import CatalogBackend
-from ragcore.types import ChunkKind
+from ragcore.types import ChunkKind, Hit
 
 # Between pages, so that no chunker joins the last words of a page to the first of the next.
 PAGE_BREAK = "\n\n"
@@ -37,8 +37,9 @@ class DocumentText:
         return base + chunk.start, base + chunk.end
 
 
-def _is_slice(row: ChunkRow) -> bool:
-    # Image chunks may carry a caption that is no slice of the page (start == end).
+def is_page_slice(row: ChunkRow | Hit) -> bool:
+    """Whether a chunk's (or a passage's) text is ``page[start:end]``: an image's caption is
+    not (start == end), nor a table's later piece, which repeats the table's header."""
     return (
         row.kind == ChunkKind.TEXT and row.end - row.start == len(row.text) and row.end > row.start
     )
@@ -76,7 +77,7 @@ def rebuild_text(doc_id: str, name: str, rows: Sequence[ChunkRow]) -> DocumentTe
     for row in rows:
         if row.doc_id != doc_id:
             raise ValueError(f"chunk of document {row.doc_id!r} given for {doc_id!r}")
-        if _is_slice(row):
+        if is_page_slice(row):
             by_page.setdefault(row.page, []).append(row)
     if not by_page:
         return None

@@ -22,8 +22,8 @@ from dataclasses import replace
 
 from ragcore.catalog import ChunkRow
 from ragcore.catalog.backend import CatalogBackend
-from ragcore.document_text import trimmed_gap
-from ragcore.generation.evidence import asks_who_or_when, candidate_spans, cut_short
+from ragcore.document_text import is_page_slice, trimmed_gap
+from ragcore.generation.evidence import asks_who_or_when, cut_short, sentence_ends
 from ragcore.types import ChunkKind, Hit, point_id
 
 # Past its end, a passage takes the cut sentence and any whole sentences after it within this
@@ -40,10 +40,10 @@ _LOOK_AHEAD = 2
 def _next_text(hit: Hit, rows: Sequence[ChunkRow]) -> str:
     """The page's words after ``hit``, from the first of ``rows`` that continues it."""
     for row in rows:
-        if row.kind != ChunkKind.TEXT or row.page != hit.page or row.doc_id != hit.doc_id:
-            continue
-        if row.end - row.start != len(row.text) or row.end <= hit.end:
-            continue  # a caption, not a slice of the page; or no words past the passage
+        if not is_page_slice(row) or row.page != hit.page or row.doc_id != hit.doc_id:
+            continue  # a caption or a table's later piece is no run of the page's text
+        if row.end <= hit.end:
+            continue  # no words past the passage
         if row.start > hit.end:
             # The chunker trimmed whitespace between them, as the page's text is rebuilt for
             # the source view (which marks a quote in these words on the page).
@@ -59,9 +59,7 @@ def _through_sentence(text: str, boundary: int) -> int:
     """Where ``text`` should end: after the sentence running over ``boundary`` (its old end),
     and any whole sentences after it within :data:`_MORE_CHARS`; 0 if that sentence does not
     end within :data:`_MOST_CHARS` of the boundary."""
-    # The spans are the evidence selector's, which cut a long run into windows of words: a
-    # window's end that is no sentence's end is passed over.
-    ends = [e for _, e in candidate_spans(text) if e > boundary and not cut_short(text[:e])]
+    ends = sentence_ends(text, boundary)
     if not ends or ends[0] - boundary > _MOST_CHARS:
         return 0
     return max(e for e in ends if e == ends[0] or e - boundary <= _MORE_CHARS)
@@ -75,11 +73,7 @@ def finish_cut_passages(hits: Sequence[Hit], catalog: CatalogBackend) -> tuple[H
     >>> finish_cut_passages(hits, catalog)[0].text[-25:]
     'proposed AD by September 21, 2020.'
     """
-    cut = [
-        h
-        for h in hits
-        if h.kind == ChunkKind.TEXT and h.end - h.start == len(h.text) and cut_short(h.text)
-    ]
+    cut = [h for h in hits if is_page_slice(h) and cut_short(h.text)]
     if not cut:
         return tuple(hits)
     wanted = {

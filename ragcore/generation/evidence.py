@@ -418,14 +418,11 @@ def _chunk_text(hit: Hit) -> str:
     return hit.text[: len(hit.text) - hit.grown]
 
 
-def _finished(hit: Hit, start: int, end: int) -> str:
-    """The sentence at ``start`` as the page finishes it past the chunk's end, cleaned; "" for
-    a sentence the chunk holds whole."""
-    own = _chunk_text(hit)
-    if hit.text[end : len(own)].strip():
-        return ""
-    ends = [e for _, e in candidate_spans(hit.text) if e > len(own) and not cut_short(hit.text[:e])]
-    return clean_text(hit.text[start : ends[0]]) if ends else ""
+def sentence_ends(text: str, after: int) -> list[int]:
+    """Where the sentences of ``text`` that end past ``after`` end, in order. The spans are
+    the selector's, which cut a long run into windows of words: a window's end that is no
+    sentence's end is passed over."""
+    return [e for _, e in candidate_spans(text) if e > after and not cut_short(text[:e])]
 
 
 def _cut(cand: _Candidate, hit: Hit) -> bool:
@@ -555,8 +552,12 @@ class EvidenceSelector:
             # read on past its chunk gives the model the same sentences; then the sentences
             # wholly past its end, which are read only as a list's items.
             spans = [(max(s, header), e) for s, e in candidate_spans(own) if e > header]
-            past = [(s, e) for s, e in candidate_spans(hit.text) if s >= len(own)]
-            blocks = _line_blocks(own, spans) + (_line_blocks(hit.text, past) if past else [])
+            blocks = _line_blocks(own, spans)
+            finish = 0  # where the sentence the chunk cut ends on the page
+            if hit.grown:
+                past = [(s, e) for s, e in candidate_spans(hit.text) if s >= len(own)]
+                blocks += _line_blocks(hit.text, past)
+                finish = next(iter(sentence_ends(hit.text, len(own))), 0)
             for start, end, joined in blocks:
                 text = clean_text(hit.text[start:end])
                 # A table's rows, a formula's cases ("requires local access: 0.395") and a
@@ -565,7 +566,8 @@ class EvidenceSelector:
                 words = frozenset(content_words(text))
                 if len(text) >= 12 and words and not _fragment(text):
                     past_end = start >= len(own)
-                    whole = _finished(hit, start, end) if hit.grown and not past_end else ""
+                    cut = finish and not past_end and not own[end:].strip()
+                    whole = clean_text(hit.text[start:finish]) if cut else ""
                     found.append(_Candidate(index, start, end, text, words, title, past_end, whole))
         own_found = [c for c in found if not c.past_end]
         kept = _whole_sentences(_without_references(_without_page_furniture(own_found, hits)), hits)

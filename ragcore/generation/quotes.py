@@ -213,8 +213,8 @@ def find_row(quote: str, passages: Sequence[str], *, cited: int | None = None) -
     affected by the closure.", "CT.DP-P is a Disassociated Processing category."), which
     ``find_quote`` rightly does not find. The row is taken for its source when it alone holds
     every number and code of the quote and at least half its other words: a number from one
-    row and a name from another (a figure put to the wrong company) is in no single row. The match's score is 0: it is not the model's words on the page, and
-    the card says so.
+    row and a name from another (a figure put to the wrong company) is in no single row. The
+    match's score is 0: it is not the model's words on the page, and the card says so.
     """
     said = numbers(quote)
     codes = set(_CODE.findall(quote))

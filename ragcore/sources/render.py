@@ -18,7 +18,7 @@ from PIL import Image
 
 from ragcore.catalog import ChunkRow, DocumentRecord
 from ragcore.catalog.backend import CatalogBackend
-from ragcore.document_text import rebuild_text
+from ragcore.document_text import is_page_slice, rebuild_text
 from ragcore.errors import DocumentDeleted, NoPageToRender, SourceNotFound
 from ragcore.files import FileStore
 from ragcore.sources import pdf
@@ -270,28 +270,30 @@ class SourceRenderer:
     def _grown(self, chunk: ChunkRow, end: int) -> ChunkRow:
         """``chunk`` running on to ``end`` of its page, as the answer read it; as it is when its
         page's text does not run there (a caption; the document re-indexed since)."""
-        if chunk.kind != ChunkKind.TEXT or chunk.end - chunk.start != len(chunk.text):
+        page = self._page_text(chunk) if is_page_slice(chunk) else None
+        if page is None:
             return chunk
-        rows = [r for r in self.catalog.chunks(chunk.doc_id) if r.page == chunk.page]
-        rebuilt = rebuild_text(chunk.doc_id, "", rows)
-        if rebuilt is None or chunk.page not in rebuilt.page_starts:
-            return chunk
-        base = rebuilt.page_starts[chunk.page]
-        text = rebuilt.text[base + chunk.start : base + end]
+        text = page[chunk.start : end]
         if len(text) != end - chunk.start or not text.startswith(chunk.text):
             return chunk
         return replace(chunk, text=text, end=end)
+
+    def _page_text(self, chunk: ChunkRow) -> str | None:
+        """The text of ``chunk``'s page, rebuilt from the page's chunks (offsets as theirs)."""
+        rows = [r for r in self.catalog.chunks(chunk.doc_id) if r.page == chunk.page]
+        rebuilt = rebuild_text(chunk.doc_id, "", rows)
+        if rebuilt is None or chunk.page not in rebuilt.page_starts:
+            return None
+        return rebuilt.text[rebuilt.page_starts[chunk.page] :]
 
     def _context(self, chunk: ChunkRow) -> tuple[str, str, str]:
         """The passage and the text around it on its page (rebuilt from the page's chunks)."""
         if chunk.kind == ChunkKind.IMAGE and chunk.start == chunk.end:
             return "", chunk.text, ""
-        rows = [r for r in self.catalog.chunks(chunk.doc_id) if r.page == chunk.page]
-        rebuilt = rebuild_text(chunk.doc_id, "", rows)
-        if rebuilt is None or chunk.page not in rebuilt.page_starts:
+        text = self._page_text(chunk)
+        if text is None:
             return "", chunk.text, ""
-        text = rebuilt.text
-        start = rebuilt.page_starts[chunk.page] + chunk.start
+        start = chunk.start
         end = start + len(chunk.text) if chunk.kind == ChunkKind.TEXT else start
         if text[start:end] != chunk.text:  # a table's later piece: its header repeated
             return "", chunk.text, ""
