@@ -14,7 +14,7 @@ from bench.common import command_line, default_workdir, log, shared_data_dir
 from ragcore.evaluation.answers import APPROX_TOKENS, load_cases
 from ragcore.evaluation.evidence import evidence_recall
 from ragcore.generation.evidence import EvidenceBudget, EvidenceSelector
-from ragcore.passages import finish_cut_passages, with_title_pages
+from ragcore.passages import finish_cut_passages, named_documents, with_title_pages
 from ragcore.retrieval import Retriever
 from ragcore.runtime import build_runtime
 from ragcore.settings import Settings
@@ -67,13 +67,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )[0]
         for c in cases
     }
+    named = {c.id: named_documents(c.question, passages[c.id], rt.catalog) for c in cases}
     log(f"{len(cases)} answerable questions, top {config.top_k} passages each")
     count = gguf_token_counter(args.gguf).count if args.gguf else APPROX_TOKENS.count
     unit = args.gguf.name if args.gguf else "chars/4"
     rows = []
     for budget in args.budgets:
         selector = EvidenceSelector(embedder=rt.evidence_embedder(), budget=budget)
-        row = evidence_recall(cases, passages, selector, count)
+        row = evidence_recall(cases, passages, selector, count, named)
         rows.append(row.to_json())
         print(
             f"budget {budget.tokens} tokens, {budget.sentences} sentences, {budget.sources} "

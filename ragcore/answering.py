@@ -38,7 +38,7 @@ from ragcore.generation.quoted import (
 )
 from ragcore.generation.quotes import find_quote, find_row, normalise, row_misses
 from ragcore.models.base import TextEmbedder
-from ragcore.passages import finish_cut_passages, with_title_pages
+from ragcore.passages import finish_cut_passages, named_documents, with_title_pages
 from ragcore.retrieval import WHOLE, RetrievalConfig, RetrievalResult, Retriever
 from ragcore.scope import Scope
 from ragcore.text_rules import (
@@ -436,7 +436,9 @@ class Answerer:
             hits = finish_cut_passages(hits, self.retriever.catalog)
             hits, added = with_title_pages(standalone, hits, self.retriever.catalog)
             notes += added
-            evidence = self.selector.select(standalone, hits)
+            evidence = self.selector.select(
+                standalone, hits, first=named_documents(standalone, hits, self.retriever.catalog)
+            )
             timings["evidence"] = _ms(t0)
             if not evidence.sources:
                 pass

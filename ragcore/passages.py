@@ -17,6 +17,7 @@ where they finish what the chunk began: a quote of the cut sentence is finished 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -24,6 +25,7 @@ from ragcore.catalog import ChunkRow
 from ragcore.catalog.backend import CatalogBackend
 from ragcore.document_text import is_page_slice, trimmed_gap
 from ragcore.generation.evidence import asks_who_or_when, cut_short, sentence_ends
+from ragcore.text_rules import content_words
 from ragcore.types import ChunkKind, Hit, point_id
 
 # Past its end, a passage takes the cut sentence and any whole sentences after it within this
@@ -134,3 +136,43 @@ def with_title_pages(
             "who wrote it or when it came out"
         )
     return tuple(out), tuple(notes)
+
+
+# --- documents the question names -----------------------------------------------------------
+# "What does a loss of integrity mean in FIPS 199?" asks about nist_fips199.pdf. The CVSS
+# report's "FIPS 199 defines potential impact levels for the three security objectives …"
+# holds the question's words better than FIPS 199's own sentences, which do not repeat their
+# document's name (a running header that does is cut as page furniture), and it was read and
+# cited in their place. A document the question names is read first (``EvidenceSelector``).
+
+# A question's words that can name a document: an acronym ("FIPS", "SSDF", "CVSS") or a number
+# of three or more digits ("199", "800-207", "7435"), as file names hold them.
+_IDENTIFIER = re.compile(r"\b(?:[A-Z][A-Za-z]*[A-Z][A-Za-z]*|\d{3,})\b")
+_NAME_PART = re.compile(r"[^\W\d_]+|\d+")
+_EXTENSION = re.compile(r"\.\w{1,5}$")
+
+
+def name_words(file_name: str) -> frozenset[str]:
+    """The content words of a file's name, letters and digits apart.
+
+    >>> sorted(name_words("nist_sp800-207_zero_trust.pdf"))
+    ['207', '800', 'nist', 'sp', 'trust', 'zero']
+    """
+    parts = _NAME_PART.findall(_EXTENSION.sub("", file_name))
+    return frozenset(content_words(" ".join(parts)))
+
+
+def named_documents(question: str, hits: Sequence[Hit], catalog: CatalogBackend) -> frozenset[str]:
+    """The documents ``question`` names by a word of their file name that no other file in the
+    library has ("FIPS" and "199" name nist_fips199.pdf; "NIST" names seven files, so none);
+    empty unless search ranked one of them first. A name can match a file by chance ("FAA" in
+    a handbook's file name, asked of an FAA notice in another file): search must agree."""
+    asked = content_words(" ".join(_IDENTIFIER.findall(question)))
+    if not hits or not asked:
+        return frozenset()
+    holders: dict[str, set[str]] = {}
+    for doc in catalog.list_documents():
+        for word in name_words(doc.name) & asked:
+            holders.setdefault(word, set()).add(doc.id)
+    named = frozenset(next(iter(docs)) for docs in holders.values() if len(docs) == 1)
+    return named if hits[0].doc_id in named else frozenset()

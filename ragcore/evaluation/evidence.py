@@ -3,7 +3,7 @@ reads: where an answer is lost before the model writes a word."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from ragcore.evaluation.answers import AnswerCase, facts_found, percentile
@@ -33,8 +33,10 @@ def evidence_recall(
     passages: Mapping[str, Sequence[Hit]],
     selector: EvidenceSelector,
     count_tokens: Callable[[str], int],
+    named: Mapping[str, Collection[str]] | None = None,
 ) -> EvidenceRecall:
-    """Score ``selector`` on the answerable ``cases``, each with its retrieved ``passages``."""
+    """Score ``selector`` on the answerable ``cases``, each with its retrieved ``passages`` and
+    the documents its question ``named`` (read first, as the answerer reads them)."""
     answerable = [c for c in cases if c.answerable]
     if not answerable:
         raise ValueError("no answerable question to score")
@@ -44,7 +46,8 @@ def evidence_recall(
     for case in answerable:
         hits = passages[case.id]
         in_passages += all(facts_found(case.facts, " ".join(h.text for h in hits)))
-        block = evidence_block(selector.select(case.question, hits))
+        first = (named or {}).get(case.id, ())
+        block = evidence_block(selector.select(case.question, hits, first=first))
         tokens.append(float(count_tokens(block)))
         if all(facts_found(case.facts, block)):
             in_evidence += 1

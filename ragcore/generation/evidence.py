@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -607,7 +607,11 @@ class EvidenceSelector:
         s /= np.maximum(np.linalg.norm(s, axis=1, keepdims=True), 1e-9)
         return [float(v) for v in s @ q]
 
-    def select(self, question: str, hits: Sequence[Hit]) -> Evidence:
+    def select(
+        self, question: str, hits: Sequence[Hit], *, first: Collection[str] = ()
+    ) -> Evidence:
+        """The evidence for ``question`` from ``hits``; the sentences of the documents in
+        ``first`` (by id: those the question names) are read before any other's."""
         candidates = self.candidates(hits)
         if not candidates:
             # Nothing sentence-like (an image's caption, a table cell): the passages as they are.
@@ -627,6 +631,11 @@ class EvidenceSelector:
             for pair in sorted(_with_list_items(free), key=lambda p: -p[0])
             if math.isfinite(pair[0])
         ]
+        if first:
+            # Another document's sentence that names one of these ("CVSS follows this general
+            # model of FIPS 199") says second-hand what the document says itself, and would be
+            # cited for it: other documents fill what is left.
+            scored.sort(key=lambda pair: hits[pair[1].source].doc_id not in first)
         if asks_who_or_when(question):
             # Who wrote it and when it came out are on its cover: the title blocks are read
             # first, and the sentences that only name the document ("CVSS follows this general

@@ -10,6 +10,7 @@ import pytest
 
 from ragcore.generation.evidence import (
     _ASKS_NUMBER,
+    Evidence,
     EvidenceSelector,
     EvidenceWeights,
     candidate_spans,
@@ -379,3 +380,26 @@ def test_a_covers_blocks_are_read_first_when_the_question_asks_who_or_when() -> 
     # Another question about the document's content is not answered by its cover.
     what = selector.select("How does CVSS use FIPS 199?", [naming, cover])
     assert not any("February 2004" in s.text for src in what.sources for s in src.spans)
+
+
+def test_the_sentences_of_a_document_the_question_names_are_read_before_anothers() -> None:
+    own = _hit(
+        "A loss of integrity is the unauthorized modification or destruction of information. "
+        "A loss of availability is the disruption of access to or use of information.",
+        doc="fips",
+    )
+    naming = _hit(
+        "FIPS 199 defines potential impact levels for the three security objectives: "
+        "confidentiality, integrity, and availability.",
+        doc="cvss",
+    )
+    selector = EvidenceSelector(budget=SELECTOR.budget.__class__(tokens=30, sentences=2))
+    question = "What does a loss of integrity mean in FIPS 199?"
+
+    def read(evidence: Evidence) -> list[str]:
+        return [src.hit.doc_id for src in evidence.sources]
+
+    # The other report's sentence holds the question's words best ...
+    assert read(selector.select(question, [naming, own]))[0] == "cvss"
+    # ... but the document the question names is read first, and fills the budget here.
+    assert read(selector.select(question, [naming, own], first={"fips"})) == ["fips"]

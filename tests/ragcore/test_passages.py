@@ -12,7 +12,7 @@ from ragcore.answering import Answerer
 from ragcore.catalog import Catalog
 from ragcore.generation.evidence import cut_short
 from ragcore.generation.llm import ChatLLM
-from ragcore.passages import finish_cut_passages, with_title_pages
+from ragcore.passages import finish_cut_passages, name_words, named_documents, with_title_pages
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.testing.llm_server import Messages, ScriptedLLMServer
 from ragcore.types import Chunk, ChunkingParams, ChunkKind, Hit, Strategy
@@ -206,3 +206,52 @@ def test_only_the_two_best_documents_get_their_first_page(catalog: Catalog) -> N
     firsts = [_document(catalog, doc)[1] for doc in ("a", "b", "c")]
     out, notes = with_title_pages("Who authored these?", firsts, catalog)
     assert [h.doc_id for h in out] == ["a", "a", "b", "b", "c"] and len(notes) == 2
+
+
+def _library(catalog: Catalog, names: dict[str, str]) -> dict[str, Hit]:
+    """One document a file name (by id), and a retrieved passage of each."""
+    hits = {}
+    for doc_id, name in names.items():
+        catalog.upsert_document(make_doc(doc_id, name))
+        text = f"A passage of {name}."
+        chunk = Chunk(doc_id=doc_id, chunk_no=0, page=1, start=0, end=len(text), text=text)
+        catalog.replace_chunks(doc_id, [chunk], embed_model="hash-384", stats={"pages": 1})
+        hits[doc_id] = catalog.chunks(doc_id)[0].to_hit(name)
+    return hits
+
+
+def test_a_file_names_words_are_its_letters_and_digits_apart() -> None:
+    assert name_words("nist_fips199.pdf") == {"nist", "fip", "199"}  # "FIPS" is stemmed so too
+    assert {"sp", "800", "207", "zero", "trust"} <= name_words("nist_sp800-207_zero_trust.pdf")
+
+
+def test_a_question_names_the_document_whose_file_alone_holds_its_acronym_or_number(
+    catalog: Catalog,
+) -> None:
+    hits = _library(
+        catalog,
+        {
+            "fips": "nist_fips199.pdf",
+            "cvss": "nistir7435_cvss.pdf",
+            "zta": "nist_sp800-207_zero_trust.pdf",
+            "cloud": "nist_sp800-145_cloud_definition.pdf",
+            "faa": "faa_handbook.pdf",
+            "rule": "federal_register_2020-17221.pdf",
+        },
+    )
+    fips, cvss, zta, cloud = hits["fips"], hits["cvss"], hits["zta"], hits["cloud"]
+    asked = "What does a loss of integrity mean in FIPS 199?"
+    assert named_documents(asked, [fips, cvss], catalog) == {"fips"}
+    # "SP" and "800" name two files; "207" names one.
+    assert named_documents("What is a trust zone in SP 800-207?", [zta, cloud], catalog) == {"zta"}
+    # Both named, when the question is about both.
+    both = "How does the CVSS report (NISTIR 7435) use FIPS 199?"
+    assert named_documents(both, [cvss, fips], catalog) == {"cvss", "fips"}
+    # "NIST" is in several files' names: it names none.
+    assert (
+        named_documents("Which NIST publications did Peter Mell write?", [cloud], catalog) == set()
+    )
+    # Search must agree: "FAA" matches the handbook's name, but the notice ranked first.
+    notice = "By what date must the FAA receive comments on the 737 MAX rule?"
+    assert named_documents(notice, [hits["rule"], hits["faa"]], catalog) == set()
+    assert named_documents("what is integrity?", [fips], catalog) == set()
