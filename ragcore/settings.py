@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     # Off by default: nothing downloads weights unless a person asks for it.
     allow_downloads: bool = False
     device: str = "cpu"
-    embed_batch_size: int = 64
+    # Texts per model call; None: 8 on a CPU, 64 on an accelerator (``models.text``).
+    embed_batch_size: int | None = None
     # Compute precision of the text embedder; float16/bfloat16 pay off on a GPU. Stored vectors
     # are float32 (and normalised for cosine models) whatever this is.
     embed_precision: Literal["float32", "float16", "bfloat16"] = "float32"

@@ -58,7 +58,7 @@ class Models:
         cache_dir: Path,
         allow_downloads: bool = False,
         device: str = "cpu",
-        batch_size: int = 64,
+        batch_size: int | None = None,
         precision: str = "float32",
     ) -> None:
         self._specs = {"text": text_model, "image": image_model, "reranker": reranker_model}

@@ -30,6 +30,14 @@ def unit_rows(vecs: Vectors) -> Vectors:
     return (out / norms).astype(np.float32)
 
 
+# Texts per model call. A batch is padded to its longest text, and on a CPU the matrix work
+# gains nothing past a few texts: 8 embedded 32 of the dev set's evidence sentences in 290 ms
+# against 530 ms with 64 (their lengths vary most), and 256 page chunks in 9-10 s against 11-12 s
+# (bench/RESULTS.md, thirteenth session). An accelerator wants large batches.
+CPU_BATCH = 8
+ACCELERATOR_BATCH = 64
+
+
 class SentenceTransformerEmbedder:
     """A text embedder over a resolved sentence-transformers model.
 
@@ -47,17 +55,19 @@ class SentenceTransformerEmbedder:
         resolved: Resolved,
         *,
         device: str = "cpu",
-        batch_size: int = 64,
+        batch_size: int | None = None,
         query_prefix: str | None = None,
         passage_prefix: str | None = None,
         precision: str = "float32",
     ) -> None:
+        if batch_size is None:
+            batch_size = CPU_BATCH if device == "cpu" else ACCELERATOR_BATCH
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")
         self.model_id = resolved.model_id
         self.resolved = resolved
         self._device = device
-        self._batch_size = batch_size
+        self.batch_size = batch_size
         # None: the registry's (or the model's own config's) prefix for this model.
         self._query_prefix_override = query_prefix
         self._passage_prefix_override = passage_prefix
@@ -150,7 +160,7 @@ class SentenceTransformerEmbedder:
                 # prompt="" stops sentence-transformers from adding a default prompt of its own
                 # on top of ours: the prefix is applied here, exactly once.
                 prompt="",
-                batch_size=self._batch_size,
+                batch_size=self.batch_size,
                 convert_to_numpy=True,
                 normalize_embeddings=False,
                 show_progress_bar=False,
