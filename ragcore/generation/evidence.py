@@ -425,6 +425,13 @@ def sentence_ends(text: str, after: int) -> list[int]:
     return [e for _, e in candidate_spans(text) if e > after and not cut_short(text[:e])]
 
 
+# A sentence its chunk cut this close to its end is read whole: the words it lacks cost a token
+# or two and are the answer as often as not ("… by September 21," lacks "2020."). Longer ends
+# are read only in a quote of the sentence (``EvidenceSpan.whole``): given to the model, they
+# took the place of other sentences within the budget (bench/RESULTS.md, twelfth session).
+_FINISH_CHARS = 30
+
+
 def _cut(cand: _Candidate, hit: Hit) -> bool:
     """Whether a sentence was cut by its chunk's edge: it opens the chunk in lower case, or it
     closes the chunk without a stop ("… proposed AD by September 21,")."""
@@ -568,6 +575,10 @@ class EvidenceSelector:
                     past_end = start >= len(own)
                     cut = finish and not past_end and not own[end:].strip()
                     whole = clean_text(hit.text[start:finish]) if cut else ""
+                    if whole and finish - end <= _FINISH_CHARS:
+                        # A few words short ("… by September 21," without "2020."): read whole.
+                        end, text, whole = finish, whole, ""
+                        words = frozenset(content_words(text))
                     found.append(_Candidate(index, start, end, text, words, title, past_end, whole))
         own_found = [c for c in found if not c.past_end]
         kept = _whole_sentences(_without_references(_without_page_furniture(own_found, hits)), hits)

@@ -325,9 +325,7 @@ def _grown(chunk: str, more: str, **kwargs: object) -> Hit:
     return replace(hit, grown=len(more))
 
 
-def test_a_passage_read_on_gives_the_model_its_chunks_sentences_and_the_cut_one_whole_aside() -> (
-    None
-):
+def test_a_sentence_its_chunk_cut_a_few_words_short_is_read_whole() -> None:
     chunk = (
         "The agency invites comments on the rule. "
         "DATES: The agency must receive comments by September 21,"
@@ -335,14 +333,40 @@ def test_a_passage_read_on_gives_the_model_its_chunks_sentences_and_the_cut_one_
     more = " 2020. ADDRESSES: Send comments about the deadline to the docket office."
     question = "By what date must the agency receive comments?"
     read_on = SELECTOR.select(question, [_grown(chunk, more)])
+    shown = [s.text for s in read_on.sources[0].spans]
+    assert "DATES: The agency must receive comments by September 21, 2020." in shown
+    # Nothing else from past the chunk's end, though "deadline" and "comments" match there.
+    assert not any("ADDRESSES" in text for text in shown)
+    whole = next(s for s in read_on.sources[0].spans if "DATES" in s.text)
+    assert (
+        not whole.whole and chunk + more[: len(" 2020.")] == _grown(chunk, more).text[: whole.end]
+    )
+
+
+def test_a_passage_read_on_gives_the_model_its_chunks_sentences_and_the_cut_one_whole_aside() -> (
+    None
+):
+    chunk = (
+        "The agency invites comments on the rule. "
+        "DATES: The agency must receive comments on the proposed rule by"
+    )
+    more = (
+        " the twenty-first day of September in the year 2020. "
+        "ADDRESSES: Send comments about the deadline to the docket office."
+    )
+    question = "By what date must the agency receive comments?"
+    read_on = SELECTOR.select(question, [_grown(chunk, more)])
     as_cut = SELECTOR.select(question, [_hit(chunk)])
-    # The model reads what it read before: the cut sentence as its chunk holds it, and nothing
-    # from past the chunk's end, though "deadline" and "comments" match there too.
+    # Many words short, the model reads what it read before: the cut sentence as its chunk
+    # holds it, and nothing from past the chunk's end, though "deadline" and "comments" match.
     assert [s.text for s in read_on.sources[0].spans] == [s.text for s in as_cut.sources[0].spans]
     cut = next(s for s in read_on.sources[0].spans if "DATES" in s.text)
-    assert cut.text.endswith("September 21,")
+    assert cut.text.endswith("on the proposed rule by")
     # A quote of it is finished from the page (quoted._Quotes).
-    assert cut.whole == "DATES: The agency must receive comments by September 21, 2020."
+    assert cut.whole == (
+        "DATES: The agency must receive comments on the proposed rule by the twenty-first day "
+        "of September in the year 2020."
+    )
     assert all(not s.whole for s in as_cut.sources[0].spans)
 
 
