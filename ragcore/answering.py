@@ -38,7 +38,12 @@ from ragcore.generation.quoted import (
 )
 from ragcore.generation.quotes import find_quote, find_row, normalise, row_misses
 from ragcore.models.base import TextEmbedder
-from ragcore.passages import finish_cut_passages, named_documents, with_title_pages
+from ragcore.passages import (
+    finish_cut_passages,
+    named_documents,
+    with_named_passages,
+    with_title_pages,
+)
 from ragcore.retrieval import WHOLE, RetrievalConfig, RetrievalResult, Retriever
 from ragcore.scope import Scope
 from ragcore.text_rules import (
@@ -433,12 +438,23 @@ class Answerer:
         producer: Iterator[str] = iter([NOT_FOUND if searchable else NO_WORDS])
         if hits and self.gate.passes(hits):
             t0 = time.perf_counter()
-            hits = finish_cut_passages(hits, self.retriever.catalog)
-            hits, added = with_title_pages(standalone, hits, self.retriever.catalog)
-            notes += added
-            evidence = self.selector.select(
-                standalone, hits, first=named_documents(standalone, hits, self.retriever.catalog)
+            catalog = self.retriever.catalog
+            named = named_documents(standalone, hits, catalog)
+            searched = with_named_passages(
+                hits,
+                named,
+                lambda docs: (
+                    self.retriever.run(standalone, config, scope=replace(scope, doc_ids=docs)).hits
+                ),
             )
+            if searched != tuple(hits):
+                files = sorted({h.file_name for h in searched if h.doc_id in named})
+                notes.append(f"also searched {', '.join(files)} on its own: the question names it")
+            hits = searched
+            hits = finish_cut_passages(hits, catalog)
+            hits, added = with_title_pages(standalone, hits, catalog)
+            notes += added
+            evidence = self.selector.select(standalone, hits, first=named)
             timings["evidence"] = _ms(t0)
             if not evidence.sources:
                 pass

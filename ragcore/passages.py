@@ -18,7 +18,7 @@ where they finish what the chunk began: a quote of the cut sentence is finished 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
 from ragcore.catalog import ChunkRow
@@ -164,9 +164,10 @@ def name_words(file_name: str) -> frozenset[str]:
 
 def named_documents(question: str, hits: Sequence[Hit], catalog: CatalogBackend) -> frozenset[str]:
     """The documents ``question`` names by a word of their file name that no other file in the
-    library has ("FIPS" and "199" name nist_fips199.pdf; "NIST" names seven files, so none);
-    empty unless search ranked one of them first. A name can match a file by chance ("FAA" in
-    a handbook's file name, asked of an FAA notice in another file): search must agree."""
+    library has ("FIPS" and "199" name nist_fips199.pdf; "NIST" names seven files, so none),
+    when search agrees: it ranked one of them first, or retrieved one named by a number or by
+    two words. A lone acronym can match a file by chance ("FAA" in a handbook's file name,
+    asked of an FAA notice in another file); a standard's number ("FIPS 199") rarely does."""
     asked = content_words(" ".join(_IDENTIFIER.findall(question)))
     if not hits or not asked:
         return frozenset()
@@ -174,5 +175,29 @@ def named_documents(question: str, hits: Sequence[Hit], catalog: CatalogBackend)
     for doc in catalog.list_documents():
         for word in name_words(doc.name) & asked:
             holders.setdefault(word, set()).add(doc.id)
-    named = frozenset(next(iter(docs)) for docs in holders.values() if len(docs) == 1)
-    return named if hits[0].doc_id in named else frozenset()
+    by: dict[str, set[str]] = {}  # a named document: the words that name it
+    for word, docs in holders.items():
+        if len(docs) == 1:
+            by.setdefault(next(iter(docs)), set()).add(word)
+    if hits[0].doc_id in by:
+        return frozenset(by)
+    retrieved = {h.doc_id for h in hits}
+    return frozenset(
+        doc
+        for doc, words in by.items()
+        if doc in retrieved and (len(words) >= 2 or any(w.isdigit() for w in words))
+    )
+
+
+def with_named_passages(
+    hits: Sequence[Hit], named: Collection[str], search: Callable[[tuple[str, ...]], Sequence[Hit]]
+) -> tuple[Hit, ...]:
+    """``hits`` led by the best passages of the ``named`` documents, searched within them, when
+    search ranked another document first: "how does FIPS 199 settle the system's overall
+    rating" ranked the CVSS report's pages about FIPS 199 above FIPS 199's one retrieved page,
+    and its page 8, which answers, was not among them."""
+    if not named or not hits or hits[0].doc_id in named:
+        return tuple(hits)
+    found = list(search(tuple(sorted(named))))
+    have = {h.point_id for h in found}
+    return tuple(found + [h for h in hits if h.point_id not in have])

@@ -12,7 +12,13 @@ from ragcore.answering import Answerer
 from ragcore.catalog import Catalog
 from ragcore.generation.evidence import cut_short
 from ragcore.generation.llm import ChatLLM
-from ragcore.passages import finish_cut_passages, name_words, named_documents, with_title_pages
+from ragcore.passages import (
+    finish_cut_passages,
+    name_words,
+    named_documents,
+    with_named_passages,
+    with_title_pages,
+)
 from ragcore.retrieval import RetrievalConfig, Retriever
 from ragcore.testing.llm_server import Messages, ScriptedLLMServer
 from ragcore.types import Chunk, ChunkingParams, ChunkKind, Hit, Strategy
@@ -254,4 +260,27 @@ def test_a_question_names_the_document_whose_file_alone_holds_its_acronym_or_num
     # Search must agree: "FAA" matches the handbook's name, but the notice ranked first.
     notice = "By what date must the FAA receive comments on the 737 MAX rule?"
     assert named_documents(notice, [hits["rule"], hits["faa"]], catalog) == set()
+    # A name with a number is taken when search retrieved the document, first or not.
+    assert named_documents(asked, [cvss, fips], catalog) == {"fips"}
+    assert named_documents(asked, [cvss], catalog) == set()
     assert named_documents("what is integrity?", [fips], catalog) == set()
+
+
+def test_a_named_document_ranked_below_another_is_searched_on_its_own(catalog: Catalog) -> None:
+    hits = _library(catalog, {"fips": "nist_fips199.pdf", "cvss": "nistir7435_cvss.pdf"})
+    fips, cvss = hits["fips"], hits["cvss"]
+    own = replace(fips, point_id="fips-page-8", page=8)
+    asked: list[tuple[str, ...]] = []
+
+    def search(docs: tuple[str, ...]) -> list[Hit]:
+        asked.append(docs)
+        return [own, fips]
+
+    # Search ranked the report that mentions FIPS 199 first: FIPS 199's own best passages lead,
+    # each passage once, the others after them.
+    assert with_named_passages([cvss, fips], {"fips"}, search) == (own, fips, cvss)
+    assert asked == [("fips",)]
+    # Ranked first already, or nothing named: no second search.
+    assert with_named_passages([fips, cvss], {"fips"}, search) == (fips, cvss)
+    assert with_named_passages([cvss, fips], set(), search) == (cvss, fips)
+    assert asked == [("fips",)]
