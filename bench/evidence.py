@@ -14,12 +14,7 @@ from bench.common import command_line, default_workdir, log, shared_data_dir
 from ragcore.evaluation.answers import APPROX_TOKENS, load_cases
 from ragcore.evaluation.evidence import evidence_recall
 from ragcore.generation.evidence import EvidenceBudget, EvidenceSelector
-from ragcore.passages import (
-    finish_cut_passages,
-    named_documents,
-    with_named_passages,
-    with_title_pages,
-)
+from ragcore.passages import ReadPassages, passages_to_read
 from ragcore.retrieval import Retriever
 from ragcore.runtime import build_runtime
 from ragcore.scope import Scope
@@ -64,22 +59,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = replace(config, top_k=args.top_k)
     cases = [c for c in load_cases(args.questions) if c.answerable]
     retriever = Retriever(rt.catalog, rt.store, rt.models, spaces=rt.spaces)
-    # As the answerer reads them: a document the question names searched on its own too, a
-    # passage its chunk cut mid-sentence finished, and a question about who wrote a document or
-    # when given its first page.
-    passages: dict[str, tuple[Hit, ...]] = {}
-    named: dict[str, frozenset[str]] = {}
+    # As the answerer reads them (``passages_to_read``).
+    read: dict[str, ReadPassages] = {}
     for c in cases:
-        hits = retriever.run(c.question, config).hits
-        named[c.id] = named_documents(c.question, hits, rt.catalog)
 
         def within(docs: tuple[str, ...], question: str = c.question) -> Sequence[Hit]:
             return retriever.run(question, config, scope=Scope(doc_ids=docs)).hits
 
-        hits = with_named_passages(hits, named[c.id], within)
-        passages[c.id] = with_title_pages(
-            c.question, finish_cut_passages(hits, rt.catalog), rt.catalog
-        )[0]
+        hits = retriever.run(c.question, config).hits
+        read[c.id] = passages_to_read(c.question, hits, rt.catalog, within)
+    passages = {case: r.hits for case, r in read.items()}
+    named = {case: r.named for case, r in read.items()}
     log(f"{len(cases)} answerable questions, top {config.top_k} passages each")
     count = gguf_token_counter(args.gguf).count if args.gguf else APPROX_TOKENS.count
     unit = args.gguf.name if args.gguf else "chars/4"

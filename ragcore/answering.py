@@ -38,12 +38,7 @@ from ragcore.generation.quoted import (
 )
 from ragcore.generation.quotes import find_quote, find_row, normalise, row_misses
 from ragcore.models.base import TextEmbedder
-from ragcore.passages import (
-    finish_cut_passages,
-    named_documents,
-    with_named_passages,
-    with_title_pages,
-)
+from ragcore.passages import passages_to_read
 from ragcore.retrieval import WHOLE, RetrievalConfig, RetrievalResult, Retriever
 from ragcore.scope import Scope
 from ragcore.text_rules import (
@@ -438,23 +433,17 @@ class Answerer:
         producer: Iterator[str] = iter([NOT_FOUND if searchable else NO_WORDS])
         if hits and self.gate.passes(hits):
             t0 = time.perf_counter()
-            catalog = self.retriever.catalog
-            named = named_documents(standalone, hits, catalog)
-            searched = with_named_passages(
+            read = passages_to_read(
+                standalone,
                 hits,
-                named,
+                self.retriever.catalog,
                 lambda docs: (
                     self.retriever.run(standalone, config, scope=replace(scope, doc_ids=docs)).hits
                 ),
             )
-            if searched != tuple(hits):
-                files = sorted({h.file_name for h in searched if h.doc_id in named})
-                notes.append(f"also searched {', '.join(files)} on its own: the question names it")
-            hits = searched
-            hits = finish_cut_passages(hits, catalog)
-            hits, added = with_title_pages(standalone, hits, catalog)
-            notes += added
-            evidence = self.selector.select(standalone, hits, first=named)
+            hits = read.hits
+            notes += read.notes
+            evidence = self.selector.select(standalone, hits, first=read.named)
             timings["evidence"] = _ms(t0)
             if not evidence.sources:
                 pass

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ragcore.catalog import ChunkRow
 from ragcore.catalog.backend import CatalogBackend
@@ -201,3 +201,35 @@ def with_named_passages(
     found = list(search(tuple(sorted(named))))
     have = {h.point_id for h in found}
     return tuple(found + [h for h in hits if h.point_id not in have])
+
+
+# --- all of it -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReadPassages:
+    """The passages an answer reads, the documents its question names (read first), and a note
+    for each passage search did not rank (the person sees why it is there)."""
+
+    hits: tuple[Hit, ...]
+    named: frozenset[str]
+    notes: tuple[str, ...]
+
+
+def passages_to_read(
+    question: str,
+    hits: Sequence[Hit],
+    catalog: CatalogBackend,
+    search: Callable[[tuple[str, ...]], Sequence[Hit]],
+) -> ReadPassages:
+    """``hits`` as an answer reads them: a document the question names searched on its own
+    (``search`` runs the question within the documents given), each passage its chunk cut
+    mid-sentence finished, and the first page of a document asked who wrote it or when."""
+    named = named_documents(question, hits, catalog)
+    searched = with_named_passages(hits, named, search)
+    notes = []
+    if searched != tuple(hits):
+        files = sorted({h.file_name for h in searched if h.doc_id in named})
+        notes.append(f"also searched {', '.join(files)} on its own: the question names it")
+    read, added = with_title_pages(question, finish_cut_passages(searched, catalog), catalog)
+    return ReadPassages(read, named, (*notes, *added))
